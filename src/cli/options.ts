@@ -1,0 +1,25 @@
+import { Option, type Command } from 'commander';
+import { usageError } from '../errors.js';
+import { DEFAULT_PROFILE, validateProfileName } from '../profile/name.js';
+
+export type { OutputFormat } from './output.js';
+
+export function outputOption(): Option {
+  return new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text');
+}
+
+/** The profile every command acts on: -p/--profile, or MINILAB_PROFILE, or "minilab". */
+export function profileOf(cmd: Command, env: NodeJS.ProcessEnv): string {
+  const opts = cmd.optsWithGlobals() as { profile?: string };
+  return validateProfileName(opts.profile ?? env.MINILAB_PROFILE ?? DEFAULT_PROFILE);
+}
+
+export function parseIntOption(name: string, min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value))
+      throw usageError(`${name} must be a whole number, got "${value}"`, `e.g. ${name} ${min}`);
+    const n = Number(value);
+    if (n < min || n > max) throw usageError(`${name} must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+}

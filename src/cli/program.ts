@@ -1,0 +1,36 @@
+import { Command } from 'commander';
+import type { Context } from './context.js';
+import { minilabVersion } from '../version.js';
+import { validateProfileName } from '../profile/name.js';
+import { registerVersion } from './commands/version.js';
+import { registerProfile } from './commands/profile.js';
+
+/** The commander program: only commands that work are registered. */
+export function buildProgram(ctx: Context): Command {
+  const program = new Command('minilab')
+    .description('Local Kubernetes clusters in Docker containers')
+    .version(minilabVersion, '--version', 'print the minilab version')
+    .option(
+      '-p, --profile <name>',
+      'the profile (cluster) to act on (default: "minilab", or $MINILAB_PROFILE)',
+    )
+    .option('-v, --verbose', 'show causes and stack traces of errors')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => ctx.stdout.write(s),
+      writeErr: (s) => ctx.stderr.write(s),
+      // Errors are rendered once, by main, with a hint.
+      outputError: () => undefined,
+    });
+  program.hook('preAction', (_this, action) => {
+    const opts = action.optsWithGlobals() as { verbose?: boolean; profile?: string };
+    ctx.verbose = Boolean(opts.verbose);
+    // Every command validates -p, even those that do not act on one profile.
+    if (opts.profile !== undefined) validateProfileName(opts.profile);
+  });
+  registerVersion(program, ctx);
+  registerProfile(program, ctx);
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
+  return program;
+}

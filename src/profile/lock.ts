@@ -1,0 +1,64 @@
+import lockfile from 'proper-lockfile';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MinilabError, formatMs } from '../errors.js';
+
+export interface LockOptions {
+  /** How long to wait for another command holding the lock. */
+  timeoutMs: number;
+  /** Called once when the lock is held by someone else and we start waiting. */
+  onWait?: (holder: string) => void;
+  /** What this process is doing, shown to whoever waits for it. */
+  purpose: string;
+}
+
+/**
+ * Takes an exclusive lock on a path (proper-lockfile: a `<path>.lock` directory, refreshed while
+ * held, stale after a crash). Returns the release function.
+ */
+export async function acquireLock(
+  path: string,
+  what: string,
+  opts: LockOptions,
+): Promise<() => Promise<void>> {
+  const started = Date.now();
+  let announced = false;
+  const infoFile = `${path}.holder`;
+  for (;;) {
+    try {
+      const release = await lockfile.lock(path, { realpath: false, stale: 15_000, update: 5_000 });
+      await writeFile(infoFile, `${opts.purpose} (pid ${process.pid})`).catch(() => undefined);
+      return async () => {
+        await release().catch(() => undefined);
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+      const holder = (await readFile(infoFile, 'utf8').catch(() => 'another minilab command')).trim();
+      if (!announced) {
+        announced = true;
+        opts.onWait?.(holder);
+      }
+      if (Date.now() - started >= opts.timeoutMs) {
+        throw new MinilabError(
+          'timeout',
+          `${what} is still locked after ${formatMs(opts.timeoutMs)} by: ${holder}`,
+          {
+            hint: 'wait for that command to finish, or stop it; a crashed holder frees the lock within 15 s',
+          },
+        );
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+/** Serializes commands on one profile. */
+export async function lockProfile(
+  home: string,
+  profile: string,
+  opts: LockOptions,
+): Promise<() => Promise<void>> {
+  const dir = join(home, 'locks');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return acquireLock(join(dir, profile), `profile "${profile}"`, opts);
+}

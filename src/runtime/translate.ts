@@ -1,0 +1,121 @@
+import type { ContainerCreateOptions, ContainerInfo, ContainerInspectInfo } from 'dockerode';
+import { Labels } from './labels.js';
+import type { ContainerStatus, NodeSpec, NodeState, PortMapping } from './types.js';
+
+/**
+ * The one place where minilab's node spec becomes Docker's container configuration, the way kind
+ * and minikube run their nodes: privileged, unconfined, tmpfs /run and /tmp, /var on a volume,
+ * ports published on loopback only, and labels recording what the node is.
+ */
+export function nodeCreateOptions(
+  spec: NodeSpec,
+): ContainerCreateOptions & { HostConfig: { CgroupnsMode?: string } } {
+  const exposed: Record<string, object> = {};
+  const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const p of spec.ports) {
+    const key = `${p.containerPort}/${p.protocol}`;
+    exposed[key] = {};
+    (bindings[key] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+  }
+  const binds = [`${spec.varVolume}:/var`];
+  if (spec.mountLibModules) binds.push('/lib/modules:/lib/modules:ro');
+  for (const b of spec.binds ?? []) binds.push(`${b.hostPath}:${b.containerPath}${b.readOnly ? ':ro' : ''}`);
+  return {
+    name: spec.name,
+    Hostname: spec.hostname,
+    Image: spec.image,
+    Labels: { ...spec.labels, [Labels.role]: spec.role, [Labels.node]: spec.name },
+    Env: Object.entries({ container: 'docker', ...(spec.env ?? {}) }).map(([k, v]) => `${k}=${v}`),
+    ExposedPorts: exposed,
+    StopSignal: 'SIGRTMIN+3',
+    Tty: true,
+    HostConfig: {
+      // The node gets its own cgroup namespace so systemd in it sees a clean hierarchy (kind does the same).
+      Privileged: true,
+      SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
+      Tmpfs: { '/run': 'rw', '/tmp': 'rw' },
+      Binds: binds,
+      CgroupnsMode: 'private',
+      PortBindings: bindings,
+      RestartPolicy: { Name: 'unless-stopped' },
+      Init: false,
+      NanoCpus: spec.cpus ? Math.round(spec.cpus * 1e9) : undefined,
+      Memory: spec.memoryBytes,
+      MemorySwap: spec.memoryBytes,
+      Devices: [],
+    },
+    NetworkingConfig: {
+      EndpointsConfig: { [spec.network]: { Aliases: [spec.hostname] } },
+    },
+  };
+}
+
+const STATUSES: ContainerStatus[] = [
+  'created',
+  'running',
+  'paused',
+  'restarting',
+  'removing',
+  'exited',
+  'dead',
+];
+function toStatus(s: string | undefined): ContainerStatus {
+  return STATUSES.find((x) => x === s) ?? 'dead';
+}
+
+export function nodeStateFromList(c: ContainerInfo): NodeState {
+  const labels = c.Labels ?? {};
+  const networks = c.NetworkSettings?.Networks ?? {};
+  const ip = Object.values(networks).find((n) => n.IPAddress)?.IPAddress || undefined;
+  const ports: PortMapping[] = (c.Ports ?? [])
+    .filter((p) => p.PublicPort)
+    .map((p) => ({
+      hostIp: p.IP ?? '',
+      hostPort: p.PublicPort,
+      containerPort: p.PrivatePort,
+      protocol: p.Type === 'udp' ? 'udp' : 'tcp',
+    }));
+  return {
+    id: c.Id,
+    name: (c.Names?.[0] ?? '').replace(/^\//, ''),
+    profile: labels[Labels.profile] ?? '',
+    role: labels[Labels.role] ?? '',
+    image: c.Image,
+    status: toStatus(c.State),
+    running: c.State === 'running',
+    ip,
+    ports,
+    labels,
+  };
+}
+
+export function nodeStateFromInspect(c: ContainerInspectInfo): NodeState {
+  const labels = c.Config?.Labels ?? {};
+  const networks = c.NetworkSettings?.Networks ?? {};
+  const ip = Object.values(networks).find((n) => n.IPAddress)?.IPAddress || undefined;
+  const ports: PortMapping[] = [];
+  for (const [key, binds] of Object.entries(c.NetworkSettings?.Ports ?? {})) {
+    const [port, proto] = key.split('/');
+    for (const b of binds ?? []) {
+      ports.push({
+        hostIp: b.HostIp,
+        hostPort: Number(b.HostPort),
+        containerPort: Number(port),
+        protocol: proto === 'udp' ? 'udp' : 'tcp',
+      });
+    }
+  }
+  return {
+    id: c.Id,
+    name: c.Name.replace(/^\//, ''),
+    profile: labels[Labels.profile] ?? '',
+    role: labels[Labels.role] ?? '',
+    image: c.Config?.Image ?? '',
+    status: toStatus(c.State?.Status),
+    running: Boolean(c.State?.Running),
+    ip,
+    ports,
+    labels,
+    startedAt: c.State?.StartedAt,
+  };
+}
