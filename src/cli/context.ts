@@ -36,7 +36,7 @@ export function createContext(io: {
     extraLabels: parseExtraLabels(io.env.MINILAB_LABELS),
     reporter: new Reporter(io.stdout, io.stderr, io.env),
     engine: () => {
-      engine ??= Engine.connect();
+      engine ??= Engine.connect(io.env.DOCKER_HOST);
       engine.catch(() => (engine = undefined));
       return engine;
     },

@@ -20,8 +20,23 @@ interface DockerError {
 }
 const statusOf = (err: unknown) => (err as DockerError)?.statusCode;
 
-export function describeEngine(): string {
-  return process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
+const DEFAULT_HOST = 'unix:///var/run/docker.sock';
+
+/** Docker's connection options from a DOCKER_HOST value (unix:// or tcp://). */
+export function engineAddress(dockerHost: string | undefined): Docker.DockerOptions {
+  const where = dockerHost || DEFAULT_HOST;
+  if (where.startsWith('unix://')) return { socketPath: where.slice('unix://'.length) };
+  const url = /^(tcp|http|https):\/\/([^:/]+)(?::(\d+))?/.exec(where);
+  if (!url) {
+    throw new MinilabError('usage', `unsupported DOCKER_HOST "${where}"`, {
+      hint: 'use unix:///path/to/docker.sock or tcp://HOST:PORT',
+    });
+  }
+  return {
+    host: url[2],
+    port: Number(url[3] ?? 2375),
+    protocol: url[1] === 'https' ? 'https' : 'http',
+  };
 }
 
 /**
@@ -32,18 +47,11 @@ export class Engine {
   private constructor(private readonly docker: Docker) {}
 
   /** Connects to DOCKER_HOST or the default socket and checks that an engine answers. */
-  static async connect(timeoutMs = 4_000): Promise<Engine> {
-    const where = describeEngine();
-    let docker: Docker;
-    try {
-      docker = new Docker();
-    } catch (err) {
-      throw new MinilabError('environment', `cannot use DOCKER_HOST=${where}`, {
-        hint: ENGINE_HINT,
-        cause: err,
-      });
-    }
-    const socket = (docker.modem as { socketPath?: string }).socketPath;
+  static async connect(dockerHost: string | undefined, timeoutMs = 4_000): Promise<Engine> {
+    const where = dockerHost || DEFAULT_HOST;
+    const address = engineAddress(dockerHost);
+    const docker = new Docker(address);
+    const socket = address.socketPath;
     if (typeof socket === 'string' && !existsSync(socket)) {
       throw new MinilabError('environment', `no Docker engine at ${where} (socket does not exist)`, {
         hint: ENGINE_HINT,
@@ -344,12 +352,19 @@ export class Engine {
         AttachStdout: true,
         AttachStderr: true,
         Tty: true,
+        // The first window size goes with the exec itself, so the command never sees a 0x0 terminal.
+        ConsoleSize: [term.stdout.rows || 24, term.stdout.columns || 80],
         Env: Object.entries({ TERM: process.env.TERM || 'xterm', ...(term.env ?? {}) }).map(
           ([k, v]) => `${k}=${v}`,
         ),
       }),
     );
     const stream = await exec.start({ hijack: true, stdin: true, Tty: true });
+    const finished = new Promise<void>((resolve, reject) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', reject);
+    });
     const resize = () =>
       exec.resize({ h: term.stdout.rows || 24, w: term.stdout.columns || 80 }).catch(() => undefined);
     const wasRaw = term.stdin.isRaw;
@@ -358,13 +373,9 @@ export class Engine {
     term.stdin.pipe(stream as unknown as Writable);
     stream.pipe(term.stdout, { end: false });
     term.stdout.on('resize', resize);
-    await resize();
     try {
-      await new Promise<void>((resolve, reject) => {
-        stream.on('end', resolve);
-        stream.on('close', resolve);
-        stream.on('error', reject);
-      });
+      await resize();
+      await finished;
     } finally {
       term.stdout.off('resize', resize);
       term.stdin.unpipe(stream as unknown as Writable);
