@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# One-command set-up of a fresh Debian machine for minilab development and CI (run as root):
+# OS packages, a Docker engine, npm dependencies, the build, and the node image.
+# Safe to run again: every step skips what is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'setup: %s\n' "$*"; }
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup: needs root to install packages and start dockerd" >&2
+  echo "hint: run 'sudo scripts/setup.sh'" >&2
+  exit 3
+fi
+
+packages=(busybox-static debootstrap tmux chromium ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v go >/dev/null || { echo "setup: Go is needed to build the Kubernetes components" >&2; echo "hint: install Go >= 1.24 (apt-get install -t trixie golang) and run this again" >&2; exit 3; }
+
+bash scripts/setup-docker.sh
+
+log "installing npm dependencies"
+npm ci --no-audit --no-fund --loglevel=error
+log "building minilab"
+npm run build --silent
+
+if [ "${MINILAB_SKIP_IMAGE:-}" != 1 ]; then
+  log "building the node image (cached stages make this quick after the first time)"
+  node dist/src/main.js image build
+fi
+log "done: try 'node dist/src/main.js start' (or 'npm link' and 'minilab start')"
