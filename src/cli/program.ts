@@ -4,6 +4,7 @@ import { minilabVersion } from '../version.js';
 import { validateProfileName } from '../profile/name.js';
 import { registerVersion } from './commands/version.js';
 import { registerProfile } from './commands/profile.js';
+import { registerImage } from './commands/image.js';
 
 /** The commander program: only commands that work are registered. */
 export function buildProgram(ctx: Context): Command {
@@ -31,6 +32,14 @@ export function buildProgram(ctx: Context): Command {
   });
   registerVersion(program, ctx);
   registerProfile(program, ctx);
-  for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
+  registerImage(
+    program.command('image').description('build and list node images; load images into a cluster'),
+    ctx,
+  );
+  const inherit = (cmd: Command) => {
+    cmd.exitOverride().configureOutput(program.configureOutput());
+    cmd.commands.forEach(inherit);
+  };
+  program.commands.forEach(inherit);
   return program;
 }

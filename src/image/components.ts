@@ -1,0 +1,51 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { usageError } from '../errors.js';
+
+/** What images/components/build.sh reports about the binaries it built. */
+export interface Components {
+  kubernetes: string;
+  etcd: string;
+  coredns: string;
+  pause: string;
+  localPathProvisioner: string;
+  /** Exactly what `kubeadm config images list` prints for this version. */
+  images: string[];
+  goVersion?: string;
+}
+
+export const KUBE_COMMANDS = [
+  'kubeadm',
+  'kubelet',
+  'kubectl',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kube-proxy',
+] as const;
+
+export async function readComponents(dir: string): Promise<Components> {
+  return JSON.parse(await readFile(join(dir, 'components.json'), 'utf8')) as Components;
+}
+
+const VERSION = /^v1\.(\d+)\.(\d+)$/;
+export const MIN_MINOR = 34;
+
+/** Kubernetes versions are exact releases, v1.X.Y with X >= 34. */
+export function validateKubernetesVersion(version: string): string {
+  const m = VERSION.exec(version);
+  const hint = 'give an exact release such as v1.36.5 (see `minilab image ls` for built ones)';
+  if (!m) throw usageError(`invalid Kubernetes version "${version}"`, hint);
+  if (Number(m[1]) < MIN_MINOR)
+    throw usageError(`Kubernetes ${version} is older than v1.${MIN_MINOR}, the oldest minilab builds`, hint);
+  return version;
+}
+
+/** The image name a node of this version runs. */
+export const nodeImageRef = (version: string) => `minilab/node:${version}`;
+
+/** Images the default StorageClass needs besides kubeadm's list. */
+export const storageImages = (c: Components) => ({
+  provisioner: `docker.io/rancher/local-path-provisioner:${c.localPathProvisioner}`,
+  helper: 'docker.io/minilab/storage-helper:v1',
+});
