@@ -10,6 +10,8 @@ export interface LockOptions {
   onWait?: (holder: string) => void;
   /** What this process is doing, shown to whoever waits for it. */
   purpose: string;
+  /** Where the purpose is recorded for waiters (none for files beside a user's own, like a kubeconfig). */
+  holderFile?: string;
 }
 
 /**
@@ -23,17 +25,19 @@ export async function acquireLock(
 ): Promise<() => Promise<void>> {
   const started = Date.now();
   let announced = false;
-  const infoFile = `${path}.holder`;
+  const infoFile = opts.holderFile;
   for (;;) {
     try {
       const release = await lockfile.lock(path, { realpath: false, stale: 15_000, update: 5_000 });
-      await writeFile(infoFile, `${opts.purpose} (pid ${process.pid})`).catch(() => undefined);
+      if (infoFile) await writeFile(infoFile, `${opts.purpose} (pid ${process.pid})`).catch(() => undefined);
       return async () => {
         await release().catch(() => undefined);
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
-      const holder = (await readFile(infoFile, 'utf8').catch(() => 'another minilab command')).trim();
+      const holder = infoFile
+        ? (await readFile(infoFile, 'utf8').catch(() => 'another minilab command')).trim()
+        : 'another minilab command';
       if (!announced) {
         announced = true;
         opts.onWait?.(holder);
@@ -60,5 +64,8 @@ export async function lockProfile(
 ): Promise<() => Promise<void>> {
   const dir = join(home, 'locks');
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  return acquireLock(join(dir, profile), `profile "${profile}"`, opts);
+  return acquireLock(join(dir, profile), `profile "${profile}"`, {
+    ...opts,
+    holderFile: join(dir, `${profile}.holder`),
+  });
 }

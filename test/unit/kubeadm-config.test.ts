@@ -1,0 +1,70 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseAllDocuments } from 'yaml';
+import { bridgeCniConfig, kubeadmConfig, type ClusterShape } from '../../src/kube/kubeadm-config.js';
+
+const shape: ClusterShape = {
+  kubernetesVersion: 'v1.36.5',
+  nodeName: 'dev-control-plane',
+  nodeIp: '172.18.0.2',
+  cgroupVersion: '2',
+  podSubnet: '10.244.0.0/16',
+  serviceSubnet: '10.96.0.0/16',
+  conntrackWritable: true,
+};
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Doc = any;
+const docs = (s: ClusterShape) =>
+  Object.fromEntries(
+    parseAllDocuments(kubeadmConfig(s)).map((d) => [(d.toJS() as { kind: string }).kind, d.toJS() as Doc]),
+  ) as Record<string, Doc>;
+
+test('kubeadm v1beta4 config: version, endpoint, SANs for the host, no taints', () => {
+  const d = docs(shape);
+  assert.deepEqual(Object.keys(d), [
+    'InitConfiguration',
+    'ClusterConfiguration',
+    'KubeletConfiguration',
+    'KubeProxyConfiguration',
+  ]);
+  const cluster = d.ClusterConfiguration as {
+    apiVersion: string;
+    kubernetesVersion: string;
+    controlPlaneEndpoint: string;
+    apiServer: { certSANs: string[] };
+  };
+  assert.equal(cluster.apiVersion, 'kubeadm.k8s.io/v1beta4');
+  assert.equal(cluster.kubernetesVersion, 'v1.36.5');
+  assert.equal(cluster.controlPlaneEndpoint, 'dev-control-plane:6443');
+  for (const san of ['127.0.0.1', 'localhost', 'dev-control-plane', '172.18.0.2'])
+    assert.ok(cluster.apiServer.certSANs.includes(san));
+  const init = d.InitConfiguration as {
+    nodeRegistration: { taints: unknown[]; kubeletExtraArgs: { name: string; value: string }[] };
+  };
+  assert.deepEqual(init.nodeRegistration.taints, []);
+  assert.deepEqual(init.nodeRegistration.kubeletExtraArgs[0], { name: 'node-ip', value: '172.18.0.2' });
+});
+
+test('kubelet config: systemd cgroups; cgroup v1 hosts get failCgroupV1: false', () => {
+  const v2 = docs(shape).KubeletConfiguration as Record<string, unknown>;
+  assert.equal(v2.cgroupDriver, 'systemd');
+  assert.equal(v2.failCgroupV1, undefined);
+  const v1 = docs({ ...shape, cgroupVersion: '1' }).KubeletConfiguration as Record<string, unknown>;
+  assert.equal(v1.failCgroupV1, false);
+});
+
+test('kube-proxy leaves nf_conntrack_max alone where the node may not write it', () => {
+  const free = docs(shape).KubeProxyConfiguration as { conntrack: object };
+  assert.deepEqual(free.conntrack, {});
+  const locked = docs({ ...shape, conntrackWritable: false }).KubeProxyConfiguration as { conntrack: object };
+  assert.deepEqual(locked.conntrack, { maxPerCore: 0 });
+});
+
+test('bridge CNI config uses the node pod CIDR', () => {
+  const c = JSON.parse(bridgeCniConfig('10.244.0.0/24')) as {
+    plugins: { type: string; ipam?: { ranges: { subnet: string }[][] } }[];
+  };
+  assert.equal(c.plugins[0]?.type, 'bridge');
+  assert.equal(c.plugins[0]?.ipam?.ranges[0]?.[0]?.subnet, '10.244.0.0/24');
+});
