@@ -5,6 +5,7 @@ import { validateProfileName } from '../profile/name.js';
 import { registerVersion } from './commands/version.js';
 import { registerProfile } from './commands/profile.js';
 import { registerImage } from './commands/image.js';
+import { registerLifecycle } from './commands/lifecycle.js';
 
 /** The commander program: only commands that work are registered. */
 export function buildProgram(ctx: Context): Command {
@@ -30,6 +31,7 @@ export function buildProgram(ctx: Context): Command {
     // Every command validates -p, even those that do not act on one profile.
     if (opts.profile !== undefined) validateProfileName(opts.profile);
   });
+  registerLifecycle(program, ctx);
   registerVersion(program, ctx);
   registerProfile(program, ctx);
   registerImage(

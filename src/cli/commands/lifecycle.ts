@@ -1,0 +1,175 @@
+import { Option, type Command } from 'commander';
+import type { Context } from '../context.js';
+import type { LifecycleContext } from '../../lifecycle/context.js';
+import { start } from '../../lifecycle/start.js';
+import { stop } from '../../lifecycle/stop.js';
+import { deleteProfile } from '../../lifecycle/delete.js';
+import { clusterStatus, statusExitCode } from '../../lifecycle/status.js';
+import { runningControlPlane } from '../../lifecycle/context.js';
+import { listProfiles } from './profile.js';
+import { adminKubeconfig } from '../../lifecycle/kubeadm.js';
+import { apiServerPort } from '../../lifecycle/node.js';
+import { renderKubeconfig } from '../../kube/kubeconfig.js';
+import { validateKubernetesVersion } from '../../image/components.js';
+import { DEFAULT_KUBERNETES_VERSION } from '../../version.js';
+import { usageError } from '../../errors.js';
+import { outputOption, parseIntOption, profileOf, type OutputFormat } from '../options.js';
+import { table } from '../output.js';
+
+async function lifecycleContext(ctx: Context): Promise<LifecycleContext> {
+  return {
+    engine: await ctx.engine(),
+    reporter: ctx.reporter,
+    profiles: ctx.profiles,
+    home: ctx.home,
+    env: ctx.env,
+    extraLabels: ctx.extraLabels,
+  };
+}
+
+/** "4g", "2048m", "1.5GiB", "512MB" -> bytes. */
+export function parseMemory(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(k|m|g|t)?(i?b)?$/i.exec(value.trim());
+  if (!m) throw usageError(`invalid --memory "${value}"`, 'use a size such as 4g or 2048m');
+  const unit = (m[2] ?? 'm').toLowerCase();
+  const bytes = Number(m[1]) * 1024 ** ({ k: 1, m: 2, g: 3, t: 4 } as Record<string, number>)[unit]!;
+  return Math.round(bytes);
+}
+
+/** "HOST:NODE" or "HOST:NODE/udp" -> a port mapping published on 127.0.0.1. */
+export function parsePort(
+  value: string,
+  previous: { hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' }[] = [],
+) {
+  const m = /^(\d{1,5}):(\d{1,5})(?:\/(tcp|udp))?$/.exec(value);
+  const hint = 'use HOST:NODE, e.g. --ports 8080:80 (published on 127.0.0.1 only)';
+  if (!m) throw usageError(`invalid --ports "${value}"`, hint);
+  const hostPort = Number(m[1]);
+  const containerPort = Number(m[2]);
+  if (hostPort < 1 || hostPort > 65535 || containerPort < 1 || containerPort > 65535) {
+    throw usageError(`port out of range in --ports "${value}"`, hint);
+  }
+  if (containerPort === 6443) throw usageError('node port 6443 is the API server, published already', hint);
+  return [...previous, { hostPort, containerPort, protocol: (m[3] ?? 'tcp') as 'tcp' | 'udp' }];
+}
+
+export function registerLifecycle(program: Command, ctx: Context): void {
+  program
+    .command('start')
+    .description('create a cluster, restart a stopped one, or re-sync the kubeconfig of a running one')
+    .option('--kubernetes-version <version>', `Kubernetes release (default: ${DEFAULT_KUBERNETES_VERSION})`)
+    .option('--cpus <n>', 'CPUs for the node (default: no limit)', parseIntOption('--cpus', 1, 1024))
+    .option('--memory <size>', 'memory for the node, e.g. 4g (default: no limit)', parseMemory)
+    .option('--ports <host:node...>', 'extra ports to publish on 127.0.0.1, e.g. 8080:30080', (v, prev) =>
+      parsePort(v, prev as never),
+    )
+    .addOption(
+      new Option('--wait <what>', 'wait for the cluster to be usable')
+        .choices(['all', 'none'])
+        .default('all'),
+    )
+    .option('--keep-on-failure', 'keep a half-made cluster for inspection instead of removing it')
+    .option('--no-switch-context', 'do not make this cluster the current kubeconfig context')
+    .addOption(outputOption())
+    .action(async (opts, cmd: Command) => {
+      const profile = profileOf(cmd, ctx.env);
+      const version = validateKubernetesVersion(opts.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION);
+      const result = await start(await lifecycleContext(ctx), {
+        profile,
+        kubernetesVersion: version,
+        explicitVersion: opts.kubernetesVersion !== undefined,
+        cpus: opts.cpus,
+        memoryBytes: opts.memory,
+        ports: opts.ports ?? [],
+        wait: opts.wait,
+        keepOnFailure: Boolean(opts.keepOnFailure),
+        switchContext: opts.switchContext !== false,
+      });
+      ctx.reporter.result(opts.output as OutputFormat, result, (r) =>
+        [
+          `Cluster "${r.profile}" is ${r.action === 'created' ? 'ready' : r.action === 'restarted' ? 'running again' : 'running'}: Kubernetes ${r.kubernetesVersion}, API server ${r.apiServer}`,
+          `Kubeconfig: context "${r.kubeconfig.context}" in ${r.kubeconfig.path}${opts.switchContext !== false ? ' (now current)' : ''}`,
+          `Try: kubectl --context ${r.kubeconfig.context} get nodes`,
+          '',
+        ].join('\n'),
+      );
+    });
+
+  program
+    .command('stop')
+    .description('stop the cluster cleanly, keeping all of its state')
+    .addOption(outputOption())
+    .action(async (opts: { output: OutputFormat }, cmd: Command) => {
+      const result = await stop(await lifecycleContext(ctx), profileOf(cmd, ctx.env));
+      ctx.reporter.result(opts.output, result, (r) =>
+        r.stopped.length > 0
+          ? `Stopped cluster "${r.profile}"\n`
+          : `Cluster "${r.profile}" was already stopped\n`,
+      );
+    });
+
+  program
+    .command('delete')
+    .description('delete the cluster: containers, volumes, network, kubeconfig entries and profile state')
+    .option('--all', 'delete every profile')
+    .addOption(outputOption())
+    .action(async (opts: { all?: boolean; output: OutputFormat }, cmd: Command) => {
+      const lc = await lifecycleContext(ctx);
+      let profiles = [profileOf(cmd, ctx.env)];
+      if (opts.all) {
+        profiles = (await listProfiles(ctx)).map((p) => p.name);
+      }
+      const results = [];
+      for (const p of profiles)
+        results.push(await ctx.reporter.step(`Deleting "${p}"`, () => deleteProfile(lc, p)));
+      ctx.reporter.result(opts.output, { deleted: results }, (d) =>
+        d.deleted.length === 0
+          ? 'nothing to delete\n'
+          : d.deleted
+              .map(
+                (r) =>
+                  `Deleted "${r.profile}": ${r.containers.length} container(s), ${r.volumes.length} volume(s)` +
+                  `${r.network ? `, network ${r.network}` : ''}${r.kubeconfig ? `, context "${r.kubeconfig.context}" from ${r.kubeconfig.path}` : ''}`,
+              )
+              .join('\n') + '\n',
+      );
+    });
+
+  program
+    .command('status')
+    .description(
+      `show the cluster's node, kubelet, API server and kubeconfig state (exit code: 0 all up; 16 + 1 container, 2 kubelet, 4 API server, 8 kubeconfig)`,
+    )
+    .addOption(outputOption())
+    .action(async (opts: { output: OutputFormat }, cmd: Command) => {
+      const status = await clusterStatus(await lifecycleContext(ctx), profileOf(cmd, ctx.env));
+      ctx.exitCode = statusExitCode(status);
+      ctx.reporter.result(opts.output, status, (s) =>
+        table(
+          ['PROFILE', 'NODE', 'CONTAINER', 'KUBELET', 'API SERVER', 'KUBECONFIG'],
+          [
+            [
+              s.profile,
+              s.node.name,
+              s.node.container,
+              s.kubelet,
+              `${s.apiServer.state} (${s.apiServer.url})`,
+              `${s.kubeconfig.state}${s.kubeconfig.current ? ', current' : ''}`,
+            ],
+          ],
+        ),
+      );
+    });
+
+  program
+    .command('kubeconfig')
+    .description('print the cluster kubeconfig (for KUBECONFIG=...) without changing any file')
+    .action(async (_opts, cmd: Command) => {
+      const profile = profileOf(cmd, ctx.env);
+      const engine = await ctx.engine();
+      const node = await runningControlPlane(engine, profile);
+      ctx.stdout.write(
+        renderKubeconfig(await adminKubeconfig(engine, node.name, profile, apiServerPort(node))),
+      );
+    });
+}

@@ -1,0 +1,134 @@
+import { stringify } from 'yaml';
+
+/**
+ * The default StorageClass "standard": rancher's local-path provisioner (as kind ships), with
+ * volumes under /var/local-path-provisioner on the node's /var volume, bound when a pod is scheduled.
+ */
+export function storageManifest(images: { provisioner: string; helper: string }): string {
+  const ns = 'local-path-storage';
+  const sa = 'local-path-provisioner-service-account';
+  const docs: object[] = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: ns } },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'local-path-provisioner-role', namespace: ns },
+      rules: [
+        {
+          apiGroups: [''],
+          resources: ['pods'],
+          verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'],
+        },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: 'local-path-provisioner-role' },
+      rules: [
+        {
+          apiGroups: [''],
+          resources: ['nodes', 'persistentvolumeclaims', 'configmaps', 'pods', 'pods/log'],
+          verbs: ['get', 'list', 'watch'],
+        },
+        {
+          apiGroups: [''],
+          resources: ['persistentvolumes'],
+          verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'],
+        },
+        { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+        { apiGroups: ['storage.k8s.io'], resources: ['storageclasses'], verbs: ['get', 'list', 'watch'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'local-path-provisioner-bind', namespace: ns },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'local-path-provisioner-role' },
+      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'local-path-provisioner-bind' },
+      roleRef: {
+        apiGroup: 'rbac.authorization.k8s.io',
+        kind: 'ClusterRole',
+        name: 'local-path-provisioner-role',
+      },
+      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }],
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'local-path-provisioner', namespace: ns },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: 'local-path-provisioner' } },
+        template: {
+          metadata: { labels: { app: 'local-path-provisioner' } },
+          spec: {
+            serviceAccountName: sa,
+            priorityClassName: 'system-node-critical',
+            tolerations: [{ operator: 'Exists' }],
+            containers: [
+              {
+                name: 'local-path-provisioner',
+                image: images.provisioner,
+                imagePullPolicy: 'IfNotPresent',
+                command: [
+                  'local-path-provisioner',
+                  'start',
+                  '--config',
+                  '/etc/config/config.json',
+                  '--helper-image',
+                  images.helper,
+                ],
+                volumeMounts: [{ name: 'config-volume', mountPath: '/etc/config/' }],
+                env: [
+                  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                  { name: 'CONFIG_MOUNT_PATH', value: '/etc/config/' },
+                ],
+              },
+            ],
+            volumes: [{ name: 'config-volume', configMap: { name: 'local-path-config' } }],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'storage.k8s.io/v1',
+      kind: 'StorageClass',
+      metadata: { name: 'standard', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
+      provisioner: 'rancher.io/local-path',
+      volumeBindingMode: 'WaitForFirstConsumer',
+      reclaimPolicy: 'Delete',
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'local-path-config', namespace: ns },
+      data: {
+        'config.json': JSON.stringify({
+          nodePathMap: [
+            { node: 'DEFAULT_PATH_FOR_NON_LISTED_NODES', paths: ['/var/local-path-provisioner'] },
+          ],
+        }),
+        setup: '#!/bin/sh\nset -eu\nmkdir -m 0777 -p "$VOL_DIR"\n',
+        teardown: '#!/bin/sh\nset -eu\nrm -rf "$VOL_DIR"\n',
+        'helperPod.yaml': stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'helper-pod' },
+          spec: {
+            priorityClassName: 'system-node-critical',
+            tolerations: [{ operator: 'Exists' }],
+            containers: [{ name: 'helper-pod', image: images.helper, imagePullPolicy: 'IfNotPresent' }],
+          },
+        }),
+      },
+    },
+  ];
+  return docs.map((d) => stringify(d)).join('---\n');
+}

@@ -1,0 +1,61 @@
+import { kubeconfigPath, removeKubeconfigEntry } from '../kube/kubeconfig.js';
+import { lockProfile } from '../profile/lock.js';
+import { resourceNames } from '../profile/name.js';
+import type { Engine } from '../runtime/engine.js';
+import { Labels } from '../runtime/labels.js';
+import type { LifecycleContext } from './context.js';
+import type { Created } from './node.js';
+
+export interface DeleteResult {
+  profile: string;
+  containers: string[];
+  volumes: string[];
+  network?: string;
+  kubeconfig?: { path: string; context: string };
+}
+
+/**
+ * Removes a profile's containers and volumes (found by label), its network when nothing else
+ * uses it, and, when `only` is given, just what one run created.
+ */
+export async function removeProfileResources(engine: Engine, profile: string, only?: Created) {
+  const names = resourceNames(profile);
+  const containers: string[] = [];
+  const volumes: string[] = [];
+  let network: string | undefined;
+  if (!only || only.container) {
+    for (const c of await engine.listContainers({ [Labels.profile]: profile, [Labels.managed]: 'true' })) {
+      await engine.remove(c.id);
+      containers.push(c.name);
+    }
+  }
+  if (!only || only.volume) {
+    const labelled = await engine.listVolumes({ [Labels.profile]: profile, [Labels.managed]: 'true' });
+    for (const v of new Set([...labelled, ...(only ? [names.varVolume()] : [])])) {
+      if ((await engine.removeVolume(v)) === 'removed') volumes.push(v);
+    }
+  }
+  if (!only || only.network) {
+    if ((await engine.removeNetwork(names.network)) === 'removed') network = names.network;
+  }
+  return { containers, volumes, network };
+}
+
+export async function deleteProfile(ctx: LifecycleContext, profile: string): Promise<DeleteResult> {
+  const release = await lockProfile(ctx.home, profile, {
+    timeoutMs: 5 * 60_000,
+    purpose: `minilab delete -p ${profile}`,
+    onWait: (holder) => ctx.reporter.info(`waiting for profile "${profile}": held by ${holder}`),
+  });
+  try {
+    const config = await ctx.profiles.read(profile).catch(() => undefined);
+    const removed = await removeProfileResources(ctx.engine, profile);
+    const path = config?.kubeconfig?.path ?? kubeconfigPath(ctx.env);
+    const context = config?.kubeconfig?.context ?? profile;
+    const hadEntry = await removeKubeconfigEntry(path, context);
+    await ctx.profiles.remove(profile);
+    return { profile, ...removed, kubeconfig: hadEntry ? { path, context } : undefined };
+  } finally {
+    await release();
+  }
+}

@@ -1,0 +1,263 @@
+import { MinilabError } from '../errors.js';
+import { buildNodeImage } from '../image/build.js';
+import { nodeImageRef } from '../image/components.js';
+import {
+  apiServerReady,
+  coreDnsReady,
+  defaultServiceAccount,
+  kubeClients,
+  nodeReady,
+  waitUntil,
+} from '../kube/client.js';
+import { kubeconfigPath, writeKubeconfigEntry, type KubeconfigEntry } from '../kube/kubeconfig.js';
+import { lockProfile } from '../profile/lock.js';
+import type { ProfileConfig } from '../profile/store.js';
+import type { NodeState } from '../runtime/types.js';
+import { profileNodes, type LifecycleContext } from './context.js';
+import { adminKubeconfig, installNetworkAndStorage, kubeadmInit, nodeComponents } from './kubeadm.js';
+import { apiServerPort, createNode, waitForBoot, type Created } from './node.js';
+import { preflight } from './preflight.js';
+import { removeProfileResources } from './delete.js';
+
+export interface StartRequest {
+  profile: string;
+  kubernetesVersion: string;
+  /** Whether the user named the version (then a restart of another version is refused). */
+  explicitVersion: boolean;
+  cpus?: number;
+  memoryBytes?: number;
+  ports: ProfileConfig['ports'];
+  wait: 'all' | 'none';
+  keepOnFailure: boolean;
+  switchContext: boolean;
+}
+
+export interface StartResult {
+  profile: string;
+  action: 'created' | 'restarted' | 'resynced';
+  node: string;
+  kubernetesVersion: string;
+  apiServer: string;
+  kubeconfig: { path: string; context: string };
+}
+
+const READY_TIMEOUT_MS = 240_000;
+
+/** Creates the profile's cluster, restarts it when stopped, or re-syncs the kubeconfig when running. */
+export async function start(ctx: LifecycleContext, req: StartRequest): Promise<StartResult> {
+  const release = await lockProfile(ctx.home, req.profile, {
+    timeoutMs: 10 * 60_000,
+    purpose: `minilab start -p ${req.profile}`,
+    onWait: (holder) => ctx.reporter.info(`waiting for profile "${req.profile}": held by ${holder}`),
+  });
+  try {
+    const nodes = await profileNodes(ctx.engine, req.profile);
+    return nodes.length > 0 ? await restart(ctx, req, nodes) : await create(ctx, req);
+  } finally {
+    await release();
+  }
+}
+
+async function create(ctx: LifecycleContext, req: StartRequest): Promise<StartResult> {
+  const { reporter, engine } = ctx;
+  const pre = await reporter.step('Preflight checks', () => preflight(engine, req));
+  for (const w of pre.warnings) reporter.warn(w);
+
+  const image = nodeImageRef(req.kubernetesVersion);
+  if (!(await engine.imageInfo(image))) {
+    reporter.info(`Node image ${image} is not built yet: building it (first time only)`);
+    await buildNodeImage(ctx, req.kubernetesVersion);
+  }
+
+  const existingConfig = await ctx.profiles.read(req.profile);
+  const config: ProfileConfig = {
+    name: req.profile,
+    kubernetesVersion: req.kubernetesVersion,
+    cpus: req.cpus,
+    memoryBytes: req.memoryBytes,
+    ports: req.ports,
+    createdAt: new Date().toISOString(),
+  };
+  await ctx.profiles.write(config);
+  const created: Created = { network: false, volume: false, container: false };
+  try {
+    const node = await reporter.step('Creating the node container', () =>
+      createNode(
+        engine,
+        {
+          profile: req.profile,
+          image,
+          kubernetesVersion: req.kubernetesVersion,
+          cpus: req.cpus,
+          memoryBytes: req.memoryBytes,
+          ports: req.ports,
+          extraLabels: ctx.extraLabels,
+          env: proxyEnv(ctx.env),
+        },
+        created,
+      ),
+    );
+    await reporter.step('Booting the node (systemd, containerd)', () => waitForBoot(engine, node.name));
+    await reporter.step('Initializing the control plane (kubeadm init)', () =>
+      kubeadmInit(
+        engine,
+        { name: node.name, ip: node.ip as string },
+        {
+          kubernetesVersion: req.kubernetesVersion,
+          cgroupVersion: pre.info.cgroupVersion,
+        },
+      ),
+    );
+    const components = await nodeComponents(engine, node.name);
+    await reporter.step('Installing the pod network and default StorageClass', () =>
+      installNetworkAndStorage(engine, node.name, components),
+    );
+    const entry = await adminKubeconfig(engine, node.name, req.profile, apiServerPort(node));
+    if (req.wait === 'all') {
+      await reporter.step('Waiting for node Ready, CoreDNS and the default service account', (progress) =>
+        waitForCluster(entry, node.name, progress),
+      );
+    }
+    const kubeconfig = await reporter.step('Writing the kubeconfig', () => syncKubeconfig(ctx, req, entry));
+    await ctx.profiles.write({ ...config, kubeconfig });
+    return result(req, 'created', node, entry, kubeconfig);
+  } catch (err) {
+    if (req.keepOnFailure) {
+      reporter.warn(
+        `kept the half-made cluster for inspection (--keep-on-failure); remove it with: minilab delete -p ${req.profile}`,
+      );
+    } else {
+      await removeProfileResources(engine, req.profile, created).catch(() => undefined);
+      if (existingConfig) await ctx.profiles.write(existingConfig);
+      else await ctx.profiles.remove(req.profile);
+    }
+    throw err;
+  }
+}
+
+async function restart(ctx: LifecycleContext, req: StartRequest, nodes: NodeState[]): Promise<StartResult> {
+  const { reporter, engine } = ctx;
+  const node = nodes.find((n) => n.role === 'control-plane') ?? (nodes[0] as NodeState);
+  const version = node.labels['io.minilab.kubernetes-version'] ?? req.kubernetesVersion;
+  if (req.explicitVersion && version !== req.kubernetesVersion) {
+    throw new MinilabError(
+      'usage',
+      `profile "${req.profile}" runs Kubernetes ${version}, not ${req.kubernetesVersion}`,
+      {
+        hint: `delete it first (minilab delete -p ${req.profile}) or use another profile`,
+      },
+    );
+  }
+  const wasRunning = node.running;
+  if (!wasRunning) {
+    await reporter.step(`Starting the node container ${node.name}`, () => engine.start(node.name));
+    await reporter.step('Booting the node (systemd, containerd)', () => waitForBoot(engine, node.name));
+  }
+  const admin = await engine.exec(node.name, ['test', '-f', '/etc/kubernetes/admin.conf']);
+  if (admin.exitCode !== 0) {
+    throw new MinilabError(
+      'clusterFailed',
+      `the cluster of profile "${req.profile}" was never fully created`,
+      {
+        hint: `remove it and start again: minilab delete -p ${req.profile} && minilab start -p ${req.profile}`,
+      },
+    );
+  }
+  const entry = await adminKubeconfig(engine, node.name, req.profile, apiServerPort(node));
+  if (!wasRunning || req.wait === 'all') {
+    await reporter.step(
+      wasRunning ? 'Checking the cluster' : 'Waiting for the API server and node Ready',
+      (progress) =>
+        req.wait === 'all' || !wasRunning
+          ? waitForCluster(entry, node.name, progress, !wasRunning)
+          : Promise.resolve(),
+    );
+  }
+  const kubeconfig = await reporter.step('Writing the kubeconfig', () => syncKubeconfig(ctx, req, entry));
+  const config = await ctx.profiles.read(req.profile);
+  await ctx.profiles.write({
+    ...(config ?? {
+      name: req.profile,
+      kubernetesVersion: version,
+      ports: req.ports,
+      createdAt: new Date().toISOString(),
+    }),
+    kubeconfig,
+  });
+  return result(
+    { ...req, kubernetesVersion: version },
+    wasRunning ? 'resynced' : 'restarted',
+    node,
+    entry,
+    kubeconfig,
+  );
+}
+
+/** Node Ready, CoreDNS answering, the default service account: then the cluster is usable. */
+async function waitForCluster(
+  entry: KubeconfigEntry,
+  node: string,
+  progress: (s: string) => void,
+  quick = false,
+): Promise<void> {
+  const clients = kubeClients(entry);
+  const onState = progress;
+  await waitUntil('the API server', READY_TIMEOUT_MS, () => apiServerReady(entry), { onState });
+  await waitUntil(`node ${node} to be Ready`, READY_TIMEOUT_MS, () => nodeReady(clients.core, node), {
+    onState,
+  });
+  if (quick) return;
+  await waitUntil('CoreDNS', READY_TIMEOUT_MS, () => coreDnsReady(clients.core), { onState });
+  await waitUntil(
+    'the default service account',
+    READY_TIMEOUT_MS,
+    () => defaultServiceAccount(clients.core),
+    { onState },
+  );
+}
+
+async function syncKubeconfig(ctx: LifecycleContext, req: StartRequest, entry: KubeconfigEntry) {
+  const path = kubeconfigPath(ctx.env);
+  await writeKubeconfigEntry(path, entry, req.switchContext);
+  return { path, context: entry.name };
+}
+
+function result(
+  req: StartRequest,
+  action: StartResult['action'],
+  node: NodeState,
+  entry: KubeconfigEntry,
+  kubeconfig: { path: string; context: string },
+): StartResult {
+  return {
+    profile: req.profile,
+    action,
+    node: node.name,
+    kubernetesVersion: req.kubernetesVersion,
+    apiServer: entry.server,
+    kubeconfig,
+  };
+}
+
+/** HTTP(S)_PROXY passed into the node, with the cluster's own ranges added to NO_PROXY. */
+function proxyEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY']) {
+    const value = env[key] ?? env[key.toLowerCase()];
+    if (value) out[key] = value;
+  }
+  if (out.HTTP_PROXY || out.HTTPS_PROXY) {
+    out.NO_PROXY = [
+      out.NO_PROXY,
+      'localhost',
+      '127.0.0.1',
+      '10.96.0.0/16',
+      '10.244.0.0/16',
+      '.svc',
+      '.cluster.local',
+    ]
+      .filter(Boolean)
+      .join(',');
+  }
+  return out;
+}
