@@ -1,0 +1,121 @@
+import { spawn, execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import type { Readable } from 'node:stream';
+import { imageArchive, layerFromEntries } from '../../src/image/archive.js';
+import { projectRoot } from '../../src/version.js';
+import { runId, TEST_LABEL } from './engine.js';
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** An isolated minilab environment: its own MINILAB_HOME and KUBECONFIG, resources labelled for cleanup. */
+export async function sandbox(name: string) {
+  const dir = await mkdtemp(join(tmpdir(), `minilab-${name}-`));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    MINILAB_HOME: join(dir, 'home'),
+    KUBECONFIG: join(dir, 'kube', 'config'),
+    MINILAB_LABELS: `${TEST_LABEL}=${runId}`,
+    NO_COLOR: '1',
+  };
+  return {
+    dir,
+    env,
+    kubeconfig: env.KUBECONFIG as string,
+    home: env.MINILAB_HOME as string,
+    /** Runs the real CLI binary, as a user would. */
+    minilab: (args: string[], opts: { timeoutMs?: number; input?: string } = {}) => runBin(args, env, opts),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+export function runBin(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  opts: { timeoutMs?: number; input?: string } = {},
+): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(projectRoot, 'dist', 'src', 'main.js'), ...args], { env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`minilab ${args.join(' ')} did not finish in ${opts.timeoutMs} ms\n${stderr}`));
+    }, opts.timeoutMs ?? 600_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+    if (opts.input !== undefined) child.stdin.end(opts.input);
+    else child.stdin.end();
+  });
+}
+
+/** Builds the tests' echo-server (a static Go program) and returns an image archive holding it. */
+export async function echoServerArchive(ref: string, dir: string): Promise<Readable> {
+  const bin = join(dir, 'echo-server');
+  await promisify(execFile)('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', bin, '.'], {
+    cwd: join(projectRoot, 'test', 'fixtures', 'echo-server'),
+    env: { ...process.env, CGO_ENABLED: '0' },
+  });
+  const layer = await layerFromEntries(
+    [
+      { type: 'host-file', name: 'echo-server', path: bin, mode: 0o755 },
+      { type: 'directory', name: 'data', mode: 0o777 },
+      { type: 'directory', name: 'tmp', mode: 0o1777 },
+    ],
+    join(dir, 'echo-layer.tar'),
+  );
+  return imageArchive([{ ref, layers: [layer], config: { entrypoint: ['/echo-server'], cmd: ['serve'] } }]);
+}
+
+export function kubeClients(kubeconfigFile: string, context: string) {
+  const config = new k8s.KubeConfig();
+  config.loadFromFile(kubeconfigFile);
+  config.setCurrentContext(context);
+  return {
+    config,
+    core: config.makeApiClient(k8s.CoreV1Api),
+    apps: config.makeApiClient(k8s.AppsV1Api),
+  };
+}
+
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  fn: () => Promise<T | undefined>,
+): Promise<T> {
+  const started = Date.now();
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`timed out waiting for ${what}: ${String(last ?? '')}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** A pod's logs once it has terminated (for pods that run one command and exit). */
+export async function podResult(core: k8s.CoreV1Api, namespace: string, name: string, timeoutMs = 120_000) {
+  const phase = await waitFor(`pod ${name} to finish`, timeoutMs, async () => {
+    const p = await core.readNamespacedPod({ name, namespace });
+    return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p.status.phase : undefined;
+  });
+  const log = await core.readNamespacedPodLog({ name, namespace });
+  return { phase, log: String(log) };
+}
