@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 
 /** Every file below a path (or the path itself), sorted, for hashing. */
 async function filesBelow(path: string): Promise<string[]> {
-  const info = await stat(path);
+  const info = await lstat(path);
   if (!info.isDirectory()) return [path];
   const out: string[] = [];
   for (const entry of (await readdir(path, { withFileTypes: true })).sort((a, b) =>
@@ -31,8 +31,13 @@ export async function cacheKey(inputs: {
   }
   for (const p of inputs.paths ?? []) {
     for (const file of await filesBelow(p)) {
-      const info = await stat(file);
-      hash.update(`file ${relative(inputs.root ?? '/', file)} ${(info.mode & 0o111) !== 0 ? 'x' : '-'}\n`);
+      const info = await lstat(file);
+      const name = relative(inputs.root ?? '/', file);
+      if (info.isSymbolicLink()) {
+        hash.update(`link ${name} -> ${await readlink(file)}\n`);
+        continue;
+      }
+      hash.update(`file ${name} ${(info.mode & 0o111) !== 0 ? 'x' : '-'}\n`);
       hash.update(await readFile(file));
     }
   }

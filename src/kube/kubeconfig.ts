@@ -27,7 +27,8 @@ export function renderKubeconfig(entry: KubeconfigEntry): string {
 }
 
 function parse(text: string, file: string): Document {
-  const doc = parseDocument(text.trim() === '' ? '{}' : text, { keepSourceTokens: false });
+  if (text.trim() === '') return new Document({});
+  const doc = parseDocument(text);
   if (doc.errors.length > 0 || !(isMap(doc.contents) || doc.contents === null)) {
     throw new MinilabError(
       'environment',
