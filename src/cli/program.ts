@@ -6,6 +6,9 @@ import { registerVersion } from './commands/version.js';
 import { registerProfile } from './commands/profile.js';
 import { registerImage } from './commands/image.js';
 import { registerLifecycle } from './commands/lifecycle.js';
+import { registerDashboard } from './commands/dashboard.js';
+import { registerWorkflow } from './commands/workflow.js';
+import { registerCompletion } from './commands/completion.js';
 
 /** The commander program: only commands that work are registered. */
 export function buildProgram(ctx: Context): Command {
@@ -32,8 +35,11 @@ export function buildProgram(ctx: Context): Command {
     if (opts.profile !== undefined) validateProfileName(opts.profile);
   });
   registerLifecycle(program, ctx);
+  registerWorkflow(program, ctx);
   registerVersion(program, ctx);
+  registerCompletion(program, ctx);
   registerProfile(program, ctx);
+  registerDashboard(program, ctx);
   registerImage(
     program.command('image').description('build and list node images; load images into a cluster'),
     ctx,

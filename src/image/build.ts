@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createReadStream } from 'node:fs';
 import tarFs from 'tar-fs';
 import type { Readable } from 'node:stream';
@@ -67,7 +68,8 @@ export async function buildNodeImage(
 
   const nodeKey = await cacheKey({
     values: { base: base.key, components: components.key, images: images.key, version },
-    paths: [join(imagesDir, 'node')],
+    // The recipe below is an input too: a change to this file rebuilds the node image.
+    paths: [join(imagesDir, 'node'), fileURLToPath(import.meta.url)],
     root: imagesDir,
   });
   const ref = nodeImageRef(version);
@@ -105,7 +107,8 @@ async function ensureBase(ctx: BuildContext, cache: string, progress: (s: string
   });
   const dir = join(cache, 'base', key);
   const rootfs = join(dir, 'rootfs.tar');
-  const toolsLayer = join(dir, 'tools-layer.tar');
+  const toolsKey = await cacheKey({ paths: [join(baseDir, 'build-tools-layer.sh')], root: imagesDir });
+  const toolsLayer = join(dir, `tools-layer-${toolsKey}.tar`);
   await mkdir(dir, { recursive: true });
   if (!existsSync(rootfs)) {
     progress('debootstrap (about a minute)');
@@ -293,14 +296,22 @@ async function assembleNode(
     );
     progress(`importing ${job.images.length} images`);
     await sh(
-      'ctr -n k8s.io images import --label=io.cri-containerd.pinned=pinned --no-unpack --digests --all-platforms - >/dev/null',
+      'ctr -n k8s.io images import --no-unpack --all-platforms - >/dev/null',
       'importing images into containerd',
       imageArchive(job.images),
     );
+    const refs = job.images.map((i) => normalizeRef(i.ref));
     const listed = (await sh('ctr -n k8s.io images ls -q', 'listing images')).split('\n');
-    const missing = job.images.map((i) => normalizeRef(i.ref)).filter((r) => !listed.includes(r));
+    const missing = refs.filter((r) => !listed.includes(r));
     if (missing.length > 0)
       throw new MinilabError('unexpected', `containerd lacks ${missing.join(', ')} after import`);
+    // Pinned images are never garbage-collected by the kubelet.
+    await sh(
+      refs
+        .map((r) => `ctr -n k8s.io images label ${r} io.cri-containerd.pinned=pinned >/dev/null`)
+        .join('\n'),
+      'pinning the preloaded images',
+    );
     progress('stopping containerd and committing');
     await sh(
       `pkill containerd || true

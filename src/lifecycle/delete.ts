@@ -1,5 +1,6 @@
 import { kubeconfigPath, removeKubeconfigEntry } from '../kube/kubeconfig.js';
 import { lockProfile } from '../profile/lock.js';
+import { stopForwards } from '../profile/services.js';
 import { resourceNames } from '../profile/name.js';
 import type { Engine } from '../runtime/engine.js';
 import { Labels } from '../runtime/labels.js';
@@ -49,6 +50,8 @@ export async function deleteProfile(ctx: LifecycleContext, profile: string): Pro
   });
   try {
     const config = await ctx.profiles.read(profile).catch(() => undefined);
+    // `minilab service --url` forwards end with the cluster.
+    await stopForwards(ctx.profiles.dir(profile));
     const removed = await removeProfileResources(ctx.engine, profile);
     const path = config?.kubeconfig?.path ?? kubeconfigPath(ctx.env);
     const context = config?.kubeconfig?.context ?? profile;

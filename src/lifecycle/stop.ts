@@ -1,4 +1,5 @@
 import { lockProfile } from '../profile/lock.js';
+import { stopForwards } from '../profile/services.js';
 import { controlPlane, profileNodes, type LifecycleContext } from './context.js';
 
 export interface StopResult {
@@ -19,6 +20,8 @@ export async function stop(ctx: LifecycleContext, profile: string): Promise<Stop
   });
   try {
     await controlPlane(ctx.engine, profile);
+    // `minilab service --url` forwards end with the cluster.
+    await stopForwards(ctx.profiles.dir(profile));
     const nodes = await profileNodes(ctx.engine, profile);
     const result: StopResult = { profile, stopped: [], alreadyStopped: [] };
     for (const node of nodes) {

@@ -1,10 +1,13 @@
 import type { Command } from 'commander';
+import { usageError } from '../../errors.js';
+import { runningControlPlane } from '../../lifecycle/context.js';
+import { clusterImages, describeLoad, loadArchive, loadImages, type LoadReport } from '../../node/images.js';
 import type { Context } from '../context.js';
 import { buildNodeImage } from '../../image/build.js';
 import { validateKubernetesVersion } from '../../image/components.js';
 import { Labels } from '../../runtime/labels.js';
 import { DEFAULT_KUBERNETES_VERSION } from '../../version.js';
-import { outputOption, type OutputFormat } from '../options.js';
+import { outputOption, profileOf, type OutputFormat } from '../options.js';
 import { table } from '../output.js';
 
 export const formatBytes = (n: number) =>
@@ -40,11 +43,66 @@ export function registerImage(image: Command, ctx: Context): void {
     });
 
   image
-    .command('ls')
-    .description('list node images in the Docker engine')
+    .command('load')
+    .description("stream images from the host's Docker engine (or an archive) into the cluster's containerd")
+    .argument('[images...]', 'image references in the Docker engine')
+    .option('--archive <file>', 'load a docker save or OCI archive file instead')
     .addOption(outputOption())
-    .action(async (opts: { output: OutputFormat }) => {
+    .action(async (refs: string[], opts: { archive?: string; output: OutputFormat }, cmd: Command) => {
+      if (refs.length === 0 && !opts.archive) {
+        throw usageError(
+          'nothing to load',
+          'name images (minilab image load my/app:dev) or give --archive FILE',
+        );
+      }
+      const profile = profileOf(cmd, ctx.env);
       const engine = await ctx.engine();
+      const node = await runningControlPlane(engine, profile);
+      const reports: LoadReport[] = [];
+      for (const ref of refs) {
+        const [r] = await ctx.reporter.step(`Loading ${ref}`, (progress) =>
+          loadImages(engine, node.name, [ref], (_ref, d) => progress(d)),
+        );
+        if (r) reports.push(r);
+      }
+      if (opts.archive) {
+        const file = opts.archive;
+        reports.push(
+          await ctx.reporter.step(`Loading ${file}`, (progress) =>
+            loadArchive(engine, node.name, file, progress),
+          ),
+        );
+      }
+      ctx.reporter.result(
+        opts.output,
+        { loaded: reports },
+        (d) => d.loaded.map(describeLoad).join('\n') + '\n',
+      );
+    });
+
+  image
+    .command('ls')
+    .description("list the images in the profile's cluster (--node-images: node images in the Docker engine)")
+    .option('--node-images', 'list minilab node images instead')
+    .addOption(outputOption())
+    .action(async (opts: { output: OutputFormat; nodeImages?: boolean }, cmd: Command) => {
+      const engine = await ctx.engine();
+      if (!opts.nodeImages) {
+        const node = await runningControlPlane(engine, profileOf(cmd, ctx.env));
+        const images = await clusterImages(engine, node.name);
+        ctx.reporter.result(opts.output, { images }, (d) =>
+          table(
+            ['IMAGE', 'ID', 'SIZE', 'PINNED'],
+            d.images.map((i) => [
+              i.ref,
+              i.id.replace('sha256:', '').slice(0, 12),
+              formatBytes(i.sizeBytes),
+              i.pinned ? 'yes' : '',
+            ]),
+          ),
+        );
+        return;
+      }
       const images = (await engine.listImages('minilab/node'))
         .flatMap((i) =>
           i.tags.map((ref) => ({

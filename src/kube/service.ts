@@ -1,0 +1,98 @@
+import * as k8s from '@kubernetes/client-node';
+import getPort from 'get-port';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { MinilabError } from '../errors.js';
+
+export interface ServiceTarget {
+  namespace: string;
+  service: string;
+  servicePort: number;
+  pod: string;
+  podPort: number;
+}
+
+/**
+ * A ready endpoint of a Service: the pod and the port behind the chosen service port, read from
+ * the Service's EndpointSlices.
+ */
+export async function serviceTarget(
+  config: k8s.KubeConfig,
+  namespace: string,
+  name: string,
+  port?: number,
+): Promise<ServiceTarget> {
+  const core = config.makeApiClient(k8s.CoreV1Api);
+  let svc: k8s.V1Service;
+  try {
+    svc = await core.readNamespacedService({ name, namespace });
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) {
+      throw new MinilabError('notFound', `service "${name}" not found in namespace "${namespace}"`, {
+        hint: 'list services with: minilab kubectl -- get services -A',
+      });
+    }
+    throw err;
+  }
+  const ports = svc.spec?.ports ?? [];
+  const chosen = port === undefined ? ports[0] : ports.find((p) => p.port === port);
+  if (!chosen) {
+    throw new MinilabError(
+      'notFound',
+      `service "${name}" has ${port === undefined ? 'no ports' : `no port ${port}`}`,
+      {
+        hint: `its ports: ${ports.map((p) => p.port).join(', ') || 'none'}`,
+      },
+    );
+  }
+  const discovery = config.makeApiClient(k8s.DiscoveryV1Api);
+  const slices = await discovery.listNamespacedEndpointSlice({
+    namespace,
+    labelSelector: `kubernetes.io/service-name=${name}`,
+  });
+  for (const slice of slices.items) {
+    const slicePort = (slice.ports ?? []).find((p) => (p.name ?? '') === (chosen.name ?? ''));
+    const ready = (slice.endpoints ?? []).find((e) => e.conditions?.ready && e.targetRef?.kind === 'Pod');
+    if (slicePort?.port && ready?.targetRef?.name) {
+      return {
+        namespace,
+        service: name,
+        servicePort: chosen.port,
+        pod: ready.targetRef.name,
+        podPort: slicePort.port,
+      };
+    }
+  }
+  throw new MinilabError('notFound', `service "${name}" has no ready endpoints`, {
+    hint: `check its pods: minilab kubectl -- get pods -n ${namespace} -o wide (selector: ${JSON.stringify(svc.spec?.selector ?? {})})`,
+  });
+}
+
+/** A loopback listener forwarding each connection to the pod through the API server. */
+export async function forwardToPod(
+  config: k8s.KubeConfig,
+  target: ServiceTarget,
+  localPort?: number,
+): Promise<{ server: Server; url: string }> {
+  const forward = new k8s.PortForward(config);
+  const server = createServer((socket) => {
+    forward
+      .portForward(target.namespace, target.pod, [target.podPort], socket, null, socket)
+      .catch(() => socket.destroy());
+  });
+  const port =
+    localPort ??
+    (await getPort({ host: '127.0.0.1', port: target.servicePort > 1024 ? target.servicePort : undefined }));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new MinilabError('environment', `port ${port} on 127.0.0.1 is in use`, {
+              hint: 'choose another with --port',
+            })
+          : err,
+      ),
+    );
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}

@@ -1,0 +1,148 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Transform, type Readable } from 'node:stream';
+import { MinilabError, formatMs } from '../errors.js';
+import { normalizeRef } from '../image/archive.js';
+import type { Engine } from '../runtime/engine.js';
+import { nodeShell } from '../lifecycle/context.js';
+
+export interface ClusterImage {
+  ref: string;
+  id: string;
+  sizeBytes: number;
+  pinned: boolean;
+}
+
+export interface LoadReport {
+  ref: string;
+  status: 'loaded' | 'unchanged';
+  sizeBytes: number;
+  ms: number;
+}
+
+/** Labels minilab puts on images it loads: the Docker image ID they came from. */
+const SOURCE_ID_LABEL = 'io.minilab.image-id';
+
+const UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+/** Parses `ctr images ls` (REF TYPE DIGEST SIZE UNIT PLATFORMS LABELS), skipping digest-only names. */
+export function parseImageList(out: string): ClusterImage[] {
+  return out
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f.length >= 7 && !f[0]!.startsWith('sha256:') && !f[0]!.includes('@'))
+    .map((f) => {
+      const labels = Object.fromEntries(
+        (f[6] ?? '').split(',').map((kv) => kv.split('=') as [string, string]),
+      );
+      return {
+        ref: f[0]!,
+        id: labels[SOURCE_ID_LABEL] ?? f[2]!,
+        sizeBytes: Math.round(Number(f[3]) * (UNITS[f[4] ?? 'B'] ?? 1)),
+        pinned: labels['io.cri-containerd.pinned'] === 'pinned',
+      };
+    })
+    .sort((a, b) => a.ref.localeCompare(b.ref));
+}
+
+/** Images in the node's containerd (the k8s.io namespace the kubelet uses). */
+export async function clusterImages(engine: Engine, node: string): Promise<ClusterImage[]> {
+  return parseImageList(
+    await nodeShell(engine, node, 'ctr -n k8s.io images ls', 'listing images in the node'),
+  );
+}
+
+/** Counts bytes going through, reporting size and rate now and then. */
+function meter(total: number | undefined, progress: (s: string) => void): Transform {
+  let bytes = 0;
+  let lastReport = 0;
+  const started = performance.now();
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      bytes += chunk.length;
+      const now = performance.now();
+      if (now - lastReport > 500) {
+        lastReport = now;
+        const rate = bytes / 1e6 / ((now - started) / 1000);
+        progress(
+          `${(bytes / 1e6).toFixed(0)}${total ? `/${(total / 1e6).toFixed(0)}` : ''} MB, ${rate.toFixed(0)} MB/s`,
+        );
+      }
+      cb(null, chunk);
+    },
+  });
+}
+
+async function importStream(engine: Engine, node: string, archive: Readable, what: string): Promise<void> {
+  const r = await engine.exec(node, ['ctr', '-n', 'k8s.io', 'images', 'import', '-'], {
+    input: archive,
+  });
+  if (r.exitCode !== 0) {
+    throw new MinilabError('clusterFailed', `containerd could not import ${what}`, {
+      details: (r.stderr || r.stdout).trim().split('\n').slice(-5),
+    });
+  }
+}
+
+/**
+ * Streams images from the host's Docker engine into the node's containerd (docker save piped
+ * straight into ctr import: no temporary copy on disk). Images already there with the same ID
+ * are skipped.
+ */
+export async function loadImages(
+  engine: Engine,
+  node: string,
+  refs: string[],
+  progress: (ref: string, detail: string) => void,
+): Promise<LoadReport[]> {
+  const present = await clusterImages(engine, node);
+  const reports: LoadReport[] = [];
+  for (const ref of refs) {
+    const info = await engine.imageInfo(ref);
+    if (!info) {
+      throw new MinilabError('notFound', `image "${ref}" is not in the Docker engine`, {
+        hint: `build or pull it first (docker images lists what there is); nothing was loaded${reports.length ? ' after ' + reports.map((r) => r.ref).join(', ') : ''}`,
+      });
+    }
+    const started = performance.now();
+    const wanted = normalizeRef(ref);
+    if (present.some((p) => p.ref === wanted && p.id === info.id)) {
+      reports.push({ ref, status: 'unchanged', sizeBytes: info.sizeBytes, ms: performance.now() - started });
+      continue;
+    }
+    const saved = await engine.saveImage(ref);
+    await importStream(engine, node, saved.pipe(meter(info.sizeBytes, (d) => progress(ref, d))), ref);
+    await nodeShell(
+      engine,
+      node,
+      `ctr -n k8s.io images label ${wanted} ${SOURCE_ID_LABEL}=${info.id} >/dev/null`,
+      `labelling ${ref}`,
+    );
+    reports.push({ ref, status: 'loaded', sizeBytes: info.sizeBytes, ms: performance.now() - started });
+  }
+  return reports;
+}
+
+/** Streams an image archive file (docker save or OCI layout tar) into the node. */
+export async function loadArchive(
+  engine: Engine,
+  node: string,
+  file: string,
+  progress: (d: string) => void,
+): Promise<LoadReport> {
+  let size: number;
+  try {
+    size = (await stat(file)).size;
+  } catch {
+    throw new MinilabError('notFound', `archive ${file} does not exist`, {
+      hint: 'give the path of a docker save or OCI archive',
+    });
+  }
+  const started = performance.now();
+  await importStream(engine, node, createReadStream(file).pipe(meter(size, progress)), file);
+  return { ref: file, status: 'loaded', sizeBytes: size, ms: performance.now() - started };
+}
+
+export const describeLoad = (r: LoadReport) =>
+  `${r.ref}: ${r.status} (${(r.sizeBytes / 1e6).toFixed(0)} MB in ${formatMs(r.ms)})`;
