@@ -1,0 +1,61 @@
+import type { Command } from 'commander';
+import type { Context } from '../context.js';
+import { parseIntOption, profileOf } from '../options.js';
+import { runningControlPlane } from '../../lifecycle/context.js';
+import { adminKubeconfig } from '../../lifecycle/kubeadm.js';
+import { apiServerPort } from '../../lifecycle/node.js';
+import { startDashboard } from '../../dashboard/index.js';
+import { canOpenBrowser, openBrowser } from '../../dashboard/browser.js';
+
+/** Settles on the first Ctrl-C (or SIGTERM) instead of letting it kill the process; dispose when done. */
+function interruption(): { happened: Promise<void>; dispose: () => void } {
+  let done!: () => void;
+  const happened = new Promise<void>((resolve) => (done = resolve));
+  process.once('SIGINT', done);
+  process.once('SIGTERM', done);
+  return {
+    happened,
+    dispose: () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+    },
+  };
+}
+
+export function registerDashboard(program: Command, ctx: Context): void {
+  program
+    .command('dashboard')
+    .description('serve the web dashboard of the cluster on 127.0.0.1 and open it (runs until Ctrl-C)')
+    .option('--port <n>', 'local port to serve on (default: a free one)', parseIntOption('--port', 1, 65535))
+    .option('--url', 'only print the URL; do not open a browser')
+    .action(async (opts: { port?: number; url?: boolean }, cmd: Command) => {
+      const profile = profileOf(cmd, ctx.env);
+      const engine = await ctx.engine();
+      const resolve = async () => {
+        const node = await runningControlPlane(engine, profile);
+        return adminKubeconfig(engine, node.name, profile, apiServerPort(node));
+      };
+      const dashboard = await ctx.reporter.step(`Starting the dashboard of "${profile}"`, () =>
+        startDashboard({ profile, port: opts.port, resolve }),
+      );
+      const stop = interruption();
+      try {
+        ctx.stdout.write(`${dashboard.url}\n`);
+        if (!opts.url) {
+          if (canOpenBrowser(ctx.env)) {
+            await openBrowser(dashboard.url, (reason) =>
+              ctx.reporter.warn(`could not open a browser (${reason}): open the URL above`),
+            );
+          } else {
+            ctx.reporter.info('No display to open a browser on: open the URL above.');
+          }
+        }
+        ctx.reporter.info('Serving the dashboard; press Ctrl-C to stop.');
+        await stop.happened;
+      } finally {
+        stop.dispose();
+        await dashboard.close();
+      }
+      ctx.reporter.info('Dashboard stopped.');
+    });
+}

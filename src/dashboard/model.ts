@@ -1,0 +1,151 @@
+/**
+ * What the dashboard server sends to the page: compact rows summarised from Kubernetes objects.
+ * Shared by the server and the web UI (web/), so this file holds types only.
+ */
+
+interface RowBase {
+  uid: string;
+  name: string;
+  namespace: string;
+  /** ISO time the object was created. */
+  created: string;
+}
+
+export interface NodeRow extends RowBase {
+  kind: 'Node';
+  ready: 'True' | 'False' | 'Unknown';
+  /** Conditions other than Ready that are true (MemoryPressure, ...), and whether it is cordoned. */
+  problems: string[];
+  roles: string[];
+  kubeletVersion: string;
+  internalIP: string;
+  osImage: string;
+  capacity: { cpu: string; memory: string; pods: string };
+  allocatable: { cpu: string; memory: string; pods: string };
+}
+
+export interface NamespaceRow extends RowBase {
+  kind: 'Namespace';
+  phase: string;
+}
+
+export interface ContainerRow {
+  name: string;
+  image: string;
+  ready: boolean;
+  restarts: number;
+  /** running, waiting (reason), terminated (reason). */
+  state: string;
+  init: boolean;
+}
+
+export interface PodRow extends RowBase {
+  kind: 'Pod';
+  phase: string;
+  /** What kubectl prints in STATUS: the phase, or a container's waiting/terminated reason. */
+  status: string;
+  readyCount: number;
+  containerCount: number;
+  restarts: number;
+  node: string;
+  ip: string;
+  containers: ContainerRow[];
+  owner?: { kind: string; name: string };
+  labels: Record<string, string>;
+  deleting: boolean;
+}
+
+export interface WorkloadRow extends RowBase {
+  kind: 'Deployment' | 'StatefulSet' | 'DaemonSet';
+  desired: number;
+  ready: number;
+  upToDate: number;
+  available: number;
+  selector: Record<string, string>;
+}
+
+export interface JobRow extends RowBase {
+  kind: 'Job';
+  completions: number;
+  succeeded: number;
+  failed: number;
+  active: number;
+  status: 'Complete' | 'Failed' | 'Running' | 'Suspended';
+  owner?: { kind: string; name: string };
+}
+
+export interface ServicePort {
+  name: string;
+  port: number;
+  protocol: string;
+  targetPort: string;
+  nodePort?: number;
+}
+
+export interface ServiceRow extends RowBase {
+  kind: 'Service';
+  type: string;
+  clusterIP: string;
+  ports: ServicePort[];
+  selector: Record<string, string>;
+}
+
+export interface EventRow extends RowBase {
+  kind: 'Event';
+  type: string;
+  reason: string;
+  message: string;
+  count: number;
+  /** ISO time the event was last seen. */
+  last: string;
+  object: { kind: string; name: string; namespace: string; uid: string };
+}
+
+export type Row = NodeRow | NamespaceRow | PodRow | WorkloadRow | JobRow | ServiceRow | EventRow;
+export type RowKind = Row['kind'];
+
+/** Kinds whose pod template can be restarted with the restartedAt annotation. */
+export const restartableKinds = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
+export type RestartableKind = (typeof restartableKinds)[number];
+
+export type ClusterState =
+  | { state: 'connecting'; message?: string }
+  | { state: 'connected' }
+  | { state: 'reconnecting'; message: string; retryInMs: number };
+
+/** Server-sent events on /api/stream. */
+export interface StreamEvents {
+  /** Every row known now; sent first, and again whenever the server's view was rebuilt. */
+  snapshot: { rows: Row[] };
+  /** Rows changed since the last message, in order. */
+  changes: { upsert: Row[]; remove: string[] };
+  cluster: ClusterState;
+}
+
+export interface DashboardInfo {
+  profile: string;
+  apiServer: string;
+}
+
+export interface NodeUsage {
+  name: string;
+  cpu: string;
+  memory: string;
+}
+
+export type MetricsAnswer = { available: true; nodes: NodeUsage[] } | { available: false; reason: string };
+
+export interface PortForwardInfo {
+  id: string;
+  namespace: string;
+  service: string;
+  port: number;
+  url: string;
+}
+
+/** Server-sent events on /api/logs. */
+export interface LogEvents {
+  lines: { lines: string[] };
+  end: { reason: string };
+  failure: { message: string };
+}

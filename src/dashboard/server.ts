@@ -1,0 +1,307 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { extname, join, normalize, sep } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { checkRequest, type Guard } from './security.js';
+import type { ClusterClients, LiveCluster } from './cluster.js';
+import { HttpError, errorMessage, toHttpError } from './errors.js';
+import type { DashboardInfo, LogEvents, StreamEvents } from './model.js';
+import { PortForwards } from './port-forward.js';
+import {
+  deletePod,
+  nodeMetrics,
+  resourceYaml,
+  restartRollout,
+  scaleDeployment,
+  streamLogs,
+} from './actions.js';
+
+/** What the HTTP layer needs; the live cluster is replaceable in tests. */
+export interface ServerDeps {
+  guard: Guard;
+  cluster: Pick<LiveCluster, 'snapshot' | 'subscribe' | 'clients' | 'state'>;
+  info: DashboardInfo;
+  /** The built web UI (index.html and assets/). */
+  assetsDir: string;
+  /** Time between SSE keep-alive comments. */
+  keepAliveMs?: number;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
+};
+
+const SECURITY_HEADERS = {
+  'Content-Security-Policy':
+    "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; " +
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
+const MAX_BODY = 16 * 1024;
+
+function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
+  res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': type, 'Cache-Control': 'no-store' });
+  res.end(body);
+}
+
+function sendJson(res: ServerResponse, status: number, data: unknown): void {
+  send(res, status, JSON.stringify(data), 'application/json; charset=utf-8');
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
+    throw new HttpError(415, 'send JSON (Content-Type: application/json)');
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) throw new HttpError(413, 'request body too large');
+    chunks.push(chunk);
+  }
+  try {
+    const value: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
+    return value as Record<string, unknown>;
+  } catch {
+    throw new HttpError(400, 'the request body is not a JSON object');
+  }
+}
+
+const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+function nameParam(value: unknown, what: string, optional = false): string {
+  if (optional && (value === undefined || value === null || value === '')) return '';
+  if (typeof value !== 'string' || !NAME.test(value)) throw new HttpError(400, `invalid ${what}`);
+  return value;
+}
+
+/** A server-sent event stream on `res`; returns a typed sender and whether the client is gone. */
+function eventStream<E extends object>(req: IncomingMessage, res: ServerResponse, keepAliveMs: number) {
+  res.writeHead(200, {
+    ...SECURITY_HEADERS,
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'no-store',
+    Connection: 'keep-alive',
+  });
+  res.write('retry: 2000\n\n');
+  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), keepAliveMs);
+  const closed = new AbortController();
+  const close = () => {
+    clearInterval(keepAlive);
+    closed.abort();
+  };
+  req.on('close', close);
+  res.on('close', close);
+  return {
+    signal: closed.signal,
+    send<K extends keyof E & string>(event: K, data: E[K]): void {
+      if (!closed.signal.aborted) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    },
+    end(): void {
+      close();
+      res.end();
+    },
+  };
+}
+
+export interface DashboardServer {
+  url: string;
+  server: Server;
+  portForwards: PortForwards;
+  close(): Promise<void>;
+}
+
+/** Starts the HTTP server on 127.0.0.1 (only): every request passes the guard first. */
+export async function startServer(deps: ServerDeps, port: number): Promise<DashboardServer> {
+  const clients = (): ClusterClients => {
+    const c = deps.cluster.clients();
+    if (!c) {
+      const s = deps.cluster.state;
+      throw new HttpError(
+        503,
+        `the cluster is not reachable now${'message' in s && s.message ? `: ${s.message}` : ''}`,
+      );
+    }
+    return c;
+  };
+  const portForwards = new PortForwards(clients);
+  const streams = new Set<() => void>();
+  const keepAliveMs = deps.keepAliveMs ?? 20_000;
+
+  async function route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const method = req.method ?? 'GET';
+    const path = url.pathname;
+    const q = (k: string) => url.searchParams.get(k) ?? '';
+
+    if (method === 'GET' && path === '/api/stream') {
+      const stream = eventStream<StreamEvents>(req, res, keepAliveMs);
+      streams.add(stream.end);
+      stream.send('cluster', deps.cluster.state);
+      stream.send('snapshot', { rows: deps.cluster.snapshot() });
+      const unsubscribe = deps.cluster.subscribe((e) => {
+        if (e.type === 'changes') stream.send('changes', { upsert: e.upsert, remove: e.remove });
+        else stream.send('cluster', e.state);
+      });
+      stream.signal.addEventListener('abort', () => {
+        unsubscribe();
+        streams.delete(stream.end);
+      });
+      return;
+    }
+    if (method === 'GET' && path === '/api/info') return sendJson(res, 200, deps.info);
+    if (method === 'GET' && path === '/api/metrics/nodes')
+      return sendJson(res, 200, await nodeMetrics(clients()));
+    if (method === 'GET' && path === '/api/yaml') {
+      const yaml = await resourceYaml(
+        clients(),
+        q('kind'),
+        nameParam(q('namespace'), 'namespace', true),
+        nameParam(q('name'), 'name'),
+      );
+      return send(res, 200, yaml, 'application/yaml; charset=utf-8');
+    }
+    if (method === 'GET' && path === '/api/logs') {
+      const target = {
+        namespace: nameParam(q('namespace'), 'namespace'),
+        pod: nameParam(q('pod'), 'pod'),
+        container: nameParam(q('container'), 'container'),
+        follow: q('follow') !== 'false',
+        tailLines: Math.min(Math.max(Number(q('tail')) || 500, 1), 5000),
+      };
+      const c = clients();
+      const stream = eventStream<LogEvents>(req, res, keepAliveMs);
+      streams.add(stream.end);
+      try {
+        const reason = await streamLogs(c, target, (lines) => stream.send('lines', { lines }), stream.signal);
+        stream.send('end', { reason });
+      } catch (err) {
+        const message =
+          err instanceof k8s.ApiException && err.code === 400
+            ? `container ${target.container} has no log yet (it may still be starting)`
+            : errorMessage(err);
+        stream.send('failure', { message });
+      }
+      streams.delete(stream.end);
+      return stream.end();
+    }
+    if (method === 'POST' && path === '/api/scale') {
+      const body = await readJson(req);
+      const replicas = await scaleDeployment(
+        clients(),
+        nameParam(body.namespace, 'namespace'),
+        nameParam(body.name, 'name'),
+        Number(body.replicas),
+      );
+      return sendJson(res, 200, { replicas });
+    }
+    if (method === 'POST' && path === '/api/restart') {
+      const body = await readJson(req);
+      const restartedAt = await restartRollout(
+        clients(),
+        String(body.kind),
+        nameParam(body.namespace, 'namespace'),
+        nameParam(body.name, 'name'),
+      );
+      return sendJson(res, 200, { restartedAt });
+    }
+    if (method === 'DELETE' && path === '/api/pod') {
+      await deletePod(clients(), nameParam(q('namespace'), 'namespace'), nameParam(q('name'), 'name'));
+      return sendJson(res, 200, { deleted: true });
+    }
+    if (method === 'GET' && path === '/api/port-forwards') return sendJson(res, 200, portForwards.list());
+    if (method === 'POST' && path === '/api/port-forwards') {
+      const body = await readJson(req);
+      const port = Number(body.port);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new HttpError(400, 'invalid port');
+      const forward = await portForwards.open(
+        nameParam(body.namespace, 'namespace'),
+        nameParam(body.service, 'service'),
+        port,
+      );
+      return sendJson(res, 200, forward);
+    }
+    if (method === 'DELETE' && path === '/api/port-forwards') {
+      return sendJson(res, 200, { closed: portForwards.close(q('id')) });
+    }
+    if (path.startsWith('/api/')) throw new HttpError(404, `no such API: ${method} ${path}`);
+    if (method === 'GET' || method === 'HEAD') return serveAsset(res, path);
+    throw new HttpError(405, 'method not allowed');
+  }
+
+  async function serveAsset(res: ServerResponse, path: string): Promise<void> {
+    const relative = path === '/' || !extname(path) ? 'index.html' : decodeURIComponent(path.slice(1));
+    const file = normalize(join(deps.assetsDir, relative));
+    if (!file.startsWith(normalize(deps.assetsDir) + sep)) throw new HttpError(404, 'not found');
+    let body: Buffer;
+    try {
+      body = await readFile(file);
+    } catch {
+      throw new HttpError(404, 'not found');
+    }
+    res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      'Content-Type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
+      // Vite names assets by content hash: they never change under one name.
+      'Cache-Control': relative.startsWith('assets/') ? 'private, max-age=31536000, immutable' : 'no-store',
+    });
+    res.end(body);
+  }
+
+  const server = createServer((req, res) => {
+    const verdict = checkRequest(deps.guard, {
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      headers: req.headers,
+    });
+    if (!verdict.ok) return send(res, verdict.status, `${verdict.reason}\n`);
+    if ('setCookie' in verdict) {
+      res.writeHead(303, {
+        ...SECURITY_HEADERS,
+        'Set-Cookie': verdict.setCookie,
+        Location: verdict.redirectTo,
+      });
+      return res.end();
+    }
+    const url = new URL(req.url ?? '/', `http://127.0.0.1:${deps.guard.port}`);
+    route(req, res, url).catch((err: unknown) => {
+      const e = toHttpError(err);
+      if (res.headersSent) res.end();
+      else sendJson(res, e.status, { error: e.message });
+    });
+  });
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const actualPort = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${actualPort}/`,
+    server,
+    portForwards,
+    async close() {
+      portForwards.closeAll();
+      for (const end of [...streams]) end();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}

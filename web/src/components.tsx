@@ -1,0 +1,113 @@
+import type { ComponentChildren } from 'preact';
+import { useEffect, useId, useRef, useState } from 'preact/hooks';
+
+/** A scrollable, keyboard-focusable frame around a table (narrow windows scroll it sideways). */
+export function TableFrame(props: { label: string; children: ComponentChildren }) {
+  return (
+    <div class="table-frame" role="region" aria-label={props.label} tabIndex={0}>
+      {props.children}
+    </div>
+  );
+}
+
+export function Empty(props: { colSpan: number; children: ComponentChildren }) {
+  return (
+    <tr>
+      <td colSpan={props.colSpan} class="empty">
+        {props.children}
+      </td>
+    </tr>
+  );
+}
+
+export type Tone = 'ok' | 'warn' | 'bad' | 'idle';
+
+export function Badge(props: { tone: Tone; children: ComponentChildren }) {
+  return <span class={`badge badge-${props.tone}`}>{props.children}</span>;
+}
+
+export function podTone(status: string, ready: boolean): Tone {
+  if (status === 'Running') return ready ? 'ok' : 'warn';
+  if (status === 'Succeeded' || status === 'Completed') return 'idle';
+  if (/Pending|ContainerCreating|PodInitializing|Init:\d|Terminating/.test(status)) return 'warn';
+  return 'bad';
+}
+
+let announce: (message: string) => void = () => undefined;
+
+/** Says what just happened, in a polite live region (read out by screen readers). */
+export function notify(message: string): void {
+  announce(message);
+}
+
+export function Announcer() {
+  const [message, setMessage] = useState('');
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    announce = (m) => {
+      setMessage(m);
+      clearTimeout(timer);
+      timer = setTimeout(() => setMessage(''), 6000);
+    };
+    return () => clearTimeout(timer);
+  }, []);
+  return (
+    <div class={message ? 'notice visible' : 'notice'} role="status" aria-live="polite">
+      {message}
+    </div>
+  );
+}
+
+/**
+ * A modal confirmation (native <dialog>: focus stays inside, Escape cancels). `onConfirm` returns the
+ * message to announce; a failure is shown inside the dialog.
+ */
+export function ConfirmDialog(props: {
+  title: string;
+  confirmLabel: string;
+  danger?: boolean;
+  onConfirm: () => Promise<string>;
+  onClose: () => void;
+  children?: ComponentChildren;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  useEffect(() => {
+    ref.current?.showModal();
+  }, []);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError('');
+    try {
+      notify(await props.onConfirm());
+      ref.current?.close();
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+      setBusy(false);
+    }
+  };
+  return (
+    <dialog ref={ref} aria-labelledby={titleId} onClose={props.onClose}>
+      <form onSubmit={submit}>
+        <h2 id={titleId}>{props.title}</h2>
+        {props.children}
+        {error && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
+        <div class="dialog-actions">
+          <button type="button" onClick={() => ref.current?.close()}>
+            Cancel
+          </button>
+          <button type="submit" class={props.danger ? 'danger' : 'primary'} disabled={busy}>
+            {busy ? 'Working…' : props.confirmLabel}
+          </button>
+        </div>
+      </form>
+    </dialog>
+  );
+}

@@ -1,0 +1,208 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { LogEvents } from '../../../src/dashboard/model.js';
+import { Badge, Empty, TableFrame, podTone } from '../components.js';
+import { age } from '../format.js';
+import { yamlHref } from '../route.js';
+import { useNow, useStore } from '../store.js';
+import { DeletePodDialog } from './workloads.js';
+
+const MAX_LINES = 5000;
+
+/** Follows one container's log through /api/logs (server-sent events) while `follow` is on. */
+function useLog(namespace: string, pod: string, container: string, follow: boolean) {
+  const [lines, setLines] = useState<string[]>([]);
+  const [status, setStatus] = useState('');
+  useEffect(() => {
+    if (!container) return;
+    setLines([]);
+    setStatus(follow ? 'Connecting…' : 'Loading…');
+    const params = new URLSearchParams({ namespace, pod, container, follow: String(follow), tail: '500' });
+    const source = new EventSource(`/api/logs?${params}`);
+    const on = <K extends keyof LogEvents>(event: K, fn: (data: LogEvents[K]) => void) =>
+      source.addEventListener(event, (e) => fn(JSON.parse((e as MessageEvent<string>).data)));
+    source.onopen = () => setStatus(follow ? 'Following' : '');
+    on('lines', ({ lines: more }) => setLines((old) => [...old, ...more].slice(-MAX_LINES)));
+    // The server ends the stream on purpose: do not let EventSource reconnect and replay the tail.
+    on('end', ({ reason }) => {
+      source.close();
+      setStatus(follow ? `Stopped: ${reason}.` : '');
+    });
+    on('failure', ({ message }) => {
+      source.close();
+      setStatus(`No log: ${message}`);
+    });
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED) setStatus('The log stream was refused.');
+    };
+    return () => source.close();
+  }, [namespace, pod, container, follow]);
+  return { lines, status };
+}
+
+export function PodDetail(props: { namespace: string; name: string }) {
+  const store = useStore();
+  const now = useNow();
+  const pod = store.find('Pod', props.namespace, props.name);
+  const [container, setContainer] = useState('');
+  const [follow, setFollow] = useState(true);
+  const [deleting, setDeleting] = useState(false);
+  const logRef = useRef<HTMLPreElement>(null);
+  const containers = pod?.containers ?? [];
+  const chosen = container || containers.find((c) => !c.init)?.name || containers[0]?.name || '';
+  const log = useLog(props.namespace, props.name, pod ? chosen : '', follow);
+
+  useEffect(() => {
+    const el = logRef.current;
+    if (el && follow) el.scrollTop = el.scrollHeight;
+  }, [log.lines, follow]);
+
+  if (!pod) {
+    return (
+      <>
+        <h1>Pod {props.name}</h1>
+        <p role="status">
+          {store.loaded ? `Pod ${props.namespace}/${props.name} does not exist (any more).` : 'Loading…'}{' '}
+          <a href="#/workloads">Back to workloads</a>
+        </p>
+      </>
+    );
+  }
+  const events = store
+    .list('Event', props.namespace)
+    .filter((e) => e.object.uid === pod.uid || (e.object.kind === 'Pod' && e.object.name === pod.name))
+    .sort((a, b) => b.last.localeCompare(a.last));
+
+  return (
+    <>
+      <div class="section-head">
+        <h1>Pod {pod.name}</h1>
+        <div class="actions">
+          <a class="button" href={yamlHref('Pod', pod.namespace, pod.name)}>
+            YAML
+          </a>
+          <button type="button" class="danger-text" disabled={pod.deleting} onClick={() => setDeleting(true)}>
+            Delete pod
+          </button>
+        </div>
+      </div>
+      <dl class="card facts">
+        <dt>Namespace</dt>
+        <dd>{pod.namespace}</dd>
+        <dt>Status</dt>
+        <dd>
+          <Badge tone={podTone(pod.status, pod.readyCount === pod.containerCount)}>{pod.status}</Badge>
+        </dd>
+        <dt>Ready</dt>
+        <dd>
+          {pod.readyCount}/{pod.containerCount}
+        </dd>
+        <dt>Restarts</dt>
+        <dd>{pod.restarts}</dd>
+        <dt>Node</dt>
+        <dd>{pod.node || '—'}</dd>
+        <dt>Pod IP</dt>
+        <dd>{pod.ip || '—'}</dd>
+        <dt>Age</dt>
+        <dd>{age(pod.created, now)}</dd>
+        <dt>Controlled by</dt>
+        <dd>{pod.owner ? `${pod.owner.kind} ${pod.owner.name}` : '—'}</dd>
+      </dl>
+
+      <section aria-labelledby="containers-h">
+        <h2 id="containers-h">Containers</h2>
+        <TableFrame label="Containers">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Image</th>
+                <th scope="col">State</th>
+                <th scope="col">Ready</th>
+                <th scope="col">Restarts</th>
+              </tr>
+            </thead>
+            <tbody>
+              {pod.containers.map((c) => (
+                <tr key={c.name}>
+                  <th scope="row">
+                    {c.name}
+                    {c.init ? ' (init)' : ''}
+                  </th>
+                  <td>
+                    <code>{c.image}</code>
+                  </td>
+                  <td>{c.state}</td>
+                  <td>{c.ready ? 'yes' : 'no'}</td>
+                  <td>{c.restarts}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </TableFrame>
+      </section>
+
+      <section aria-labelledby="logs-h">
+        <div class="section-head">
+          <h2 id="logs-h">Logs</h2>
+          <div class="log-controls">
+            <label class="field inline">
+              <span>Container</span>
+              <select value={chosen} onChange={(e) => setContainer(e.currentTarget.value)}>
+                {pod.containers.map((c) => (
+                  <option key={c.name} value={c.name}>
+                    {c.name}
+                    {c.init ? ' (init)' : ''}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label class="check">
+              <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.currentTarget.checked)} />
+              Follow
+            </label>
+          </div>
+        </div>
+        <p class="hint" aria-live="polite">
+          {log.status}
+        </p>
+        <pre class="log" ref={logRef} role="log" aria-label={`Log of container ${chosen}`} tabIndex={0}>
+          {log.lines.length > 0 ? log.lines.join('\n') : ' '}
+        </pre>
+      </section>
+
+      <section aria-labelledby="events-h">
+        <h2 id="events-h">Events</h2>
+        <TableFrame label="Events of this pod">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Last seen</th>
+                <th scope="col">Type</th>
+                <th scope="col">Reason</th>
+                <th scope="col">Message</th>
+                <th scope="col">Count</th>
+              </tr>
+            </thead>
+            <tbody>
+              {events.length === 0 && <Empty colSpan={5}>No events.</Empty>}
+              {events.map((e) => (
+                <tr key={e.uid}>
+                  <td>{age(e.last, now)}</td>
+                  <td>
+                    <Badge tone={e.type === 'Warning' ? 'warn' : 'idle'}>{e.type}</Badge>
+                  </td>
+                  <td>{e.reason}</td>
+                  <td class="message">{e.message}</td>
+                  <td>{e.count}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </TableFrame>
+      </section>
+      {deleting && (
+        <DeletePodDialog namespace={pod.namespace} name={pod.name} onClose={() => setDeleting(false)} />
+      )}
+    </>
+  );
+}
