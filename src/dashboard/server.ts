@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
-import { extname, join, normalize, sep } from 'node:path';
+import { extname, join, normalize, resolve, sep } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { checkRequest, type Guard } from './security.js';
 import type { ClusterClients, LiveCluster } from './cluster.js';
@@ -243,8 +243,9 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
 
   async function serveAsset(res: ServerResponse, path: string): Promise<void> {
     const relative = path === '/' || !extname(path) ? 'index.html' : decodeURIComponent(path.slice(1));
-    const file = normalize(join(deps.assetsDir, relative));
-    if (!file.startsWith(normalize(deps.assetsDir) + sep)) throw new HttpError(404, 'not found');
+    const root = resolve(deps.assetsDir);
+    const file = normalize(join(root, relative));
+    if (!file.startsWith(root + sep)) throw new HttpError(404, 'not found');
     let body: Buffer;
     try {
       body = await readFile(file);

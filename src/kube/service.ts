@@ -1,6 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import getPort from 'get-port';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { MinilabError } from '../errors.js';
 
 export interface ServiceTarget {
@@ -72,9 +72,12 @@ export async function forwardToPod(
   config: k8s.KubeConfig,
   target: ServiceTarget,
   localPort?: number,
-): Promise<{ server: Server; url: string }> {
+): Promise<{ url: string; stop: () => void }> {
   const forward = new k8s.PortForward(config);
+  const open = new Set<Socket>();
   const server = createServer((socket) => {
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
     forward
       .portForward(target.namespace, target.pod, [target.podPort], socket, null, socket)
       .catch(() => socket.destroy());
@@ -94,5 +97,12 @@ export async function forwardToPod(
     );
     server.listen(port, '127.0.0.1', resolve);
   });
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    // Stopping a forward ends its open connections too, not only the listener.
+    stop: () => {
+      server.close();
+      open.forEach((s) => s.destroy());
+    },
+  };
 }

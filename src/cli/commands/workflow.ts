@@ -207,7 +207,7 @@ export function registerWorkflow(program: Command, ctx: Context): void {
             hint: `see ${log}`,
           });
         }
-        const { server, url } = await forwardToPod(clients.config, target);
+        const { url, stop } = await forwardToPod(clients.config, target);
         if (opts.backgroundChild) {
           await recordForward(dir, {
             pid: process.pid,
@@ -227,7 +227,7 @@ export function registerWorkflow(program: Command, ctx: Context): void {
             clearInterval(liveness);
             process.off('SIGINT', done);
             process.off('SIGTERM', done);
-            server.close();
+            stop();
             resolve();
           };
           let failures = 0;
