@@ -256,6 +256,25 @@ export class Engine {
     return raw as unknown as Readable;
   }
 
+  /**
+   * Memory and CPU of a container as `docker stats` reports them: memory is usage minus the
+   * inactive file cache (cgroup v1: total_inactive_file, v2: inactive_file); CPU is cumulative seconds.
+   */
+  async stats(nameOrId: string): Promise<{ memoryBytes: number; cpuSeconds: number }> {
+    const s = (await this.call('read container stats', () =>
+      this.docker.getContainer(nameOrId).stats({ stream: false }),
+    )) as unknown as {
+      memory_stats: { usage?: number; stats?: Record<string, number> };
+      cpu_stats: { cpu_usage: { total_usage: number } };
+    };
+    const m = s.memory_stats;
+    const inactive = m.stats?.total_inactive_file ?? m.stats?.inactive_file ?? 0;
+    return {
+      memoryBytes: Math.max(0, (m.usage ?? 0) - inactive),
+      cpuSeconds: s.cpu_stats.cpu_usage.total_usage / 1e9,
+    };
+  }
+
   // ---- exec --------------------------------------------------------------------------------
 
   /**

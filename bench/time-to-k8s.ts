@@ -1,0 +1,276 @@
+/**
+ * minilab's time-to-k8s benchmark (method of minikube's time-to-k8s, plus restart, delete,
+ * latency and footprint). Run: npm run bench -- [--iterations N] [--profile NAME] [--out FILE]
+ * Needs the node image built (minilab image build). Prints a table; writes JSON.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { Engine } from '../src/runtime/engine.js';
+import { nodeImageRef } from '../src/image/components.js';
+import { nodeResources } from '../src/node/resources.js';
+import { DEFAULT_KUBERNETES_VERSION, projectRoot } from '../src/version.js';
+
+interface Args {
+  iterations: number;
+  profile: string;
+  out: string;
+  idleSeconds: number;
+  version: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const get = (flag: string) => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  return {
+    iterations: Number(get('--iterations') ?? 5),
+    profile: get('--profile') ?? 'bench',
+    out:
+      get('--out') ??
+      join(
+        projectRoot,
+        'bench-results',
+        `time-to-k8s-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`,
+      ),
+    idleSeconds: Number(get('--idle-seconds') ?? 60),
+    version: get('--kubernetes-version') ?? DEFAULT_KUBERNETES_VERSION,
+  };
+}
+
+const now = () => performance.now();
+
+function minilab(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number; ms: number; stderr: string }> {
+  const started = now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(projectRoot, 'dist/src/main.js'), ...args], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, ms: now() - started, stderr }));
+  });
+}
+
+async function must(args: string[], env: NodeJS.ProcessEnv) {
+  const r = await minilab(args, env);
+  if (r.code !== 0) throw new Error(`minilab ${args.join(' ')} failed (${r.code}):\n${r.stderr}`);
+  return r.ms;
+}
+
+/** Polls `check` (one small API call each time) until it returns true; resolves to the elapsed ms. */
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 180_000): Promise<number> {
+  const started = now();
+  for (;;) {
+    if (await check().catch(() => false)) return now() - started;
+    if (now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+interface Iteration {
+  commandExec: number;
+  apiServerAnswering: number;
+  kubernetesService: number;
+  dnsService: number;
+  appRunning: number;
+  dnsAnswering: number;
+  total: number;
+  nodeCpuSecondsDuringStart: number;
+  restartToReady: number;
+  stop: number;
+  delete: number;
+  statusLatency: number;
+  versionLatency: number;
+}
+
+async function iteration(
+  args: Args,
+  engine: Engine,
+  env: NodeJS.ProcessEnv,
+  measureIdle: boolean,
+): Promise<{ it: Iteration; idleMemoryBytes?: number }> {
+  const p = args.profile;
+  const node = `${p}-control-plane`;
+  const commandExec = await must(['start', '-p', p, '--kubernetes-version', args.version], env);
+  const nodeCpuSecondsDuringStart = (await nodeResources(engine, node)).cpuSeconds;
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(env.KUBECONFIG as string);
+  kc.setCurrentContext(p);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const apps = kc.makeApiClient(k8s.AppsV1Api);
+  const apiServerAnswering = await until('the API server', async () => Boolean(await core.getAPIResources()));
+  const kubernetesService = await until('the kubernetes Service', async () =>
+    Boolean(await core.readNamespacedService({ name: 'kubernetes', namespace: 'default' })),
+  );
+  const dnsService = await until('the kube-dns Service', async () =>
+    Boolean(await core.readNamespacedService({ name: 'kube-dns', namespace: 'kube-system' })),
+  );
+
+  // App running: a Deployment of a preloaded image (the pause image) reaches Running.
+  const appStarted = now();
+  await apps.createNamespacedDeployment({
+    namespace: 'default',
+    body: {
+      metadata: { name: 'bench-app' },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: 'bench-app' } },
+        template: {
+          metadata: { labels: { app: 'bench-app' } },
+          spec: {
+            containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10.2', imagePullPolicy: 'Never' }],
+          },
+        },
+      },
+    },
+  });
+  await until('the app to run', async () => {
+    const pods = await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=bench-app' });
+    return pods.items.some((x) => x.status?.phase === 'Running');
+  });
+  const appRunning = now() - appStarted;
+
+  // DNS answering: a pod resolves a Service name (busybox nslookup in the preloaded storage helper image).
+  const dnsStarted = now();
+  await core.createNamespacedPod({
+    namespace: 'default',
+    body: {
+      metadata: { name: 'bench-dns' },
+      spec: {
+        restartPolicy: 'Never',
+        containers: [
+          {
+            name: 'dns',
+            image: 'docker.io/minilab/storage-helper:v1',
+            imagePullPolicy: 'Never',
+            command: ['nslookup', 'kubernetes.default.svc.cluster.local'],
+          },
+        ],
+      },
+    },
+  });
+  await until('a pod to resolve a Service name', async () => {
+    const pod = await core.readNamespacedPod({ name: 'bench-dns', namespace: 'default' });
+    if (pod.status?.phase === 'Failed') {
+      await core.deleteNamespacedPod({ name: 'bench-dns', namespace: 'default' });
+      throw new Error('nslookup failed');
+    }
+    return pod.status?.phase === 'Succeeded';
+  });
+  const dnsAnswering = now() - dnsStarted;
+
+  let idleMemoryBytes: number | undefined;
+  if (measureIdle) {
+    process.stderr.write(`  idle for ${args.idleSeconds}s before reading memory ...\n`);
+    await new Promise((r) => setTimeout(r, args.idleSeconds * 1000));
+    idleMemoryBytes = (await nodeResources(engine, node)).memoryBytes;
+  }
+  const statusLatency = (await minilab(['status', '-p', p], env)).ms;
+  const versionLatency = (await minilab(['version'], env)).ms;
+  const stop = await must(['stop', '-p', p], env);
+  const restartToReady = await must(['start', '-p', p], env);
+  const del = await must(['delete', '-p', p], env);
+  const total = commandExec + apiServerAnswering + kubernetesService + dnsService + appRunning + dnsAnswering;
+  return {
+    it: {
+      commandExec,
+      apiServerAnswering,
+      kubernetesService,
+      dnsService,
+      appRunning,
+      dnsAnswering,
+      total,
+      nodeCpuSecondsDuringStart,
+      restartToReady,
+      stop,
+      delete: del,
+      statusLatency,
+      versionLatency,
+    },
+    idleMemoryBytes,
+  };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const engine = await Engine.connect(process.env.DOCKER_HOST);
+  const image = await engine.imageInfo(nodeImageRef(args.version));
+  if (!image)
+    throw new Error(`node image ${nodeImageRef(args.version)} is not built: run minilab image build first`);
+  const dir = await mkdtemp(join(tmpdir(), 'minilab-bench-'));
+  const env = { ...process.env, KUBECONFIG: join(dir, 'kubeconfig'), NO_COLOR: '1' };
+  const iterations: Iteration[] = [];
+  let idleMemoryBytes: number | undefined;
+  try {
+    await minilab(['delete', '-p', args.profile], env);
+    for (let i = 0; i < args.iterations; i++) {
+      process.stderr.write(`iteration ${i + 1}/${args.iterations}\n`);
+      const r = await iteration(args, engine, env, i === args.iterations - 1);
+      iterations.push(r.it);
+      idleMemoryBytes ??= r.idleMemoryBytes;
+    }
+  } finally {
+    await minilab(['delete', '-p', args.profile], env);
+    await rm(dir, { recursive: true, force: true });
+  }
+  const keys = Object.keys(iterations[0] ?? {}) as (keyof Iteration)[];
+  const summary = Object.fromEntries(
+    keys.map((k) => {
+      const xs = iterations.map((it) => it[k]);
+      return [k, { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) }];
+    }),
+  );
+  const result = {
+    date: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      engine: (await engine.info()).serverVersion,
+    },
+    kubernetesVersion: args.version,
+    iterations: iterations.length,
+    summary,
+    idleMemoryMiB: idleMemoryBytes === undefined ? undefined : Math.round(idleMemoryBytes / 2 ** 20),
+    nodeImageMB: Math.round(image.sizeBytes / 1e6),
+    raw: iterations,
+  };
+  await mkdir(join(args.out, '..'), { recursive: true });
+  await writeFile(args.out, JSON.stringify(result, null, 2) + '\n');
+  const fmt = (k: keyof Iteration) => {
+    const s = summary[k]!;
+    const unit = k === 'nodeCpuSecondsDuringStart' ? 1 : 1000;
+    return `${k.padEnd(28)} ${(s.median / unit).toFixed(2).padStart(8)} ${(s.min / unit).toFixed(2).padStart(8)} ${(s.max / unit).toFixed(2).padStart(8)}`;
+  };
+  console.log(
+    `time-to-k8s, ${iterations.length} iterations, Kubernetes ${args.version}, ${result.machine.cpus} CPUs, ${result.machine.memoryGiB} GiB`,
+  );
+  console.log(
+    `${'phase (seconds)'.padEnd(28)} ${'median'.padStart(8)} ${'min'.padStart(8)} ${'max'.padStart(8)}`,
+  );
+  for (const k of keys) console.log(fmt(k));
+  console.log(
+    `node memory after ${args.idleSeconds}s idle: ${result.idleMemoryMiB} MiB; node image: ${result.nodeImageMB} MB`,
+  );
+  console.log(`written to ${args.out}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exitCode = 1;
+});
