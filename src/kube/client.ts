@@ -1,5 +1,4 @@
 import * as k8s from '@kubernetes/client-node';
-import { request } from 'node:https';
 import { MinilabError, formatMs } from '../errors.js';
 import { renderKubeconfig, type KubeconfigEntry } from './kubeconfig.js';
 
@@ -66,27 +65,4 @@ export async function coreDnsReady(core: k8s.CoreV1Api): Promise<true | string> 
 export async function defaultServiceAccount(core: k8s.CoreV1Api): Promise<true | string> {
   await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' });
   return true;
-}
-
-/** The API server's /readyz through the published port, authenticated as the profile's admin. */
-export function apiServerReady(entry: KubeconfigEntry, timeoutMs = 2000): Promise<true | string> {
-  const b64 = (s: string) => Buffer.from(s, 'base64');
-  return new Promise((resolve) => {
-    const req = request(
-      `${entry.server}/readyz`,
-      {
-        ca: b64(entry.certificateAuthorityData),
-        cert: b64(entry.clientCertificateData),
-        key: b64(entry.clientKeyData),
-        timeout: timeoutMs,
-      },
-      (res) => {
-        res.resume();
-        resolve(res.statusCode === 200 ? true : `API server /readyz answered ${res.statusCode}`);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', (err) => resolve(`API server: ${err.message}`));
-    req.end();
-  });
 }

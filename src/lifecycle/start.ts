@@ -1,14 +1,8 @@
 import { MinilabError } from '../errors.js';
 import { buildNodeImage } from '../image/build.js';
 import { nodeImageRef } from '../image/components.js';
-import {
-  apiServerReady,
-  coreDnsReady,
-  defaultServiceAccount,
-  kubeClients,
-  nodeReady,
-  waitUntil,
-} from '../kube/client.js';
+import { apiServerReady } from '../kube/readyz.js';
+import { coreDnsReady, defaultServiceAccount, kubeClients, nodeReady, waitUntil } from '../kube/client.js';
 import { kubeconfigPath, writeKubeconfigEntry, type KubeconfigEntry } from '../kube/kubeconfig.js';
 import { lockProfile } from '../profile/lock.js';
 import type { ProfileConfig } from '../profile/store.js';

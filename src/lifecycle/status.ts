@@ -1,4 +1,4 @@
-import { apiServerReady } from '../kube/client.js';
+import { apiServerReady } from '../kube/readyz.js';
 import { kubeconfigPath, readKubeconfigEntry } from '../kube/kubeconfig.js';
 import { Labels } from '../runtime/labels.js';
 import { controlPlane, type LifecycleContext } from './context.js';

@@ -9,8 +9,7 @@ import { controlPlane, runningControlPlane } from '../../lifecycle/context.js';
 import { adminKubeconfig } from '../../lifecycle/kubeadm.js';
 import { apiServerPort } from '../../lifecycle/node.js';
 import { kubectlFor, profileKubeconfigFile, runKubectl } from '../../kube/kubectl.js';
-import { kubeClients, apiServerReady } from '../../kube/client.js';
-import { forwardToPod, serviceTarget } from '../../kube/service.js';
+import { apiServerReady } from '../../kube/readyz.js';
 import { nodeSession } from '../../node/shell.js';
 import { COMPONENTS, componentLogCommand, exportLogs, validateComponent } from '../../node/logs.js';
 import { listForwards, readForward, recordForward, stopForwards } from '../../profile/services.js';
@@ -165,6 +164,8 @@ export function registerWorkflow(program: Command, ctx: Context): void {
             hint: 'minilab service NAME [-n NAMESPACE] [--url]',
           });
         const { entry } = await profileAccess(ctx, cmd);
+        const { kubeClients } = await import('../../kube/client.js');
+        const { forwardToPod, serviceTarget } = await import('../../kube/service.js');
         const clients = kubeClients(entry);
         const target = await serviceTarget(clients.config, opts.namespace, name, opts.port);
         if (opts.url && !opts.backgroundChild) {
