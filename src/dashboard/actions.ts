@@ -83,6 +83,10 @@ export async function resourceYaml(
 /** Node usage from the metrics API, or why there is none (most local clusters run no metrics-server). */
 export async function nodeMetrics(clients: ClusterClients): Promise<MetricsAnswer> {
   try {
+    const groups = await clients.config.makeApiClient(k8s.ApisApi).getAPIVersions();
+    if (!groups.groups.some((g) => g.name === 'metrics.k8s.io')) {
+      return { available: false, reason: 'the cluster has no metrics API (metrics-server is not installed)' };
+    }
     const list = await new k8s.Metrics(clients.config).getNodeMetrics();
     return {
       available: true,

@@ -196,8 +196,9 @@ export class LiveCluster {
 
   /** Lists and watches every kind; resolves once all lists arrived, rejects on the first failure. */
   private async watchAll(generation: number): Promise<void> {
-    const clients = clusterClients(await this.opts.resolve());
     const live = () => generation === this.generation && !this.stopped;
+    const clients = clusterClients(await this.opts.resolve());
+    if (!live()) return;
     const seen = new Set<string>();
     let failure: unknown;
     const informers = WATCHED.map((w) => {
@@ -223,8 +224,12 @@ export class LiveCluster {
     });
     this.informers = informers;
     await Promise.all(informers.map((i) => i.start()));
+    if (!live()) {
+      // Stopped while starting: an informer stopped mid-list still opens its watch afterwards.
+      await Promise.all(informers.map((i) => i.stop().catch(() => undefined)));
+      return;
+    }
     if (failure !== undefined) throw failure;
-    if (!live()) return;
     for (const [uid, { row }] of this.rows) {
       if (!seen.has(uid) && WATCHED.some((w) => w.kind === row.kind)) this.remove(uid);
     }

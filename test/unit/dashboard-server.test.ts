@@ -99,7 +99,8 @@ before(async () => {
       guard,
       cluster,
       info: { profile: 'dev', apiServer: 'https://127.0.0.1:1' },
-      assetsDir: join(dir, 'web'),
+      // A trailing slash, as the default (a URL turned into a path) has.
+      assetsDir: join(dir, 'web') + '/',
     },
     guard.port,
   );
