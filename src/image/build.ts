@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createReadStream } from 'node:fs';
@@ -11,7 +11,14 @@ import { MinilabError } from '../errors.js';
 import type { Engine } from '../runtime/engine.js';
 import { Labels, ownedLabels } from '../runtime/labels.js';
 import { projectRoot } from '../version.js';
-import { imageArchive, layerFromEntries, normalizeRef, type ImageSpec, type Layer } from './archive.js';
+import {
+  imageArchive,
+  layerFromEntries,
+  normalizeRef,
+  type ImageSpec,
+  type Layer,
+  type LayerEntry,
+} from './archive.js';
 import { cacheKey } from './cache.js';
 import {
   KUBE_COMMANDS,
@@ -21,6 +28,7 @@ import {
   validateKubernetesVersion,
   type Components,
 } from './components.js';
+import { DEFAULT_RELEASE_URL, RELEASE_BINARIES, ensureReleaseComponents } from './release.js';
 import { runScript } from './run-script.js';
 
 export const BUILD_KEY_LABEL = 'io.minilab.build-key';
@@ -32,8 +40,19 @@ export interface BuildContext {
   extraLabels: Record<string, string>;
 }
 
+/** Where Kubernetes comes from: built from Go modules (offline) or official releases (internet). */
+export type ComponentSource = 'go' | 'release';
+
+export interface BuildOptions {
+  force?: boolean;
+  source?: ComponentSource;
+  /** Base URL of the release downloads (source "release"); DEFAULT_RELEASE_URL when not given. */
+  releaseUrl?: string;
+}
+
 export interface BuildResult {
   ref: string;
+  source: ComponentSource;
   sizeBytes: number;
   reused: boolean;
   components: Components;
@@ -44,26 +63,38 @@ const imagesDir = join(projectRoot, 'images');
 
 /**
  * Builds the node image for a Kubernetes version in named, cached stages:
- * base root filesystem -> Kubernetes components (go build) -> component images -> node image.
+ * base root filesystem -> Kubernetes components -> component images -> node image.
+ * Components and their images come from Go modules (go build, our own image layers) or, with
+ * source "release", from official release binaries (sha256-verified) and registry images.
  * A second run with nothing changed reuses every stage.
  */
 export async function buildNodeImage(
   ctx: BuildContext,
   version: string,
-  opts: { force?: boolean } = {},
+  opts: BuildOptions = {},
 ): Promise<BuildResult> {
   validateKubernetesVersion(version);
   const { reporter } = ctx;
   const cache = join(ctx.home, 'cache');
+  const source = opts.source ?? 'go';
+  const release = source === 'release';
 
   const base = await reporter.step('Base root filesystem (Debian trixie, systemd, containerd)', (progress) =>
     ensureBase(ctx, cache, progress),
   );
-  const components = await reporter.step(`Kubernetes ${version} components (go build)`, (progress) =>
-    ensureComponents(cache, version, progress),
+  const components = await reporter.step(
+    `Kubernetes ${version} ${release ? 'release binaries (download, sha256-verified)' : 'components (go build)'}`,
+    (progress) =>
+      release
+        ? ensureRelease(cache, version, opts.releaseUrl ?? DEFAULT_RELEASE_URL, progress)
+        : ensureComponents(cache, version, progress),
   );
-  const images = await reporter.step('Component images (kubeadm list + storage)', () =>
-    componentImages(cache, components, base.toolsLayer),
+  const images = await reporter.step(
+    `Component images (${release ? 'registry pulls' : 'kubeadm list'} + storage)`,
+    (progress) =>
+      release
+        ? pulledImages(ctx, components, base.toolsLayer, progress)
+        : componentImages(cache, components, base.toolsLayer),
   );
 
   const nodeKey = await cacheKey({
@@ -78,6 +109,7 @@ export async function buildNodeImage(
     reporter.info(`✓ Node image ${ref} is up to date`);
     return {
       ref,
+      source,
       sizeBytes: existing.sizeBytes,
       reused: true,
       components: components.info,
@@ -85,13 +117,13 @@ export async function buildNodeImage(
     };
   }
   await reporter.step(
-    `Node image ${ref} (preloading ${images.specs.length} images into containerd)`,
-    (progress) =>
-      assembleNode(ctx, { ref, key: nodeKey, baseRef: base.ref, components, images: images.specs }, progress),
+    `Node image ${ref} (preloading ${images.preloaded.length} images into containerd)`,
+    (progress) => assembleNode(ctx, { ref, key: nodeKey, baseRef: base.ref, components, images }, progress),
   );
   const info = await ctx.engine.imageInfo(ref);
   return {
     ref,
+    source,
     sizeBytes: info?.sizeBytes ?? 0,
     reused: false,
     components: components.info,
@@ -136,7 +168,42 @@ async function ensureBase(ctx: BuildContext, cache: string, progress: (s: string
   return { key, ref, toolsLayer };
 }
 
-async function ensureComponents(cache: string, version: string, progress: (s: string) => void) {
+/** The Kubernetes binaries and versions a node image is made from, whichever the source. */
+interface ComponentsStage {
+  key: string;
+  dir: string;
+  info: Components;
+  /** Files and /usr/bin links that put the Kubernetes commands on the node. */
+  nodeBinaries: LayerEntry[];
+}
+
+/**
+ * The node's Kubernetes binaries in /usr/local/bin with the /usr/bin links the node files expect:
+ * the multi-call `kube` for every command (go), or the release's own kubeadm, kubelet, kubectl.
+ */
+function nodeBinaries(dir: string, multiCall: boolean): LayerEntry[] {
+  const files = multiCall ? ['kube'] : RELEASE_BINARIES;
+  const commands = multiCall ? KUBE_COMMANDS : RELEASE_BINARIES;
+  return [
+    ...files.map((f) => ({
+      type: 'host-file' as const,
+      name: `usr/local/bin/${f}`,
+      path: join(dir, f),
+      mode: 0o755,
+    })),
+    ...commands.map((cmd) => ({
+      type: 'symlink' as const,
+      name: `usr/bin/${cmd}`,
+      target: `/usr/local/bin/${multiCall ? 'kube' : cmd}`,
+    })),
+  ];
+}
+
+async function ensureComponents(
+  cache: string,
+  version: string,
+  progress: (s: string) => void,
+): Promise<ComponentsStage> {
   const key = await cacheKey({
     values: { version },
     paths: [join(imagesDir, 'components')],
@@ -150,7 +217,26 @@ async function ensureComponents(cache: string, version: string, progress: (s: st
       hint: 'the Go module proxy must be reachable and the version must exist there (go list -m -versions k8s.io/kubernetes)',
     });
   }
-  return { key, dir, info: await readComponents(dir) };
+  return { key, dir, info: await readComponents(dir), nodeBinaries: nodeBinaries(dir, true) };
+}
+
+async function ensureRelease(
+  cache: string,
+  version: string,
+  baseUrl: string,
+  progress: (s: string) => void,
+): Promise<ComponentsStage> {
+  // The provisioner version the Go build pins, so both sources preload the same one.
+  const script = await readFile(join(imagesDir, 'components', 'build.sh'), 'utf8');
+  const pinned = /^DEFAULT_LPP_VERSION=(v[0-9.]+)$/m.exec(script)?.[1];
+  if (!pinned) throw new MinilabError('unexpected', 'images/components/build.sh pins no DEFAULT_LPP_VERSION');
+  const c = await ensureReleaseComponents(version, {
+    baseUrl,
+    cacheDir: join(cache, 'release'),
+    localPathProvisioner: pinned,
+    progress,
+  });
+  return { ...c, nodeBinaries: nodeBinaries(c.dir, false) };
 }
 
 /** Finds the image kubeadm expects for a component (e.g. "kube-apiserver", "coredns/coredns"). */
@@ -160,11 +246,43 @@ function kubeadmImage(c: Components, name: string): string {
   return ref;
 }
 
+/** The images preloaded into the node: written by our archive writer, or pulled by the engine. */
+interface ImageSet {
+  key: string;
+  specs: ImageSpec[];
+  pulled: string[];
+  preloaded: { ref: string; sizeBytes: number }[];
+}
+
+async function imageSet(
+  specs: ImageSpec[],
+  pulled: { ref: string; id: string; sizeBytes: number }[],
+): Promise<ImageSet> {
+  const key = await cacheKey({
+    values: Object.fromEntries([
+      ...specs.map((s) => [s.ref, s.layers.map((l) => l.digest).join(',')]),
+      ...pulled.map((p) => [p.ref, p.id]),
+    ]),
+  });
+  const preloaded = [
+    ...specs.map((s) => ({ ref: s.ref, sizeBytes: s.layers.reduce((n, l) => n + l.size, 0) })),
+    ...pulled.map((p) => ({ ref: p.ref, sizeBytes: p.sizeBytes })),
+  ];
+  return { key, specs, pulled: pulled.map((p) => p.ref), preloaded };
+}
+
+/** The storage helper pod's image (a shell and coreutils): our tools layer, whichever the source. */
+const storageHelper = async (c: Components, toolsPath: string): Promise<ImageSpec> => ({
+  ref: storageImages(c).helper,
+  layers: [{ path: toolsPath, ...(await digestOf(toolsPath)) }],
+  config: { cmd: ['/bin/sh'] },
+});
+
 async function componentImages(
   cache: string,
-  components: { key: string; dir: string; info: Components },
+  components: ComponentsStage,
   toolsPath: string,
-) {
+): Promise<ImageSet> {
   const c = components.info;
   const dir = join(cache, 'layers', components.key);
   const bin = (name: string) => join(components.dir, name);
@@ -204,13 +322,33 @@ async function componentImages(
     { ref: kubeadmImage(c, 'coredns'), layers: [coredns], config: { entrypoint: ['/coredns'] } },
     { ref: kubeadmImage(c, 'pause'), layers: [pause], config: { entrypoint: ['/pause'] } },
     { ref: storage.provisioner, layers: [tools, lpp], config: { entrypoint: ['local-path-provisioner'] } },
-    { ref: storage.helper, layers: [tools], config: { cmd: ['/bin/sh'] } },
+    await storageHelper(c, toolsPath),
   ];
-  const key = await cacheKey({
-    values: Object.fromEntries(specs.map((s) => [s.ref, s.layers.map((l) => l.digest).join(',')])),
-  });
-  const preloaded = specs.map((s) => ({ ref: s.ref, sizeBytes: s.layers.reduce((n, l) => n + l.size, 0) }));
-  return { key, specs, preloaded };
+  return imageSet(specs, []);
+}
+
+/**
+ * Release mode: kubeadm's images and the local-path-provisioner as their projects publish them,
+ * pulled by the Docker engine (once: a tag already in the engine is used as it is).
+ */
+async function pulledImages(
+  ctx: BuildContext,
+  components: ComponentsStage,
+  toolsPath: string,
+  progress: (s: string) => void,
+): Promise<ImageSet> {
+  const c = components.info;
+  const pulled: { ref: string; id: string; sizeBytes: number }[] = [];
+  for (const ref of [...c.images, storageImages(c).provisioner]) {
+    if (!(await ctx.engine.imageInfo(ref))) {
+      progress(`pulling ${ref}`);
+      await ctx.engine.pullImage(ref, (d) => progress(`pulling ${ref}: ${d}`));
+    }
+    const info = await ctx.engine.imageInfo(ref);
+    if (!info) throw new MinilabError('unexpected', `${ref} is not in the Docker engine after pulling it`);
+    pulled.push({ ref, id: info.id, sizeBytes: info.sizeBytes });
+  }
+  return imageSet([await storageHelper(c, toolsPath)], pulled);
 }
 
 const digestCache = new Map<string, { digest: string; size: number }>();
@@ -238,8 +376,8 @@ async function assembleNode(
     ref: string;
     key: string;
     baseRef: string;
-    components: { dir: string; info: Components };
-    images: ImageSpec[];
+    components: ComponentsStage;
+    images: ImageSet;
   },
   progress: (s: string) => void,
 ): Promise<void> {
@@ -269,17 +407,7 @@ async function assembleNode(
     const c = job.components.info;
     const binLayer = await layerFromEntries(
       [
-        {
-          type: 'host-file',
-          name: 'usr/local/bin/kube',
-          path: join(job.components.dir, 'kube'),
-          mode: 0o755,
-        },
-        ...KUBE_COMMANDS.map((cmd) => ({
-          type: 'symlink' as const,
-          name: `usr/bin/${cmd}`,
-          target: '/usr/local/bin/kube',
-        })),
+        ...job.components.nodeBinaries,
         { type: 'file', name: 'etc/minilab/sandbox-image', content: `${kubeadmImage(c, 'pause')}\n` },
         { type: 'file', name: 'etc/minilab/components.json', content: JSON.stringify(c, null, 2) + '\n' },
       ],
@@ -294,13 +422,15 @@ async function assembleNode(
        cat /tmp/containerd.log >&2; exit 1`,
       'starting containerd',
     );
-    progress(`importing ${job.images.length} images`);
-    await sh(
-      'ctr -n k8s.io images import --no-unpack --all-platforms - >/dev/null',
-      'importing images into containerd',
-      imageArchive(job.images),
-    );
-    const refs = job.images.map((i) => normalizeRef(i.ref));
+    const { specs, pulled } = job.images;
+    const importImages = 'ctr -n k8s.io images import --no-unpack --all-platforms - >/dev/null';
+    progress(`importing ${specs.length + pulled.length} images`);
+    await sh(importImages, 'importing images into containerd', imageArchive(specs));
+    for (const ref of pulled) {
+      progress(`importing ${ref}`);
+      await sh(importImages, `importing ${ref} into containerd`, await engine.saveImage(ref));
+    }
+    const refs = [...specs.map((i) => i.ref), ...pulled].map(normalizeRef);
     const listed = (await sh('ctr -n k8s.io images ls -q', 'listing images')).split('\n');
     const missing = refs.filter((r) => !listed.includes(r));
     if (missing.length > 0)

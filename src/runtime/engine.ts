@@ -18,6 +18,14 @@ interface DockerError {
   message?: string;
   json?: { message?: string };
 }
+/** One line of docker pull's progress stream. */
+interface PullEvent {
+  status?: string;
+  id?: string;
+  progressDetail?: { current?: number; total?: number };
+  error?: string;
+  errorDetail?: { message?: string };
+}
 const statusOf = (err: unknown) => (err as DockerError)?.statusCode;
 
 const DEFAULT_HOST = 'unix:///var/run/docker.sock';
@@ -476,6 +484,61 @@ export class Engine {
     const [repo, tag] = splitRef(ref);
     const res = (await this.docker.importImage(rootfs, { repo, tag, changes })) as unknown as Readable;
     await this.readProgress(res, 'import a root filesystem');
+  }
+
+  /**
+   * Pulls an image from its registry (docker pull), reporting the bytes downloaded over all
+   * layers. The engine reports most failures inside the progress stream, not as an HTTP error:
+   * both become a MinilabError carrying the engine's own message.
+   */
+  async pullImage(ref: string, progress?: (detail: string) => void, timeoutMs = 30 * 60_000): Promise<void> {
+    const hint = "check that the Docker engine can reach the image's registry (network, proxy, credentials)";
+    const failed = (reason: string, kind: 'environment' | 'notFound' = 'environment', cause?: unknown) =>
+      new MinilabError(kind, `the Docker engine could not pull ${ref}: ${reason}`, { hint, cause });
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.call('start pulling an image', () => this.docker.pull(ref));
+    } catch (err) {
+      if (err instanceof MinilabError) throw err;
+      const e = err as DockerError;
+      // dockerode's message is "(HTTP code 500) server error - <the engine's message>".
+      throw failed(
+        (e.json?.message ?? e.message ?? String(err)).replace(/^\(HTTP code \d+\)[^-]*- /, '').trim(),
+        e.statusCode === 404 ? 'notFound' : undefined,
+        err,
+      );
+    }
+    const layers = new Map<string, { current: number; total: number }>();
+    let lastReport = 0;
+    const onEvent = (e: PullEvent) => {
+      if (e.error) throw failed(e.errorDetail?.message ?? e.error);
+      const detail = e.progressDetail;
+      if (e.id && detail?.total) layers.set(e.id, { current: detail.current ?? 0, total: detail.total });
+      const now = performance.now();
+      if (!progress || now - lastReport < 500) return;
+      lastReport = now;
+      const sum = (k: 'current' | 'total') => [...layers.values()].reduce((n, l) => n + l[k], 0) / 1e6;
+      if (layers.size > 0) progress(`${sum('current').toFixed(0)}/${sum('total').toFixed(0)} MB`);
+      else if (e.status) progress(e.status);
+    };
+    const done = new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null) => (err ? reject(failed(err.message, 'environment', err)) : resolve()),
+        (e: PullEvent) => {
+          try {
+            onEvent(e);
+          } catch (err) {
+            reject(err);
+          }
+        },
+      );
+    });
+    try {
+      await withTimeout(done, timeoutMs, `the Docker engine to pull ${ref}`, hint);
+    } finally {
+      (stream as Readable).destroy();
+    }
   }
 
   /** Streams an image out of the engine as a docker-save archive. */

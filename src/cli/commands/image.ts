@@ -1,10 +1,11 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { usageError } from '../../errors.js';
 import { runningControlPlane } from '../../lifecycle/context.js';
 import { clusterImages, describeLoad, loadArchive, loadImages, type LoadReport } from '../../node/images.js';
 import type { Context } from '../context.js';
-import { buildNodeImage } from '../../image/build.js';
+import { buildNodeImage, type ComponentSource } from '../../image/build.js';
 import { validateKubernetesVersion } from '../../image/components.js';
+import { DEFAULT_RELEASE_URL, validateReleaseUrl } from '../../image/release.js';
 import { Labels } from '../../runtime/labels.js';
 import { DEFAULT_KUBERNETES_VERSION } from '../../version.js';
 import { outputOption, profileOf, type OutputFormat } from '../options.js';
@@ -22,25 +23,53 @@ export function registerImage(image: Command, ctx: Context): void {
     .command('build')
     .description('build the node image (Kubernetes from Go modules, images preloaded); cached by stage')
     .option('--kubernetes-version <version>', 'Kubernetes release to build', DEFAULT_KUBERNETES_VERSION)
+    .addOption(
+      new Option(
+        '--source <source>',
+        'go: build Kubernetes from Go modules (offline); release: official release binaries and registry images (needs internet)',
+      )
+        .choices(['go', 'release'])
+        .default('go'),
+    )
+    .option(
+      '--release-url <url>',
+      'base URL of the release downloads for --source release (env MINILAB_RELEASE_URL; default: the official one)',
+    )
     .option('--force', 'rebuild the node image even when it is up to date')
     .addOption(outputOption())
-    .action(async (opts: { kubernetesVersion: string; force?: boolean; output: OutputFormat }) => {
-      const version = validateKubernetesVersion(opts.kubernetesVersion);
-      const engine = await ctx.engine();
-      const result = await buildNodeImage(
-        { engine, reporter: ctx.reporter, home: ctx.home, extraLabels: ctx.extraLabels },
-        version,
-        { force: opts.force },
-      );
-      ctx.reporter.result(
-        opts.output,
-        result,
-        (r) =>
-          `${r.ref} ${formatBytes(r.sizeBytes)}${r.reused ? ' (up to date)' : ''}\npreloaded:\n` +
-          r.preloaded.map((p) => `  ${p.ref} ${formatBytes(p.sizeBytes)}`).join('\n') +
-          '\n',
-      );
-    });
+    .action(
+      async (opts: {
+        kubernetesVersion: string;
+        source: ComponentSource;
+        releaseUrl?: string;
+        force?: boolean;
+        output: OutputFormat;
+      }) => {
+        const version = validateKubernetesVersion(opts.kubernetesVersion);
+        if (opts.releaseUrl && opts.source !== 'release') {
+          throw usageError('--release-url applies only to --source release', 'add --source release');
+        }
+        const releaseUrl =
+          opts.source === 'release'
+            ? validateReleaseUrl(opts.releaseUrl ?? (ctx.env.MINILAB_RELEASE_URL || DEFAULT_RELEASE_URL))
+            : undefined;
+        const engine = await ctx.engine();
+        const result = await buildNodeImage(
+          { engine, reporter: ctx.reporter, home: ctx.home, extraLabels: ctx.extraLabels },
+          version,
+          { force: opts.force, source: opts.source, releaseUrl },
+        );
+        ctx.reporter.result(
+          opts.output,
+          result,
+          (r) =>
+            `${r.ref} ${formatBytes(r.sizeBytes)}${r.source === 'release' ? ' (official release)' : ''}` +
+            `${r.reused ? ' (up to date)' : ''}\npreloaded:\n` +
+            r.preloaded.map((p) => `  ${p.ref} ${formatBytes(p.sizeBytes)}`).join('\n') +
+            '\n',
+        );
+      },
+    );
 
   image
     .command('load')
