@@ -1,4 +1,5 @@
-import { stringify } from 'yaml';
+import * as k8s from '@kubernetes/client-node';
+import { parseAllDocuments, stringify } from 'yaml';
 
 /**
  * The default StorageClass "standard": rancher's local-path provisioner (as kind ships), with
@@ -131,4 +132,32 @@ export function storageManifest(images: { provisioner: string; helper: string })
     },
   ];
   return docs.map((d) => stringify(d)).join('---\n');
+}
+
+/** Applies a multi-document manifest with server-side apply (idempotent: a second apply changes nothing). */
+export async function applyManifest(config: k8s.KubeConfig, manifest: string): Promise<void> {
+  const api = k8s.KubernetesObjectApi.makeApiClient(config);
+  for (const doc of parseAllDocuments(manifest)) {
+    const spec = doc.toJS() as k8s.KubernetesObject;
+    await api.patch(spec, undefined, undefined, 'minilab', true, k8s.PatchStrategy.ServerSideApply);
+  }
+}
+
+/**
+ * CoreDNS is probed for readiness every 10 s by default, so a first probe a moment too early
+ * costs ten seconds of start time; probing every second makes "DNS answering" follow readiness.
+ */
+export async function tuneCoreDns(apps: k8s.AppsV1Api): Promise<void> {
+  await apps.patchNamespacedDeployment(
+    {
+      name: 'coredns',
+      namespace: 'kube-system',
+      body: {
+        spec: {
+          template: { spec: { containers: [{ name: 'coredns', readinessProbe: { periodSeconds: 1 } }] } },
+        },
+      },
+    },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
+  );
 }

@@ -78,6 +78,13 @@ export function kubeadmConfig(s: ClusterShape): string {
   return [init, cluster, kubelet, proxy].map((d) => stringify(d)).join('---\n');
 }
 
+/** The first /24 of a pod subnet: what the controller manager allocates to the first node. */
+export function firstNodeCidr(podSubnet: string): string {
+  const [base] = podSubnet.split('/');
+  const [a, b] = (base ?? '').split('.');
+  return `${a}.${b}.0.0/24`;
+}
+
 /** The bridge CNI configuration for a single node: pods on cni0 with addresses from the node's pod CIDR. */
 export function bridgeCniConfig(podCidr: string): string {
   return (

@@ -24,7 +24,10 @@ export async function kubectlFor(
   if (existsSync(bin)) return bin;
   await mkdir(dir, { recursive: true });
   const tmp = `${bin}.tmp-${process.pid}`;
-  const archive = await engine.getArchive(node, '/usr/local/bin/kube');
+  // Nodes built from Go modules hold the multi-call kube binary; nodes from official releases a kubectl.
+  const archive = await engine
+    .getArchive(node, '/usr/local/bin/kubectl')
+    .catch(() => engine.getArchive(node, '/usr/local/bin/kube'));
   const extract = tarStream.extract();
   let found = false;
   extract.on('entry', (header, body, next) => {

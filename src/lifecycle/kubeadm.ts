@@ -1,18 +1,16 @@
 import { parse } from 'yaml';
 import { MinilabError } from '../errors.js';
 import type { Engine } from '../runtime/engine.js';
-import { storageManifest } from '../kube/addons.js';
 import {
+  firstNodeCidr,
   bridgeCniConfig,
   kubeadmConfig,
   DEFAULT_POD_SUBNET,
   DEFAULT_SERVICE_SUBNET,
 } from '../kube/kubeadm-config.js';
 import type { KubeconfigEntry } from '../kube/kubeconfig.js';
-import { storageImages, type Components } from '../image/components.js';
+import type { Components } from '../image/components.js';
 import { nodeShell } from './context.js';
-
-const ADMIN = '--kubeconfig=/etc/kubernetes/admin.conf';
 
 /** Writes the kubeadm configuration into the node and runs `kubeadm init`. */
 export async function kubeadmInit(
@@ -47,41 +45,29 @@ export async function kubeadmInit(
   await nodeShell(
     engine,
     node.name,
-    'kubeadm init --config /etc/minilab/kubeadm.yaml --skip-token-print 2>&1',
+    'kubeadm init --config /etc/minilab/kubeadm.yaml --skip-token-print -v=2 2>&1 | while IFS= read -r l; do printf "%s %s\n" "$(date +%T.%3N)" "$l"; done | tee /var/log/minilab-kubeadm.log',
     'kubeadm init',
     { timeoutMs: 300_000, logCommand: 'journalctl -u kubelet --no-pager -n 20' },
   );
 }
 
-/** The bridge CNI with the pod CIDR the controller manager gave the node, then the default StorageClass. */
-export async function installNetworkAndStorage(
-  engine: Engine,
-  node: string,
-  components: Components,
-): Promise<void> {
-  const cidr = await nodeShell(
-    engine,
-    node,
-    `for i in $(seq 1 150); do
-       c=$(kubectl ${ADMIN} get node ${node} -o jsonpath='{.spec.podCIDR}' 2>/dev/null || true)
-       if [ -n "$c" ]; then echo "$c"; exit 0; fi
-       sleep 0.2
-     done
-     echo "the node got no pod CIDR within 30 s" >&2; exit 1`,
-    'reading the node pod CIDR',
-  );
-  await nodeShell(engine, node, 'cat > /etc/cni/net.d/10-minilab.conflist', 'writing the CNI config', {
-    input: bridgeCniConfig(cidr.trim()),
-  });
+/**
+ * The bridge CNI config, written before kubeadm runs so the node is Ready as soon as the kubelet
+ * registers. The controller manager gives the only node the first /24 of the pod subnet; the
+ * wait step checks that the node's pod CIDR is indeed this one.
+ */
+export async function writeCniConfig(engine: Engine, node: string): Promise<string> {
+  const cidr = firstNodeCidr(DEFAULT_POD_SUBNET);
   await nodeShell(
     engine,
     node,
-    `kubectl ${ADMIN} apply -f - >/dev/null`,
-    'installing the default StorageClass',
+    'mkdir -p /etc/cni/net.d && cat > /etc/cni/net.d/10-minilab.conflist',
+    'writing the CNI config',
     {
-      input: storageManifest(storageImages(components)),
+      input: bridgeCniConfig(cidr),
     },
   );
+  return cidr;
 }
 
 /** The node's components.json: the versions and images this node image was built with. */

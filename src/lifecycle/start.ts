@@ -8,7 +8,9 @@ import { lockProfile } from '../profile/lock.js';
 import type { ProfileConfig } from '../profile/store.js';
 import type { NodeState } from '../runtime/types.js';
 import { profileNodes, type LifecycleContext } from './context.js';
-import { adminKubeconfig, installNetworkAndStorage, kubeadmInit, nodeComponents } from './kubeadm.js';
+import { adminKubeconfig, kubeadmInit, nodeComponents, writeCniConfig } from './kubeadm.js';
+import { applyManifest, storageManifest, tuneCoreDns } from '../kube/addons.js';
+import { storageImages } from '../image/components.js';
 import { apiServerPort, createNode, waitForBoot, type Created } from './node.js';
 import { preflight } from './preflight.js';
 import { removeProfileResources } from './delete.js';
@@ -92,24 +94,26 @@ async function create(ctx: LifecycleContext, req: StartRequest): Promise<StartRe
       ),
     );
     await reporter.step('Booting the node (systemd, containerd)', () => waitForBoot(engine, node.name));
+    const podCidr = await writeCniConfig(engine, node.name);
     await reporter.step('Initializing the control plane (kubeadm init)', () =>
       kubeadmInit(
         engine,
         { name: node.name, ip: node.ip as string },
-        {
-          kubernetesVersion: req.kubernetesVersion,
-          cgroupVersion: pre.info.cgroupVersion,
-        },
+        { kubernetesVersion: req.kubernetesVersion, cgroupVersion: pre.info.cgroupVersion },
       ),
     );
-    const components = await nodeComponents(engine, node.name);
-    await reporter.step('Installing the pod network and default StorageClass', () =>
-      installNetworkAndStorage(engine, node.name, components),
-    );
     const entry = await adminKubeconfig(engine, node.name, req.profile, apiServerPort(node));
+    const clients = kubeClients(entry);
+    const components = await nodeComponents(engine, node.name);
+    await reporter.step('Installing the default StorageClass and tuning CoreDNS', () =>
+      Promise.all([
+        applyManifest(clients.config, storageManifest(storageImages(components))),
+        tuneCoreDns(clients.apps),
+      ]),
+    );
     if (req.wait === 'all') {
       await reporter.step('Waiting for node Ready, CoreDNS and the default service account', (progress) =>
-        waitForCluster(entry, node.name, progress),
+        waitForCluster(entry, node.name, progress, { podCidr }),
       );
     }
     const kubeconfig = await reporter.step('Writing the kubeconfig', () => syncKubeconfig(ctx, req, entry));
@@ -163,7 +167,7 @@ async function restart(ctx: LifecycleContext, req: StartRequest, nodes: NodeStat
       wasRunning ? 'Checking the cluster' : 'Waiting for the API server and node Ready',
       (progress) =>
         req.wait === 'all' || !wasRunning
-          ? waitForCluster(entry, node.name, progress, !wasRunning)
+          ? waitForCluster(entry, node.name, progress, { quick: !wasRunning })
           : Promise.resolve(),
     );
   }
@@ -192,7 +196,7 @@ async function waitForCluster(
   entry: KubeconfigEntry,
   node: string,
   progress: (s: string) => void,
-  quick = false,
+  opts: { quick?: boolean; podCidr?: string } = {},
 ): Promise<void> {
   const clients = kubeClients(entry);
   const onState = progress;
@@ -200,7 +204,8 @@ async function waitForCluster(
   await waitUntil(`node ${node} to be Ready`, READY_TIMEOUT_MS, () => nodeReady(clients.core, node), {
     onState,
   });
-  if (quick) return;
+  if (opts.quick) return;
+  if (opts.podCidr) await checkPodCidr(clients, node, opts.podCidr);
   await waitUntil('CoreDNS', READY_TIMEOUT_MS, () => coreDnsReady(clients.core), { onState });
   await waitUntil(
     'the default service account',
@@ -254,4 +259,27 @@ function proxyEnv(env: NodeJS.ProcessEnv): Record<string, string> {
       .join(',');
   }
   return out;
+}
+
+/** The CNI config was written for the first /24 before kubeadm: the node must have been given that one. */
+async function checkPodCidr(
+  clients: ReturnType<typeof kubeClients>,
+  node: string,
+  expected: string,
+): Promise<void> {
+  await waitUntil(`node ${node} to get its pod CIDR`, READY_TIMEOUT_MS, async () => {
+    const n = await clients.core.readNode({ name: node });
+    const cidr = n.spec?.podCIDR;
+    if (!cidr) return 'no pod CIDR yet';
+    if (cidr !== expected) {
+      throw new MinilabError(
+        'clusterFailed',
+        `node ${node} got pod CIDR ${cidr}, the CNI config uses ${expected}`,
+        {
+          hint: 'report this; delete and start the cluster again',
+        },
+      );
+    }
+    return true;
+  });
 }

@@ -188,12 +188,14 @@ test('a PersistentVolumeClaim binds and keeps its data across stop and start', a
       },
     },
   });
-  const readKept = async (name: string) => {
+  // Ready, and (after a restart) running in a container started after `since`: the pod status
+  // from before the stop may still say Ready with the old IP for a moment.
+  const readKept = async (name: string, since = new Date(0)) => {
     const ip = await waitFor('keeper to be ready', 180_000, async () => {
       const p = await core.readNamespacedPod({ name: 'keeper', namespace: 'default' });
-      return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
-        ? p.status.podIP
-        : undefined;
+      const started = p.status?.containerStatuses?.[0]?.state?.running?.startedAt;
+      const ready = p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      return ready && started && new Date(started) >= since ? p.status?.podIP : undefined;
     });
     return runPod(name, ['get', `http://${ip}:8080/data`]);
   };
@@ -202,6 +204,7 @@ test('a PersistentVolumeClaim binds and keeps its data across stop and start', a
   const pvc = await core.readNamespacedPersistentVolumeClaim({ name: 'data', namespace: 'default' });
   assert.equal(pvc.status?.phase, 'Bound');
 
+  const stoppedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
   const stopped = await s.minilab(['stop', '-p', profile], { timeoutMs: 120_000 });
   assert.equal(stopped.code, 0, stopped.stderr);
   const down = await s.minilab(['status', '-p', profile, '-o', 'json']);
@@ -210,7 +213,7 @@ test('a PersistentVolumeClaim binds and keeps its data across stop and start', a
   const restarted = await s.minilab(['start', '-p', profile], { timeoutMs: 600_000 });
   assert.equal(restarted.code, 0, restarted.stderr);
   assert.match(restarted.stdout, /running again/);
-  const second = await readKept('read-2');
+  const second = await readKept('read-2', stoppedAt);
   assert.equal(second.log, `kept-${runId}`, 'the file written before the stop is still there');
 });
 
