@@ -9,6 +9,9 @@ import { createGuard, type Guard } from '../../src/dashboard/security.js';
 import { startServer, type DashboardServer, type ServerDeps } from '../../src/dashboard/server.js';
 import type { LiveEvent } from '../../src/dashboard/cluster.js';
 import type { Row } from '../../src/dashboard/model.js';
+import { canOpenBrowser } from '../../src/dashboard/browser.js';
+import { startDashboard } from '../../src/dashboard/index.js';
+import { MinilabError } from '../../src/errors.js';
 
 const node: Row = {
   kind: 'Node',
@@ -215,4 +218,39 @@ test('bad input is refused before anything reaches the cluster', async () => {
   assert.equal(unknown.status, 404);
   const info = await call('/api/info', { headers });
   assert.deepEqual(JSON.parse(info.body), { profile: 'dev', apiServer: 'https://127.0.0.1:1' });
+});
+
+test('a browser is opened only where one can show', () => {
+  assert.equal(canOpenBrowser({}, 'linux'), false);
+  assert.equal(canOpenBrowser({ DISPLAY: ':0' }, 'linux'), true);
+  assert.equal(canOpenBrowser({ WAYLAND_DISPLAY: 'wayland-0' }, 'linux'), true);
+  assert.equal(canOpenBrowser({}, 'darwin'), true);
+  assert.equal(canOpenBrowser({}, 'win32'), true);
+});
+
+test('a taken --port is an environment error with a hint; a missing web build too', async () => {
+  const entry = {
+    name: 'dev',
+    server: 'https://127.0.0.1:1',
+    certificateAuthorityData: '',
+    clientCertificateData: '',
+    clientKeyData: '',
+  };
+  const taken = await startDashboard({
+    profile: 'dev',
+    port: guard.port,
+    resolve: async () => entry,
+    assetsDir: join(dir, 'web'),
+  }).then(
+    () => assert.fail('started on a taken port'),
+    (err: unknown) => err,
+  );
+  assert.ok(taken instanceof MinilabError);
+  assert.equal(taken.kind, 'environment');
+  assert.match(taken.message, new RegExp(`127\\.0\\.0\\.1:${guard.port}`));
+  assert.match(taken.hint ?? '', /--port/);
+  await assert.rejects(
+    startDashboard({ profile: 'dev', resolve: async () => entry, assetsDir: join(dir, 'nothing') }),
+    (err: unknown) => err instanceof MinilabError && /npm run build/.test(err.hint ?? ''),
+  );
 });

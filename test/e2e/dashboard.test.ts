@@ -1,0 +1,327 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdir, stat } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import type { Engine } from '../../src/runtime/engine.js';
+import { imageArchive, layerFromEntries } from '../../src/image/archive.js';
+import { projectRoot } from '../../src/version.js';
+import { cleanupTestResources, connect, runId } from '../helpers/engine.js';
+import { kubeClients, sandbox, waitFor } from '../helpers/cluster.js';
+import { launchChromium } from '../helpers/browser.js';
+
+const profile = `dash-${runId}`;
+const node = `${profile}-control-plane`;
+const image = `minilab-test/busybox:${runId}`;
+const screenshots = join(projectRoot, 'docs', 'screenshots');
+let s: Awaited<ReturnType<typeof sandbox>>;
+let engine: Engine;
+let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
+let dashboard: DashboardProcess | undefined;
+let page: Page;
+
+interface DashboardProcess {
+  child: ChildProcessWithoutNullStreams;
+  url: string;
+  base: string;
+  stderr: () => string;
+  /** Milliseconds from spawning the command to the URL being printed. */
+  startedMs: number;
+}
+
+/** Runs `minilab dashboard --url` as a user would, and waits for the URL it prints. */
+function startDashboard(): Promise<DashboardProcess> {
+  const started = performance.now();
+  const child = spawn(
+    process.execPath,
+    [join(projectRoot, 'dist', 'src', 'main.js'), 'dashboard', '-p', profile, '--url'],
+    { env: s.env },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no dashboard URL within 30 s\n${stderr}`)), 30_000);
+    child.on('exit', (code) => reject(new Error(`minilab dashboard exited with ${code}\n${stderr}`)));
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+      const url = /^(http:\/\/127\.0\.0\.1:\d+\/)\?token=\S+$/m.exec(stdout);
+      if (!url) return;
+      clearTimeout(timer);
+      resolve({
+        child,
+        url: url[0],
+        base: url[1] as string,
+        stderr: () => stderr,
+        startedMs: performance.now() - started,
+      });
+    });
+  });
+}
+
+function stopDashboard(d: DashboardProcess): Promise<number | null> {
+  if (d.child.exitCode !== null) return Promise.resolve(d.child.exitCode);
+  return new Promise((resolve) => {
+    d.child.once('exit', (code) => resolve(code));
+    d.child.kill('SIGINT');
+  });
+}
+
+function plainGet(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function screenshot(name: string): Promise<void> {
+  await mkdir(screenshots, { recursive: true });
+  // Without the last action's notice; set through the DOM, as the page's CSP refuses injected styles.
+  await page.evaluate(`window.scrollTo(0, 0); document.querySelector('.notice').style.visibility = 'hidden'`);
+  await page.screenshot({ path: join(screenshots, `${name}.png`) });
+  await page.evaluate(`document.querySelector('.notice').style.visibility = ''`);
+}
+
+const clients = () => kubeClients(s.kubeconfig, profile);
+const deploymentRow = (name: string) =>
+  page
+    .locator('section[aria-labelledby="deployments-h"] tbody tr')
+    .filter({ has: page.getByRole('rowheader', { name }) });
+
+/** A busybox image (the host's static binary) that serves a page and writes a numbered line every second. */
+async function loadTestImage(): Promise<void> {
+  const layer = await layerFromEntries(
+    [
+      { type: 'host-file', name: 'bin/busybox', path: '/bin/busybox', mode: 0o755 },
+      ...['sh', 'sleep', 'echo', 'mkdir', 'httpd'].map((t) => ({
+        type: 'symlink' as const,
+        name: `bin/${t}`,
+        target: 'busybox',
+      })),
+      ...['tmp', 'www', 'proc', 'sys', 'dev', 'etc'].map((d) => ({ type: 'directory' as const, name: d })),
+      { type: 'file', name: 'www/index.html', content: 'hello from the dashboard test\n' },
+    ],
+    join(s.dir, 'busybox-layer.tar'),
+  );
+  const archive = imageArchive([{ ref: image, layers: [layer], config: { cmd: ['sh'] } }]);
+  const r = await engine.exec(node, ['ctr', '-n', 'k8s.io', 'images', 'import', '-'], { input: archive });
+  assert.equal(r.exitCode, 0, r.stderr);
+}
+
+before(async () => {
+  s = await sandbox('dashboard');
+  engine = await connect();
+});
+
+after(async () => {
+  if (dashboard) await stopDashboard(dashboard);
+  await browser?.close();
+  await s.minilab(['delete', '-p', profile], { timeoutMs: 120_000 }).catch(() => undefined);
+  await cleanupTestResources(engine);
+  await s.cleanup();
+});
+
+test('a cluster to look at', async () => {
+  const r = await s.minilab(['start', '-p', profile], { timeoutMs: 20 * 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  await loadTestImage();
+});
+
+test('the dashboard is served at once and shows the node Ready', async (t) => {
+  browser = await launchChromium();
+  page = await browser.context.newPage();
+  dashboard = await startDashboard();
+  const beforeLoad = performance.now();
+  await page.goto(dashboard.url);
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+  const shownMs = dashboard.startedMs + (performance.now() - beforeLoad);
+  t.diagnostic(
+    `URL printed ${Math.round(dashboard.startedMs)} ms after the command; page shown at ${Math.round(shownMs)} ms`,
+  );
+  // The token is traded for a cookie and dropped from the address bar.
+  assert.equal(page.url(), dashboard.base);
+  const nodes = page.getByRole('region', { name: 'Nodes' });
+  await nodes.getByRole('row').filter({ hasText: node }).getByText('Ready', { exact: true }).waitFor();
+  await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+});
+
+test('requests without the token, or with a foreign Host header, are refused', async () => {
+  const noToken = await plainGet(dashboard!.base);
+  assert.equal(noToken.status, 401);
+  const api = await plainGet(`${dashboard!.base}api/stream`);
+  assert.equal(api.status, 401);
+  const rebound = await plainGet(dashboard!.url, {
+    Host: `rebound.example:${new URL(dashboard!.base).port}`,
+  });
+  assert.equal(rebound.status, 403);
+  const ours = await plainGet(dashboard!.url);
+  assert.equal(ours.status, 303);
+});
+
+test('a deployment created through the API appears live, without a reload', async () => {
+  await page.getByRole('link', { name: 'Workloads' }).click();
+  await page.getByRole('heading', { name: 'Deployments' }).waitFor();
+  const { apps, core } = clients();
+  await apps.createNamespacedDeployment({
+    namespace: 'default',
+    body: {
+      metadata: { name: 'web' },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: 'web' } },
+        template: {
+          metadata: { labels: { app: 'web' } },
+          spec: {
+            terminationGracePeriodSeconds: 1,
+            containers: [
+              {
+                name: 'web',
+                image,
+                imagePullPolicy: 'Never',
+                command: [
+                  'sh',
+                  '-c',
+                  'httpd -p 8080 -h /www; i=0; while true; do echo "tick $i"; i=$((i+1)); sleep 1; done',
+                ],
+                ports: [{ containerPort: 8080, name: 'http' }],
+                readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
+              },
+            ],
+          },
+        },
+      },
+    },
+  });
+  await core.createNamespacedService({
+    namespace: 'default',
+    body: {
+      metadata: { name: 'web' },
+      spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+    },
+  });
+  await deploymentRow('web').waitFor({ timeout: 10_000 });
+  await deploymentRow('web').locator('.replicas').filter({ hasText: '1/1' }).waitFor({ timeout: 120_000 });
+  await screenshot('workloads');
+});
+
+test('scaling from the UI changes the replica count in the cluster', async () => {
+  await page.getByRole('button', { name: 'Scale web' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Scale deployment default/web' });
+  await dialog.getByLabel('Replicas').fill('2');
+  await dialog.getByRole('button', { name: 'Scale' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  const { apps } = clients();
+  await waitFor('spec.replicas to be 2', 10_000, async () => {
+    const d = await apps.readNamespacedDeployment({ name: 'web', namespace: 'default' });
+    return d.spec?.replicas === 2 ? true : undefined;
+  });
+  await deploymentRow('web').locator('.replicas').filter({ hasText: '2/2' }).waitFor({ timeout: 120_000 });
+});
+
+test('pod logs stream live', async () => {
+  const pods = page.getByRole('region', { name: 'Pods' });
+  await pods.getByRole('link', { name: /^web-/ }).first().click();
+  await page.getByRole('heading', { name: /^Pod web-/ }).waitFor();
+  const log = page.getByRole('log');
+  await log.filter({ hasText: /tick \d+/ }).waitFor({ timeout: 30_000 });
+  const last = async () =>
+    Math.max(...[...(await log.innerText()).matchAll(/tick (\d+)/g)].map((m) => Number(m[1])));
+  const seen = await last();
+  await log.filter({ hasText: `tick ${seen + 2}` }).waitFor({ timeout: 15_000 });
+  await screenshot('pod');
+});
+
+test('a service port opens on a local URL through a port-forward', async () => {
+  await page.getByRole('link', { name: 'Services' }).click();
+  const popup = page.waitForEvent('popup');
+  await page.getByRole('button', { name: 'Open web port 80 locally' }).click();
+  const tab = await popup;
+  await tab.waitForURL(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+  assert.match(await tab.locator('body').innerText(), /hello from the dashboard test/);
+  await tab.close();
+  const link = page
+    .getByRole('region', { name: 'Services' })
+    .getByRole('link', { name: /^http:\/\/127\.0\.0\.1/ });
+  const local = await plainGet((await link.getAttribute('href')) as string);
+  assert.match(local.body, /hello from the dashboard test/);
+  await screenshot('services');
+});
+
+test('the overview counts the new workload', async () => {
+  await page.getByRole('link', { name: 'Overview' }).click();
+  const summary = page.getByRole('region', { name: 'Cluster summary' });
+  await summary.getByText('Deployments available').waitFor();
+  await summary.getByText(/^3 \/ 3$/).waitFor({ timeout: 60_000 });
+  await screenshot('overview');
+});
+
+test('YAML of a listed resource, a rollout restart and a pod deletion, each confirmed', async () => {
+  await page.getByRole('link', { name: 'Workloads' }).click();
+  await page.getByRole('link', { name: 'YAML of web' }).first().click();
+  const yaml = page.getByLabel('YAML of Deployment default/web');
+  await yaml.filter({ hasText: 'kind: Deployment' }).waitFor();
+  assert.doesNotMatch(await yaml.innerText(), /managedFields/);
+  await page.getByRole('button', { name: 'Back' }).click();
+
+  await page.getByRole('button', { name: 'Restart web' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Restart' }).click();
+  const { apps, core } = clients();
+  await waitFor('the restartedAt annotation', 10_000, async () => {
+    const d = await apps.readNamespacedDeployment({ name: 'web', namespace: 'default' });
+    return d.spec?.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'];
+  });
+  await deploymentRow('web').locator('.replicas').filter({ hasText: '2/2' }).waitFor({ timeout: 120_000 });
+
+  const victim = (
+    await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=web' })
+  ).items.find((p) => !p.metadata?.deletionTimestamp)?.metadata?.name as string;
+  await page.getByRole('button', { name: `Delete ${victim}` }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete pod' }).click();
+  await page.getByRole('rowheader', { name: victim }).waitFor({ state: 'detached', timeout: 60_000 });
+});
+
+test('a narrow window needs no sideways scrolling of the page', async () => {
+  await page.setViewportSize({ width: 400, height: 800 });
+  await page.getByRole('heading', { name: 'Pods' }).waitFor();
+  const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than the window`);
+  await screenshot('workloads-narrow');
+  await page.setViewportSize({ width: 1280, height: 800 });
+});
+
+test('the dashboard reconnects after the cluster restarts', async () => {
+  await page.getByRole('link', { name: 'Overview' }).click();
+  const stop = await s.minilab(['stop', '-p', profile], { timeoutMs: 180_000 });
+  assert.equal(stop.code, 0, stop.stderr);
+  await page.getByRole('status').filter({ hasText: 'Cluster unreachable' }).waitFor({ timeout: 60_000 });
+  const start = await s.minilab(['start', '-p', profile], { timeoutMs: 10 * 60_000 });
+  assert.equal(start.code, 0, start.stderr);
+  await page.getByRole('status').filter({ hasText: 'Live' }).waitFor({ timeout: 120_000 });
+  const nodes = page.getByRole('region', { name: 'Nodes' });
+  await nodes
+    .getByRole('row')
+    .filter({ hasText: node })
+    .getByText('Ready', { exact: true })
+    .waitFor({ timeout: 120_000 });
+});
+
+test('Ctrl-C stops the dashboard cleanly', async () => {
+  const d = dashboard!;
+  dashboard = undefined;
+  assert.equal(await stopDashboard(d), 0, d.stderr());
+  assert.match(d.stderr(), /Dashboard stopped/);
+  await assert.rejects(plainGet(d.base));
+  for (const name of ['overview', 'workloads', 'pod', 'services']) {
+    assert.ok((await stat(join(screenshots, `${name}.png`))).size > 1000);
+  }
+});
