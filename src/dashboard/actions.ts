@@ -69,8 +69,8 @@ export async function resourceYaml(
   namespace: string,
   name: string,
 ): Promise<string> {
+  if (!Object.hasOwn(API_VERSIONS, kind)) throw new HttpError(400, `unknown kind "${kind}"`);
   const apiVersion = API_VERSIONS[kind as RowKind];
-  if (!apiVersion) throw new HttpError(400, `unknown kind "${kind}"`);
   const obj = await clients.objects.read({
     apiVersion,
     kind,

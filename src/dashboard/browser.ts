@@ -1,5 +1,3 @@
-import open from 'open';
-
 /**
  * Whether a graphical browser can be started: on Linux only with a display (otherwise xdg-open
  * would start a text browser in the user's terminal, or fail).
@@ -15,6 +13,8 @@ export function canOpenBrowser(
 /** Asks the system to open `url` in the default browser; `onFailure` hears if the opener gives up. */
 export async function openBrowser(url: string, onFailure: (reason: string) => void): Promise<void> {
   try {
+    // Loaded only when used: every other command starts without it.
+    const { default: open } = await import('open');
     const child = await open(url);
     child.once('exit', (code) => {
       if (code !== 0 && code !== null) onFailure(`the system opener exited with code ${code}`);
