@@ -11,4 +11,4 @@ export const minilabVersion: string = (
 ).version;
 
 /** The newest Kubernetes release whose end-to-end test passes on the project's machines. */
-export const DEFAULT_KUBERNETES_VERSION = 'v1.36.5';
+export const DEFAULT_KUBERNETES_VERSION = 'v1.37.2';

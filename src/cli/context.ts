@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import { Engine } from '../runtime/engine.js';
+import type { Engine } from '../runtime/engine.js';
 import { parseExtraLabels } from '../runtime/labels.js';
 import { ProfileStore, minilabHome } from '../profile/store.js';
 import { Reporter } from './output.js';
@@ -36,7 +36,8 @@ export function createContext(io: {
     extraLabels: parseExtraLabels(io.env.MINILAB_LABELS),
     reporter: new Reporter(io.stdout, io.stderr, io.env),
     engine: () => {
-      engine ??= Engine.connect(io.env.DOCKER_HOST);
+      // dockerode loads only for commands that talk to the engine.
+      engine ??= import('../runtime/engine.js').then(({ Engine }) => Engine.connect(io.env.DOCKER_HOST));
       engine.catch(() => (engine = undefined));
       return engine;
     },

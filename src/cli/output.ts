@@ -1,4 +1,4 @@
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import { styleText } from 'node:util';
 import type { Writable } from 'node:stream';
 import { formatMs } from '../errors.js';
@@ -39,6 +39,8 @@ export class Reporter {
     const started = performance.now();
     let spinner: Ora | undefined;
     if (!this.quiet && this.tty) {
+      // ora loads only when a terminal shows spinners.
+      const { default: ora } = await import('ora');
       spinner = ora({
         text: title,
         stream: this.stderr as NodeJS.WriteStream,

@@ -34,7 +34,7 @@ export const MIN_MINOR = 34;
 /** Kubernetes versions are exact releases, v1.X.Y with X >= 34. */
 export function validateKubernetesVersion(version: string): string {
   const m = VERSION.exec(version);
-  const hint = 'give an exact release such as v1.36.5 (see `minilab image ls` for built ones)';
+  const hint = 'give an exact release such as v1.36.5 (see `minilab image ls --node-images` for built ones)';
   if (!m) throw usageError(`invalid Kubernetes version "${version}"`, hint);
   if (Number(m[1]) < MIN_MINOR)
     throw usageError(`Kubernetes ${version} is older than v1.${MIN_MINOR}, the oldest minilab builds`, hint);

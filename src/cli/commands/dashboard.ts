@@ -4,7 +4,6 @@ import { parseIntOption, profileOf } from '../options.js';
 import { runningControlPlane } from '../../lifecycle/context.js';
 import { adminKubeconfig } from '../../lifecycle/kubeadm.js';
 import { apiServerPort } from '../../lifecycle/node.js';
-import { canOpenBrowser, openBrowser } from '../../dashboard/browser.js';
 
 /** Settles on the first Ctrl-C (or SIGTERM) instead of letting it kill the process; dispose when done. */
 function interruption(): { happened: Promise<void>; dispose: () => void } {
@@ -36,6 +35,7 @@ export function registerDashboard(program: Command, ctx: Context): void {
       };
       // The Kubernetes client is loaded here, not when the CLI starts.
       const { startDashboard } = await import('../../dashboard/index.js');
+      const { canOpenBrowser, openBrowser } = await import('../../dashboard/browser.js');
       const dashboard = await ctx.reporter.step(`Starting the dashboard of "${profile}"`, () =>
         startDashboard({ profile, port: opts.port, resolve }),
       );

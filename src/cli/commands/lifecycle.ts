@@ -1,7 +1,6 @@
 import { Option, type Command } from 'commander';
 import type { Context } from '../context.js';
 import type { LifecycleContext } from '../../lifecycle/context.js';
-import { start } from '../../lifecycle/start.js';
 import { stop } from '../../lifecycle/stop.js';
 import { deleteProfile } from '../../lifecycle/delete.js';
 import { clusterStatus, statusExitCode } from '../../lifecycle/status.js';
@@ -74,6 +73,8 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .action(async (opts, cmd: Command) => {
       const profile = profileOf(cmd, ctx.env);
       const version = validateKubernetesVersion(opts.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION);
+      // start is the only lifecycle command needing the Kubernetes client library: load it on demand.
+      const { start } = await import('../../lifecycle/start.js');
       const result = await start(await lifecycleContext(ctx), {
         profile,
         kubernetesVersion: version,
