@@ -1,5 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
+import { GO_ENV } from './kubeadm-config.js';
 
 /**
  * The default StorageClass "standard": rancher's local-path provisioner (as kind ships), with
@@ -144,20 +145,35 @@ export async function applyManifest(config: k8s.KubeConfig, manifest: string): P
 }
 
 /**
- * CoreDNS is probed for readiness every 10 s by default, so a first probe a moment too early
- * costs ten seconds of start time; probing every second makes "DNS answering" follow readiness.
+ * CoreDNS for one node: one replica (a second one on the same node adds memory, not availability),
+ * probed for readiness every second instead of every ten, so a first probe a moment too early does
+ * not cost ten seconds of start time.
  */
 export async function tuneCoreDns(apps: k8s.AppsV1Api): Promise<void> {
+  const target = { name: 'coredns', namespace: 'kube-system' };
   await apps.patchNamespacedDeployment(
     {
-      name: 'coredns',
-      namespace: 'kube-system',
+      ...target,
       body: {
         spec: {
-          template: { spec: { containers: [{ name: 'coredns', readinessProbe: { periodSeconds: 1 } }] } },
+          template: {
+            spec: { containers: [{ name: 'coredns', readinessProbe: { periodSeconds: 1 }, env: GO_ENV }] },
+          },
         },
       },
     },
     k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
+  );
+  await apps.patchNamespacedDaemonSet(
+    {
+      name: 'kube-proxy',
+      namespace: 'kube-system',
+      body: { spec: { template: { spec: { containers: [{ name: 'kube-proxy', env: GO_ENV }] } } } },
+    },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
+  );
+  await apps.patchNamespacedDeploymentScale(
+    { ...target, body: { spec: { replicas: 1 } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
   );
 }

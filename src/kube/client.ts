@@ -33,6 +33,8 @@ export async function waitUntil(
       if (r !== last) opts.onState?.(r);
       last = r;
     } catch (err) {
+      // A MinilabError from a check is a verdict (the node stopped, a wrong pod CIDR), not a state to wait out.
+      if (err instanceof MinilabError) throw err;
       last = err instanceof Error ? (err.message.split('\n')[0] ?? String(err)) : String(err);
     }
     if (Date.now() - started > timeoutMs) {

@@ -17,6 +17,12 @@ export const DEFAULT_SERVICE_SUBNET = '10.96.0.0/16';
 export const API_SERVER_PORT = 6443;
 export const CRI_SOCKET = 'unix:///run/containerd/containerd.sock';
 
+/**
+ * A local cluster is small and mostly idle: collecting garbage at half the default heap growth
+ * keeps every Go component's resident memory lower for a little CPU.
+ */
+export const GO_ENV = [{ name: 'GOGC', value: '50' }];
+
 const args = (o: Record<string, string>) => Object.entries(o).map(([name, value]) => ({ name, value }));
 
 /**
@@ -47,13 +53,10 @@ export function kubeadmConfig(s: ClusterShape): string {
     kubernetesVersion: s.kubernetesVersion,
     controlPlaneEndpoint: endpoint,
     networking: { podSubnet: s.podSubnet, serviceSubnet: s.serviceSubnet, dnsDomain: 'cluster.local' },
-    apiServer: {
-      certSANs: ['localhost', '127.0.0.1', s.nodeName, s.nodeIp],
-      extraArgs: args({ 'runtime-config': '' }).filter((a) => a.value !== ''),
-    },
-    controllerManager: { extraArgs: args({ 'enable-hostpath-provisioner': 'true' }) },
-    scheduler: { extraArgs: [] },
-    etcd: { local: { dataDir: '/var/lib/etcd' } },
+    apiServer: { certSANs: ['localhost', '127.0.0.1', s.nodeName, s.nodeIp], extraEnvs: GO_ENV },
+    controllerManager: { extraEnvs: GO_ENV },
+    scheduler: { extraEnvs: GO_ENV },
+    etcd: { local: { dataDir: '/var/lib/etcd', extraEnvs: GO_ENV } },
   };
   const kubelet: Record<string, unknown> = {
     apiVersion: 'kubelet.config.k8s.io/v1beta1',

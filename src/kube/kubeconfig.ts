@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { Document, isMap, isSeq, parseDocument, YAMLMap, YAMLSeq } from 'yaml';
 import { MinilabError } from '../errors.js';
 import { acquireLock } from '../profile/lock.js';
@@ -15,10 +16,18 @@ export interface KubeconfigEntry {
   clientKeyData: string;
 }
 
-/** The file kubectl would write to: the first file of $KUBECONFIG, else ~/.kube/config. */
+/**
+ * The kubeconfig files in kubectl's loading order: the entries of $KUBECONFIG (empty ones and
+ * repeats dropped), else ~/.kube/config.
+ */
+export function kubeconfigFiles(env: NodeJS.ProcessEnv): string[] {
+  const listed = (env.KUBECONFIG ?? '').split(delimiter).filter((p) => p.trim() !== '');
+  return listed.length > 0 ? [...new Set(listed)] : [join(env.HOME || homedir(), '.kube', 'config')];
+}
+
+/** The first file of the list: where a kubeconfig goes when no file of $KUBECONFIG exists yet. */
 export function kubeconfigPath(env: NodeJS.ProcessEnv): string {
-  const first = (env.KUBECONFIG ?? '').split(':').find((p) => p.trim() !== '');
-  return first ?? join(env.HOME || homedir(), '.kube', 'config');
+  return kubeconfigFiles(env)[0] as string;
 }
 
 /** A kubeconfig holding just this entry (what `minilab kubeconfig` prints). */
@@ -67,62 +76,165 @@ function upsertNamed(doc: Document, key: string, name: string, value: object): v
   else seq.items.push(node);
 }
 
-/** Adds or updates a profile's cluster, user and context; other entries stay as they are. */
+const KEYS = ['clusters', 'users', 'contexts'] as const;
+
+function hasNamed(doc: Document, key: string, name: string): boolean {
+  const seq = doc.get(key) as YAMLSeq | undefined | null;
+  return Boolean(seq?.items.some((item) => isMap(item) && (item as YAMLMap).get('name') === name));
+}
+
+/** The kubeconfig fields of one of a profile's entries (cluster, user, context). */
+function entryValue(key: (typeof KEYS)[number], entry: KubeconfigEntry): object {
+  if (key === 'clusters') {
+    return {
+      cluster: { 'certificate-authority-data': entry.certificateAuthorityData, server: entry.server },
+    };
+  }
+  if (key === 'users') {
+    return {
+      user: {
+        'client-certificate-data': entry.clientCertificateData,
+        'client-key-data': entry.clientKeyData,
+      },
+    };
+  }
+  return { context: { cluster: entry.name, user: entry.name } };
+}
+
+/** The files' documents, parsed: a malformed file anywhere in the list stops everything (as with kubectl). */
+type Docs = Map<string, Document | undefined>;
+function parseAll(files: string[], texts: Map<string, string | undefined>): Docs {
+  return new Map(
+    files.map((f) => {
+      const text = texts.get(f);
+      return [f, text === undefined ? undefined : parse(text, f)];
+    }),
+  );
+}
+
+/** The file kubectl writes a new entry to: the only file, else the first that exists, else the last. */
+function defaultFile(files: string[], docs: Docs): string {
+  if (files.length === 1) return files[0] as string;
+  return files.find((f) => docs.get(f) !== undefined) ?? (files[files.length - 1] as string);
+}
+
+/** The current context as kubectl sees it: the first non-empty one, and the file setting it. */
+function currentContext(files: string[], docs: Docs): { file: string; name: string } | undefined {
+  for (const file of files) {
+    const name = docs.get(file)?.get('current-context');
+    if (typeof name === 'string' && name !== '') return { file, name };
+  }
+  return undefined;
+}
+
+/**
+ * Adds or updates a profile's cluster, user and context the way kubectl edits a list of files:
+ * each entry where it is already defined first, else in the default file; the current context in
+ * the default file. Returns the new text of each file that changes, and the file holding the context.
+ */
+export function planUpsert(
+  files: string[],
+  texts: Map<string, string | undefined>,
+  entry: KubeconfigEntry,
+  switchContext: boolean,
+): { writes: Map<string, string>; file: string } {
+  const docs = parseAll(files, texts);
+  const touched = new Set<string>();
+  const edit = (file: string): Document => {
+    let doc = docs.get(file);
+    if (!doc) docs.set(file, (doc = parse('', file)));
+    if (doc.contents === null) doc.contents = doc.createNode({}) as YAMLMap;
+    if (doc.get('apiVersion') === undefined) doc.set('apiVersion', 'v1');
+    if (doc.get('kind') === undefined) doc.set('kind', 'Config');
+    touched.add(file);
+    return doc;
+  };
+  const fallback = defaultFile(files, docs);
+  let contextFile = fallback;
+  for (const key of KEYS) {
+    const file = files.find((f) => docs.get(f) && hasNamed(docs.get(f) as Document, key, entry.name));
+    upsertNamed(edit(file ?? fallback), key, entry.name, entryValue(key, entry));
+    if (key === 'contexts') contextFile = file ?? fallback;
+  }
+  const current = currentContext(files, docs);
+  if ((switchContext || !current) && current?.name !== entry.name) {
+    edit(fallback).set('current-context', entry.name);
+  }
+  const writes = new Map<string, string>();
+  for (const file of touched) {
+    const doc = docs.get(file) as Document;
+    if (doc.get('preferences') === undefined) doc.set('preferences', doc.createNode({}));
+    const text = doc.toString();
+    if (text !== texts.get(file)) writes.set(file, text);
+  }
+  return { writes, file: contextFile };
+}
+
+/**
+ * Removes a profile's cluster, user and context from the file kubectl finds each in (the first
+ * defining it), and clears the current context when it is this profile's; nothing else changes.
+ */
+export function planRemove(
+  files: string[],
+  texts: Map<string, string | undefined>,
+  name: string,
+): { writes: Map<string, string>; removed: boolean } {
+  const docs = parseAll(files, texts);
+  const touched = new Set<string>();
+  for (const key of KEYS) {
+    const file = files.find((f) => docs.get(f) && hasNamed(docs.get(f) as Document, key, name));
+    if (!file) continue;
+    const seq = (docs.get(file) as Document).get(key) as YAMLSeq;
+    seq.items = seq.items.filter((item) => !(isMap(item) && (item as YAMLMap).get('name') === name));
+    touched.add(file);
+  }
+  const current = currentContext(files, docs);
+  if (current?.name === name) {
+    (docs.get(current.file) as Document).set('current-context', '');
+    touched.add(current.file);
+  }
+  const writes = new Map<string, string>();
+  for (const file of touched) writes.set(file, (docs.get(file) as Document).toString());
+  return { writes, removed: touched.size > 0 };
+}
+
+/** Adds or updates a profile's cluster, user and context in one kubeconfig text; other entries stay as they are. */
 export function upsertEntry(
   text: string,
   entry: KubeconfigEntry,
   switchContext: boolean,
   file = 'kubeconfig',
 ): string {
-  const doc = parse(text, file);
-  if (doc.contents === null) doc.contents = doc.createNode({}) as YAMLMap;
-  if (doc.get('apiVersion') === undefined) doc.set('apiVersion', 'v1');
-  if (doc.get('kind') === undefined) doc.set('kind', 'Config');
-  upsertNamed(doc, 'clusters', entry.name, {
-    cluster: { 'certificate-authority-data': entry.certificateAuthorityData, server: entry.server },
-  });
-  upsertNamed(doc, 'users', entry.name, {
-    user: { 'client-certificate-data': entry.clientCertificateData, 'client-key-data': entry.clientKeyData },
-  });
-  upsertNamed(doc, 'contexts', entry.name, { context: { cluster: entry.name, user: entry.name } });
-  if (switchContext || !doc.get('current-context')) doc.set('current-context', entry.name);
-  if (doc.get('preferences') === undefined) doc.set('preferences', doc.createNode({}));
-  return doc.toString();
+  const { writes } = planUpsert([file], new Map([[file, text]]), entry, switchContext);
+  return writes.get(file) ?? text;
 }
 
-/** Removes a profile's cluster, user and context entries; nothing else. */
+/** Removes a profile's cluster, user and context entries from one kubeconfig text; nothing else. */
 export function removeEntry(
   text: string,
   name: string,
   file = 'kubeconfig',
 ): { text: string; removed: boolean } {
-  const doc = parse(text, file);
-  let removed = false;
-  for (const key of ['clusters', 'users', 'contexts']) {
-    const seq = doc.get(key) as YAMLSeq | undefined | null;
-    if (!seq) continue;
-    const before = seq.items.length;
-    seq.items = seq.items.filter((item) => !(isMap(item) && (item as YAMLMap).get('name') === name));
-    removed ||= seq.items.length !== before;
-  }
-  if (doc.get('current-context') === name) {
-    doc.set('current-context', '');
-    removed = true;
-  }
-  return { text: doc.toString(), removed };
+  const { writes, removed } = planRemove([file], new Map([[file, text]]), name);
+  return { text: writes.get(file) ?? text, removed };
 }
 
-/** Reads a profile's entry back (status uses it to say whether the kubeconfig is in sync). */
-export function findEntry(text: string, name: string): { server?: string; current: boolean } | undefined {
-  const doc = parse(text, 'kubeconfig');
-  const clusters = doc.get('clusters') as YAMLSeq | undefined | null;
-  const cluster = clusters?.items.find((i) => isMap(i) && (i as YAMLMap).get('name') === name) as
-    YAMLMap | undefined;
-  if (!cluster) return undefined;
+/** A profile's entry as kubectl sees it across the files: its server, the file defining it, whether it is current. */
+export function findEntry(
+  files: string[],
+  texts: Map<string, string | undefined>,
+  name: string,
+): { server?: string; path: string; current: boolean } | undefined {
+  const docs = parseAll(files, texts);
+  const path = files.find((f) => docs.get(f) && hasNamed(docs.get(f) as Document, 'clusters', name));
+  if (!path) return undefined;
+  const clusters = (docs.get(path) as Document).get('clusters') as YAMLSeq;
+  const cluster = clusters.items.find((i) => isMap(i) && (i as YAMLMap).get('name') === name) as YAMLMap;
   const server = (cluster.get('cluster') as YAMLMap | undefined)?.get('server');
   return {
     server: typeof server === 'string' ? server : undefined,
-    current: doc.get('current-context') === name,
+    path,
+    current: currentContext(files, docs)?.name === name,
   };
 }
 
@@ -135,45 +247,81 @@ async function readIfExists(file: string): Promise<string | undefined> {
   }
 }
 
-/** Runs a read-modify-write of a kubeconfig file under its lock, written atomically with mode 0600. */
-async function editKubeconfig(file: string, edit: (text: string) => string | undefined): Promise<boolean> {
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const release = await acquireLock(file, `kubeconfig ${file}`, {
-    timeoutMs: 30_000,
-    purpose: 'minilab kubeconfig update',
-  });
+/**
+ * Runs a read-modify-write of kubeconfig files under their locks (taken in sorted order, as kubectl
+ * does, so two writers never wait on each other crosswise); each changed file is written atomically
+ * with mode 0600 (an existing file keeps its owner bits).
+ */
+async function editKubeconfigs<T>(
+  files: string[],
+  plan: (texts: Map<string, string | undefined>) => { writes: Map<string, string>; result: T },
+): Promise<T> {
+  // The file a new entry goes to is created with its directory; other files are locked only when their directory exists.
+  const existing = files.filter((f) => existsSync(f));
+  const fallback = files.length === 1 || existing.length === 0 ? files[files.length - 1] : existing[0];
+  await mkdir(dirname(fallback as string), { recursive: true, mode: 0o700 });
+  const releases: (() => Promise<void>)[] = [];
   try {
-    const before = await readIfExists(file);
-    const after = edit(before ?? '');
-    if (after === undefined || after === before) return false;
-    const mode = before === undefined ? 0o600 : (await stat(file)).mode & 0o777 & ~0o077;
-    await writeFileAtomic(file, after, mode || 0o600);
-    return true;
+    for (const file of [...files].sort()) {
+      if (!existsSync(dirname(file))) continue;
+      releases.push(
+        await acquireLock(file, `kubeconfig ${file}`, {
+          timeoutMs: 30_000,
+          purpose: 'minilab kubeconfig update',
+        }),
+      );
+    }
+    const texts = new Map<string, string | undefined>();
+    for (const file of files) texts.set(file, await readIfExists(file));
+    const { writes, result } = plan(texts);
+    for (const [file, text] of writes) {
+      const before = texts.get(file);
+      const mode = before === undefined ? 0o600 : (await stat(file)).mode & 0o777 & ~0o077;
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      await writeFileAtomic(file, text, mode || 0o600);
+    }
+    return result;
   } finally {
-    await release();
+    for (const release of releases.reverse()) await release();
   }
 }
 
+const asList = (files: string | string[]) => (typeof files === 'string' ? [files] : [...new Set(files)]);
+
+/** Adds or updates the profile's entries in the kubeconfig file(s); returns the file holding its context. */
 export async function writeKubeconfigEntry(
-  file: string,
+  files: string | string[],
   entry: KubeconfigEntry,
   switchContext: boolean,
-): Promise<void> {
-  await editKubeconfig(file, (text) => upsertEntry(text, entry, switchContext, file));
-}
-
-export async function removeKubeconfigEntry(file: string, name: string): Promise<boolean> {
-  if ((await readIfExists(file)) === undefined) return false;
-  let removed = false;
-  await editKubeconfig(file, (text) => {
-    const r = removeEntry(text, name, file);
-    removed = r.removed;
-    return r.removed ? r.text : undefined;
+): Promise<string> {
+  const list = asList(files);
+  return editKubeconfigs(list, (texts) => {
+    const { writes, file } = planUpsert(list, texts, entry, switchContext);
+    return { writes, result: file };
   });
-  return removed;
 }
 
-export async function readKubeconfigEntry(file: string, name: string) {
-  const text = await readIfExists(file);
-  return text === undefined ? undefined : findEntry(text, name);
+/** Removes the profile's entries from the kubeconfig file(s); says whether there were any. */
+export async function removeKubeconfigEntry(files: string | string[], name: string): Promise<boolean> {
+  const list = asList(files);
+  if (!list.some((f) => existsSync(f))) return false;
+  return editKubeconfigs(list, (texts) => {
+    const { writes, removed } = planRemove(list, texts, name);
+    return { writes, result: removed };
+  });
+}
+
+/** The profile's entry as kubectl sees it in the kubeconfig file(s). */
+export async function readKubeconfigEntry(files: string | string[], name: string) {
+  const list = asList(files);
+  const texts = new Map<string, string | undefined>();
+  for (const file of list) texts.set(file, await readIfExists(file));
+  return findEntry(list, texts, name);
+}
+
+/** Refuses malformed kubeconfig files before anything is made or removed (they are left unchanged). */
+export async function checkKubeconfigFiles(files: string[]): Promise<void> {
+  const texts = new Map<string, string | undefined>();
+  for (const file of files) texts.set(file, await readIfExists(file));
+  parseAll(files, texts);
 }

@@ -1,4 +1,9 @@
-import { kubeconfigPath, removeKubeconfigEntry } from '../kube/kubeconfig.js';
+import {
+  checkKubeconfigFiles,
+  kubeconfigFiles,
+  readKubeconfigEntry,
+  removeKubeconfigEntry,
+} from '../kube/kubeconfig.js';
 import { lockProfile } from '../profile/lock.js';
 import { stopForwards } from '../profile/services.js';
 import { resourceNames } from '../profile/name.js';
@@ -50,14 +55,23 @@ export async function deleteProfile(ctx: LifecycleContext, profile: string): Pro
   });
   try {
     const config = await ctx.profiles.read(profile).catch(() => undefined);
+    const context = config?.kubeconfig?.context ?? profile;
+    // The files of $KUBECONFIG as kubectl reads them, and the file start wrote if it is not among them.
+    const files = kubeconfigFiles(ctx.env);
+    const recorded = config?.kubeconfig?.path;
+    const lists = recorded && !files.includes(recorded) ? [files, [recorded]] : [files];
+    // A malformed kubeconfig stops the delete before anything is removed.
+    await checkKubeconfigFiles(lists.flat());
     // `minilab service --url` forwards end with the cluster.
     await stopForwards(ctx.profiles.dir(profile));
     const removed = await removeProfileResources(ctx.engine, profile);
-    const path = config?.kubeconfig?.path ?? kubeconfigPath(ctx.env);
-    const context = config?.kubeconfig?.context ?? profile;
-    const hadEntry = await removeKubeconfigEntry(path, context);
+    let kubeconfig: DeleteResult['kubeconfig'];
+    for (const list of lists) {
+      const path = (await readKubeconfigEntry(list, context))?.path ?? (list[0] as string);
+      if (await removeKubeconfigEntry(list, context)) kubeconfig ??= { path, context };
+    }
     await ctx.profiles.remove(profile);
-    return { profile, ...removed, kubeconfig: hadEntry ? { path, context } : undefined };
+    return { profile, ...removed, kubeconfig };
   } finally {
     await release();
   }

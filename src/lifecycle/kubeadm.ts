@@ -2,6 +2,7 @@ import { parse } from 'yaml';
 import { MinilabError } from '../errors.js';
 import type { Engine } from '../runtime/engine.js';
 import {
+  GO_ENV,
   firstNodeCidr,
   bridgeCniConfig,
   kubeadmConfig,
@@ -36,7 +37,8 @@ export async function kubeadmInit(
   await nodeShell(
     engine,
     node.name,
-    'mkdir -p /etc/minilab && cat > /etc/minilab/kubeadm.yaml',
+    `mkdir -p /etc/minilab && cat > /etc/minilab/kubeadm.yaml
+     grep -q '^GOGC=' /etc/default/kubelet || echo 'GOGC=${GO_ENV[0]?.value}' >> /etc/default/kubelet`,
     'writing the kubeadm config',
     {
       input: config,

@@ -114,3 +114,18 @@ export function apiServerPort(node: NodeState): number {
   if (!port) throw new MinilabError('unexpected', `node ${node.name} has no API server port label`);
   return port;
 }
+
+/** A clear error when the node container no longer runs (stopped, killed, out of memory); else undefined. */
+export async function nodeStopped(
+  engine: Engine,
+  node: string,
+  cause?: unknown,
+): Promise<MinilabError | undefined> {
+  const state = await engine.inspect(node).catch(() => undefined);
+  // A container the engine is restarting (its restart policy) has not stopped for good.
+  if (!state || state.running || state.status === 'restarting') return undefined;
+  return new MinilabError('clusterFailed', `the node container ${node} stopped (${state.status})`, {
+    hint: 'was it stopped, killed or out of memory? run the command again',
+    cause,
+  });
+}

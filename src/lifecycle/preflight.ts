@@ -1,11 +1,21 @@
+import { accessSync, constants } from 'node:fs';
 import { readFile, statfs } from 'node:fs/promises';
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
+import { delimiter, join } from 'node:path';
 import { MinilabError } from '../errors.js';
+import { nodeImageRef } from '../image/components.js';
 import type { Engine } from '../runtime/engine.js';
 import type { EngineInfo } from '../runtime/types.js';
 
 export interface PreflightRequest {
   cpus?: number;
   memoryBytes?: number;
+}
+
+export interface NewClusterRequest extends PreflightRequest {
+  kubernetesVersion: string;
+  ports: { hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' }[];
 }
 
 export interface PreflightResult {
@@ -38,27 +48,7 @@ export async function preflight(engine: Engine, req: PreflightRequest): Promise<
   if (info.cgroupVersion === '2' && info.cgroupDriver !== 'systemd' && info.cgroupDriver !== 'cgroupfs') {
     warnings.push(`unusual cgroup driver "${info.cgroupDriver}" on the engine`);
   }
-  if (req.cpus !== undefined && req.cpus > info.cpus) {
-    throw new MinilabError('environment', `--cpus ${req.cpus} is more than the engine's ${info.cpus} CPUs`, {
-      hint: `use --cpus ${info.cpus} or fewer`,
-    });
-  }
-  if (req.memoryBytes !== undefined) {
-    if (req.memoryBytes > info.memoryBytes) {
-      throw new MinilabError(
-        'environment',
-        `--memory ${(req.memoryBytes / GiB).toFixed(1)}g is more than the engine's ${(info.memoryBytes / GiB).toFixed(1)}g`,
-        {
-          hint: `use at most --memory ${Math.floor(info.memoryBytes / GiB)}g`,
-        },
-      );
-    }
-    if (req.memoryBytes < 1.5 * GiB) {
-      throw new MinilabError('usage', `--memory below 1.5g cannot hold a control plane`, {
-        hint: 'use --memory 2g or more',
-      });
-    }
-  }
+  checkResources(info, req);
   try {
     const fs = await statfs(info.rootDir);
     const free = fs.bavail * fs.bsize;
@@ -90,4 +80,90 @@ export async function preflight(engine: Engine, req: PreflightRequest): Promise<
     );
   }
   return { info, warnings };
+}
+
+/** What was asked of the engine's CPUs and memory, against what it has. */
+export function checkResources(info: EngineInfo, req: PreflightRequest): void {
+  if (req.cpus !== undefined && req.cpus > info.cpus) {
+    throw new MinilabError('environment', `--cpus ${req.cpus} is more than the engine's ${info.cpus} CPUs`, {
+      hint: `use --cpus ${info.cpus} or fewer`,
+    });
+  }
+  if (req.memoryBytes !== undefined) {
+    if (req.memoryBytes > info.memoryBytes) {
+      throw new MinilabError(
+        'environment',
+        `--memory ${(req.memoryBytes / GiB).toFixed(1)}g is more than the engine's ${(info.memoryBytes / GiB).toFixed(1)}g`,
+        {
+          hint: `use at most --memory ${Math.floor(info.memoryBytes / GiB)}g`,
+        },
+      );
+    }
+    if (req.memoryBytes < 1.5 * GiB) {
+      throw new MinilabError('usage', `--memory below 1.5g cannot hold a control plane`, {
+        hint: 'use --memory 2g or more',
+      });
+    }
+  }
+}
+
+/**
+ * Refuses a new cluster that cannot work (more CPUs or memory than the engine has, a host port in
+ * use, a node image that is missing and cannot be built here) before anything is locked or written.
+ */
+export async function checkNewCluster(
+  engine: Engine,
+  req: NewClusterRequest,
+  opts: { localEngine: boolean; path?: string },
+): Promise<void> {
+  checkResources(await engine.info(), req);
+  // Ports of a remote engine are taken or free on its machine, not this one.
+  for (const p of opts.localEngine ? req.ports : []) {
+    if (!(await portFree(p.hostPort, p.protocol))) {
+      throw new MinilabError('environment', `host port ${p.hostPort} is already in use`, {
+        hint: `free it, or choose another with --ports HOST:${p.containerPort}`,
+      });
+    }
+  }
+  const image = nodeImageRef(req.kubernetesVersion);
+  if (!(await engine.imageInfo(image)) && !onPath('go', opts.path)) {
+    throw new MinilabError(
+      'environment',
+      `there is no node image ${image} and it cannot be built here: go is not on PATH`,
+      {
+        hint: 'install Go 1.24 or later (scripts/setup.sh does), or use a built version: minilab image ls --node-images',
+      },
+    );
+  }
+}
+
+/** Whether nothing listens on 127.0.0.1:port (what the engine publishes on). */
+function portFree(port: number, protocol: 'tcp' | 'udp'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const taken = (err: NodeJS.ErrnoException) => resolve(err.code !== 'EADDRINUSE');
+    if (protocol === 'udp') {
+      const socket = createSocket('udp4');
+      socket.once('error', (err) => {
+        socket.close();
+        taken(err);
+      });
+      socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
+    } else {
+      const server = createServer();
+      server.once('error', taken);
+      server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
+    }
+  });
+}
+
+function onPath(command: string, path = ''): boolean {
+  return path.split(delimiter).some((dir) => {
+    if (!dir) return false;
+    try {
+      accessSync(join(dir, command), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }

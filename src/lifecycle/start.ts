@@ -3,17 +3,24 @@ import { buildNodeImage } from '../image/build.js';
 import { nodeImageRef } from '../image/components.js';
 import { apiServerReady } from '../kube/readyz.js';
 import { coreDnsReady, defaultServiceAccount, kubeClients, nodeReady, waitUntil } from '../kube/client.js';
-import { kubeconfigPath, writeKubeconfigEntry, type KubeconfigEntry } from '../kube/kubeconfig.js';
+import {
+  checkKubeconfigFiles,
+  kubeconfigFiles,
+  writeKubeconfigEntry,
+  type KubeconfigEntry,
+} from '../kube/kubeconfig.js';
 import { lockProfile } from '../profile/lock.js';
 import type { ProfileConfig } from '../profile/store.js';
+import type { Engine } from '../runtime/engine.js';
 import type { NodeState } from '../runtime/types.js';
-import { profileNodes, type LifecycleContext } from './context.js';
+import { nodeShell, profileNodes, type LifecycleContext } from './context.js';
 import { adminKubeconfig, kubeadmInit, nodeComponents, writeCniConfig } from './kubeadm.js';
 import { applyManifest, storageManifest, tuneCoreDns } from '../kube/addons.js';
 import { storageImages } from '../image/components.js';
-import { apiServerPort, createNode, waitForBoot, type Created } from './node.js';
-import { preflight } from './preflight.js';
+import { apiServerPort, createNode, nodeStopped, waitForBoot, type Created } from './node.js';
+import { checkNewCluster, preflight } from './preflight.js';
 import { removeProfileResources } from './delete.js';
+import { resourceNames } from '../profile/name.js';
 
 export interface StartRequest {
   profile: string;
@@ -39,8 +46,24 @@ export interface StartResult {
 
 const READY_TIMEOUT_MS = 240_000;
 
+/**
+ * Present in the node from boot until the cluster is complete (control plane, add-ons, readiness):
+ * a start that was interrupted leaves it behind, so the next start does not take the half-made
+ * cluster for a working one.
+ */
+const CREATING_MARKER = '/etc/minilab/creating';
+
 /** Creates the profile's cluster, restarts it when stopped, or re-syncs the kubeconfig when running. */
 export async function start(ctx: LifecycleContext, req: StartRequest): Promise<StartResult> {
+  // A request that cannot work is refused before the lock is taken and anything is written.
+  await checkKubeconfigFiles(kubeconfigFiles(ctx.env));
+  if ((await profileNodes(ctx.engine, req.profile)).length === 0) {
+    const dockerHost = ctx.env.DOCKER_HOST ?? '';
+    await checkNewCluster(ctx.engine, req, {
+      localEngine: dockerHost === '' || dockerHost.startsWith('unix://'),
+      path: ctx.env.PATH,
+    });
+  }
   const release = await lockProfile(ctx.home, req.profile, {
     timeoutMs: 10 * 60_000,
     purpose: `minilab start -p ${req.profile}`,
@@ -94,6 +117,7 @@ async function create(ctx: LifecycleContext, req: StartRequest): Promise<StartRe
       ),
     );
     await reporter.step('Booting the node (systemd, containerd)', () => waitForBoot(engine, node.name));
+    await nodeShell(engine, node.name, `touch ${CREATING_MARKER}`, 'marking the cluster as being created');
     const podCidr = await writeCniConfig(engine, node.name);
     await reporter.step('Initializing the control plane (kubeadm init)', () =>
       kubeadmInit(
@@ -113,13 +137,15 @@ async function create(ctx: LifecycleContext, req: StartRequest): Promise<StartRe
     );
     if (req.wait === 'all') {
       await reporter.step('Waiting for node Ready, CoreDNS and the default service account', (progress) =>
-        waitForCluster(entry, node.name, progress, { podCidr }),
+        waitForCluster(engine, entry, node.name, progress, { podCidr }),
       );
     }
+    await nodeShell(engine, node.name, `rm -f ${CREATING_MARKER}`, 'marking the cluster as complete');
     const kubeconfig = await reporter.step('Writing the kubeconfig', () => syncKubeconfig(ctx, req, entry));
     await ctx.profiles.write({ ...config, kubeconfig });
     return result(req, 'created', node, entry, kubeconfig);
-  } catch (err) {
+  } catch (caught) {
+    const err = (await nodeStopped(engine, resourceNames(req.profile).node(), caught)) ?? caught;
     if (req.keepOnFailure) {
       reporter.warn(
         `kept the half-made cluster for inspection (--keep-on-failure); remove it with: minilab delete -p ${req.profile}`,
@@ -151,8 +177,12 @@ async function restart(ctx: LifecycleContext, req: StartRequest, nodes: NodeStat
     await reporter.step(`Starting the node container ${node.name}`, () => engine.start(node.name));
     await reporter.step('Booting the node (systemd, containerd)', () => waitForBoot(engine, node.name));
   }
-  const admin = await engine.exec(node.name, ['test', '-f', '/etc/kubernetes/admin.conf']);
-  if (admin.exitCode !== 0) {
+  const complete = await engine.exec(node.name, [
+    'sh',
+    '-c',
+    `test -f /etc/kubernetes/admin.conf && test ! -e ${CREATING_MARKER}`,
+  ]);
+  if (complete.exitCode !== 0) {
     throw new MinilabError(
       'clusterFailed',
       `the cluster of profile "${req.profile}" was never fully created`,
@@ -167,7 +197,7 @@ async function restart(ctx: LifecycleContext, req: StartRequest, nodes: NodeStat
       wasRunning ? 'Checking the cluster' : 'Waiting for the API server and node Ready',
       (progress) =>
         req.wait === 'all' || !wasRunning
-          ? waitForCluster(entry, node.name, progress, { quick: !wasRunning })
+          ? waitForCluster(engine, entry, node.name, progress, { quick: !wasRunning })
           : Promise.resolve(),
     );
   }
@@ -191,8 +221,12 @@ async function restart(ctx: LifecycleContext, req: StartRequest, nodes: NodeStat
   );
 }
 
-/** Node Ready, CoreDNS answering, the default service account: then the cluster is usable. */
+/**
+ * Node Ready, CoreDNS answering, the default service account: then the cluster is usable. Each
+ * check first makes sure the node container still runs, so a node that stops fails the wait at once.
+ */
 async function waitForCluster(
+  engine: Engine,
   entry: KubeconfigEntry,
   node: string,
   progress: (s: string) => void,
@@ -200,24 +234,33 @@ async function waitForCluster(
 ): Promise<void> {
   const clients = kubeClients(entry);
   const onState = progress;
-  await waitUntil('the API server', READY_TIMEOUT_MS, () => apiServerReady(entry), { onState });
-  await waitUntil(`node ${node} to be Ready`, READY_TIMEOUT_MS, () => nodeReady(clients.core, node), {
+  const running = async <T>(check: () => Promise<T>): Promise<T> => {
+    const stopped = await nodeStopped(engine, node);
+    if (stopped) throw stopped;
+    return check();
+  };
+  await waitUntil('the API server', READY_TIMEOUT_MS, () => running(() => apiServerReady(entry)), {
     onState,
   });
+  await waitUntil(
+    `node ${node} to be Ready`,
+    READY_TIMEOUT_MS,
+    () => running(() => nodeReady(clients.core, node)),
+    { onState },
+  );
   if (opts.quick) return;
   if (opts.podCidr) await checkPodCidr(clients, node, opts.podCidr);
-  await waitUntil('CoreDNS', READY_TIMEOUT_MS, () => coreDnsReady(clients.core), { onState });
+  await waitUntil('CoreDNS', READY_TIMEOUT_MS, () => running(() => coreDnsReady(clients.core)), { onState });
   await waitUntil(
     'the default service account',
     READY_TIMEOUT_MS,
-    () => defaultServiceAccount(clients.core),
+    () => running(() => defaultServiceAccount(clients.core)),
     { onState },
   );
 }
 
 async function syncKubeconfig(ctx: LifecycleContext, req: StartRequest, entry: KubeconfigEntry) {
-  const path = kubeconfigPath(ctx.env);
-  await writeKubeconfigEntry(path, entry, req.switchContext);
+  const path = await writeKubeconfigEntry(kubeconfigFiles(ctx.env), entry, req.switchContext);
   return { path, context: entry.name };
 }
 

@@ -1,5 +1,5 @@
 import { apiServerReady } from '../kube/readyz.js';
-import { kubeconfigPath, readKubeconfigEntry } from '../kube/kubeconfig.js';
+import { kubeconfigFiles, readKubeconfigEntry } from '../kube/kubeconfig.js';
 import { Labels } from '../runtime/labels.js';
 import { controlPlane, type LifecycleContext } from './context.js';
 import { adminKubeconfig } from './kubeadm.js';
@@ -25,7 +25,8 @@ export async function clusterStatus(ctx: LifecycleContext, profile: string): Pro
   const port = apiServerPort(node);
   const url = `https://127.0.0.1:${port}`;
   const config = await ctx.profiles.read(profile).catch(() => undefined);
-  const path = config?.kubeconfig?.path ?? kubeconfigPath(ctx.env);
+  // What kubectl sees now: the merged view of the files in $KUBECONFIG.
+  const files = kubeconfigFiles(ctx.env);
   const context = config?.kubeconfig?.context ?? profile;
   const [kubelet, apiServer, entry] = await Promise.all([
     node.running
@@ -40,7 +41,7 @@ export async function clusterStatus(ctx: LifecycleContext, profile: string): Pro
           .then((r): LayerState => (r === true ? 'running' : 'stopped'))
           .catch((): LayerState => 'stopped')
       : Promise.resolve<LayerState>('stopped'),
-    readKubeconfigEntry(path, context).catch(() => undefined),
+    readKubeconfigEntry(files, context).catch(() => undefined),
   ]);
   return {
     profile,
@@ -50,7 +51,7 @@ export async function clusterStatus(ctx: LifecycleContext, profile: string): Pro
     apiServer: { state: apiServer, url },
     kubeconfig: {
       state: !entry ? 'missing' : entry.server === url ? 'configured' : 'stale',
-      path,
+      path: entry?.path ?? config?.kubeconfig?.path ?? (files[0] as string),
       context,
       current: entry?.current ?? false,
     },

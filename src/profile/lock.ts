@@ -1,5 +1,5 @@
 import lockfile from 'proper-lockfile';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MinilabError, formatMs } from '../errors.js';
 
@@ -29,8 +29,14 @@ export async function acquireLock(
   for (;;) {
     try {
       const release = await lockfile.lock(path, { realpath: false, stale: 15_000, update: 5_000 });
-      if (infoFile) await writeFile(infoFile, `${opts.purpose} (pid ${process.pid})`).catch(() => undefined);
+      if (infoFile) {
+        await writeFile(infoFile, `${opts.purpose} (pid ${process.pid})`, { mode: 0o600 }).catch(
+          () => undefined,
+        );
+      }
       return async () => {
+        // Removed while still held: only a holder writes this file, so it is ours to remove.
+        if (infoFile) await rm(infoFile, { force: true });
         await release().catch(() => undefined);
       };
     } catch (err) {

@@ -9,7 +9,14 @@ import * as k8s from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import type { Engine } from '../../src/runtime/engine.js';
 import { cleanupTestResources, connect, runId } from '../helpers/engine.js';
-import { echoServerArchive, kubeClients, podResult, sandbox, waitFor } from '../helpers/cluster.js';
+import {
+  deployEcho,
+  echoServerArchive,
+  kubeClients,
+  podResult,
+  sandbox,
+  waitFor,
+} from '../helpers/cluster.js';
 
 const profile = `e2e-${runId}`;
 const node = `${profile}-control-plane`;
@@ -103,36 +110,8 @@ test('a workload from a locally built image is reachable through a Service, by D
   const load = await engine.exec(node, ['ctr', '-n', 'k8s.io', 'images', 'import', '-'], { input: archive });
   assert.equal(load.exitCode, 0, load.stderr);
 
-  const { core, apps, config } = clients();
-  await apps.createNamespacedDeployment({
-    namespace: 'default',
-    body: {
-      metadata: { name: 'echo' },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: 'echo' } },
-        template: {
-          metadata: { labels: { app: 'echo' } },
-          spec: {
-            containers: [
-              { name: 'echo', image: echoImage, imagePullPolicy: 'Never', ports: [{ containerPort: 8080 }] },
-            ],
-          },
-        },
-      },
-    },
-  });
-  await core.createNamespacedService({
-    namespace: 'default',
-    body: {
-      metadata: { name: 'echo' },
-      spec: { selector: { app: 'echo' }, ports: [{ port: 80, targetPort: 8080 }] },
-    },
-  });
-  await waitFor('deployment echo to be available', 120_000, async () => {
-    const d = await apps.readNamespacedDeployment({ name: 'echo', namespace: 'default' });
-    return (d.status?.availableReplicas ?? 0) >= 1 ? true : undefined;
-  });
+  const { core, config } = clients();
+  await deployEcho(clients(), echoImage, { name: 'echo', port: 80 });
 
   const viaService = await runPod('client-svc', ['get', 'http://echo.default.svc.cluster.local/']);
   assert.equal(viaService.phase, 'Succeeded', viaService.log);

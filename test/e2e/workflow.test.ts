@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { projectRoot } from '../../src/version.js';
 import type { Engine } from '../../src/runtime/engine.js';
 import { cleanupTestResources, connect, runId } from '../helpers/engine.js';
-import { echoServerArchive, kubeClients, sandbox, waitFor } from '../helpers/cluster.js';
+import { deployEcho, echoServerArchive, kubeClients, sandbox, waitFor } from '../helpers/cluster.js';
 
 const profile = `wf-${runId}`;
 const node = `${profile}-control-plane`;
@@ -106,34 +106,7 @@ test('image load streams a local image in, skips it when unchanged, and a pod ru
   assert.equal(missing.code, 4);
   assert.match(missing.stderr, /not in the Docker engine/);
 
-  const { apps, core } = kubeClients(s.kubeconfig, profile);
-  await apps.createNamespacedDeployment({
-    namespace: 'default',
-    body: {
-      metadata: { name: 'echo' },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: 'echo' } },
-        template: {
-          metadata: { labels: { app: 'echo' } },
-          spec: {
-            containers: [{ name: 'echo', image, imagePullPolicy: 'Never', ports: [{ containerPort: 8080 }] }],
-          },
-        },
-      },
-    },
-  });
-  await core.createNamespacedService({
-    namespace: 'default',
-    body: {
-      metadata: { name: 'echo' },
-      spec: { selector: { app: 'echo' }, ports: [{ port: 8080, targetPort: 8080 }] },
-    },
-  });
-  await waitFor('echo to be available', 120_000, async () => {
-    const d = await apps.readNamespacedDeployment({ name: 'echo', namespace: 'default' });
-    return (d.status?.availableReplicas ?? 0) >= 1 ? true : undefined;
-  });
+  await deployEcho(kubeClients(s.kubeconfig, profile), image, { name: 'echo', port: 8080 });
 });
 
 test('service --url answers HTTP from the host until --stop; no endpoints is a clear error', async () => {

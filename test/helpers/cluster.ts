@@ -119,3 +119,39 @@ export async function podResult(core: k8s.CoreV1Api, namespace: string, name: st
   const log = await core.readNamespacedPodLog({ name, namespace });
   return { phase, log: String(log) };
 }
+
+/** Deploys the echo server (one replica, pullPolicy Never) behind a Service and waits until it is available. */
+export async function deployEcho(
+  clients: ReturnType<typeof kubeClients>,
+  image: string,
+  service: { name: string; port: number },
+): Promise<void> {
+  const labels = { app: service.name };
+  await clients.apps.createNamespacedDeployment({
+    namespace: 'default',
+    body: {
+      metadata: { name: service.name },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            containers: [{ name: 'echo', image, imagePullPolicy: 'Never', ports: [{ containerPort: 8080 }] }],
+          },
+        },
+      },
+    },
+  });
+  await clients.core.createNamespacedService({
+    namespace: 'default',
+    body: {
+      metadata: { name: service.name },
+      spec: { selector: labels, ports: [{ port: service.port, targetPort: 8080 }] },
+    },
+  });
+  await waitFor(`deployment ${service.name} to be available`, 120_000, async () => {
+    const d = await clients.apps.readNamespacedDeployment({ name: service.name, namespace: 'default' });
+    return (d.status?.availableReplicas ?? 0) >= 1 ? true : undefined;
+  });
+}
