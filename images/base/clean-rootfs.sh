@@ -44,6 +44,16 @@ EOF
 #    only, and containerd 2.x drops them. ~20 MB.
 rm -f "${root}/usr/bin/containerd-shim" "${root}/usr/bin/containerd-shim-runc-v1"
 
+# 2b. CNI plugins: a node uses bridge, host-local, loopback and portmap (the
+#     pod network minilab writes); the other plugins (dhcp, macvlan, ipvlan,
+#     vlan, ptp, vrf, sbr, ...) are ~45 MB nobody calls. Kept when asked for
+#     a full set with MINILAB_KEEP_ALL_CNI=1.
+if [ -d "${root}/usr/lib/cni" ] && [ "${MINILAB_KEEP_ALL_CNI:-}" != 1 ]; then
+  log "keeping only the CNI plugins a node uses (bridge, host-local, loopback, portmap)"
+  find "${root}/usr/lib/cni" -maxdepth 1 -type f \
+    ! -name bridge ! -name host-local ! -name loopback ! -name portmap -delete
+fi
+
 # 3. Package manager caches and lists, logs, temporary files.
 log "removing apt lists, caches, logs, temporary files"
 rm -rf "${root}"/var/lib/apt/lists/* \

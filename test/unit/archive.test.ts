@@ -134,3 +134,34 @@ test('references are normalized the way containerd stores them', () => {
   assert.equal(normalizeRef('localhost:5000/x'), 'localhost:5000/x:latest');
   assert.equal(normalizeRef('minilab/node:v1.36.5'), 'docker.io/minilab/node:v1.36.5');
 });
+
+test('gzipped layers keep the tar digest as diffID and are marked gzip in the manifest', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'minilab-archive-'));
+  try {
+    const { gzipLayer } = await import('../../src/image/archive.js');
+    const plain = await layerFromEntries(
+      [{ type: 'file', name: 'bin/x', content: 'x'.repeat(10_000) }],
+      join(dir, 'p.tar'),
+    );
+    const gz = await gzipLayer(plain, join(dir, 'p.tar.gz'));
+    assert.equal(gz.diffId, plain.digest);
+    assert.notEqual(gz.digest, plain.digest);
+    assert.ok(gz.size < plain.size);
+    const files = await readTar(imageArchive([{ ref: 'x:1', layers: [gz], config: {} }]));
+    const index = JSON.parse(files.get('index.json')!.toString()) as { manifests: { digest: string }[] };
+    const manifest = JSON.parse(
+      files.get(`blobs/sha256/${index.manifests[0]!.digest.slice(7)}`)!.toString(),
+    ) as {
+      config: { digest: string };
+      layers: { mediaType: string; digest: string }[];
+    };
+    assert.equal(manifest.layers[0]?.mediaType, 'application/vnd.oci.image.layer.v1.tar+gzip');
+    assert.equal(manifest.layers[0]?.digest, gz.digest);
+    const config = JSON.parse(files.get(`blobs/sha256/${manifest.config.digest.slice(7)}`)!.toString()) as {
+      rootfs: { diff_ids: string[] };
+    };
+    assert.deepEqual(config.rootfs.diff_ids, [plain.digest]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
