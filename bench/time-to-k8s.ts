@@ -11,6 +11,7 @@ import * as k8s from '@kubernetes/client-node';
 import { Engine } from '../src/runtime/engine.js';
 import { nodeImageRef } from '../src/image/components.js';
 import { nodeResources } from '../src/node/resources.js';
+import { measureFloor, type Floor } from './floor.js';
 import { DEFAULT_KUBERNETES_VERSION, projectRoot } from '../src/version.js';
 
 interface Args {
@@ -216,6 +217,7 @@ async function main() {
   const env = { ...process.env, KUBECONFIG: join(dir, 'kubeconfig'), NO_COLOR: '1' };
   const iterations: Iteration[] = [];
   let idleMemoryBytes: number | undefined;
+  let floor: Floor | undefined;
   try {
     await minilab(['delete', '-p', args.profile], env);
     for (let i = 0; i < args.iterations; i++) {
@@ -224,6 +226,18 @@ async function main() {
       iterations.push(r.it);
       idleMemoryBytes ??= r.idleMemoryBytes;
     }
+    // The floor, measured in the same run: plain processes in one prepared node.
+    const floors: Floor[] = [];
+    for (let i = 0; i < Math.min(3, args.iterations); i++) {
+      process.stderr.write(`floor ${i + 1}\n`);
+      await must(['start', '-p', args.profile, '--wait', 'none', '--kubernetes-version', args.version], env);
+      floors.push(await measureFloor(engine, args.profile));
+      await must(['delete', '-p', args.profile], env);
+    }
+    floor = {
+      apiServerAnswering: median(floors.map((f) => f.apiServerAnswering)),
+      nodeReady: median(floors.map((f) => f.nodeReady)),
+    };
   } finally {
     await minilab(['delete', '-p', args.profile], env);
     await rm(dir, { recursive: true, force: true });
@@ -248,6 +262,8 @@ async function main() {
     summary,
     idleMemoryMiB: idleMemoryBytes === undefined ? undefined : Math.round(idleMemoryBytes / 2 ** 20),
     nodeImageMB: Math.round(image.sizeBytes / 1e6),
+    floor,
+    ratioToFloor: floor ? summary.total!.median / floor.nodeReady : undefined,
     raw: iterations,
   };
   await mkdir(join(args.out, '..'), { recursive: true });
@@ -267,6 +283,11 @@ async function main() {
   console.log(
     `node memory after ${args.idleSeconds}s idle: ${result.idleMemoryMiB} MiB; node image: ${result.nodeImageMB} MB`,
   );
+  if (floor) {
+    console.log(
+      `floor (plain processes, median of ${Math.min(3, args.iterations)}): API answering ${(floor.apiServerAnswering / 1000).toFixed(2)} s, node Ready ${(floor.nodeReady / 1000).toFixed(2)} s; total / floor = ${result.ratioToFloor?.toFixed(2)}`,
+    );
+  }
   console.log(`written to ${args.out}`);
 }
 

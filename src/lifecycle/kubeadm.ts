@@ -85,13 +85,9 @@ export async function adminKubeconfig(
   node: string,
   profile: string,
   hostPort: number,
+  file = '/etc/kubernetes/admin.conf',
 ): Promise<KubeconfigEntry> {
-  const text = await nodeShell(
-    engine,
-    node,
-    'cat /etc/kubernetes/admin.conf',
-    'reading the admin kubeconfig',
-  );
+  const text = await nodeShell(engine, node, `cat ${file}`, 'reading the admin kubeconfig');
   const c = parse(text) as {
     clusters?: { cluster?: Record<string, string> }[];
     users?: { user?: Record<string, string> }[];
