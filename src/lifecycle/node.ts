@@ -115,17 +115,34 @@ export function apiServerPort(node: NodeState): number {
   return port;
 }
 
-/** A clear error when the node container no longer runs (stopped, killed, out of memory); else undefined. */
+/**
+ * A clear error when the node container no longer runs (stopped, killed, out of memory); else
+ * undefined. `settleMs` gives the engine time to notice: a command in a dying node can fail a
+ * moment before the engine reports the container as exited.
+ */
 export async function nodeStopped(
   engine: Engine,
   node: string,
-  cause?: unknown,
+  opts: { cause?: unknown; settleMs?: number } = {},
 ): Promise<MinilabError | undefined> {
-  const state = await engine.inspect(node).catch(() => undefined);
-  // A container the engine is restarting (its restart policy) has not stopped for good.
-  if (!state || state.running || state.status === 'restarting') return undefined;
-  return new MinilabError('clusterFailed', `the node container ${node} stopped (${state.status})`, {
-    hint: 'was it stopped, killed or out of memory? run the command again',
-    cause,
-  });
+  const deadline = Date.now() + (opts.settleMs ?? 0);
+  for (;;) {
+    const state = await engine.inspect(node).catch(() => undefined);
+    if (!state) return undefined;
+    // A container the engine is restarting (its restart policy) has not stopped for good.
+    if (!state.running && state.status !== 'restarting') {
+      return new MinilabError('clusterFailed', `the node container ${node} stopped (${state.status})`, {
+        hint: 'was it stopped, killed or out of memory? run the command again',
+        cause: opts.cause,
+      });
+    }
+    if (Date.now() >= deadline) return undefined;
+    // A node that still runs a command is alive: the failure had another cause.
+    const alive = await engine
+      .exec(node, ['true'], { timeoutMs: 2000 })
+      .then((r) => r.exitCode === 0)
+      .catch(() => false);
+    if (alive) return undefined;
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }

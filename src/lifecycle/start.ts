@@ -145,7 +145,12 @@ async function create(ctx: LifecycleContext, req: StartRequest): Promise<StartRe
     await ctx.profiles.write({ ...config, kubeconfig });
     return result(req, 'created', node, entry, kubeconfig);
   } catch (caught) {
-    const err = (await nodeStopped(engine, resourceNames(req.profile).node(), caught)) ?? caught;
+    // A failure because the node container stopped under a step is reported as just that.
+    const stopped = await nodeStopped(engine, resourceNames(req.profile).node(), {
+      cause: caught,
+      settleMs: 3000,
+    });
+    const err = stopped ?? caught;
     if (req.keepOnFailure) {
       reporter.warn(
         `kept the half-made cluster for inspection (--keep-on-failure); remove it with: minilab delete -p ${req.profile}`,
@@ -249,7 +254,12 @@ async function waitForCluster(
     { onState },
   );
   if (opts.quick) return;
-  if (opts.podCidr) await checkPodCidr(clients, node, opts.podCidr);
+  if (opts.podCidr) {
+    const expected = opts.podCidr;
+    await waitUntil(`node ${node} to get its pod CIDR`, READY_TIMEOUT_MS, () =>
+      running(() => podCidrIs(clients, node, expected)),
+    );
+  }
   await waitUntil('CoreDNS', READY_TIMEOUT_MS, () => running(() => coreDnsReady(clients.core)), { onState });
   await waitUntil(
     'the default service account',
@@ -305,24 +315,22 @@ function proxyEnv(env: NodeJS.ProcessEnv): Record<string, string> {
 }
 
 /** The CNI config was written for the first /24 before kubeadm: the node must have been given that one. */
-async function checkPodCidr(
+async function podCidrIs(
   clients: ReturnType<typeof kubeClients>,
   node: string,
   expected: string,
-): Promise<void> {
-  await waitUntil(`node ${node} to get its pod CIDR`, READY_TIMEOUT_MS, async () => {
-    const n = await clients.core.readNode({ name: node });
-    const cidr = n.spec?.podCIDR;
-    if (!cidr) return 'no pod CIDR yet';
-    if (cidr !== expected) {
-      throw new MinilabError(
-        'clusterFailed',
-        `node ${node} got pod CIDR ${cidr}, the CNI config uses ${expected}`,
-        {
-          hint: 'report this; delete and start the cluster again',
-        },
-      );
-    }
-    return true;
-  });
+): Promise<true | string> {
+  const n = await clients.core.readNode({ name: node });
+  const cidr = n.spec?.podCIDR;
+  if (!cidr) return 'no pod CIDR yet';
+  if (cidr !== expected) {
+    throw new MinilabError(
+      'clusterFailed',
+      `node ${node} got pod CIDR ${cidr}, the CNI config uses ${expected}`,
+      {
+        hint: 'report this; delete and start the cluster again',
+      },
+    );
+  }
+  return true;
 }
