@@ -54,10 +54,16 @@ export async function nodeShell(
   what: string,
   opts: { input?: string; timeoutMs?: number; logCommand?: string; hint?: string } = {},
 ): Promise<string> {
-  const r = await engine.exec(node, ['bash', '-euo', 'pipefail', '-c', script], {
-    input: opts.input,
-    timeoutMs: opts.timeoutMs ?? 120_000,
-  });
+  const run = () =>
+    engine.exec(node, ['bash', '-euo', 'pipefail', '-c', script], {
+      input: opts.input,
+      timeoutMs: opts.timeoutMs ?? 120_000,
+    });
+  let r = await run();
+  // The engine could not start the command at all (a passing runc failure): it never ran, so once more.
+  if (r.exitCode === 126 && /OCI runtime exec failed/.test(r.stdout + r.stderr)) {
+    if ((await engine.inspect(node))?.running) r = await run();
+  }
   if (r.exitCode === 0) return r.stdout;
   const details = lastLines(`${r.stdout}\n${r.stderr}`, 15);
   if (opts.logCommand) {
