@@ -1,4 +1,4 @@
-import { lockProfile } from '../profile/lock.js';
+import { lockProfile, profileLocked } from '../profile/lock.js';
 import { stopForwards } from '../profile/services.js';
 import { controlPlane, profileNodes, type LifecycleContext } from './context.js';
 
@@ -13,6 +13,8 @@ export interface StopResult {
  * node halts), then the container's systemd halts on its stop signal. Every byte of state stays.
  */
 export async function stop(ctx: LifecycleContext, profile: string): Promise<StopResult> {
+  // A profile with no cluster, that no other command is working on, is refused before anything is written.
+  if (!(await profileLocked(ctx.home, profile))) await controlPlane(ctx.engine, profile);
   const release = await lockProfile(ctx.home, profile, {
     timeoutMs: 5 * 60_000,
     purpose: `minilab stop -p ${profile}`,

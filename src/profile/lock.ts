@@ -3,6 +3,9 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MinilabError, formatMs } from '../errors.js';
 
+/** A lock not refreshed for this long belongs to a crashed command and is taken over. */
+const STALE_MS = 15_000;
+
 export interface LockOptions {
   /** How long to wait for another command holding the lock. */
   timeoutMs: number;
@@ -28,7 +31,7 @@ export async function acquireLock(
   const infoFile = opts.holderFile;
   for (;;) {
     try {
-      const release = await lockfile.lock(path, { realpath: false, stale: 15_000, update: 5_000 });
+      const release = await lockfile.lock(path, { realpath: false, stale: STALE_MS, update: 5_000 });
       if (infoFile) {
         await writeFile(infoFile, `${opts.purpose} (pid ${process.pid})`, { mode: 0o600 }).catch(
           () => undefined,
@@ -60,6 +63,13 @@ export async function acquireLock(
       await new Promise((r) => setTimeout(r, 250));
     }
   }
+}
+
+/** Whether a command holds the profile's lock now (reads only: creates nothing). */
+export async function profileLocked(home: string, profile: string): Promise<boolean> {
+  return lockfile
+    .check(join(home, 'locks', profile), { realpath: false, stale: STALE_MS })
+    .catch(() => false);
 }
 
 /** Serializes commands on one profile. */
