@@ -12,7 +12,7 @@ import { renderKubeconfig } from '../../kube/kubeconfig.js';
 import { validateKubernetesVersion } from '../../image/components.js';
 import { DEFAULT_KUBERNETES_VERSION } from '../../version.js';
 import { usageError } from '../../errors.js';
-import { outputOption, parseIntOption, profileOf, type OutputFormat } from '../options.js';
+import { outputOption, profileOf, type OutputFormat } from '../options.js';
 import { table } from '../output.js';
 
 async function lifecycleContext(ctx: Context): Promise<LifecycleContext> {
@@ -35,6 +35,15 @@ export function parseMemory(value: string): number {
   return Math.round(bytes);
 }
 
+/** "2" -> 2 CPUs for the node (checked against the engine's when the cluster is made). */
+export function parseCpus(value: string): number {
+  const hint = 'give a whole number of CPUs, e.g. --cpus 2';
+  if (!/^\d+$/.test(value)) throw usageError(`--cpus must be a whole number, got "${value}"`, hint);
+  const n = Number(value);
+  if (n < 1) throw usageError(`--cpus must be at least 1, got ${n}`, hint);
+  return n;
+}
+
 /** "HOST:NODE" or "HOST:NODE/udp" -> a port mapping published on 127.0.0.1. */
 export function parsePort(
   value: string,
@@ -49,7 +58,11 @@ export function parsePort(
     throw usageError(`port out of range in --ports "${value}"`, hint);
   }
   if (containerPort === 6443) throw usageError('node port 6443 is the API server, published already', hint);
-  return [...previous, { hostPort, containerPort, protocol: (m[3] ?? 'tcp') as 'tcp' | 'udp' }];
+  const protocol = (m[3] ?? 'tcp') as 'tcp' | 'udp';
+  if (previous.some((p) => p.hostPort === hostPort && p.protocol === protocol)) {
+    throw usageError(`host port ${hostPort}/${protocol} is given twice in --ports`, hint);
+  }
+  return [...previous, { hostPort, containerPort, protocol }];
 }
 
 export function registerLifecycle(program: Command, ctx: Context): void {
@@ -57,7 +70,7 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .command('start')
     .description('create a cluster, restart a stopped one, or re-sync the kubeconfig of a running one')
     .option('--kubernetes-version <version>', `Kubernetes release (default: ${DEFAULT_KUBERNETES_VERSION})`)
-    .option('--cpus <n>', 'CPUs for the node (default: no limit)', parseIntOption('--cpus', 1, 1024))
+    .option('--cpus <n>', 'CPUs for the node (default: no limit)', parseCpus)
     .option('--memory <size>', 'memory for the node, e.g. 4g (default: no limit)', parseMemory)
     .option('--ports <host:node...>', 'extra ports to publish on 127.0.0.1, e.g. 8080:30080', (v, prev) =>
       parsePort(v, prev as never),
