@@ -78,6 +78,9 @@ function upsertNamed(doc: Document, key: string, name: string, value: object): v
 
 const KEYS = ['clusters', 'users', 'contexts'] as const;
 
+/** Long values of the user's entries stay on their lines (the YAML default folds them at 80 columns). */
+const KEEP_LINES = { lineWidth: 0 };
+
 function hasNamed(doc: Document, key: string, name: string): boolean {
   const seq = doc.get(key) as YAMLSeq | undefined | null;
   return Boolean(seq?.items.some((item) => isMap(item) && (item as YAMLMap).get('name') === name));
@@ -164,7 +167,7 @@ export function planUpsert(
   for (const file of touched) {
     const doc = docs.get(file) as Document;
     if (doc.get('preferences') === undefined) doc.set('preferences', doc.createNode({}));
-    const text = doc.toString();
+    const text = doc.toString(KEEP_LINES);
     if (text !== texts.get(file)) writes.set(file, text);
   }
   return { writes, file: contextFile };
@@ -194,7 +197,7 @@ export function planRemove(
     touched.add(current.file);
   }
   const writes = new Map<string, string>();
-  for (const file of touched) writes.set(file, (docs.get(file) as Document).toString());
+  for (const file of touched) writes.set(file, (docs.get(file) as Document).toString(KEEP_LINES));
   return { writes, removed: touched.size > 0 };
 }
 
