@@ -125,7 +125,6 @@ after(async () => {
     await runBin(['delete', '-p', p], s.env, { timeoutMs: 120_000 }).catch(() => undefined);
   await cleanupTestResources(engine).catch(() => undefined);
   await s.cleanup();
-  console.log(summary());
 });
 
 function summary(): string {
@@ -593,7 +592,20 @@ const testLabel = () => ({ [TEST_LABEL]: runId });
 
 test('a cluster starts beside a kubeconfig full of other entries and keeps a ConfigMap and a file in a PVC', async () => {
   tally.cases++;
-  const r = await minilab(['start', '-p', A, '--no-switch-context']);
+  // Extra ports over TCP and UDP, so the exposure test checks user ports too.
+  const [tcp, udp] = [await occupy('tcp'), await occupy('udp')];
+  tcp.close();
+  udp.close();
+  const r = await minilab([
+    'start',
+    '-p',
+    A,
+    '--no-switch-context',
+    '--ports',
+    `${tcp.port}:30080`,
+    '--ports',
+    `${udp.port}:30053/udp`,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   await assertForeignIntact('after start');
   assert.deepEqual(await entryCount(A), [1, 1, 1]);
@@ -722,15 +734,24 @@ test('exposure: loopback-only ports, 0600 files, a dashboard that refuses strang
   tally.cases++;
   const node = await engine.inspect(nodeOf(A));
   assert.ok(node && node.ports.length > 0);
+  assert.deepEqual(node.ports.map((p) => `${p.containerPort}/${p.protocol}`).sort(), [
+    '30053/udp',
+    '30080/tcp',
+    '6443/tcp',
+  ]);
+  const sockets: string[] = [];
   for (const p of node.ports) {
     assert.equal(p.hostIp, '127.0.0.1', `engine binding of ${p.containerPort}/${p.protocol}`);
     const bound = await listeners(p.hostPort);
+    sockets.push(...bound.map((b) => `${b}:${p.hostPort}`));
     assert.deepEqual(
       bound.filter((b) => !loopback(b)),
       [],
       `host sockets on port ${p.hostPort}: ${bound.join(', ')}`,
     );
   }
+
+  tally.notes.push(`host sockets of the node's ports: ${sockets.join(', ') || 'none (no userland proxy)'}`);
 
   const dashboard = spawnCli(['dashboard', '-p', A, '--url']);
   let token = '';
