@@ -25,9 +25,14 @@ export async function run(
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return ExitCode.ok;
-      const message = err.message.replace(/^error:\s*/, '');
+      const [first = '', ...rest] = err.message.replace(/^error:\s*/, '').split('\n');
+      // commander's "(Did you mean start?)" becomes the hint rather than a second line.
+      const suggestion = /Did you mean (.+)\?/.exec(rest.join(' '))?.[1];
+      const message = first;
       const usage = new MinilabError('usage', message, {
-        hint: 'run minilab --help, or minilab COMMAND --help',
+        hint: suggestion
+          ? `did you mean ${suggestion}? (minilab --help lists them)`
+          : 'run minilab --help, or minilab COMMAND --help',
       });
       ctx.stderr.write(renderError(usage, false));
       return ExitCode.usage;

@@ -19,7 +19,9 @@ export function parseIntOption(name: string, min: number, max: number) {
     if (!/^\d+$/.test(value))
       throw usageError(`${name} must be a whole number, got "${value}"`, `e.g. ${name} ${min}`);
     const n = Number(value);
-    if (n < min || n > max) throw usageError(`${name} must be between ${min} and ${max}, got ${n}`);
+    if (n < min || n > max) {
+      throw usageError(`${name} must be between ${min} and ${max}, got ${n}`, `e.g. ${name} ${min}`);
+    }
     return n;
   };
 }

@@ -51,3 +51,12 @@ test('an unreachable engine is an environment error (exit 3) with a hint', async
 test('tables align columns', () => {
   assert.equal(table(['A', 'BB'], [['xxx', 'y']]), 'A     BB\nxxx   y\n');
 });
+
+test('a mistyped command gets the suggestion as its hint', async () => {
+  const r = await runCli(['strat']);
+  assert.equal(r.code, 2);
+  assert.equal(
+    r.stderr,
+    "error: unknown command 'strat'\nhint: did you mean start? (minilab --help lists them)\n",
+  );
+});
