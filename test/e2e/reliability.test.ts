@@ -671,6 +671,8 @@ test('ssh, kubectl, dashboard and image load refuse a stopped cluster; image loa
   tally.cases++;
   const missing = await minilab(['image', 'load', '-p', A, `minilab-test/absent:${runId}`]);
   assertUserError(missing, 4, /not in the Docker engine/, 'image load of a missing image');
+  // Taken before the stop: the keeper may well run again before `start` returns.
+  const since = now();
   const stopped = await minilab(['stop', '-p', A]);
   assert.equal(stopped.code, 0, stopped.stderr);
   const before = await tree(s.dir, (rel) => rel.startsWith('home/cache'));
@@ -700,7 +702,7 @@ test('ssh, kubectl, dashboard and image load refuse a stopped cluster; image loa
   assert.equal(st.code, 16 + 1 + 2 + 4, 'status of a stopped cluster');
   const started = await minilab(['start', '-p', A, '--no-switch-context']);
   assert.equal(started.code, 0, started.stderr);
-  await checkData('after a stop and start', now());
+  await checkData('after a stop and start', since);
 });
 
 test('ten stop/start cycles keep the data and leak no container, volume, network, kubeconfig entry or file', async () => {
