@@ -200,10 +200,7 @@ async function restart(ctx: LifecycleContext, req: StartRequest, nodes: NodeStat
   if (!wasRunning || req.wait === 'all') {
     await reporter.step(
       wasRunning ? 'Checking the cluster' : 'Waiting for the API server and node Ready',
-      (progress) =>
-        req.wait === 'all' || !wasRunning
-          ? waitForCluster(engine, entry, node.name, progress, { quick: !wasRunning })
-          : Promise.resolve(),
+      (progress) => waitForCluster(engine, entry, node.name, progress, { quick: !wasRunning }),
     );
   }
   const kubeconfig = await reporter.step('Writing the kubeconfig', () => syncKubeconfig(ctx, req, entry));
