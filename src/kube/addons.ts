@@ -1,6 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
-import { GO_ENV } from './kubeadm-config.js';
 
 /**
  * The default StorageClass "standard": rancher's local-path provisioner (as kind ships), with
@@ -142,38 +141,4 @@ export async function applyManifest(config: k8s.KubeConfig, manifest: string): P
     const spec = doc.toJS() as k8s.KubernetesObject;
     await api.patch(spec, undefined, undefined, 'minilab', true, k8s.PatchStrategy.ServerSideApply);
   }
-}
-
-/**
- * CoreDNS for one node: one replica (a second one on the same node adds memory, not availability),
- * probed for readiness every second instead of every ten, so a first probe a moment too early does
- * not cost ten seconds of start time.
- */
-export async function tuneCoreDns(apps: k8s.AppsV1Api): Promise<void> {
-  const target = { name: 'coredns', namespace: 'kube-system' };
-  await apps.patchNamespacedDeployment(
-    {
-      ...target,
-      body: {
-        spec: {
-          template: {
-            spec: { containers: [{ name: 'coredns', readinessProbe: { periodSeconds: 1 }, env: GO_ENV }] },
-          },
-        },
-      },
-    },
-    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
-  );
-  await apps.patchNamespacedDaemonSet(
-    {
-      name: 'kube-proxy',
-      namespace: 'kube-system',
-      body: { spec: { template: { spec: { containers: [{ name: 'kube-proxy', env: GO_ENV }] } } } },
-    },
-    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
-  );
-  await apps.patchNamespacedDeploymentScale(
-    { ...target, body: { spec: { replicas: 1 } } },
-    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-  );
 }

@@ -16,6 +16,8 @@ export const DEFAULT_POD_SUBNET = '10.244.0.0/16';
 export const DEFAULT_SERVICE_SUBNET = '10.96.0.0/16';
 export const API_SERVER_PORT = 6443;
 export const CRI_SOCKET = 'unix:///run/containerd/containerd.sock';
+/** Where kubeadm finds the patches of its add-on manifests inside the node. */
+export const PATCHES_DIR = '/etc/minilab/patches';
 
 /**
  * A local cluster is small and mostly idle: collecting garbage at half the default heap growth
@@ -44,7 +46,8 @@ export function kubeadmConfig(s: ClusterShape): string {
       kubeletExtraArgs: args({ 'node-ip': s.nodeIp, 'node-labels': 'minilab.io/node=true' }),
       imagePullPolicy: 'Never',
     },
-    skipPhases: ['preflight'],
+    patches: { directory: PATCHES_DIR },
+    // The phases are chosen on kubeadm's command line: see KUBEADM_PASSES.
   };
   const cluster = {
     apiVersion: 'kubeadm.k8s.io/v1beta4',
@@ -56,8 +59,15 @@ export function kubeadmConfig(s: ClusterShape): string {
     encryptionAlgorithm: 'ECDSA-P256',
     networking: { podSubnet: s.podSubnet, serviceSubnet: s.serviceSubnet, dnsDomain: 'cluster.local' },
     apiServer: { certSANs: ['localhost', '127.0.0.1', s.nodeName, s.nodeIp], extraEnvs: GO_ENV },
-    controllerManager: { extraEnvs: GO_ENV },
-    scheduler: { extraEnvs: GO_ENV },
+    // One node, one instance of each: no leader election (it costs a 2 s retry when the first
+    // attempt meets RBAC not bootstrapped yet). The controller manager creates a service account
+    // and requests a token for each of its ~40 controllers at start; the default client limit of
+    // 20 requests per second made that take 5 s.
+    controllerManager: {
+      extraArgs: args({ 'leader-elect': 'false', 'kube-api-qps': '200', 'kube-api-burst': '400' }),
+      extraEnvs: GO_ENV,
+    },
+    scheduler: { extraArgs: args({ 'leader-elect': 'false' }), extraEnvs: GO_ENV },
     etcd: { local: { dataDir: '/var/lib/etcd', extraEnvs: GO_ENV } },
   };
   const kubelet: Record<string, unknown> = {
@@ -82,6 +92,61 @@ export function kubeadmConfig(s: ClusterShape): string {
   };
   return [init, cluster, kubelet, proxy].map((d) => stringify(d)).join('---\n');
 }
+
+/**
+ * Strategic-merge patches kubeadm applies to its add-on manifests before creating them, so the
+ * first CoreDNS and kube-proxy pods are already the tuned ones (patching afterwards rolled both
+ * out a second time): one CoreDNS replica probed for readiness every second, and GOGC for both.
+ * File names follow kubeadm's `target+patchtype.ext` rule.
+ */
+export function addonPatches(): Record<string, string> {
+  const patch = (container: Record<string, unknown>, spec: Record<string, unknown> = {}) =>
+    JSON.stringify({ spec: { ...spec, template: { spec: { containers: [container] } } } }) + '\n';
+  return {
+    'corednsdeployment+strategic.json': patch(
+      { name: 'coredns', readinessProbe: { periodSeconds: 1 }, env: GO_ENV },
+      { replicas: 1 },
+    ),
+    'kubeproxydaemonset+strategic.json': patch({ name: 'kube-proxy', env: GO_ENV }),
+  };
+}
+
+/**
+ * `kubeadm init` runs in two passes with the API server's /livez awaited in between:
+ * - first: certificates, kubeconfigs, etcd and API server manifests, kubelet start;
+ * - second: controller manager and scheduler manifests, then upload-config, bootstrap token, add-ons.
+ * Started together with the API server, the scheduler and controller manager met "forbidden"
+ * (RBAC not bootstrapped yet) and their informers backed off for seconds before scheduling the
+ * first pod; started after it, they sync at once and do not compete with it for the CPU.
+ * Never run: preflight (the node image is known), kubelet-finalize (it only points kubelet.conf
+ * at the rotating client certificate, then restarts the kubelet; minilab rewrites the file
+ * without the restart).
+ */
+export const KUBEADM_PASSES = {
+  first: [
+    'preflight',
+    'control-plane/controller-manager',
+    'control-plane/scheduler',
+    'wait-control-plane',
+    'upload-config',
+    'upload-certs',
+    'mark-control-plane',
+    'bootstrap-token',
+    'kubelet-finalize',
+    'addon',
+    'show-join-command',
+  ],
+  second: [
+    'preflight',
+    'certs',
+    'kubeconfig',
+    'etcd',
+    'control-plane/apiserver',
+    'kubelet-start',
+    'wait-control-plane',
+    'kubelet-finalize',
+  ],
+} as const;
 
 /** The first /24 of a pod subnet: what the controller manager allocates to the first node. */
 export function firstNodeCidr(podSubnet: string): string {

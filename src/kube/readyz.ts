@@ -1,12 +1,19 @@
 import { request } from 'node:https';
 import type { KubeconfigEntry } from './kubeconfig.js';
 
-/** The API server's /readyz through the published port, authenticated as the profile's admin. */
-export function apiServerReady(entry: KubeconfigEntry, timeoutMs = 2000): Promise<true | string> {
+/**
+ * The API server's /readyz (or another health path such as /livez) through the published port,
+ * authenticated as the profile's admin.
+ */
+export function apiServerReady(
+  entry: KubeconfigEntry,
+  timeoutMs = 2000,
+  path: '/readyz' | '/livez' = '/readyz',
+): Promise<true | string> {
   const b64 = (s: string) => Buffer.from(s, 'base64');
   return new Promise((resolve) => {
     const req = request(
-      `${entry.server}/readyz`,
+      `${entry.server}${path}`,
       {
         ca: b64(entry.certificateAuthorityData),
         cert: b64(entry.clientCertificateData),
@@ -15,7 +22,7 @@ export function apiServerReady(entry: KubeconfigEntry, timeoutMs = 2000): Promis
       },
       (res) => {
         res.resume();
-        resolve(res.statusCode === 200 ? true : `API server /readyz answered ${res.statusCode}`);
+        resolve(res.statusCode === 200 ? true : `API server ${path} answered ${res.statusCode}`);
       },
     );
     req.on('timeout', () => req.destroy(new Error('timed out')));

@@ -14,8 +14,8 @@ import type { ProfileConfig } from '../profile/store.js';
 import type { Engine } from '../runtime/engine.js';
 import type { NodeState } from '../runtime/types.js';
 import { nodeShell, profileNodes, type LifecycleContext } from './context.js';
-import { adminKubeconfig, kubeadmInit, nodeComponents, writeCniConfig } from './kubeadm.js';
-import { applyManifest, storageManifest, tuneCoreDns } from '../kube/addons.js';
+import { adminKubeconfig, kubeadmInit, markCreating, nodeComponents } from './kubeadm.js';
+import { applyManifest, storageManifest } from '../kube/addons.js';
 import { storageImages } from '../image/components.js';
 import { apiServerPort, createNode, nodeStopped, waitForBoot, type Created } from './node.js';
 import { checkNewCluster, preflight } from './preflight.js';
@@ -116,24 +116,40 @@ async function create(ctx: LifecycleContext, req: StartRequest): Promise<StartRe
         created,
       ),
     );
-    await reporter.step('Booting the node (systemd, containerd)', () => waitForBoot(engine, node.name));
-    await nodeShell(engine, node.name, `touch ${CREATING_MARKER}`, 'marking the cluster as being created');
-    const podCidr = await writeCniConfig(engine, node.name);
-    await reporter.step('Initializing the control plane (kubeadm init)', () =>
+    const { conntrackWritable } = await reporter.step('Booting the node (systemd, containerd)', async () => {
+      const [, probe] = await Promise.all([
+        waitForBoot(engine, node.name),
+        markCreating(engine, node.name, CREATING_MARKER),
+      ]);
+      return probe;
+    });
+    const apiServer: { entry?: KubeconfigEntry } = {};
+    const podCidr = await reporter.step('Initializing the control plane (kubeadm init)', () =>
       kubeadmInit(
         engine,
         { name: node.name, ip: node.ip as string },
-        { kubernetesVersion: req.kubernetesVersion, cgroupVersion: pre.info.cgroupVersion },
+        {
+          kubernetesVersion: req.kubernetesVersion,
+          cgroupVersion: pre.info.cgroupVersion,
+          conntrackWritable,
+        },
+        async () => {
+          const entry = await adminKubeconfig(engine, node.name, req.profile, apiServerPort(node));
+          apiServer.entry = entry;
+          await waitUntil(
+            'the API server',
+            READY_TIMEOUT_MS,
+            () => whileRunning(engine, node.name, () => apiServerReady(entry, 2000, '/livez')),
+            { intervalMs: 100 },
+          );
+        },
       ),
     );
-    const entry = await adminKubeconfig(engine, node.name, req.profile, apiServerPort(node));
+    const entry = apiServer.entry as KubeconfigEntry;
     const clients = kubeClients(entry);
     const components = await nodeComponents(engine, node.name);
-    await reporter.step('Installing the default StorageClass and tuning CoreDNS', () =>
-      Promise.all([
-        applyManifest(clients.config, storageManifest(storageImages(components))),
-        tuneCoreDns(clients.apps),
-      ]),
+    await reporter.step('Installing the default StorageClass', () =>
+      applyManifest(clients.config, storageManifest(storageImages(components))),
     );
     if (req.wait === 'all') {
       await reporter.step('Waiting for node Ready, CoreDNS and the default service account', (progress) =>
@@ -236,11 +252,7 @@ async function waitForCluster(
 ): Promise<void> {
   const clients = kubeClients(entry);
   const onState = progress;
-  const running = async <T>(check: () => Promise<T>): Promise<T> => {
-    const stopped = await nodeStopped(engine, node);
-    if (stopped) throw stopped;
-    return check();
-  };
+  const running = <T>(check: () => Promise<T>): Promise<T> => whileRunning(engine, node, check);
   await waitUntil('the API server', READY_TIMEOUT_MS, () => running(() => apiServerReady(entry)), {
     onState,
   });
@@ -264,6 +276,13 @@ async function waitForCluster(
     () => running(() => defaultServiceAccount(clients.core)),
     { onState },
   );
+}
+
+/** Runs a readiness check unless the node container has stopped (then fails at once, saying so). */
+async function whileRunning<T>(engine: Engine, node: string, check: () => Promise<T>): Promise<T> {
+  const stopped = await nodeStopped(engine, node);
+  if (stopped) throw stopped;
+  return check();
 }
 
 async function syncKubeconfig(ctx: LifecycleContext, req: StartRequest, entry: KubeconfigEntry) {

@@ -1,7 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseAllDocuments } from 'yaml';
-import { bridgeCniConfig, kubeadmConfig, type ClusterShape } from '../../src/kube/kubeadm-config.js';
+import {
+  KUBEADM_PASSES,
+  PATCHES_DIR,
+  addonPatches,
+  bridgeCniConfig,
+  kubeadmConfig,
+  type ClusterShape,
+} from '../../src/kube/kubeadm-config.js';
+import { writeFilesScript } from '../../src/lifecycle/kubeadm.js';
 
 const shape: ClusterShape = {
   kubernetesVersion: 'v1.36.5',
@@ -74,4 +82,67 @@ test('bridge CNI config uses the node pod CIDR', () => {
   };
   assert.equal(c.plugins[0]?.type, 'bridge');
   assert.equal(c.plugins[0]?.ipam?.ranges[0]?.[0]?.subnet, '10.244.0.0/24');
+});
+
+test('one node, no leader election; the controller manager may make its start-up requests quickly', () => {
+  const cluster = docs(shape).ClusterConfiguration;
+  const arg = (c: { extraArgs: { name: string; value: string }[] }, name: string) =>
+    c.extraArgs.find((a) => a.name === name)?.value;
+  assert.equal(arg(cluster.controllerManager, 'leader-elect'), 'false');
+  assert.equal(arg(cluster.scheduler, 'leader-elect'), 'false');
+  assert.ok(Number(arg(cluster.controllerManager, 'kube-api-qps')) >= 100);
+  assert.equal(docs(shape).InitConfiguration.patches.directory, PATCHES_DIR);
+});
+
+test('add-on patches: one CoreDNS replica probed every second; GOGC for CoreDNS and kube-proxy', () => {
+  const p = addonPatches();
+  assert.deepEqual(Object.keys(p).sort(), [
+    'corednsdeployment+strategic.json',
+    'kubeproxydaemonset+strategic.json',
+  ]);
+  const dns = JSON.parse(p['corednsdeployment+strategic.json'] as string);
+  assert.equal(dns.spec.replicas, 1);
+  assert.equal(dns.spec.template.spec.containers[0].name, 'coredns');
+  assert.equal(dns.spec.template.spec.containers[0].readinessProbe.periodSeconds, 1);
+  const proxy = JSON.parse(p['kubeproxydaemonset+strategic.json'] as string);
+  assert.deepEqual(proxy.spec.template.spec.containers[0].env, [{ name: 'GOGC', value: '50' }]);
+});
+
+test('the two kubeadm passes together run every init phase once, except preflight and kubelet-finalize', () => {
+  const phases = [
+    'certs',
+    'kubeconfig',
+    'etcd',
+    'control-plane/apiserver',
+    'control-plane/controller-manager',
+    'control-plane/scheduler',
+    'kubelet-start',
+    'upload-config',
+    'upload-certs',
+    'mark-control-plane',
+    'bootstrap-token',
+    'addon',
+    'show-join-command',
+  ];
+  const runs = (pass: readonly string[], phase: string) =>
+    !pass.some((skipped) => phase === skipped || phase.startsWith(`${skipped}/`));
+  for (const phase of phases) {
+    const count = [KUBEADM_PASSES.first, KUBEADM_PASSES.second].filter((p) => runs(p, phase)).length;
+    assert.equal(count, 1, phase);
+  }
+  // The API server starts in the first pass, the scheduler and controller manager in the second.
+  assert.ok(runs(KUBEADM_PASSES.first, 'control-plane/apiserver'));
+  assert.ok(runs(KUBEADM_PASSES.second, 'control-plane/scheduler'));
+  for (const pass of [KUBEADM_PASSES.first, KUBEADM_PASSES.second]) {
+    assert.ok(pass.includes('preflight') && pass.includes('kubelet-finalize'));
+  }
+});
+
+test('files are written from quoted here-documents: no shell expansion of their content', () => {
+  const script = writeFilesScript({ '/etc/x/a.conf': 'value: $HOME `id`\n' });
+  assert.match(
+    script,
+    /^mkdir -p "\$\(dirname \/etc\/x\/a.conf\)"\ncat > \/etc\/x\/a.conf <<'MINILAB_EOF'\n/,
+  );
+  assert.ok(script.includes('value: $HOME `id`\nMINILAB_EOF'));
 });
