@@ -1,5 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
-import { MinilabError, formatMs } from '../errors.js';
+import type { WakeSource } from './wait.js';
 import { renderKubeconfig, type KubeconfigEntry } from './kubeconfig.js';
 
 export interface KubeClients {
@@ -15,39 +15,40 @@ export function kubeClients(entry: KubeconfigEntry): KubeClients {
 }
 
 /**
- * Waits until `check` says done; the error names what was waited for and the last state seen.
- * Checks run back to back with a short pause: each is one small API call.
+ * A wake source from a watch of one API collection (re-opened when the server ends it): every
+ * event is a reason to check again.
  */
-export async function waitUntil(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<true | string>,
-  opts: { intervalMs?: number; hint?: string; onState?: (state: string) => void } = {},
-): Promise<void> {
-  const started = Date.now();
-  let last = 'no answer yet';
-  for (;;) {
-    try {
-      const r = await check();
-      if (r === true) return;
-      if (r !== last) opts.onState?.(r);
-      last = r;
-    } catch (err) {
-      // A MinilabError from a check is a verdict (the node stopped, a wrong pod CIDR), not a state to wait out.
-      if (err instanceof MinilabError) throw err;
-      last = err instanceof Error ? (err.message.split('\n')[0] ?? String(err)) : String(err);
-    }
-    if (Date.now() - started > timeoutMs) {
-      throw new MinilabError(
-        'timeout',
-        `timed out after ${formatMs(timeoutMs)} waiting for ${what} (last: ${last})`,
-        {
-          hint: opts.hint ?? 'minilab logs shows the kubelet and control-plane logs',
-        },
-      );
-    }
-    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250));
-  }
+export function watchWake(
+  config: k8s.KubeConfig,
+  path: string,
+  query: Record<string, string> = {},
+): WakeSource {
+  return async (notify) => {
+    const watch = new k8s.Watch(config);
+    let stopped = false;
+    let current: AbortController | undefined;
+    const open = async (): Promise<void> => {
+      if (stopped) return;
+      current = await watch
+        .watch(
+          path,
+          query,
+          () => notify(),
+          () => {
+            if (!stopped) setTimeout(() => void open(), 200);
+          },
+        )
+        .catch(() => {
+          if (!stopped) setTimeout(() => void open(), 200);
+          return undefined;
+        });
+    };
+    await open();
+    return () => {
+      stopped = true;
+      current?.abort();
+    };
+  };
 }
 
 export async function nodeReady(core: k8s.CoreV1Api, name: string): Promise<true | string> {

@@ -1,8 +1,9 @@
 import { MinilabError } from '../errors.js';
 import { buildNodeImage } from '../image/build.js';
 import { nodeImageRef } from '../image/components.js';
-import { apiServerReady } from '../kube/readyz.js';
-import { coreDnsReady, defaultServiceAccount, kubeClients, nodeReady, waitUntil } from '../kube/client.js';
+import { READYZ_AFTER_RESTART, apiServerReady } from '../kube/readyz.js';
+import type { KubeClients } from '../kube/client.js';
+import { waitUntil } from '../kube/wait.js';
 import {
   checkKubeconfigFiles,
   kubeconfigFiles,
@@ -15,7 +16,6 @@ import type { Engine } from '../runtime/engine.js';
 import type { NodeState } from '../runtime/types.js';
 import { nodeShell, profileNodes, type LifecycleContext } from './context.js';
 import { adminKubeconfig, kubeadmInit, markCreating, nodeComponents } from './kubeadm.js';
-import { applyManifest, storageManifest } from '../kube/addons.js';
 import { storageImages } from '../image/components.js';
 import { apiServerPort, createNode, nodeStopped, waitForBoot, type Created } from './node.js';
 import { checkNewCluster, preflight } from './preflight.js';
@@ -51,10 +51,22 @@ const READY_TIMEOUT_MS = 240_000;
  * a start that was interrupted leaves it behind, so the next start does not take the half-made
  * cluster for a working one.
  */
+/**
+ * The Kubernetes client library takes ~0.3 s to load: its modules are loaded in the background
+ * from the moment a start begins (while the node container is made) and awaited where used.
+ */
+let kubeModules:
+  Promise<[typeof import('../kube/client.js'), typeof import('../kube/addons.js')]> | undefined;
+function kubeLibrary() {
+  kubeModules ??= Promise.all([import('../kube/client.js'), import('../kube/addons.js')]);
+  return kubeModules;
+}
+
 const CREATING_MARKER = '/etc/minilab/creating';
 
 /** Creates the profile's cluster, restarts it when stopped, or re-syncs the kubeconfig when running. */
 export async function start(ctx: LifecycleContext, req: StartRequest): Promise<StartResult> {
+  kubeLibrary().catch(() => undefined); // loading starts now; a failure surfaces where it is awaited
   // A request that cannot work is refused before the lock is taken and anything is written.
   await checkKubeconfigFiles(kubeconfigFiles(ctx.env));
   if ((await profileNodes(ctx.engine, req.profile)).length === 0) {
@@ -123,7 +135,9 @@ async function create(ctx: LifecycleContext, req: StartRequest): Promise<StartRe
       ]);
       return probe;
     });
-    const apiServer: { entry?: KubeconfigEntry } = {};
+    // Once the API server is up, the default StorageClass is applied from here while kubeadm's
+    // second pass runs in the node; the step below waits for that work (or reports its error).
+    const apiServer: { entry?: KubeconfigEntry; storage?: Promise<unknown> } = {};
     const podCidr = await reporter.step('Initializing the control plane (kubeadm init)', () =>
       kubeadmInit(
         engine,
@@ -142,15 +156,19 @@ async function create(ctx: LifecycleContext, req: StartRequest): Promise<StartRe
             () => whileRunning(engine, node.name, () => apiServerReady(entry, 2000, '/livez')),
             { intervalMs: 100 },
           );
+          // Settled into a value at once: a failure is rethrown by the step below, never unhandled.
+          apiServer.storage = installStorage(engine, node.name, entry).then(
+            () => undefined,
+            (err: unknown) => err ?? new Error('installing the default StorageClass failed'),
+          );
         },
       ),
     );
     const entry = apiServer.entry as KubeconfigEntry;
-    const clients = kubeClients(entry);
-    const components = await nodeComponents(engine, node.name);
-    await reporter.step('Installing the default StorageClass', () =>
-      applyManifest(clients.config, storageManifest(storageImages(components))),
-    );
+    await reporter.step('Installing the default StorageClass', async () => {
+      const failure = await apiServer.storage;
+      if (failure) throw failure;
+    });
     if (req.wait === 'all') {
       await reporter.step('Waiting for node Ready, CoreDNS and the default service account', (progress) =>
         waitForCluster(engine, entry, node.name, progress, { podCidr }),
@@ -250,12 +268,20 @@ async function waitForCluster(
   progress: (s: string) => void,
   opts: { quick?: boolean; podCidr?: string } = {},
 ): Promise<void> {
+  const [{ coreDnsReady, defaultServiceAccount, kubeClients, nodeReady, watchWake }] = await kubeLibrary();
   const clients = kubeClients(entry);
   const onState = progress;
   const running = <T>(check: () => Promise<T>): Promise<T> => whileRunning(engine, node, check);
-  await waitUntil('the API server', READY_TIMEOUT_MS, () => running(() => apiServerReady(entry)), {
-    onState,
-  });
+  const readyz = opts.quick ? READYZ_AFTER_RESTART : '/readyz';
+  await waitUntil(
+    'the API server',
+    READY_TIMEOUT_MS,
+    () => running(() => apiServerReady(entry, 2000, readyz)),
+    {
+      onState,
+      intervalMs: 100,
+    },
+  );
   await waitUntil(
     `node ${node} to be Ready`,
     READY_TIMEOUT_MS,
@@ -269,12 +295,42 @@ async function waitForCluster(
       running(() => podCidrIs(clients, node, expected)),
     );
   }
-  await waitUntil('CoreDNS', READY_TIMEOUT_MS, () => running(() => coreDnsReady(clients.core)), { onState });
+  await waitUntil('CoreDNS', READY_TIMEOUT_MS, () => running(() => coreDnsReady(clients.core)), {
+    onState,
+    // Watched: the pod's Ready change is seen at once; the pause only bounds a missed event.
+    wake: watchWake(clients.config, '/api/v1/namespaces/kube-system/pods', {
+      labelSelector: 'k8s-app=kube-dns',
+    }),
+    intervalMs: 1000,
+  });
   await waitUntil(
     'the default service account',
     READY_TIMEOUT_MS,
     () => running(() => defaultServiceAccount(clients.core)),
     { onState },
+  );
+}
+
+/** The default StorageClass (local-path provisioner with the node's own images), by server-side apply. */
+async function installStorage(engine: Engine, node: string, entry: KubeconfigEntry): Promise<void> {
+  const [{ kubeClients }, { applyManifest, storageManifest }] = await kubeLibrary();
+  const manifest = storageManifest(storageImages(await nodeComponents(engine, node)));
+  const { config } = kubeClients(entry);
+  // The admin's group gets cluster-admin from kubeadm's second pass, which starts with it: until
+  // then the API answers 403, and only that is waited out.
+  await waitUntil(
+    "the admin credentials' permissions",
+    READY_TIMEOUT_MS,
+    async () => {
+      try {
+        await applyManifest(config, manifest);
+        return true;
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 403) return 'admin not yet bound to cluster-admin (403)';
+        throw new MinilabError('clusterFailed', 'installing the default StorageClass failed', { cause: err });
+      }
+    },
+    { intervalMs: 100 },
   );
 }
 
@@ -331,11 +387,7 @@ function proxyEnv(env: NodeJS.ProcessEnv): Record<string, string> {
 }
 
 /** The CNI config was written for the first /24 before kubeadm: the node must have been given that one. */
-async function podCidrIs(
-  clients: ReturnType<typeof kubeClients>,
-  node: string,
-  expected: string,
-): Promise<true | string> {
+async function podCidrIs(clients: KubeClients, node: string, expected: string): Promise<true | string> {
   const n = await clients.core.readNode({ name: node });
   const cidr = n.spec?.podCIDR;
   if (!cidr) return 'no pod CIDR yet';

@@ -20,7 +20,7 @@ import {
   writeKubeconfigEntry,
   type KubeconfigEntry,
 } from '../../src/kube/kubeconfig.js';
-import { waitUntil } from '../../src/kube/client.js';
+import { waitUntil } from '../../src/kube/wait.js';
 import { lockProfile, profileLocked } from '../../src/profile/lock.js';
 import { parseCpus, parsePort } from '../../src/cli/commands/lifecycle.js';
 import { MinilabError } from '../../src/errors.js';
