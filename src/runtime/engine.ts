@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { MinilabError, withTimeout } from '../errors.js';
-import { labelFilter } from './labels.js';
+import { Labels, labelFilter } from './labels.js';
 import { nodeCreateOptions, nodeStateFromInspect, nodeStateFromList } from './translate.js';
 import type { EngineInfo, ExecResult, ImageInfo, NodeSpec, NodeState } from './types.js';
 
@@ -225,20 +225,67 @@ export class Engine {
     }
   }
 
-  /** Removes a container (forced, with its anonymous volumes); "already gone" counts as success. */
+  /**
+   * Removes a container (forced, with its anonymous volumes); "already gone" counts as success.
+   * A node killed while runc inside it was changing a pod container's cgroups can leave that
+   * cgroup frozen (cgroup v1); its processes then never die and the engine cannot kill the node.
+   * Such cgroups are thawed (see thawFrozenCgroups) and the removal tried once more.
+   */
   async remove(nameOrId: string): Promise<'removed' | 'absent'> {
-    try {
-      await this.call(
-        'remove a container',
-        () => this.docker.getContainer(nameOrId).remove({ force: true, v: true }),
-        60_000,
-      );
-      return 'removed';
-    } catch (err) {
-      if (statusOf(err) === 404) return 'absent';
-      if (statusOf(err) === 409 && /already in progress/.test(String((err as DockerError).message)))
+    const once = async (): Promise<'removed' | 'absent'> => {
+      try {
+        await this.call(
+          'remove a container',
+          () => this.docker.getContainer(nameOrId).remove({ force: true, v: true }),
+          60_000,
+        );
         return 'removed';
-      throw err;
+      } catch (err) {
+        if (statusOf(err) === 404) return 'absent';
+        if (statusOf(err) === 409 && /already in progress/.test(String((err as DockerError).message)))
+          return 'removed';
+        throw err;
+      }
+    };
+    try {
+      return await once();
+    } catch (err) {
+      if (!/did not receive an exit event|could not kill/.test(String((err as Error).message))) throw err;
+      const c = await this.docker.getContainer(nameOrId).inspect();
+      await this.thawFrozenCgroups(c.Id, c.Image);
+      return once();
+    }
+  }
+
+  /**
+   * Thaws every frozen cgroup of a container (freezer.state FROZEN on cgroup v1, cgroup.freeze 1
+   * on v2) from a short-lived privileged helper made from the container's own image, which sees
+   * the engine host's cgroup tree at /host-cgroup.
+   */
+  async thawFrozenCgroups(containerId: string, image: string): Promise<void> {
+    const script = `for f in $(find /host-cgroup -path "*${containerId}*" \\( -name freezer.state -o -name cgroup.freeze \\) 2>/dev/null); do
+      case "$f" in
+        *freezer.state) grep -q FROZEN "$f" && echo THAWED > "$f" ;;
+        *cgroup.freeze) grep -q 1 "$f" && echo 0 > "$f" ;;
+      esac
+    done; true`;
+    const helper = await this.call('create a container', () =>
+      this.docker.createContainer({
+        Image: image,
+        Entrypoint: ['sh', '-c', script],
+        Labels: { [Labels.managed]: 'true' },
+        HostConfig: {
+          Privileged: true,
+          Binds: ['/sys/fs/cgroup:/host-cgroup'],
+          AutoRemove: false,
+        },
+      }),
+    );
+    try {
+      await this.call('start a container', () => helper.start());
+      await this.call('wait for a container to exit', () => helper.wait(), 60_000);
+    } finally {
+      await helper.remove({ force: true }).catch(() => undefined);
     }
   }
 

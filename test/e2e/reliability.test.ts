@@ -1163,6 +1163,50 @@ test('five start/delete cycles, with a $KUBECONFIG list, leak nothing', async ()
   }
 });
 
+test('a node whose pod cgroup was left frozen (runc interrupted mid-update) is still deleted, leaving nothing', async () => {
+  tally.cases++;
+  tally.faults.push('frozen pod cgroup in the node');
+  const files = await homeFiles();
+  const started = await minilab(['start', '-p', I, '--no-switch-context']);
+  assert.equal(started.code, 0, started.stderr);
+  const node = await engine.inspect(nodeOf(I));
+  assert.ok(node, 'the node exists');
+  // Freeze one pod container's cgroup from a privileged helper that sees the host's cgroup tree
+  // (freezer.state on cgroup v1, cgroup.freeze on v2): what an interrupted runc leaves behind.
+  const freeze = `d=$(find /host-cgroup -type d -path "*${node.id}*kubepods*cri-containerd-*" | head -n1)
+    [ -n "$d" ] || { echo "no pod cgroup found" >&2; exit 1; }
+    if [ -e "$d/freezer.state" ]; then echo FROZEN > "$d/freezer.state"; cat "$d/freezer.state"
+    else echo 1 > "$d/cgroup.freeze"; cat "$d/cgroup.freeze"; fi`;
+  const image = (await engine.imageInfo(node.image))?.id ?? node.image;
+  const helper = `rel-freeze-${runId}`;
+  await engine.createPlain({
+    name: helper,
+    image,
+    entrypoint: ['sh', '-c', freeze],
+    labels: testLabel(),
+    privileged: true,
+    binds: ['/sys/fs/cgroup:/host-cgroup'],
+  });
+  try {
+    await engine.start(helper);
+    await engine.waitForExit(helper, 60_000);
+    const out = await new Promise<string>((resolve) => {
+      void engine.logs(helper).then((stream) => {
+        let text = '';
+        stream.on('data', (c: Buffer) => (text += c.toString()));
+        stream.on('end', () => resolve(text));
+      });
+    });
+    assert.match(out, /FROZEN|1/, `the helper froze a pod cgroup: ${out}`);
+  } finally {
+    await engine.remove(helper);
+  }
+  const deleted = await minilab(['delete', '-p', I]);
+  assert.equal(deleted.code, 0, `delete of a node with a frozen pod cgroup\n${deleted.stderr}`);
+  await assertGone(I, files, 'delete with a frozen pod cgroup');
+  await assertForeignIntact('delete with a frozen pod cgroup');
+});
+
 // ---- the end ----------------------------------------------------------------------------------
 
 test('deleting the long-lived cluster leaves the kubeconfig as the user wrote it and nothing else behind', async () => {
