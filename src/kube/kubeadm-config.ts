@@ -58,7 +58,11 @@ export function kubeadmConfig(s: ClusterShape): string {
     // ECDSA keys are generated in microseconds where RSA-2048 takes tens of milliseconds each.
     encryptionAlgorithm: 'ECDSA-P256',
     networking: { podSubnet: s.podSubnet, serviceSubnet: s.serviceSubnet, dnsDomain: 'cluster.local' },
-    apiServer: { certSANs: ['localhost', '127.0.0.1', s.nodeName, s.nodeIp], extraEnvs: GO_ENV },
+    apiServer: {
+      // The pod network's gateway too: CoreDNS reaches the API server there (see addonPatches).
+      certSANs: ['localhost', '127.0.0.1', s.nodeName, s.nodeIp, podGatewayIp(s.podSubnet)],
+      extraEnvs: GO_ENV,
+    },
     // One node, one instance of each: no leader election (it costs a 2 s retry when the first
     // attempt meets RBAC not bootstrapped yet). The controller manager creates a service account
     // and requests a token for each of its ~40 controllers at start; the default client limit of
@@ -97,14 +101,21 @@ export function kubeadmConfig(s: ClusterShape): string {
  * Strategic-merge patches kubeadm applies to its add-on manifests before creating them, so the
  * first CoreDNS and kube-proxy pods are already the tuned ones (patching afterwards rolled both
  * out a second time): one CoreDNS replica probed for readiness every second, and GOGC for both.
- * File names follow kubeadm's `target+patchtype.ext` rule.
+ * CoreDNS talks to the API server at the pod network's gateway (the node itself, a stable
+ * address) rather than the kubernetes Service: that address works before kube-proxy has written
+ * its first rules, where the Service address dropped the first connection and CoreDNS retried a
+ * second later. File names follow kubeadm's `target+patchtype.ext` rule.
  */
-export function addonPatches(): Record<string, string> {
+export function addonPatches(podSubnet: string): Record<string, string> {
   const patch = (container: Record<string, unknown>, spec: Record<string, unknown> = {}) =>
     JSON.stringify({ spec: { ...spec, template: { spec: { containers: [container] } } } }) + '\n';
+  const apiServerAtGateway = [
+    { name: 'KUBERNETES_SERVICE_HOST', value: podGatewayIp(podSubnet) },
+    { name: 'KUBERNETES_SERVICE_PORT', value: String(API_SERVER_PORT) },
+  ];
   return {
     'corednsdeployment+strategic.json': patch(
-      { name: 'coredns', readinessProbe: { periodSeconds: 1 }, env: GO_ENV },
+      { name: 'coredns', readinessProbe: { periodSeconds: 1 }, env: [...GO_ENV, ...apiServerAtGateway] },
       { replicas: 1 },
     ),
     'kubeproxydaemonset+strategic.json': patch({ name: 'kube-proxy', env: GO_ENV }),
@@ -153,6 +164,11 @@ export function firstNodeCidr(podSubnet: string): string {
   const [base] = podSubnet.split('/');
   const [a, b] = (base ?? '').split('.');
   return `${a}.${b}.0.0/24`;
+}
+
+/** The node's address on the pod network: the bridge gateway, first address of the node's pod CIDR. */
+export function podGatewayIp(podSubnet: string): string {
+  return firstNodeCidr(podSubnet).replace(/\.0\/24$/, '.1');
 }
 
 /** The bridge CNI configuration for a single node: pods on cni0 with addresses from the node's pod CIDR. */

@@ -73,7 +73,8 @@ export async function kubeadmInit(
     '/etc/cni/net.d/10-minilab.conflist': bridgeCniConfig(podCidr),
     '/etc/minilab/kubeadm.yaml': config,
   };
-  for (const [name, text] of Object.entries(addonPatches())) files[`${PATCHES_DIR}/${name}`] = text;
+  for (const [name, text] of Object.entries(addonPatches(DEFAULT_POD_SUBNET)))
+    files[`${PATCHES_DIR}/${name}`] = text;
   const init = (pass: keyof typeof KUBEADM_PASSES) =>
     `kubeadm init --config /etc/minilab/kubeadm.yaml --skip-phases=${KUBEADM_PASSES[pass].join(',')} --skip-token-print -v=2 2>&1 | while IFS= read -r l; do printf "%s %s\n" "$(date +%T.%3N)" "$l"; done | tee -a /var/log/minilab-kubeadm.log`;
   const failure = { timeoutMs: 300_000, logCommand: 'journalctl -u kubelet --no-pager -n 20' };

@@ -95,7 +95,7 @@ test('one node, no leader election; the controller manager may make its start-up
 });
 
 test('add-on patches: one CoreDNS replica probed every second; GOGC for CoreDNS and kube-proxy', () => {
-  const p = addonPatches();
+  const p = addonPatches('10.244.0.0/16');
   assert.deepEqual(Object.keys(p).sort(), [
     'corednsdeployment+strategic.json',
     'kubeproxydaemonset+strategic.json',
@@ -104,6 +104,17 @@ test('add-on patches: one CoreDNS replica probed every second; GOGC for CoreDNS 
   assert.equal(dns.spec.replicas, 1);
   assert.equal(dns.spec.template.spec.containers[0].name, 'coredns');
   assert.equal(dns.spec.template.spec.containers[0].readinessProbe.periodSeconds, 1);
+  assert.deepEqual(
+    dns.spec.template.spec.containers[0].env.filter((e: { name: string }) =>
+      e.name.startsWith('KUBERNETES_'),
+    ),
+    [
+      { name: 'KUBERNETES_SERVICE_HOST', value: '10.244.0.1' },
+      { name: 'KUBERNETES_SERVICE_PORT', value: '6443' },
+    ],
+  );
+  // ... an address the API server's certificate covers.
+  assert.ok(docs(shape).ClusterConfiguration.apiServer.certSANs.includes('10.244.0.1'));
   const proxy = JSON.parse(p['kubeproxydaemonset+strategic.json'] as string);
   assert.deepEqual(proxy.spec.template.spec.containers[0].env, [{ name: 'GOGC', value: '50' }]);
 });
