@@ -4,6 +4,7 @@
  * Needs the node image built (minilab image build). Prints a table; writes JSON.
  */
 import { spawn } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -77,6 +78,19 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 18
   }
 }
 
+/** Runs a command in a pod through the API (like `kubectl exec`); true when it exits 0. */
+function execSucceeds(exec: k8s.Exec, pod: string, command: string[]): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sink = new Writable({ write: (_c, _e, done) => done() });
+    exec
+      .exec('default', pod, 'app', command, sink, sink, null, false, (status) =>
+        resolve(status.status === 'Success'),
+      )
+      .then((ws) => ws.on('close', () => resolve(false)))
+      .catch(() => resolve(false));
+  });
+}
+
 interface Iteration {
   commandExec: number;
   apiServerAnswering: number;
@@ -116,7 +130,9 @@ async function iteration(
     Boolean(await core.readNamespacedService({ name: 'kube-dns', namespace: 'kube-system' })),
   );
 
-  // App running: a Deployment of a preloaded image (the pause image) reaches Running.
+  // App running, as minikube's time-to-k8s measures it: a Deployment and its Service are
+  // created, then `nc localhost 8080` run in the app's pod (an exec through the API) is retried
+  // until it succeeds. The app is busybox's nc serving port 8080 (the preloaded helper image).
   const appStarted = now();
   await apps.createNamespacedDeployment({
     namespace: 'default',
@@ -128,47 +144,42 @@ async function iteration(
         template: {
           metadata: { labels: { app: 'bench-app' } },
           spec: {
-            containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10.2', imagePullPolicy: 'Never' }],
+            containers: [
+              {
+                name: 'app',
+                image: 'docker.io/minilab/storage-helper:v1',
+                imagePullPolicy: 'Never',
+                command: ['nc', '-ll', '-p', '8080', '-e', 'echo', 'ok'],
+                ports: [{ containerPort: 8080 }],
+              },
+            ],
           },
         },
       },
     },
   });
-  await until('the app to run', async () => {
-    const pods = await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=bench-app' });
-    return pods.items.some((x) => x.status?.phase === 'Running');
-  });
-  const appRunning = now() - appStarted;
-
-  // DNS answering: a pod resolves a Service name (busybox nslookup in the preloaded storage helper image).
-  const dnsStarted = now();
-  await core.createNamespacedPod({
+  await core.createNamespacedService({
     namespace: 'default',
     body: {
-      metadata: { name: 'bench-dns' },
-      spec: {
-        restartPolicy: 'Never',
-        containers: [
-          {
-            name: 'dns',
-            image: 'docker.io/minilab/storage-helper:v1',
-            imagePullPolicy: 'Never',
-            command: ['nslookup', 'kubernetes.default.svc.cluster.local'],
-          },
-        ],
-      },
+      metadata: { name: 'bench-app' },
+      spec: { selector: { app: 'bench-app' }, ports: [{ port: 8080, targetPort: 8080 }] },
     },
   });
-  await until('a pod to resolve a Service name', async () => {
-    const pod = await core.readNamespacedPod({ name: 'bench-dns', namespace: 'default' });
-    if (pod.status?.phase === 'Failed') {
-      await core.deleteNamespacedPod({ name: 'bench-dns', namespace: 'default' });
-      throw new Error('nslookup failed');
-    }
-    return pod.status?.phase === 'Succeeded';
-  });
-  const dnsAnswering = now() - dnsStarted;
+  const exec = new k8s.Exec(kc);
+  const inApp = async (command: string[]) => {
+    const pods = await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=bench-app' });
+    const pod = pods.items.find((x) => x.status?.phase === 'Running');
+    if (!pod?.metadata?.name) return false;
+    return execSucceeds(exec, pod.metadata.name, command);
+  };
+  await until('the app to answer', () => inApp(['nc', '-w', '1', 'localhost', '8080']));
+  const appRunning = now() - appStarted;
 
+  // DNS answering, as minikube's time-to-k8s measures it: nslookup of the app's Service name,
+  // run in the app's pod, retried until it succeeds.
+  const dnsAnswering = await until('the app pod to resolve a Service name', () =>
+    inApp(['nslookup', 'bench-app.default.svc.cluster.local']),
+  );
   let idleMemoryBytes: number | undefined;
   if (measureIdle) {
     process.stderr.write(`  idle for ${args.idleSeconds}s before reading memory ...\n`);
