@@ -1,5 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
+import { KUBE_PROXY_PATCH } from './kubeadm-config.js';
 
 /**
  * The default StorageClass "standard": rancher's local-path provisioner (as kind ships), with
@@ -141,4 +142,17 @@ export async function applyManifest(config: k8s.KubeConfig, manifest: string): P
     const spec = doc.toJS() as k8s.KubernetesObject;
     await api.patch(spec, undefined, undefined, 'minilab', true, k8s.PatchStrategy.ServerSideApply);
   }
+}
+
+/**
+ * kube-proxy's GOGC for kubeadm releases that do not read a kube-proxy patch (before v1.37):
+ * the DaemonSet is patched after kubeadm made it, which rolls its one pod once more.
+ */
+export async function tuneKubeProxy(config: k8s.KubeConfig): Promise<void> {
+  await config
+    .makeApiClient(k8s.AppsV1Api)
+    .patchNamespacedDaemonSet(
+      { name: 'kube-proxy', namespace: 'kube-system', body: KUBE_PROXY_PATCH },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
+    );
 }

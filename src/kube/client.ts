@@ -42,8 +42,10 @@ export function watchWake(
           if (!stopped) setTimeout(() => void open(), 200);
           return undefined;
         });
+      // Stopped while the watch was being opened: close it now, or it would keep the process alive.
+      if (stopped) current?.abort();
     };
-    await open();
+    void open();
     return () => {
       stopped = true;
       current?.abort();

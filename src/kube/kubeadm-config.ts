@@ -97,43 +97,70 @@ export function kubeadmConfig(s: ClusterShape): string {
   return [init, cluster, kubelet, proxy].map((d) => stringify(d)).join('---\n');
 }
 
+/** kubeadm reads a `kubeproxydaemonset` patch from v1.37 on; older ones skip the file with a warning. */
+export function kubeadmPatchesKubeProxy(kubernetesVersion: string): boolean {
+  const m = /^v?1\.(\d+)\./.exec(kubernetesVersion);
+  return m ? Number(m[1]) >= 37 : true;
+}
+
+/** The kube-proxy container's settings minilab tunes (GOGC), as a strategic-merge patch body. */
+export const KUBE_PROXY_PATCH = {
+  spec: { template: { spec: { containers: [{ name: 'kube-proxy', env: GO_ENV }] } } },
+};
+
 /**
  * Strategic-merge patches kubeadm applies to its add-on manifests before creating them, so the
  * first CoreDNS and kube-proxy pods are already the tuned ones (patching afterwards rolled both
- * out a second time): one CoreDNS replica probed for readiness every second, and GOGC for both.
+ * out a second time): one CoreDNS replica probed for readiness every second, and GOGC for both
+ * (kube-proxy's patch only where kubeadm reads it; see kubeadmPatchesKubeProxy).
  * CoreDNS talks to the API server at the pod network's gateway (the node itself, a stable
  * address) rather than the kubernetes Service: that address works before kube-proxy has written
  * its first rules, where the Service address dropped the first connection and CoreDNS retried a
  * second later. File names follow kubeadm's `target+patchtype.ext` rule.
  */
-export function addonPatches(podSubnet: string): Record<string, string> {
-  const patch = (container: Record<string, unknown>, spec: Record<string, unknown> = {}) =>
-    JSON.stringify({ spec: { ...spec, template: { spec: { containers: [container] } } } }) + '\n';
+export function addonPatches(podSubnet: string, kubernetesVersion: string): Record<string, string> {
   const apiServerAtGateway = [
     { name: 'KUBERNETES_SERVICE_HOST', value: podGatewayIp(podSubnet) },
     { name: 'KUBERNETES_SERVICE_PORT', value: String(API_SERVER_PORT) },
   ];
-  return {
-    'corednsdeployment+strategic.json': patch(
-      { name: 'coredns', readinessProbe: { periodSeconds: 1 }, env: [...GO_ENV, ...apiServerAtGateway] },
-      { replicas: 1 },
-    ),
-    'kubeproxydaemonset+strategic.json': patch({ name: 'kube-proxy', env: GO_ENV }),
+  const coredns = {
+    spec: {
+      replicas: 1,
+      template: {
+        spec: {
+          containers: [
+            {
+              name: 'coredns',
+              readinessProbe: { periodSeconds: 1 },
+              env: [...GO_ENV, ...apiServerAtGateway],
+            },
+          ],
+        },
+      },
+    },
   };
+  const patches: Record<string, string> = {
+    'corednsdeployment+strategic.json': JSON.stringify(coredns) + '\n',
+  };
+  if (kubeadmPatchesKubeProxy(kubernetesVersion))
+    patches['kubeproxydaemonset+strategic.json'] = JSON.stringify(KUBE_PROXY_PATCH) + '\n';
+  return patches;
 }
 
 /**
- * `kubeadm init` runs in two passes with the API server's /livez awaited in between:
- * - first: certificates, kubeconfigs, etcd and API server manifests, kubelet start;
- * - second: controller manager and scheduler manifests, then upload-config, bootstrap token, add-ons.
+ * `kubeadm init` runs in two passes with the API server's /livez awaited in between; each list
+ * below is what its pass SKIPS (kubeadm's --skip-phases), so that:
+ * - the first runs certificates, kubeconfigs, etcd and API server manifests, kubelet start;
+ * - the second runs controller manager and scheduler manifests, then upload-config,
+ *   mark-control-plane, bootstrap token, add-ons and the join command.
  * Started together with the API server, the scheduler and controller manager met "forbidden"
  * (RBAC not bootstrapped yet) and their informers backed off for seconds before scheduling the
  * first pod; started after it, they sync at once and do not compete with it for the CPU.
- * Never run: preflight (the node image is known), kubelet-finalize (it only points kubelet.conf
- * at the rotating client certificate, then restarts the kubelet; minilab rewrites the file
- * without the restart).
+ * Never run: preflight (the node image is known), wait-control-plane (minilab waits for /livez
+ * itself), kubelet-finalize (it only points kubelet.conf at the rotating client certificate, then
+ * restarts the kubelet; minilab rewrites the file without the restart).
  */
-export const KUBEADM_PASSES = {
+export const KUBEADM_PASSES_SKIP = {
   first: [
     'preflight',
     'control-plane/controller-manager',

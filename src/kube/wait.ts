@@ -18,7 +18,8 @@ export async function waitUntil(
   let last = 'no answer yet';
   let woken: () => void = () => undefined;
   let changed = false;
-  const stopWake = await opts
+  // Set up without waiting: checks start at once and the deadline holds even if it stalls.
+  const wake = opts
     .wake?.(() => {
       changed = true;
       woken();
@@ -57,6 +58,6 @@ export async function waitUntil(
       woken = () => undefined;
     }
   } finally {
-    stopWake?.();
+    void wake?.then((stop) => stop?.());
   }
 }

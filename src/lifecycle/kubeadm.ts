@@ -8,7 +8,7 @@ import {
   kubeadmConfig,
   addonPatches,
   PATCHES_DIR,
-  KUBEADM_PASSES,
+  KUBEADM_PASSES_SKIP,
   DEFAULT_POD_SUBNET,
   DEFAULT_SERVICE_SUBNET,
 } from '../kube/kubeadm-config.js';
@@ -46,7 +46,7 @@ export function writeFilesScript(files: Record<string, string>): string {
 
 /**
  * Writes the CNI config, the kubeadm configuration and its add-on patches into the node and
- * runs `kubeadm init` in its two passes (KUBEADM_PASSES), calling `apiUp` in between; returns
+ * runs `kubeadm init` in its two passes (KUBEADM_PASSES_SKIP), calling `apiUp` in between; returns
  * the pod CIDR the CNI config uses.
  *
  * The bridge CNI config is written before kubeadm runs so the node is Ready as soon as the
@@ -73,10 +73,10 @@ export async function kubeadmInit(
     '/etc/cni/net.d/10-minilab.conflist': bridgeCniConfig(podCidr),
     '/etc/minilab/kubeadm.yaml': config,
   };
-  for (const [name, text] of Object.entries(addonPatches(DEFAULT_POD_SUBNET)))
+  for (const [name, text] of Object.entries(addonPatches(DEFAULT_POD_SUBNET, opts.kubernetesVersion)))
     files[`${PATCHES_DIR}/${name}`] = text;
-  const init = (pass: keyof typeof KUBEADM_PASSES) =>
-    `kubeadm init --config /etc/minilab/kubeadm.yaml --skip-phases=${KUBEADM_PASSES[pass].join(',')} --skip-token-print -v=2 2>&1 | while IFS= read -r l; do printf "%s %s\n" "$(date +%T.%3N)" "$l"; done | tee -a /var/log/minilab-kubeadm.log`;
+  const init = (pass: keyof typeof KUBEADM_PASSES_SKIP) =>
+    `kubeadm init --config /etc/minilab/kubeadm.yaml --skip-phases=${KUBEADM_PASSES_SKIP[pass].join(',')} --skip-token-print -v=2 2>&1 | while IFS= read -r l; do printf "%s %s\n" "$(date +%T.%3N)" "$l"; done | tee -a /var/log/minilab-kubeadm.log`;
   const failure = { timeoutMs: 300_000, logCommand: 'journalctl -u kubelet --no-pager -n 20' };
   await nodeShell(
     engine,
@@ -84,7 +84,7 @@ export async function kubeadmInit(
     `${writeFilesScript(files)}
 grep -q '^GOGC=' /etc/default/kubelet || echo 'GOGC=${GO_ENV[0]?.value}' >> /etc/default/kubelet
 ${init('first')}`,
-    'kubeadm init',
+    'kubeadm init (first pass: certificates, etcd, API server, kubelet)',
     failure,
   );
   await apiUp();
@@ -98,7 +98,7 @@ ${init('first')}`,
 if [ -e ${pem} ]; then
   sed -i -e 's#client-certificate-data: .*#client-certificate: ${pem}#' -e 's#client-key-data: .*#client-key: ${pem}#' /etc/kubernetes/kubelet.conf
 fi`,
-    'kubeadm init',
+    'kubeadm init (second pass: controller manager, scheduler, add-ons)',
     failure,
   );
   return podCidr;

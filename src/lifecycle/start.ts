@@ -2,6 +2,7 @@ import { MinilabError } from '../errors.js';
 import { buildNodeImage } from '../image/build.js';
 import { nodeImageRef } from '../image/components.js';
 import { READYZ_AFTER_RESTART, apiServerReady } from '../kube/readyz.js';
+import { kubeadmPatchesKubeProxy } from '../kube/kubeadm-config.js';
 import type { KubeClients } from '../kube/client.js';
 import { waitUntil } from '../kube/wait.js';
 import {
@@ -111,6 +112,11 @@ async function create(ctx: LifecycleContext, req: StartRequest): Promise<StartRe
   };
   await ctx.profiles.write(config);
   const created: Created = { network: false, volume: false, container: false };
+  // Once the API server is up, the default StorageClass is applied from here while kubeadm's
+  // second pass runs in the node; the step below waits for that work (or reports its error).
+  const apiServer: { entry?: KubeconfigEntry; storage?: Promise<unknown>; cancelled: boolean } = {
+    cancelled: false,
+  };
   try {
     const node = await reporter.step('Creating the node container', () =>
       createNode(
@@ -135,9 +141,6 @@ async function create(ctx: LifecycleContext, req: StartRequest): Promise<StartRe
       ]);
       return probe;
     });
-    // Once the API server is up, the default StorageClass is applied from here while kubeadm's
-    // second pass runs in the node; the step below waits for that work (or reports its error).
-    const apiServer: { entry?: KubeconfigEntry; storage?: Promise<unknown> } = {};
     const podCidr = await reporter.step('Initializing the control plane (kubeadm init)', () =>
       kubeadmInit(
         engine,
@@ -157,7 +160,7 @@ async function create(ctx: LifecycleContext, req: StartRequest): Promise<StartRe
             { intervalMs: 100 },
           );
           // Settled into a value at once: a failure is rethrown by the step below, never unhandled.
-          apiServer.storage = installStorage(engine, node.name, entry).then(
+          apiServer.storage = installStorage(engine, node.name, entry, apiServer).then(
             () => undefined,
             (err: unknown) => err ?? new Error('installing the default StorageClass failed'),
           );
@@ -169,6 +172,10 @@ async function create(ctx: LifecycleContext, req: StartRequest): Promise<StartRe
       const failure = await apiServer.storage;
       if (failure) throw failure;
     });
+    if (!kubeadmPatchesKubeProxy(req.kubernetesVersion)) {
+      const [{ kubeClients }, { tuneKubeProxy }] = await kubeLibrary();
+      await tuneKubeProxy(kubeClients(entry).config);
+    }
     if (req.wait === 'all') {
       await reporter.step('Waiting for node Ready, CoreDNS and the default service account', (progress) =>
         waitForCluster(engine, entry, node.name, progress, { podCidr }),
@@ -179,6 +186,7 @@ async function create(ctx: LifecycleContext, req: StartRequest): Promise<StartRe
     await ctx.profiles.write({ ...config, kubeconfig });
     return result(req, 'created', node, entry, kubeconfig);
   } catch (caught) {
+    apiServer.cancelled = true;
     // A failure because the node container stopped under a step is reported as just that.
     const stopped = await nodeStopped(engine, resourceNames(req.profile).node(), {
       cause: caught,
@@ -312,21 +320,30 @@ async function waitForCluster(
 }
 
 /** The default StorageClass (local-path provisioner with the node's own images), by server-side apply. */
-async function installStorage(engine: Engine, node: string, entry: KubeconfigEntry): Promise<void> {
+async function installStorage(
+  engine: Engine,
+  node: string,
+  entry: KubeconfigEntry,
+  cancel: { cancelled: boolean },
+): Promise<void> {
   const [{ kubeClients }, { applyManifest, storageManifest }] = await kubeLibrary();
   const manifest = storageManifest(storageImages(await nodeComponents(engine, node)));
   const { config } = kubeClients(entry);
   // The admin's group gets cluster-admin from kubeadm's second pass, which starts with it: until
-  // then the API answers 403, and only that is waited out.
+  // then the API answers 403. That, throttling, server errors and dropped connections are waited
+  // out; any other answer (a manifest the API server refuses) fails at once.
   await waitUntil(
-    "the admin credentials' permissions",
+    'the default StorageClass to be accepted',
     READY_TIMEOUT_MS,
     async () => {
+      if (cancel.cancelled) throw new MinilabError('clusterFailed', 'the start failed');
       try {
         await applyManifest(config, manifest);
         return true;
       } catch (err) {
-        if ((err as { code?: unknown }).code === 403) return 'admin not yet bound to cluster-admin (403)';
+        const code = (err as { code?: unknown }).code;
+        if (code === 403) return 'admin not yet bound to cluster-admin (403)';
+        if (typeof code !== 'number' || code === 429 || code >= 500) return `API server: ${String(err)}`;
         throw new MinilabError('clusterFailed', 'installing the default StorageClass failed', { cause: err });
       }
     },

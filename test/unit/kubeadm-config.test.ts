@@ -2,9 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseAllDocuments } from 'yaml';
 import {
-  KUBEADM_PASSES,
+  KUBEADM_PASSES_SKIP,
   PATCHES_DIR,
   addonPatches,
+  kubeadmPatchesKubeProxy,
   bridgeCniConfig,
   kubeadmConfig,
   type ClusterShape,
@@ -95,7 +96,7 @@ test('one node, no leader election; the controller manager may make its start-up
 });
 
 test('add-on patches: one CoreDNS replica probed every second; GOGC for CoreDNS and kube-proxy', () => {
-  const p = addonPatches('10.244.0.0/16');
+  const p = addonPatches('10.244.0.0/16', 'v1.37.2');
   assert.deepEqual(Object.keys(p).sort(), [
     'corednsdeployment+strategic.json',
     'kubeproxydaemonset+strategic.json',
@@ -119,7 +120,8 @@ test('add-on patches: one CoreDNS replica probed every second; GOGC for CoreDNS 
   assert.deepEqual(proxy.spec.template.spec.containers[0].env, [{ name: 'GOGC', value: '50' }]);
 });
 
-test('the two kubeadm passes together run every init phase once, except preflight and kubelet-finalize', () => {
+test('the two kubeadm passes together run every init phase once, except preflight, wait-control-plane and kubelet-finalize', () => {
+  // kubeadm v1.37's init phases (kubeadm init --help), minus the three never run.
   const phases = [
     'certs',
     'kubeconfig',
@@ -138,14 +140,17 @@ test('the two kubeadm passes together run every init phase once, except prefligh
   const runs = (pass: readonly string[], phase: string) =>
     !pass.some((skipped) => phase === skipped || phase.startsWith(`${skipped}/`));
   for (const phase of phases) {
-    const count = [KUBEADM_PASSES.first, KUBEADM_PASSES.second].filter((p) => runs(p, phase)).length;
+    const count = [KUBEADM_PASSES_SKIP.first, KUBEADM_PASSES_SKIP.second].filter((p) =>
+      runs(p, phase),
+    ).length;
     assert.equal(count, 1, phase);
   }
   // The API server starts in the first pass, the scheduler and controller manager in the second.
-  assert.ok(runs(KUBEADM_PASSES.first, 'control-plane/apiserver'));
-  assert.ok(runs(KUBEADM_PASSES.second, 'control-plane/scheduler'));
-  for (const pass of [KUBEADM_PASSES.first, KUBEADM_PASSES.second]) {
-    assert.ok(pass.includes('preflight') && pass.includes('kubelet-finalize'));
+  assert.ok(runs(KUBEADM_PASSES_SKIP.first, 'control-plane/apiserver'));
+  assert.ok(runs(KUBEADM_PASSES_SKIP.second, 'control-plane/scheduler'));
+  for (const pass of [KUBEADM_PASSES_SKIP.first, KUBEADM_PASSES_SKIP.second]) {
+    for (const never of ['preflight', 'wait-control-plane', 'kubelet-finalize'])
+      assert.ok((pass as readonly string[]).includes(never), never);
   }
 });
 
@@ -156,4 +161,12 @@ test('files are written from quoted here-documents: no shell expansion of their 
     /^mkdir -p "\$\(dirname \/etc\/x\/a.conf\)"\ncat > \/etc\/x\/a.conf <<'MINILAB_EOF'\n/,
   );
   assert.ok(script.includes('value: $HOME `id`\nMINILAB_EOF'));
+});
+
+test('kube-proxy is patched by kubeadm only where kubeadm reads that patch (v1.37 on)', () => {
+  assert.ok('kubeproxydaemonset+strategic.json' in addonPatches('10.244.0.0/16', 'v1.37.2'));
+  assert.ok(!('kubeproxydaemonset+strategic.json' in addonPatches('10.244.0.0/16', 'v1.36.5')));
+  assert.ok('corednsdeployment+strategic.json' in addonPatches('10.244.0.0/16', 'v1.34.0'));
+  assert.equal(kubeadmPatchesKubeProxy('v1.36.5'), false);
+  assert.equal(kubeadmPatchesKubeProxy('v1.38.0'), true);
 });
