@@ -429,7 +429,9 @@ async function assembleNode(
     // stay under /var (overlayfs cannot stack its upper directories on overlayfs).
     await sh(
       `mkdir -p ${CONTENT_DIR} /var/lib/containerd
-       ln -sfn ${CONTENT_DIR} /var/lib/containerd/io.containerd.content.v1.content
+       store=/var/lib/containerd/io.containerd.content.v1.content
+       if [ -e "$store" ] && [ ! -L "$store" ]; then rm -rf "$store"; fi
+       ln -sfn ${CONTENT_DIR} "$store"
        sed -i "s|^\\(\\s*sandbox_image = \\).*|\\1\\"$(cat /etc/minilab/sandbox-image)\\"|" /etc/containerd/config.toml
        mkdir -p /run/containerd
        nohup containerd >/tmp/containerd.log 2>&1 &

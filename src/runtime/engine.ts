@@ -252,33 +252,45 @@ export class Engine {
     } catch (err) {
       if (!/did not receive an exit event|could not kill/.test(String((err as Error).message))) throw err;
       const c = await this.docker.getContainer(nameOrId).inspect();
-      await this.thawFrozenCgroups(c.Id, c.Image);
+      await this.thawFrozenCgroups({
+        id: c.Id,
+        name: c.Name.replace(/^\//, ''),
+        image: c.Image,
+        labels: c.Config.Labels ?? {},
+      });
       return once();
     }
   }
 
   /**
-   * Thaws every frozen cgroup of a container (freezer.state FROZEN on cgroup v1, cgroup.freeze 1
-   * on v2) from a short-lived privileged helper made from the container's own image, which sees
-   * the engine host's cgroup tree at /host-cgroup.
+   * Thaws every frozen or freezing cgroup of a container (freezer.state on cgroup v1,
+   * cgroup.freeze on v2) from a short-lived privileged helper made from the container's own image,
+   * which sees the engine host's cgroup tree at /host-cgroup. The helper carries the container's
+   * profile and extra labels (kind "helper"), so a helper left by an interrupted run is found.
    */
-  async thawFrozenCgroups(containerId: string, image: string): Promise<void> {
-    const script = `for f in $(find /host-cgroup -path "*${containerId}*" \\( -name freezer.state -o -name cgroup.freeze \\) 2>/dev/null); do
+  async thawFrozenCgroups(c: {
+    id: string;
+    name: string;
+    image: string;
+    labels: Record<string, string>;
+  }): Promise<void> {
+    const script = `for f in $(find /host-cgroup -path "*${c.id}*" \\( -name freezer.state -o -name cgroup.freeze \\) 2>/dev/null); do
       case "$f" in
-        *freezer.state) grep -q FROZEN "$f" && echo THAWED > "$f" ;;
-        *cgroup.freeze) grep -q 1 "$f" && echo 0 > "$f" ;;
+        *freezer.state) grep -qx THAWED "$f" || echo THAWED > "$f" ;;
+        *cgroup.freeze) grep -qx 0 "$f" || echo 0 > "$f" ;;
       esac
     done; true`;
+    const nodeOnly: string[] = [Labels.role, Labels.node, Labels.apiServerPort, Labels.version];
+    const labels = Object.fromEntries(Object.entries(c.labels).filter(([k]) => !nodeOnly.includes(k)));
+    const name = `${c.name}-thaw`;
+    await this.remove(name);
     const helper = await this.call('create a container', () =>
       this.docker.createContainer({
-        Image: image,
+        name,
+        Image: c.image,
         Entrypoint: ['sh', '-c', script],
-        Labels: { [Labels.managed]: 'true' },
-        HostConfig: {
-          Privileged: true,
-          Binds: ['/sys/fs/cgroup:/host-cgroup'],
-          AutoRemove: false,
-        },
+        Labels: { ...labels, [Labels.managed]: 'true', [Labels.kind]: 'helper' },
+        HostConfig: { Privileged: true, Binds: ['/sys/fs/cgroup:/host-cgroup'] },
       }),
     );
     try {

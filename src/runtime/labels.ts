@@ -10,7 +10,7 @@ export const Labels = {
   version: `${LABEL_PREFIX}.kubernetes-version`,
 } as const;
 
-export type ResourceKind = 'node' | 'network' | 'volume' | 'build';
+export type ResourceKind = 'node' | 'network' | 'volume' | 'build' | 'helper';
 
 export function ownedLabels(
   profile: string,
