@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import type { Engine } from '../../src/runtime/engine.js';
 import { cleanupTestResources, connect, runId } from '../helpers/engine.js';
 import {
+  createDataClaim,
   deployEcho,
   echoServerArchive,
   kubeClients,
@@ -137,13 +138,7 @@ test('a workload from a locally built image is reachable through a Service, by D
 
 test('a PersistentVolumeClaim binds and keeps its data across stop and start', async () => {
   const { core } = clients();
-  await core.createNamespacedPersistentVolumeClaim({
-    namespace: 'default',
-    body: {
-      metadata: { name: 'data' },
-      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '64Mi' } } },
-    },
-  });
+  await createDataClaim(core);
   await core.createNamespacedPod({
     namespace: 'default',
     body: {

@@ -17,7 +17,7 @@ import { parse } from 'yaml';
 import { Engine } from '../../src/runtime/engine.js';
 import { projectRoot } from '../../src/version.js';
 import { cleanupTestResources, connect, runId, TEST_LABEL } from '../helpers/engine.js';
-import { kubeClients, runBin, sandbox, waitFor, type Run } from '../helpers/cluster.js';
+import { createDataClaim, kubeClients, runBin, sandbox, waitFor, type Run } from '../helpers/cluster.js';
 
 const A = `rel-${runId}`;
 const I = `rel-${runId}-i`;
@@ -620,13 +620,7 @@ test('a cluster starts beside a kubeconfig full of other entries and keeps a Con
     namespace: 'default',
     body: { metadata: { name: 'keep' }, data: { value: DATA } },
   });
-  await core.createNamespacedPersistentVolumeClaim({
-    namespace: 'default',
-    body: {
-      metadata: { name: 'data' },
-      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '64Mi' } } },
-    },
-  });
+  await createDataClaim(core);
   await core.createNamespacedPod({
     namespace: 'default',
     body: {

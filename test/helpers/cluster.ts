@@ -90,6 +90,17 @@ export function kubeClients(kubeconfigFile: string, context: string) {
   };
 }
 
+/** The PersistentVolumeClaim "data" (64Mi, default StorageClass) in namespace default. */
+export async function createDataClaim(core: k8s.CoreV1Api): Promise<void> {
+  await core.createNamespacedPersistentVolumeClaim({
+    namespace: 'default',
+    body: {
+      metadata: { name: 'data' },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '64Mi' } } },
+    },
+  });
+}
+
 export async function waitFor<T>(
   what: string,
   timeoutMs: number,

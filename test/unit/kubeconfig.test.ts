@@ -10,17 +10,11 @@ import {
   removeKubeconfigEntry,
   upsertEntry,
   writeKubeconfigEntry,
-  type KubeconfigEntry,
 } from '../../src/kube/kubeconfig.js';
+import { sampleEntry } from '../helpers/kubeconfig.js';
 import { MinilabError } from '../../src/errors.js';
 
-const entry = (name: string, port = 40000): KubeconfigEntry => ({
-  name,
-  server: `https://127.0.0.1:${port}`,
-  certificateAuthorityData: 'Q0E=',
-  clientCertificateData: 'Q0VSVA==',
-  clientKeyData: 'S0VZ',
-});
+const entry = sampleEntry;
 
 const existing = `# the user's own comment
 apiVersion: v1

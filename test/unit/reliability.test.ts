@@ -18,21 +18,15 @@ import {
   readKubeconfigEntry,
   removeKubeconfigEntry,
   writeKubeconfigEntry,
-  type KubeconfigEntry,
 } from '../../src/kube/kubeconfig.js';
+import { sampleEntry } from '../helpers/kubeconfig.js';
 import { waitUntil } from '../../src/kube/wait.js';
 import { lockProfile, profileLocked } from '../../src/profile/lock.js';
 import { parseCpus, parsePort } from '../../src/cli/commands/lifecycle.js';
 import { MinilabError } from '../../src/errors.js';
 import { projectRoot } from '../../src/version.js';
 
-const entry = (name: string, port = 40000): KubeconfigEntry => ({
-  name,
-  server: `https://127.0.0.1:${port}`,
-  certificateAuthorityData: 'Q0E=',
-  clientCertificateData: 'Q0VSVA==',
-  clientKeyData: 'S0VZ',
-});
+const entry = sampleEntry;
 
 /** Unusual but valid: comments, flow style, anchors and aliases, extensions, exec users, unicode. */
 const FOREIGN = `# mine
