@@ -1,22 +1,57 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
+import { yamlHref } from './route.js';
 
-/** A scrollable, keyboard-focusable frame around a table (narrow windows scroll it sideways). */
-export function TableFrame(props: { label: string; children: ComponentChildren }) {
+/**
+ * A table in a scrollable, keyboard-focusable frame (narrow windows scroll it sideways). `columns` names
+ * the header cells (`false` leaves one out); `row` renders one `<tr>`; `empty` is the row shown when there
+ * are no rows (none if not given).
+ */
+export function Table<T>(props: {
+  label: string;
+  columns: (string | false)[];
+  rows: T[];
+  row: (r: T) => ComponentChildren;
+  empty?: ComponentChildren;
+}) {
+  const columns = props.columns.filter((c) => c !== false);
   return (
     <div class="table-frame" role="region" aria-label={props.label} tabIndex={0}>
-      {props.children}
+      <table>
+        <thead>
+          <tr>
+            {columns.map((c) => (
+              <th key={c} scope="col">
+                {c}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {props.rows.length === 0 && props.empty !== undefined && (
+            <tr>
+              <td colSpan={columns.length} class="empty">
+                {props.empty}
+              </td>
+            </tr>
+          )}
+          {props.rows.map((r) => props.row(r))}
+        </tbody>
+      </table>
     </div>
   );
 }
 
-export function Empty(props: { colSpan: number; children: ComponentChildren }) {
+/** The "YAML" button of a table row, named after the row for screen readers. */
+export function YamlLink(props: { kind: string; namespace: string; name: string }) {
   return (
-    <tr>
-      <td colSpan={props.colSpan} class="empty">
-        {props.children}
-      </td>
-    </tr>
+    <a
+      class="button"
+      href={yamlHref(props.kind, props.namespace, props.name)}
+      aria-label={`YAML of ${props.name}`}
+    >
+      YAML
+    </a>
   );
 }
 

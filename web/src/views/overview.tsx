@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { DashboardInfo, MetricsAnswer } from '../../../src/dashboard/model.js';
 import { api } from '../api.js';
-import { Badge, Empty, TableFrame } from '../components.js';
+import { Badge, Table } from '../components.js';
 import { age, bytes, cpu, percent } from '../format.js';
 import { podHref, yamlHref } from '../route.js';
 import { useNow, useStore } from '../store.js';
@@ -73,103 +73,77 @@ export function Overview(props: { info?: DashboardInfo }) {
             </button>
           )}
         </div>
-        <TableFrame label="Nodes">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Status</th>
-                <th scope="col">Roles</th>
-                <th scope="col">Version</th>
-                <th scope="col">CPU</th>
-                <th scope="col">Memory</th>
-                <th scope="col">Pods</th>
-                <th scope="col">Age</th>
+        <Table
+          label="Nodes"
+          columns={['Name', 'Status', 'Roles', 'Version', 'CPU', 'Memory', 'Pods', 'Age']}
+          rows={nodes}
+          empty={store.loaded ? 'No nodes.' : 'Loading…'}
+          row={(n) => {
+            const u = usage(n.name);
+            return (
+              <tr key={n.uid}>
+                <th scope="row">
+                  <a href={yamlHref('Node', '', n.name)}>{n.name}</a>
+                </th>
+                <td>
+                  <Badge tone={n.ready === 'True' ? 'ok' : 'bad'}>
+                    {n.ready === 'True' ? 'Ready' : 'NotReady'}
+                  </Badge>
+                  {n.problems.map((p) => (
+                    <Badge key={p} tone="warn">
+                      {p}
+                    </Badge>
+                  ))}
+                </td>
+                <td>{n.roles.join(', ') || '—'}</td>
+                <td>{n.kubeletVersion}</td>
+                <td>
+                  {u ? `${cpu(u.cpu)} of ` : ''}
+                  {cpu(n.capacity.cpu)}
+                  {u ? percent(u.cpu, n.allocatable.cpu) : ''}
+                </td>
+                <td>
+                  {u ? `${bytes(u.memory)} of ` : ''}
+                  {bytes(n.capacity.memory)}
+                  {u ? percent(u.memory, n.allocatable.memory) : ''}
+                </td>
+                <td>
+                  {pods.filter((p) => p.node === n.name && !['Succeeded', 'Failed'].includes(p.phase)).length}{' '}
+                  / {n.capacity.pods}
+                </td>
+                <td>{age(n.created, now)}</td>
               </tr>
-            </thead>
-            <tbody>
-              {nodes.length === 0 && <Empty colSpan={8}>{store.loaded ? 'No nodes.' : 'Loading…'}</Empty>}
-              {nodes.map((n) => {
-                const u = usage(n.name);
-                return (
-                  <tr key={n.uid}>
-                    <th scope="row">
-                      <a href={yamlHref('Node', '', n.name)}>{n.name}</a>
-                    </th>
-                    <td>
-                      <Badge tone={n.ready === 'True' ? 'ok' : 'bad'}>
-                        {n.ready === 'True' ? 'Ready' : 'NotReady'}
-                      </Badge>
-                      {n.problems.map((p) => (
-                        <Badge key={p} tone="warn">
-                          {p}
-                        </Badge>
-                      ))}
-                    </td>
-                    <td>{n.roles.join(', ') || '—'}</td>
-                    <td>{n.kubeletVersion}</td>
-                    <td>
-                      {u ? `${cpu(u.cpu)} of ` : ''}
-                      {cpu(n.capacity.cpu)}
-                      {u ? percent(u.cpu, n.allocatable.cpu) : ''}
-                    </td>
-                    <td>
-                      {u ? `${bytes(u.memory)} of ` : ''}
-                      {bytes(n.capacity.memory)}
-                      {u ? percent(u.memory, n.allocatable.memory) : ''}
-                    </td>
-                    <td>
-                      {
-                        pods.filter((p) => p.node === n.name && !['Succeeded', 'Failed'].includes(p.phase))
-                          .length
-                      }{' '}
-                      / {n.capacity.pods}
-                    </td>
-                    <td>{age(n.created, now)}</td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </TableFrame>
+            );
+          }}
+        />
         {metrics && !metrics.available && <p class="hint">Usage is not shown: {metrics.reason}.</p>}
       </section>
 
       <section aria-labelledby="warnings-h">
         <h2 id="warnings-h">Recent warnings</h2>
-        <TableFrame label="Recent warning events">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Last seen</th>
-                <th scope="col">Object</th>
-                <th scope="col">Reason</th>
-                <th scope="col">Message</th>
-                <th scope="col">Count</th>
-              </tr>
-            </thead>
-            <tbody>
-              {warnings.length === 0 && <Empty colSpan={5}>No warnings. All quiet.</Empty>}
-              {warnings.map((e) => (
-                <tr key={e.uid}>
-                  <td>{age(e.last, now)}</td>
-                  <td>
-                    {e.object.kind === 'Pod' ? (
-                      <a href={podHref(e.object.namespace, e.object.name)}>
-                        {e.object.namespace}/{e.object.name}
-                      </a>
-                    ) : (
-                      `${e.object.kind} ${e.object.namespace ? `${e.object.namespace}/` : ''}${e.object.name}`
-                    )}
-                  </td>
-                  <td>{e.reason}</td>
-                  <td class="message">{e.message}</td>
-                  <td>{e.count}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableFrame>
+        <Table
+          label="Recent warning events"
+          columns={['Last seen', 'Object', 'Reason', 'Message', 'Count']}
+          rows={warnings}
+          empty="No warnings. All quiet."
+          row={(e) => (
+            <tr key={e.uid}>
+              <td>{age(e.last, now)}</td>
+              <td>
+                {e.object.kind === 'Pod' ? (
+                  <a href={podHref(e.object.namespace, e.object.name)}>
+                    {e.object.namespace}/{e.object.name}
+                  </a>
+                ) : (
+                  `${e.object.kind} ${e.object.namespace ? `${e.object.namespace}/` : ''}${e.object.name}`
+                )}
+              </td>
+              <td>{e.reason}</td>
+              <td class="message">{e.message}</td>
+              <td>{e.count}</td>
+            </tr>
+          )}
+        />
       </section>
     </>
   );

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { LogEvents } from '../../../src/dashboard/model.js';
-import { Badge, Empty, TableFrame, podTone } from '../components.js';
+import { Badge, Table, podTone } from '../components.js';
 import { age } from '../format.js';
 import { yamlHref } from '../route.js';
 import { useNow, useStore } from '../store.js';
@@ -110,35 +110,25 @@ export function PodDetail(props: { namespace: string; name: string }) {
 
       <section aria-labelledby="containers-h">
         <h2 id="containers-h">Containers</h2>
-        <TableFrame label="Containers">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Image</th>
-                <th scope="col">State</th>
-                <th scope="col">Ready</th>
-                <th scope="col">Restarts</th>
-              </tr>
-            </thead>
-            <tbody>
-              {pod.containers.map((c) => (
-                <tr key={c.name}>
-                  <th scope="row">
-                    {c.name}
-                    {c.init ? ' (init)' : ''}
-                  </th>
-                  <td>
-                    <code>{c.image}</code>
-                  </td>
-                  <td>{c.state}</td>
-                  <td>{c.ready ? 'yes' : 'no'}</td>
-                  <td>{c.restarts}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableFrame>
+        <Table
+          label="Containers"
+          columns={['Name', 'Image', 'State', 'Ready', 'Restarts']}
+          rows={pod.containers}
+          row={(c) => (
+            <tr key={c.name}>
+              <th scope="row">
+                {c.name}
+                {c.init ? ' (init)' : ''}
+              </th>
+              <td>
+                <code>{c.image}</code>
+              </td>
+              <td>{c.state}</td>
+              <td>{c.ready ? 'yes' : 'no'}</td>
+              <td>{c.restarts}</td>
+            </tr>
+          )}
+        />
       </section>
 
       <section aria-labelledby="logs-h">
@@ -172,33 +162,23 @@ export function PodDetail(props: { namespace: string; name: string }) {
 
       <section aria-labelledby="events-h">
         <h2 id="events-h">Events</h2>
-        <TableFrame label="Events of this pod">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Last seen</th>
-                <th scope="col">Type</th>
-                <th scope="col">Reason</th>
-                <th scope="col">Message</th>
-                <th scope="col">Count</th>
-              </tr>
-            </thead>
-            <tbody>
-              {events.length === 0 && <Empty colSpan={5}>No events.</Empty>}
-              {events.map((e) => (
-                <tr key={e.uid}>
-                  <td>{age(e.last, now)}</td>
-                  <td>
-                    <Badge tone={e.type === 'Warning' ? 'warn' : 'idle'}>{e.type}</Badge>
-                  </td>
-                  <td>{e.reason}</td>
-                  <td class="message">{e.message}</td>
-                  <td>{e.count}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableFrame>
+        <Table
+          label="Events of this pod"
+          columns={['Last seen', 'Type', 'Reason', 'Message', 'Count']}
+          rows={events}
+          empty="No events."
+          row={(e) => (
+            <tr key={e.uid}>
+              <td>{age(e.last, now)}</td>
+              <td>
+                <Badge tone={e.type === 'Warning' ? 'warn' : 'idle'}>{e.type}</Badge>
+              </td>
+              <td>{e.reason}</td>
+              <td class="message">{e.message}</td>
+              <td>{e.count}</td>
+            </tr>
+          )}
+        />
       </section>
       {deleting && (
         <DeletePodDialog namespace={pod.namespace} name={pod.name} onClose={() => setDeleting(false)} />

@@ -1,9 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { PortForwardInfo, ServiceRow } from '../../../src/dashboard/model.js';
 import { api } from '../api.js';
-import { Empty, TableFrame, notify } from '../components.js';
+import { Table, YamlLink, notify } from '../components.js';
 import { age } from '../format.js';
-import { yamlHref } from '../route.js';
 import { useNow, useStore } from '../store.js';
 
 export function Services(props: { namespace: string }) {
@@ -48,79 +47,59 @@ export function Services(props: { namespace: string }) {
   return (
     <>
       <h1>Services</h1>
-      <TableFrame label="Services">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              {all && <th scope="col">Namespace</th>}
-              <th scope="col">Type</th>
-              <th scope="col">Cluster IP</th>
-              <th scope="col">Ports</th>
-              <th scope="col">Age</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {services.length === 0 && (
-              <Empty colSpan={all ? 7 : 6}>{store.loaded ? 'No services.' : 'Loading…'}</Empty>
-            )}
-            {services.map((s) => (
-              <tr key={s.uid} data-name={s.name}>
-                <th scope="row">{s.name}</th>
-                {all && <td>{s.namespace}</td>}
-                <td>{s.type}</td>
-                <td>
-                  <code>{s.clusterIP}</code>
-                </td>
-                <td>
-                  <ul class="ports">
-                    {s.ports.map((p) => {
-                      const key = `${s.namespace}/${s.name}/${p.port}`;
-                      const f = forwards.find((x) => x.id === key);
-                      const forwardable = p.protocol === 'TCP' && Object.keys(s.selector).length > 0;
-                      return (
-                        <li key={key}>
-                          <span>
-                            {p.port}/{p.protocol}
-                            {p.targetPort !== String(p.port) ? ` → ${p.targetPort}` : ''}
-                            {p.nodePort ? ` (node ${p.nodePort})` : ''}
-                          </span>
-                          {forwardable &&
-                            (f ? (
-                              <a href={f.url} target="_blank" rel="noopener noreferrer">
-                                {f.url}
-                              </a>
-                            ) : (
-                              <button
-                                type="button"
-                                disabled={busy === key}
-                                aria-label={`Open ${s.name} port ${p.port} locally`}
-                                onClick={() => void open(s, p.port)}
-                              >
-                                {busy === key ? 'Opening…' : 'Open'}
-                              </button>
-                            ))}
-                        </li>
-                      );
-                    })}
-                  </ul>
-                </td>
-                <td>{age(s.created, now)}</td>
-                <td>
-                  <a
-                    class="button"
-                    href={yamlHref('Service', s.namespace, s.name)}
-                    aria-label={`YAML of ${s.name}`}
-                  >
-                    YAML
-                  </a>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </TableFrame>
+      <Table
+        label="Services"
+        columns={['Name', all && 'Namespace', 'Type', 'Cluster IP', 'Ports', 'Age', 'Actions']}
+        rows={services}
+        empty={store.loaded ? 'No services.' : 'Loading…'}
+        row={(s) => (
+          <tr key={s.uid} data-name={s.name}>
+            <th scope="row">{s.name}</th>
+            {all && <td>{s.namespace}</td>}
+            <td>{s.type}</td>
+            <td>
+              <code>{s.clusterIP}</code>
+            </td>
+            <td>
+              <ul class="ports">
+                {s.ports.map((p) => {
+                  const key = `${s.namespace}/${s.name}/${p.port}`;
+                  const f = forwards.find((x) => x.id === key);
+                  const forwardable = p.protocol === 'TCP' && Object.keys(s.selector).length > 0;
+                  return (
+                    <li key={key}>
+                      <span>
+                        {p.port}/{p.protocol}
+                        {p.targetPort !== String(p.port) ? ` → ${p.targetPort}` : ''}
+                        {p.nodePort ? ` (node ${p.nodePort})` : ''}
+                      </span>
+                      {forwardable &&
+                        (f ? (
+                          <a href={f.url} target="_blank" rel="noopener noreferrer">
+                            {f.url}
+                          </a>
+                        ) : (
+                          <button
+                            type="button"
+                            disabled={busy === key}
+                            aria-label={`Open ${s.name} port ${p.port} locally`}
+                            onClick={() => void open(s, p.port)}
+                          >
+                            {busy === key ? 'Opening…' : 'Open'}
+                          </button>
+                        ))}
+                    </li>
+                  );
+                })}
+              </ul>
+            </td>
+            <td>{age(s.created, now)}</td>
+            <td>
+              <YamlLink kind="Service" namespace={s.namespace} name={s.name} />
+            </td>
+          </tr>
+        )}
+      />
 
       <section aria-labelledby="forwards-h">
         <h2 id="forwards-h">Local port-forwards</h2>

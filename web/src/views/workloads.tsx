@@ -2,9 +2,9 @@ import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import type { PodRow, WorkloadRow } from '../../../src/dashboard/model.js';
 import { api } from '../api.js';
-import { Badge, ConfirmDialog, Empty, TableFrame, podTone } from '../components.js';
+import { Badge, ConfirmDialog, Table, YamlLink, podTone } from '../components.js';
 import { age } from '../format.js';
-import { podHref, yamlHref } from '../route.js';
+import { podHref } from '../route.js';
 import { useNow, useStore } from '../store.js';
 
 type Dialog =
@@ -65,73 +65,60 @@ function WorkloadTable(props: {
   onAction: (d: Dialog) => void;
 }) {
   const id = `${props.title.toLowerCase()}-h`;
-  const cols = props.allNamespaces ? 7 : 6;
   return (
     <section aria-labelledby={id}>
       <h2 id={id}>{props.title}</h2>
-      <TableFrame label={props.title}>
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              {props.allNamespaces && <th scope="col">Namespace</th>}
-              <th scope="col">Ready</th>
-              <th scope="col">Up to date</th>
-              <th scope="col">Available</th>
-              <th scope="col">Age</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.rows.length === 0 && (
-              <Empty colSpan={cols}>{props.loaded ? `No ${props.title.toLowerCase()}.` : 'Loading…'}</Empty>
-            )}
-            {props.rows.map((r) => (
-              <tr key={r.uid} data-name={r.name}>
-                <th scope="row">{r.name}</th>
-                {props.allNamespaces && <td>{r.namespace}</td>}
-                <td>
-                  <Badge tone={r.ready >= r.desired ? 'ok' : 'warn'}>
-                    <span class="replicas">
-                      {r.ready}/{r.desired}
-                    </span>
-                  </Badge>
-                </td>
-                <td>{r.upToDate}</td>
-                <td>{r.available}</td>
-                <td>{age(r.created, props.now)}</td>
-                <td>
-                  <Actions>
-                    {props.scalable && (
-                      <button
-                        type="button"
-                        aria-label={`Scale ${r.name}`}
-                        onClick={() => props.onAction({ action: 'scale', row: r })}
-                      >
-                        Scale
-                      </button>
-                    )}
-                    <button
-                      type="button"
-                      aria-label={`Restart ${r.name}`}
-                      onClick={() => props.onAction({ action: 'restart', row: r })}
-                    >
-                      Restart
-                    </button>
-                    <a
-                      class="button"
-                      href={yamlHref(r.kind, r.namespace, r.name)}
-                      aria-label={`YAML of ${r.name}`}
-                    >
-                      YAML
-                    </a>
-                  </Actions>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </TableFrame>
+      <Table
+        label={props.title}
+        columns={[
+          'Name',
+          props.allNamespaces && 'Namespace',
+          'Ready',
+          'Up to date',
+          'Available',
+          'Age',
+          'Actions',
+        ]}
+        rows={props.rows}
+        empty={props.loaded ? `No ${props.title.toLowerCase()}.` : 'Loading…'}
+        row={(r) => (
+          <tr key={r.uid} data-name={r.name}>
+            <th scope="row">{r.name}</th>
+            {props.allNamespaces && <td>{r.namespace}</td>}
+            <td>
+              <Badge tone={r.ready >= r.desired ? 'ok' : 'warn'}>
+                <span class="replicas">
+                  {r.ready}/{r.desired}
+                </span>
+              </Badge>
+            </td>
+            <td>{r.upToDate}</td>
+            <td>{r.available}</td>
+            <td>{age(r.created, props.now)}</td>
+            <td>
+              <Actions>
+                {props.scalable && (
+                  <button
+                    type="button"
+                    aria-label={`Scale ${r.name}`}
+                    onClick={() => props.onAction({ action: 'scale', row: r })}
+                  >
+                    Scale
+                  </button>
+                )}
+                <button
+                  type="button"
+                  aria-label={`Restart ${r.name}`}
+                  onClick={() => props.onAction({ action: 'restart', row: r })}
+                >
+                  Restart
+                </button>
+                <YamlLink kind={r.kind} namespace={r.namespace} name={r.name} />
+              </Actions>
+            </td>
+          </tr>
+        )}
+      />
     </section>
   );
 }
@@ -176,112 +163,74 @@ export function Workloads(props: { namespace: string }) {
 
       <section aria-labelledby="jobs-h">
         <h2 id="jobs-h">Jobs</h2>
-        <TableFrame label="Jobs">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                {all && <th scope="col">Namespace</th>}
-                <th scope="col">Completions</th>
-                <th scope="col">Status</th>
-                <th scope="col">Age</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {jobs.length === 0 && <Empty colSpan={all ? 6 : 5}>No jobs.</Empty>}
-              {jobs.map((j) => (
-                <tr key={j.uid}>
-                  <th scope="row">{j.name}</th>
-                  {all && <td>{j.namespace}</td>}
-                  <td>
-                    {j.succeeded}/{j.completions}
-                  </td>
-                  <td>
-                    <Badge tone={j.status === 'Complete' ? 'ok' : j.status === 'Failed' ? 'bad' : 'warn'}>
-                      {j.status}
-                    </Badge>
-                  </td>
-                  <td>{age(j.created, now)}</td>
-                  <td>
-                    <a
-                      class="button"
-                      href={yamlHref('Job', j.namespace, j.name)}
-                      aria-label={`YAML of ${j.name}`}
-                    >
-                      YAML
-                    </a>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableFrame>
+        <Table
+          label="Jobs"
+          columns={['Name', all && 'Namespace', 'Completions', 'Status', 'Age', 'Actions']}
+          rows={jobs}
+          empty="No jobs."
+          row={(j) => (
+            <tr key={j.uid}>
+              <th scope="row">{j.name}</th>
+              {all && <td>{j.namespace}</td>}
+              <td>
+                {j.succeeded}/{j.completions}
+              </td>
+              <td>
+                <Badge tone={j.status === 'Complete' ? 'ok' : j.status === 'Failed' ? 'bad' : 'warn'}>
+                  {j.status}
+                </Badge>
+              </td>
+              <td>{age(j.created, now)}</td>
+              <td>
+                <YamlLink kind="Job" namespace={j.namespace} name={j.name} />
+              </td>
+            </tr>
+          )}
+        />
       </section>
 
       <section aria-labelledby="pods-h">
         <h2 id="pods-h">Pods</h2>
-        <TableFrame label="Pods">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                {all && <th scope="col">Namespace</th>}
-                <th scope="col">Ready</th>
-                <th scope="col">Status</th>
-                <th scope="col">Restarts</th>
-                <th scope="col">Age</th>
-                <th scope="col">Node</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {pods.length === 0 && (
-                <Empty colSpan={all ? 8 : 7}>{store.loaded ? 'No pods.' : 'Loading…'}</Empty>
-              )}
-              {pods.map((p) => (
-                <tr key={p.uid} data-name={p.name}>
-                  <th scope="row">
-                    <a href={podHref(p.namespace, p.name)}>{p.name}</a>
-                  </th>
-                  {all && <td>{p.namespace}</td>}
-                  <td>
-                    {p.readyCount}/{p.containerCount}
-                  </td>
-                  <td>
-                    <Badge tone={podTone(p.status, p.readyCount === p.containerCount)}>{p.status}</Badge>
-                  </td>
-                  <td>{p.restarts}</td>
-                  <td>{age(p.created, now)}</td>
-                  <td>{p.node}</td>
-                  <td>
-                    <Actions>
-                      <a class="button" href={podHref(p.namespace, p.name)} aria-label={`Logs of ${p.name}`}>
-                        Logs
-                      </a>
-                      <button
-                        type="button"
-                        class="danger-text"
-                        aria-label={`Delete ${p.name}`}
-                        disabled={p.deleting}
-                        onClick={() => setDialog({ action: 'delete', row: p })}
-                      >
-                        Delete
-                      </button>
-                      <a
-                        class="button"
-                        href={yamlHref('Pod', p.namespace, p.name)}
-                        aria-label={`YAML of ${p.name}`}
-                      >
-                        YAML
-                      </a>
-                    </Actions>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableFrame>
+        <Table
+          label="Pods"
+          columns={['Name', all && 'Namespace', 'Ready', 'Status', 'Restarts', 'Age', 'Node', 'Actions']}
+          rows={pods}
+          empty={store.loaded ? 'No pods.' : 'Loading…'}
+          row={(p) => (
+            <tr key={p.uid} data-name={p.name}>
+              <th scope="row">
+                <a href={podHref(p.namespace, p.name)}>{p.name}</a>
+              </th>
+              {all && <td>{p.namespace}</td>}
+              <td>
+                {p.readyCount}/{p.containerCount}
+              </td>
+              <td>
+                <Badge tone={podTone(p.status, p.readyCount === p.containerCount)}>{p.status}</Badge>
+              </td>
+              <td>{p.restarts}</td>
+              <td>{age(p.created, now)}</td>
+              <td>{p.node}</td>
+              <td>
+                <Actions>
+                  <a class="button" href={podHref(p.namespace, p.name)} aria-label={`Logs of ${p.name}`}>
+                    Logs
+                  </a>
+                  <button
+                    type="button"
+                    class="danger-text"
+                    aria-label={`Delete ${p.name}`}
+                    disabled={p.deleting}
+                    onClick={() => setDialog({ action: 'delete', row: p })}
+                  >
+                    Delete
+                  </button>
+                  <YamlLink kind="Pod" namespace={p.namespace} name={p.name} />
+                </Actions>
+              </td>
+            </tr>
+          )}
+        />
       </section>
 
       {dialog?.action === 'scale' && <ScaleDialog row={dialog.row} onClose={close} />}
