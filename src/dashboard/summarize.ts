@@ -134,28 +134,28 @@ export function podRow(pod: k8s.V1Pod): PodRow {
   };
 }
 
-export function deploymentRow(d: k8s.V1Deployment): WorkloadRow {
+/** Deployments and StatefulSets report their replicas the same way. */
+function replicatedRow(
+  kind: 'Deployment' | 'StatefulSet',
+  w: k8s.V1Deployment | k8s.V1StatefulSet,
+): WorkloadRow {
   return {
-    kind: 'Deployment',
-    ...base(d),
-    desired: d.spec?.replicas ?? 1,
-    ready: d.status?.readyReplicas ?? 0,
-    upToDate: d.status?.updatedReplicas ?? 0,
-    available: d.status?.availableReplicas ?? 0,
-    selector: d.spec?.selector?.matchLabels ?? {},
+    kind,
+    ...base(w),
+    desired: w.spec?.replicas ?? 1,
+    ready: w.status?.readyReplicas ?? 0,
+    upToDate: w.status?.updatedReplicas ?? 0,
+    available: w.status?.availableReplicas ?? 0,
+    selector: w.spec?.selector?.matchLabels ?? {},
   };
 }
 
+export function deploymentRow(d: k8s.V1Deployment): WorkloadRow {
+  return replicatedRow('Deployment', d);
+}
+
 export function statefulSetRow(s: k8s.V1StatefulSet): WorkloadRow {
-  return {
-    kind: 'StatefulSet',
-    ...base(s),
-    desired: s.spec?.replicas ?? 1,
-    ready: s.status?.readyReplicas ?? 0,
-    upToDate: s.status?.updatedReplicas ?? 0,
-    available: s.status?.availableReplicas ?? 0,
-    selector: s.spec?.selector?.matchLabels ?? {},
-  };
+  return replicatedRow('StatefulSet', s);
 }
 
 export function daemonSetRow(d: k8s.V1DaemonSet): WorkloadRow {

@@ -2,7 +2,11 @@ import { MinilabError } from '../errors.js';
 import { buildNodeImage } from '../image/build.js';
 import { nodeImageRef } from '../image/components.js';
 import { READYZ_AFTER_RESTART, apiServerReady } from '../kube/readyz.js';
-import { kubeadmPatchesKubeProxy } from '../kube/kubeadm-config.js';
+import {
+  DEFAULT_POD_SUBNET,
+  DEFAULT_SERVICE_SUBNET,
+  kubeadmPatchesKubeProxy,
+} from '../kube/kubeadm-config.js';
 import type { KubeClients } from '../kube/client.js';
 import { waitUntil } from '../kube/wait.js';
 import {
@@ -48,11 +52,6 @@ export interface StartResult {
 const READY_TIMEOUT_MS = 240_000;
 
 /**
- * Present in the node from boot until the cluster is complete (control plane, add-ons, readiness):
- * a start that was interrupted leaves it behind, so the next start does not take the half-made
- * cluster for a working one.
- */
-/**
  * The Kubernetes client library takes ~0.3 s to load: its modules are loaded in the background
  * from the moment a start begins (while the node container is made) and awaited where used.
  */
@@ -63,6 +62,11 @@ function kubeLibrary() {
   return kubeModules;
 }
 
+/**
+ * Present in the node from boot until the cluster is complete (control plane, add-ons, readiness):
+ * a start that was interrupted leaves it behind, so the next start does not take the half-made
+ * cluster for a working one.
+ */
 const CREATING_MARKER = '/etc/minilab/creating';
 
 /** Creates the profile's cluster, restarts it when stopped, or re-syncs the kubeconfig when running. */
@@ -392,8 +396,8 @@ function proxyEnv(env: NodeJS.ProcessEnv): Record<string, string> {
       out.NO_PROXY,
       'localhost',
       '127.0.0.1',
-      '10.96.0.0/16',
-      '10.244.0.0/16',
+      DEFAULT_SERVICE_SUBNET,
+      DEFAULT_POD_SUBNET,
       '.svc',
       '.cluster.local',
     ]

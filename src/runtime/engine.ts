@@ -284,20 +284,19 @@ export class Engine {
     const labels = Object.fromEntries(Object.entries(c.labels).filter(([k]) => !nodeOnly.includes(k)));
     const name = `${c.name}-thaw`;
     await this.remove(name);
-    const helper = await this.call('create a container', () =>
-      this.docker.createContainer({
-        name,
-        Image: c.image,
-        Entrypoint: ['sh', '-c', script],
-        Labels: { ...labels, [Labels.managed]: 'true', [Labels.kind]: 'helper' },
-        HostConfig: { Privileged: true, Binds: ['/sys/fs/cgroup:/host-cgroup'] },
-      }),
-    );
+    await this.createPlain({
+      name,
+      image: c.image,
+      entrypoint: ['sh', '-c', script],
+      labels: { ...labels, [Labels.managed]: 'true', [Labels.kind]: 'helper' },
+      privileged: true,
+      binds: ['/sys/fs/cgroup:/host-cgroup'],
+    });
     try {
-      await this.call('start a container', () => helper.start());
-      await this.call('wait for a container to exit', () => helper.wait(), 60_000);
+      await this.start(name);
+      await this.waitForExit(name, 60_000);
     } finally {
-      await helper.remove({ force: true }).catch(() => undefined);
+      await this.remove(name).catch(() => undefined);
     }
   }
 

@@ -11,6 +11,7 @@ import { createSocket } from 'node:dgram';
 import { request } from 'node:http';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
+import { text } from 'node:stream/consumers';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { parse } from 'yaml';
@@ -1189,13 +1190,7 @@ test('a node whose pod cgroup was left frozen (runc interrupted mid-update) is s
   try {
     await engine.start(helper);
     await engine.waitForExit(helper, 60_000);
-    const out = await new Promise<string>((resolve) => {
-      void engine.logs(helper).then((stream) => {
-        let text = '';
-        stream.on('data', (c: Buffer) => (text += c.toString()));
-        stream.on('end', () => resolve(text));
-      });
-    });
+    const out = await text(await engine.logs(helper));
     assert.match(out, /state: (FROZEN|FREEZING|1)\n/, `the helper froze a pod cgroup: ${out}`);
   } finally {
     await engine.remove(helper);
