@@ -8,10 +8,9 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import type { Engine } from '../src/runtime/engine.js';
-import { nodeShell } from '../src/lifecycle/context.js';
-import { adminKubeconfig } from '../src/lifecycle/kubeadm.js';
-import { apiServerPort } from '../src/lifecycle/node.js';
+import { controlPlane, credentials } from '../src/lifecycle/nodes.js';
+import { runInNode } from '../src/providers/run.js';
+import type { Provider } from '../src/providers/types.js';
 import { apiServerReady } from '../src/kube/readyz.js';
 import { renderKubeconfig } from '../src/kube/kubeconfig.js';
 
@@ -23,22 +22,15 @@ export interface Floor {
   nodeReady: number;
 }
 
-export async function measureFloor(engine: Engine, profile: string): Promise<Floor> {
-  const nodeState = await engine.inspect(`${profile}-control-plane`);
-  if (!nodeState) throw new Error(`no node for profile ${profile}`);
-  const node = nodeState.name;
+export async function measureFloor(provider: Provider, profile: string): Promise<Floor> {
+  const found = await controlPlane(provider, profile);
+  const { node } = found;
   // super-admin.conf (system:masters): kubeadm's cluster-admins binding is gone with etcd's data.
-  const entry = await adminKubeconfig(
-    engine,
-    node,
-    profile,
-    apiServerPort(nodeState),
-    '/etc/kubernetes/super-admin.conf',
-  );
+  const entry = await credentials(provider, found, '/etc/kubernetes/super-admin.conf');
   const commands: string[] = [];
   for (const c of COMPONENTS) {
     const manifest = parse(
-      await nodeShell(engine, node, `cat /etc/kubernetes/manifests/${c}.yaml`, `reading ${c}`),
+      await runInNode(node, `cat /etc/kubernetes/manifests/${c}.yaml`, `reading ${c}`),
     ) as {
       spec: { containers: { command: string[] }[] };
     };
@@ -46,8 +38,7 @@ export async function measureFloor(engine: Engine, profile: string): Promise<Flo
     commands.push(`GOGC=50 setsid nohup ${bin} ${args.map(quote).join(' ')} >/var/log/floor-${c}.log 2>&1 &`);
   }
   // Prepare: no kubelet, no pods, no cluster data; manifests moved aside so the kubelet starts none.
-  await nodeShell(
-    engine,
+  await runInNode(
     node,
     `systemctl stop kubelet
      for t in $(ctr -n k8s.io tasks ls -q); do ctr -n k8s.io tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true; done
@@ -65,8 +56,7 @@ export async function measureFloor(engine: Engine, profile: string): Promise<Flo
   config.loadFromString(renderKubeconfig(entry));
   const core = config.makeApiClient(k8s.CoreV1Api);
   const started = performance.now();
-  await nodeShell(
-    engine,
+  await runInNode(
     node,
     `${commands.join('\n')}
      . /var/lib/kubelet/kubeadm-flags.env
@@ -85,7 +75,7 @@ export async function measureFloor(engine: Engine, profile: string): Promise<Flo
   }
   for (;;) {
     const ready = await core
-      .readNode({ name: node })
+      .readNode({ name: node.name })
       .then((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
       .catch(() => false);
     if (ready) return { apiServerAnswering, nodeReady: performance.now() - started };

@@ -9,9 +9,10 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { Engine } from '../src/runtime/engine.js';
+import { DockerProvider } from '../src/providers/docker/provider.js';
+import { controlPlane } from '../src/lifecycle/nodes.js';
 import { nodeImageRef } from '../src/image/components.js';
-import { nodeResources } from '../src/node/resources.js';
+import { nodeResources } from '../src/cluster/resources.js';
 import { measureFloor, type Floor } from './floor.js';
 import { DEFAULT_KUBERNETES_VERSION, projectRoot } from '../src/version.js';
 
@@ -109,14 +110,13 @@ interface Iteration {
 
 async function iteration(
   args: Args,
-  engine: Engine,
+  provider: DockerProvider,
   env: NodeJS.ProcessEnv,
   measureIdle: boolean,
 ): Promise<{ it: Iteration; idleMemoryBytes?: number }> {
   const p = args.profile;
-  const node = `${p}-control-plane`;
   const commandExec = await must(['start', '-p', p, '--kubernetes-version', args.version], env);
-  const nodeCpuSecondsDuringStart = (await nodeResources(engine, node)).cpuSeconds;
+  const nodeCpuSecondsDuringStart = (await nodeResources((await controlPlane(provider, p)).node)).cpuSeconds;
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(env.KUBECONFIG as string);
   kc.setCurrentContext(p);
@@ -184,7 +184,7 @@ async function iteration(
   if (measureIdle) {
     process.stderr.write(`  idle for ${args.idleSeconds}s before reading memory ...\n`);
     await new Promise((r) => setTimeout(r, args.idleSeconds * 1000));
-    idleMemoryBytes = (await nodeResources(engine, node)).memoryBytes;
+    idleMemoryBytes = (await nodeResources((await controlPlane(provider, p)).node)).memoryBytes;
   }
   const statusLatency = (await minilab(['status', '-p', p], env)).ms;
   const versionLatency = (await minilab(['version'], env)).ms;
@@ -220,8 +220,8 @@ const median = (xs: number[]) => {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const engine = await Engine.connect(process.env.DOCKER_HOST);
-  const image = await engine.imageInfo(nodeImageRef(args.version));
+  const provider = await DockerProvider.connect(process.env.DOCKER_HOST);
+  const image = await provider.images.info(nodeImageRef(args.version));
   if (!image)
     throw new Error(`node image ${nodeImageRef(args.version)} is not built: run minilab image build first`);
   const dir = await mkdtemp(join(tmpdir(), 'minilab-bench-'));
@@ -233,7 +233,7 @@ async function main() {
     await minilab(['delete', '-p', args.profile], env);
     for (let i = 0; i < args.iterations; i++) {
       process.stderr.write(`iteration ${i + 1}/${args.iterations}\n`);
-      const r = await iteration(args, engine, env, i === args.iterations - 1);
+      const r = await iteration(args, provider, env, i === args.iterations - 1);
       iterations.push(r.it);
       idleMemoryBytes ??= r.idleMemoryBytes;
     }
@@ -242,7 +242,7 @@ async function main() {
     for (let i = 0; i < Math.min(3, args.iterations); i++) {
       process.stderr.write(`floor ${i + 1}\n`);
       await must(['start', '-p', args.profile, '--wait', 'none', '--kubernetes-version', args.version], env);
-      floors.push(await measureFloor(engine, args.profile));
+      floors.push(await measureFloor(provider, args.profile));
       await must(['delete', '-p', args.profile], env);
     }
     floor = {
@@ -266,7 +266,7 @@ async function main() {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model,
       memoryGiB: Math.round(totalmem() / 2 ** 30),
-      engine: (await engine.info()).serverVersion,
+      engine: (await provider.info()).engine.version,
     },
     kubernetesVersion: args.version,
     iterations: iterations.length,

@@ -1,8 +1,10 @@
 import type { Readable, Writable } from 'node:stream';
-import type { Engine } from '../runtime/engine.js';
-import { parseExtraLabels } from '../runtime/labels.js';
+import { parseExtraLabels } from '../labels.js';
+import type { LifecycleContext } from '../lifecycle/types.js';
 import { ProfileStore, minilabHome } from '../profile/store.js';
-import { Reporter } from './output.js';
+import { connectProvider } from '../providers/index.js';
+import type { Provider } from '../providers/types.js';
+import { Reporter } from '../reporter.js';
 
 /** Everything a command needs, built once in main: environment read here and nowhere deeper. */
 export interface Context {
@@ -15,7 +17,10 @@ export interface Context {
   /** Extra labels on every resource this run makes (MINILAB_LABELS). */
   extraLabels: Record<string, string>;
   reporter: Reporter;
-  engine(): Promise<Engine>;
+  /** The provider of the nodes (the Docker engine today), connected on first use. */
+  provider(): Promise<Provider>;
+  /** What lifecycle operations need, with the provider connected. */
+  lifecycle(): Promise<LifecycleContext>;
   verbose: boolean;
   /** Set by commands whose exit code reports state rather than failure (status, ssh). */
   exitCode?: number;
@@ -28,19 +33,29 @@ export function createContext(io: {
   stderr: Context['stderr'];
 }): Context {
   const home = minilabHome(io.env);
-  let engine: Promise<Engine> | undefined;
-  return {
+  let provider: Promise<Provider> | undefined;
+  const ctx: Context = {
     ...io,
     home,
     profiles: new ProfileStore(home),
     extraLabels: parseExtraLabels(io.env.MINILAB_LABELS),
     reporter: new Reporter(io.stdout, io.stderr, io.env),
-    engine: () => {
-      // dockerode loads only for commands that talk to the engine.
-      engine ??= import('../runtime/engine.js').then(({ Engine }) => Engine.connect(io.env.DOCKER_HOST));
-      engine.catch(() => (engine = undefined));
-      return engine;
+    provider: () => {
+      // The driver's client (dockerode) loads only for commands that talk to an engine.
+      provider ??= connectProvider('docker', io.env);
+      provider.catch(() => (provider = undefined));
+      return provider;
     },
+    lifecycle: async () => ({
+      provider: await ctx.provider(),
+      kube: (await import('../kube/cluster-api.js')).kubernetesApi(),
+      reporter: ctx.reporter,
+      profiles: ctx.profiles,
+      home: ctx.home,
+      env: ctx.env,
+      extraLabels: ctx.extraLabels,
+    }),
     verbose: false,
   };
+  return ctx;
 }

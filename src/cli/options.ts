@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { usageError } from '../errors.js';
 import { DEFAULT_PROFILE, validateProfileName } from '../profile/name.js';
 
-export type { OutputFormat } from './output.js';
+export type { OutputFormat } from '../reporter.js';
 
 export function outputOption(): Option {
   return new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text');

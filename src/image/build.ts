@@ -6,10 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { createReadStream } from 'node:fs';
 import tarFs from 'tar-fs';
 import type { Readable } from 'node:stream';
-import type { Reporter } from '../cli/output.js';
+import type { Reporter } from '../reporter.js';
 import { MinilabError } from '../errors.js';
-import type { Engine } from '../runtime/engine.js';
-import { Labels, ownedLabels } from '../runtime/labels.js';
+import { CONTAINERD_PINNED_LABEL, Labels, ownedLabels } from '../labels.js';
+import { runInNode } from '../providers/run.js';
+import type { ImageStore } from '../providers/types.js';
 import { projectRoot } from '../version.js';
 import {
   gzipLayer,
@@ -32,10 +33,9 @@ import {
 import { DEFAULT_RELEASE_URL, RELEASE_BINARIES, ensureReleaseComponents } from './release.js';
 import { runScript } from './run-script.js';
 
-export const BUILD_KEY_LABEL = 'io.minilab.build-key';
-
 export interface BuildContext {
-  engine: Engine;
+  /** The engine's image store the node image is built in. */
+  images: ImageStore;
   reporter: Reporter;
   home: string;
   extraLabels: Record<string, string>;
@@ -108,8 +108,8 @@ export async function buildNodeImage(
     root: imagesDir,
   });
   const ref = nodeImageRef(version);
-  const existing = await ctx.engine.imageInfo(ref);
-  if (existing && existing.labels[BUILD_KEY_LABEL] === nodeKey && !opts.force) {
+  const existing = await ctx.images.info(ref);
+  if (existing && existing.labels[Labels.buildKey] === nodeKey && !opts.force) {
     reporter.info(`✓ Node image ${ref} is up to date`);
     return {
       ref,
@@ -124,7 +124,7 @@ export async function buildNodeImage(
     `Node image ${ref} (preloading ${images.preloaded.length} images into containerd)`,
     (progress) => assembleNode(ctx, { ref, key: nodeKey, baseRef: base.ref, components, images }, progress),
   );
-  const info = await ctx.engine.imageInfo(ref);
+  const info = await ctx.images.info(ref);
   return {
     ref,
     source,
@@ -162,9 +162,9 @@ async function ensureBase(ctx: BuildContext, cache: string, progress: (s: string
     });
   }
   const ref = `minilab/base:${key}`;
-  if (!(await ctx.engine.imageInfo(ref))) {
+  if (!(await ctx.images.info(ref))) {
     progress('importing into the Docker engine');
-    await ctx.engine.importRootfs(createReadStream(rootfs), ref, [
+    await ctx.images.importRootfs(createReadStream(rootfs), ref, [
       'CMD ["/sbin/init"]',
       `LABEL ${Labels.managed}=true`,
     ]);
@@ -349,11 +349,11 @@ async function pulledImages(
   const c = components.info;
   const pulled: { ref: string; id: string; sizeBytes: number }[] = [];
   for (const ref of [...c.images, storageImages(c).provisioner]) {
-    if (!(await ctx.engine.imageInfo(ref))) {
+    if (!(await ctx.images.info(ref))) {
       progress(`pulling ${ref}`);
-      await ctx.engine.pullImage(ref, (d) => progress(`pulling ${ref}: ${d}`));
+      await ctx.images.pull(ref, (d) => progress(`pulling ${ref}: ${d}`));
     }
-    const info = await ctx.engine.imageInfo(ref);
+    const info = await ctx.images.info(ref);
     if (!info) throw new MinilabError('unexpected', `${ref} is not in the Docker engine after pulling it`);
     pulled.push({ ref, id: info.id, sizeBytes: info.sizeBytes });
   }
@@ -390,29 +390,22 @@ async function assembleNode(
   },
   progress: (s: string) => void,
 ): Promise<void> {
-  const { engine } = ctx;
-  const name = `minilab-build-${job.key}`;
-  await engine.remove(name);
-  await engine.createPlain({
-    name,
+  const builder = await ctx.images.builder({
+    name: `minilab-build-${job.key}`,
     image: job.baseRef,
-    entrypoint: ['sleep', 'infinity'],
     labels: ownedLabels('', 'build', ctx.extraLabels),
-    privileged: true,
   });
+  const { node } = builder;
   try {
-    await engine.start(name);
-    const sh = async (script: string, what: string, input?: Readable) => {
-      const r = await engine.exec(name, ['bash', '-euo', 'pipefail', '-c', script], { input });
-      if (r.exitCode !== 0) {
-        throw new MinilabError('environment', `node image build: ${what} failed`, {
-          details: (r.stderr || r.stdout).trim().split('\n').slice(-15),
-        });
-      }
-      return r.stdout;
-    };
+    const sh = (script: string, what: string, input?: Readable) =>
+      runInNode(node, script, `node image build: ${what}`, {
+        input,
+        kind: 'environment',
+        timeoutMs: 30 * 60_000,
+        hint: 'the lines above show why; run the build again with -v for details',
+      });
     progress('copying node files and Kubernetes binaries');
-    await engine.putArchive(name, '/', nodeFiles());
+    await node.copyIn('/', nodeFiles());
     const c = job.components.info;
     const binLayer = await layerFromEntries(
       [
@@ -422,7 +415,7 @@ async function assembleNode(
       ],
       join(ctx.home, 'cache', 'layers', `node-bin-${job.key}.tar`),
     );
-    await engine.putArchive(name, '/', createReadStream(binLayer.path));
+    await node.copyIn('/', createReadStream(binLayer.path));
     // containerd's content store (the preloaded images' blobs) lives in the image's own filesystem,
     // linked from /var: /var is a volume in a node, and the engine copies an image's /var into a
     // new volume when it creates the container (263 MB of blobs made that take 0.5 s). Snapshots
@@ -445,7 +438,7 @@ async function assembleNode(
     await sh(importImages, 'importing images into containerd', imageArchive(specs));
     for (const ref of pulled) {
       progress(`importing ${ref}`);
-      await sh(importImages, `importing ${ref} into containerd`, await engine.saveImage(ref));
+      await sh(importImages, `importing ${ref} into containerd`, await ctx.images.save(ref));
     }
     const refs = [...specs.map((i) => i.ref), ...pulled].map(normalizeRef);
     const listed = (await sh('ctr -n k8s.io images ls -q', 'listing images')).split('\n');
@@ -455,7 +448,7 @@ async function assembleNode(
     // Pinned images are never garbage-collected by the kubelet.
     await sh(
       refs
-        .map((r) => `ctr -n k8s.io images label ${r} io.cri-containerd.pinned=pinned >/dev/null`)
+        .map((r) => `ctr -n k8s.io images label ${r} ${CONTAINERD_PINNED_LABEL}=pinned >/dev/null`)
         .join('\n'),
       'pinning the preloaded images',
     );
@@ -466,17 +459,17 @@ async function assembleNode(
        rm -rf /tmp/* /run/containerd /var/log/*.log`,
       'stopping containerd',
     );
-    await engine.commit(name, job.ref, [
+    await builder.commit(job.ref, [
       'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
       'CMD []',
       'STOPSIGNAL SIGRTMIN+3',
       'ENV container=docker',
       `LABEL ${Labels.managed}=true`,
       `LABEL ${Labels.version}=${c.kubernetes}`,
-      `LABEL ${BUILD_KEY_LABEL}=${job.key}`,
+      `LABEL ${Labels.buildKey}=${job.key}`,
     ]);
   } finally {
-    await engine.remove(name);
+    await builder.remove();
     await rm(join(ctx.home, 'cache', 'layers', `node-bin-${job.key}.tar`), { force: true });
   }
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
 import { MinilabError } from '../errors.js';
-import type { Engine } from '../runtime/engine.js';
+import type { Node } from '../providers/types.js';
 import { writeFileAtomic } from '../profile/store.js';
 import { renderKubeconfig, type KubeconfigEntry } from './kubeconfig.js';
 
@@ -13,21 +13,16 @@ import { renderKubeconfig, type KubeconfigEntry } from './kubeconfig.js';
  * A kubectl of the cluster's own version on the host: the node's multi-call binary, copied out
  * once per version (it acts as kubectl when its file is named kubectl).
  */
-export async function kubectlFor(
-  engine: Engine,
-  node: string,
-  home: string,
-  version: string,
-): Promise<string> {
+export async function kubectlFor(node: Node, home: string, version: string): Promise<string> {
   const dir = join(home, 'cache', 'kubectl', version);
   const bin = join(dir, 'kubectl');
   if (existsSync(bin)) return bin;
   await mkdir(dir, { recursive: true });
   const tmp = `${bin}.tmp-${process.pid}`;
   // Nodes built from Go modules hold the multi-call kube binary; nodes from official releases a kubectl.
-  const archive = await engine
-    .getArchive(node, '/usr/local/bin/kubectl')
-    .catch(() => engine.getArchive(node, '/usr/local/bin/kube'));
+  const archive = await node
+    .copyOut('/usr/local/bin/kubectl')
+    .catch(() => node.copyOut('/usr/local/bin/kube'));
   const extract = tarStream.extract();
   let found = false;
   extract.on('entry', (header, body, next) => {
@@ -40,7 +35,7 @@ export async function kubectlFor(
     }
   });
   await pipeline(archive, extract);
-  if (!found) throw new MinilabError('unexpected', `node ${node} has no /usr/local/bin/kube`);
+  if (!found) throw new MinilabError('unexpected', `node ${node.name} has no /usr/local/bin/kube`);
   await chmod(tmp, 0o755);
   await rename(tmp, bin);
   return bin;

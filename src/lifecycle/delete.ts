@@ -4,56 +4,19 @@ import {
   readKubeconfigEntry,
   removeKubeconfigEntry,
 } from '../kube/kubeconfig.js';
-import { lockProfile } from '../profile/lock.js';
 import { stopForwards } from '../profile/services.js';
-import { resourceNames } from '../profile/name.js';
-import type { Engine } from '../runtime/engine.js';
-import { Labels } from '../runtime/labels.js';
-import type { LifecycleContext } from './context.js';
-import type { Created } from './node.js';
+import type { RemovedResources } from '../providers/types.js';
+import { withProfileLock } from './lock.js';
+import type { LifecycleContext } from './types.js';
 
-export interface DeleteResult {
+export interface DeleteResult extends RemovedResources {
   profile: string;
-  containers: string[];
-  volumes: string[];
-  network?: string;
   kubeconfig?: { path: string; context: string };
 }
 
-/**
- * Removes a profile's containers and volumes (found by label), its network when nothing else
- * uses it, and, when `only` is given, just what one run created.
- */
-export async function removeProfileResources(engine: Engine, profile: string, only?: Created) {
-  const names = resourceNames(profile);
-  const containers: string[] = [];
-  const volumes: string[] = [];
-  let network: string | undefined;
-  if (!only || only.container) {
-    for (const c of await engine.listContainers({ [Labels.profile]: profile, [Labels.managed]: 'true' })) {
-      await engine.remove(c.id);
-      containers.push(c.name);
-    }
-  }
-  if (!only || only.volume) {
-    const labelled = await engine.listVolumes({ [Labels.profile]: profile, [Labels.managed]: 'true' });
-    for (const v of new Set([...labelled, ...(only ? [names.varVolume()] : [])])) {
-      if ((await engine.removeVolume(v)) === 'removed') volumes.push(v);
-    }
-  }
-  if (!only || only.network) {
-    if ((await engine.removeNetwork(names.network)) === 'removed') network = names.network;
-  }
-  return { containers, volumes, network };
-}
-
+/** Removes a profile's nodes, volumes and network (found by label), its kubeconfig entries and its state. */
 export async function deleteProfile(ctx: LifecycleContext, profile: string): Promise<DeleteResult> {
-  const release = await lockProfile(ctx.home, profile, {
-    timeoutMs: 5 * 60_000,
-    purpose: `minilab delete -p ${profile}`,
-    onWait: (holder) => ctx.reporter.info(`waiting for profile "${profile}": held by ${holder}`),
-  });
-  try {
+  return withProfileLock(ctx, profile, 'delete', 5 * 60_000, async () => {
     const config = await ctx.profiles.read(profile).catch(() => undefined);
     const context = config?.kubeconfig?.context ?? profile;
     // The files of $KUBECONFIG as kubectl reads them, and the file start wrote if it is not among them.
@@ -64,7 +27,7 @@ export async function deleteProfile(ctx: LifecycleContext, profile: string): Pro
     await checkKubeconfigFiles(lists.flat());
     // `minilab service --url` forwards end with the cluster.
     await stopForwards(ctx.profiles.dir(profile));
-    const removed = await removeProfileResources(ctx.engine, profile);
+    const removed = await ctx.provider.deleteCluster(profile);
     let kubeconfig: DeleteResult['kubeconfig'];
     for (const list of lists) {
       const path = (await readKubeconfigEntry(list, context))?.path ?? (list[0] as string);
@@ -72,7 +35,5 @@ export async function deleteProfile(ctx: LifecycleContext, profile: string): Pro
     }
     await ctx.profiles.remove(profile);
     return { profile, ...removed, kubeconfig };
-  } finally {
-    await release();
-  }
+  });
 }

@@ -5,8 +5,7 @@ import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { MinilabError } from '../errors.js';
 import { nodeImageRef } from '../image/components.js';
-import type { Engine } from '../runtime/engine.js';
-import type { EngineInfo } from '../runtime/types.js';
+import type { Provider, ProviderInfo } from '../providers/types.js';
 
 export interface PreflightRequest {
   cpus?: number;
@@ -19,7 +18,7 @@ export interface NewClusterRequest extends PreflightRequest {
 }
 
 export interface PreflightResult {
-  info: EngineInfo;
+  info: ProviderInfo;
   warnings: string[];
 }
 
@@ -37,12 +36,12 @@ async function readNumber(path: string): Promise<number | undefined> {
  * Checks the host before anything is made: engine, cgroups, disk, inotify limits, and what was
  * asked for. Fatal problems throw (each naming its fix); the rest come back as warnings.
  */
-export async function preflight(engine: Engine, req: PreflightRequest): Promise<PreflightResult> {
-  const info = await engine.info();
+export async function preflight(provider: Provider, req: PreflightRequest): Promise<PreflightResult> {
+  const info = await provider.info();
   const warnings: string[] = [];
   if (info.rootless) {
     warnings.push(
-      'the Docker engine runs rootless: nodes need cgroup v2 with delegated cpu, memory and pids controllers',
+      `the ${info.engine.name} engine runs rootless: nodes need cgroup v2 with delegated cpu, memory and pids controllers`,
     );
   }
   if (info.cgroupVersion === '2' && info.cgroupDriver !== 'systemd' && info.cgroupDriver !== 'cgroupfs') {
@@ -83,7 +82,7 @@ export async function preflight(engine: Engine, req: PreflightRequest): Promise<
 }
 
 /** What was asked of the engine's CPUs and memory, against what it has. */
-export function checkResources(info: EngineInfo, req: PreflightRequest): void {
+export function checkResources(info: ProviderInfo, req: PreflightRequest): void {
   if (req.cpus !== undefined && req.cpus > info.cpus) {
     throw new MinilabError('environment', `--cpus ${req.cpus} is more than the engine's ${info.cpus} CPUs`, {
       hint: `use --cpus ${info.cpus} or fewer`,
@@ -112,13 +111,14 @@ export function checkResources(info: EngineInfo, req: PreflightRequest): void {
  * use, a node image that is missing and cannot be built here) before anything is locked or written.
  */
 export async function checkNewCluster(
-  engine: Engine,
+  provider: Provider,
   req: NewClusterRequest,
-  opts: { localEngine: boolean; path?: string },
+  opts: { path?: string },
 ): Promise<void> {
-  checkResources(await engine.info(), req);
+  const info = await provider.info();
+  checkResources(info, req);
   // Ports of a remote engine are taken or free on its machine, not this one.
-  for (const p of opts.localEngine ? req.ports : []) {
+  for (const p of info.local ? req.ports : []) {
     if (!(await portFree(p.hostPort, p.protocol))) {
       throw new MinilabError('environment', `host port ${p.hostPort} is already in use`, {
         hint: `free it, or choose another with --ports HOST:${p.containerPort}`,
@@ -126,7 +126,7 @@ export async function checkNewCluster(
     }
   }
   const image = nodeImageRef(req.kubernetesVersion);
-  if (!(await engine.imageInfo(image)) && !onPath('go', opts.path)) {
+  if (!(await provider.images.info(image)) && !onPath('go', opts.path)) {
     throw new MinilabError(
       'environment',
       `there is no node image ${image} and it cannot be built here: go is not on PATH`,

@@ -1,16 +1,26 @@
-import { apiServerReady } from '../kube/readyz.js';
 import { kubeconfigFiles, readKubeconfigEntry } from '../kube/kubeconfig.js';
-import { Labels } from '../runtime/labels.js';
-import { controlPlane, type LifecycleContext } from './context.js';
-import { adminKubeconfig } from './kubeadm.js';
-import { apiServerPort } from './node.js';
+import { Labels } from '../labels.js';
+import type { Node } from '../providers/types.js';
+import { controlPlane, credentials } from './nodes.js';
+import type { LifecycleContext } from './types.js';
 
 export type LayerState = 'running' | 'stopped' | 'unknown';
+
+export interface NodeStatus {
+  name: string;
+  role: string;
+  container: string;
+  ip?: string;
+  kubelet: LayerState;
+}
 
 export interface ClusterStatus {
   profile: string;
   kubernetesVersion: string;
+  /** The control-plane node (kept for scripts written against one node). */
   node: { name: string; container: string; ip?: string };
+  nodes: NodeStatus[];
+  /** Running when every node's kubelet runs. */
   kubelet: LayerState;
   apiServer: { state: LayerState; url: string };
   kubeconfig: { state: 'configured' | 'stale' | 'missing'; path: string; context: string; current: boolean };
@@ -20,34 +30,50 @@ export interface ClusterStatus {
 export const StatusBits = { container: 1, kubelet: 2, apiServer: 4, kubeconfig: 8 } as const;
 export const STATUS_BASE = 16;
 
+function kubeletState(node: Node): Promise<LayerState> {
+  if (!node.state.running) return Promise.resolve('stopped');
+  return node
+    .exec(['systemctl', 'is-active', 'kubelet'], { timeoutMs: 5000 })
+    .then((r): LayerState => (r.stdout.trim() === 'active' ? 'running' : 'stopped'))
+    .catch((): LayerState => 'unknown');
+}
+
 export async function clusterStatus(ctx: LifecycleContext, profile: string): Promise<ClusterStatus> {
-  const node = await controlPlane(ctx.engine, profile);
-  const port = apiServerPort(node);
-  const url = `https://127.0.0.1:${port}`;
+  const found = await controlPlane(ctx.provider, profile);
+  const { node, nodes } = found;
+  const { host, port } = ctx.provider.apiEndpoint(nodes);
+  const url = `https://${host}:${port}`;
   const config = await ctx.profiles.read(profile).catch(() => undefined);
   // What kubectl sees now: the merged view of the files in $KUBECONFIG.
   const files = kubeconfigFiles(ctx.env);
   const context = config?.kubeconfig?.context ?? profile;
-  const [kubelet, apiServer, entry] = await Promise.all([
-    node.running
-      ? ctx.engine
-          .exec(node.name, ['systemctl', 'is-active', 'kubelet'], { timeoutMs: 5000 })
-          .then((r): LayerState => (r.stdout.trim() === 'active' ? 'running' : 'stopped'))
-          .catch((): LayerState => 'unknown')
-      : Promise.resolve<LayerState>('stopped'),
-    node.running
-      ? adminKubeconfig(ctx.engine, node.name, profile, port)
-          .then((e) => apiServerReady(e))
+  const [kubelets, apiServer, entry] = await Promise.all([
+    Promise.all(nodes.map(kubeletState)),
+    node.state.running
+      ? credentials(ctx.provider, found)
+          .then((e) => ctx.kube.health(e, '/readyz'))
           .then((r): LayerState => (r === true ? 'running' : 'stopped'))
           .catch((): LayerState => 'stopped')
       : Promise.resolve<LayerState>('stopped'),
     readKubeconfigEntry(files, context).catch(() => undefined),
   ]);
+  const each = nodes.map((n, i): NodeStatus => ({
+    name: n.name,
+    role: n.role,
+    container: n.state.status,
+    ip: n.state.ip,
+    kubelet: kubelets[i] ?? 'unknown',
+  }));
   return {
     profile,
-    kubernetesVersion: node.labels[Labels.version] ?? config?.kubernetesVersion ?? '',
-    node: { name: node.name, container: node.status, ip: node.ip },
-    kubelet,
+    kubernetesVersion: node.state.labels[Labels.version] ?? config?.kubernetesVersion ?? '',
+    node: { name: node.name, container: node.state.status, ip: node.state.ip },
+    nodes: each,
+    kubelet: each.every((n) => n.kubelet === 'running')
+      ? 'running'
+      : each.some((n) => n.kubelet === 'unknown')
+        ? 'unknown'
+        : 'stopped',
     apiServer: { state: apiServer, url },
     kubeconfig: {
       state: !entry ? 'missing' : entry.server === url ? 'configured' : 'stale',
@@ -60,7 +86,7 @@ export async function clusterStatus(ctx: LifecycleContext, profile: string): Pro
 
 export function statusExitCode(s: ClusterStatus): number {
   let bits = 0;
-  if (s.node.container !== 'running') bits |= StatusBits.container;
+  if (s.nodes.some((n) => n.container !== 'running')) bits |= StatusBits.container;
   if (s.kubelet !== 'running') bits |= StatusBits.kubelet;
   if (s.apiServer.state !== 'running') bits |= StatusBits.apiServer;
   if (s.kubeconfig.state !== 'configured') bits |= StatusBits.kubeconfig;

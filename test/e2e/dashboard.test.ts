@@ -5,7 +5,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import type { Engine } from '../../src/runtime/engine.js';
+import type { DockerEngine } from '../../src/providers/docker/engine.js';
 import { imageArchive, layerFromEntries } from '../../src/image/archive.js';
 import { projectRoot } from '../../src/version.js';
 import { cleanupTestResources, connect, runId } from '../helpers/engine.js';
@@ -17,7 +17,7 @@ const node = `${profile}-control-plane`;
 const image = `minilab-test/busybox:${runId}`;
 const screenshots = join(projectRoot, 'docs', 'screenshots');
 let s: Awaited<ReturnType<typeof sandbox>>;
-let engine: Engine;
+let engine: DockerEngine;
 let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
 let dashboard: DashboardProcess | undefined;
 let page: Page;
@@ -114,7 +114,7 @@ async function loadTestImage(): Promise<void> {
     join(s.dir, 'busybox-layer.tar'),
   );
   const archive = imageArchive([{ ref: image, layers: [layer], config: { cmd: ['sh'] } }]);
-  const r = await engine.exec(node, ['ctr', '-n', 'k8s.io', 'images', 'import', '-'], { input: archive });
+  const r = await engine.exec.run(node, ['ctr', '-n', 'k8s.io', 'images', 'import', '-'], { input: archive });
   assert.equal(r.exitCode, 0, r.stderr);
 }
 

@@ -7,7 +7,7 @@ import { get } from 'node:http';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import type { Engine } from '../../src/runtime/engine.js';
+import type { DockerEngine } from '../../src/providers/docker/engine.js';
 import { cleanupTestResources, connect, runId } from '../helpers/engine.js';
 import {
   createDataClaim,
@@ -23,7 +23,7 @@ const profile = `e2e-${runId}`;
 const node = `${profile}-control-plane`;
 const echoImage = `minilab-test/echo:${runId}`;
 let s: Awaited<ReturnType<typeof sandbox>>;
-let engine: Engine;
+let engine: DockerEngine;
 
 before(async () => {
   s = await sandbox('lifecycle');
@@ -108,7 +108,9 @@ test('start on a running cluster is a no-op that re-syncs the kubeconfig', async
 
 test('a workload from a locally built image is reachable through a Service, by DNS, and from the host', async () => {
   const archive = await echoServerArchive(echoImage, s.dir);
-  const load = await engine.exec(node, ['ctr', '-n', 'k8s.io', 'images', 'import', '-'], { input: archive });
+  const load = await engine.exec.run(node, ['ctr', '-n', 'k8s.io', 'images', 'import', '-'], {
+    input: archive,
+  });
   assert.equal(load.exitCode, 0, load.stderr);
 
   const { core, config } = clients();
@@ -195,9 +197,9 @@ test('delete removes containers, volumes, network, kubeconfig entries and profil
   const r = await s.minilab(['delete', '-p', profile], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
   const selector = { 'io.minilab.profile': profile };
-  assert.deepEqual(await engine.listContainers(selector), []);
-  assert.deepEqual(await engine.listVolumes(selector), []);
-  assert.deepEqual(await engine.listNetworks(selector), []);
+  assert.deepEqual(await engine.containers.list(selector), []);
+  assert.deepEqual(await engine.volumes.list(selector), []);
+  assert.deepEqual(await engine.networks.list(selector), []);
   const kc = parse(await readFile(s.kubeconfig, 'utf8')) as {
     clusters: unknown[];
     users: unknown[];

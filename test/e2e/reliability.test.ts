@@ -15,7 +15,7 @@ import { text } from 'node:stream/consumers';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { Engine } from '../../src/runtime/engine.js';
+import { DockerEngine } from '../../src/providers/docker/engine.js';
 import { projectRoot } from '../../src/version.js';
 import { cleanupTestResources, connect, runId, TEST_LABEL } from '../helpers/engine.js';
 import { createDataClaim, kubeClients, runBin, sandbox, waitFor, type Run } from '../helpers/cluster.js';
@@ -33,7 +33,7 @@ const HELPER_IMAGE = 'docker.io/minilab/storage-helper:v1';
 const BIN = join(projectRoot, 'dist', 'src', 'main.js');
 
 let s: Awaited<ReturnType<typeof sandbox>>;
-let engine: Engine;
+let engine: DockerEngine;
 
 /** What the closing note reports. */
 const tally = { cases: 0, faults: [] as string[], dataChecks: 0, dataLost: 0, notes: [] as string[] };
@@ -266,20 +266,21 @@ const homeFiles = async () => [...(await tree(s.home, (rel) => rel.startsWith('c
 async function engineResources(profile: string): Promise<string[]> {
   const byLabel = { 'io.minilab.profile': profile };
   const all = [
-    ...(await engine.listContainers(byLabel)).map((c) => `container ${c.name} ${c.id}`),
-    ...(await engine.listVolumes(byLabel)).map((v) => `volume ${v}`),
-    ...(await engine.listNetworks(byLabel)).map((n) => `network ${n}`),
+    ...(await engine.containers.list(byLabel)).map((c) => `container ${c.name} ${c.id}`),
+    ...(await engine.volumes.list(byLabel)).map((v) => `volume ${v}`),
+    ...(await engine.networks.list(byLabel)).map((n) => `network ${n}`),
   ];
   const named = (n: string) => n === `minilab-${profile}` || n.startsWith(`${profile}-`);
-  for (const c of await engine.listContainers({})) if (named(c.name)) all.push(`container ${c.name} ${c.id}`);
-  for (const v of await engine.listVolumes({})) if (named(v)) all.push(`volume ${v}`);
-  for (const n of await engine.listNetworks({})) if (named(n)) all.push(`network ${n}`);
+  for (const c of await engine.containers.list({}))
+    if (named(c.name)) all.push(`container ${c.name} ${c.id}`);
+  for (const v of await engine.volumes.list({})) if (named(v)) all.push(`volume ${v}`);
+  for (const n of await engine.networks.list({})) if (named(n)) all.push(`network ${n}`);
   return [...new Set(all)].sort();
 }
 
 /** Profile A as the other tests must leave it: same container, never restarted, same state files. */
 async function profileSnapshot(profile: string) {
-  const node = await engine.inspect(nodeOf(profile));
+  const node = await engine.containers.inspect(nodeOf(profile));
   const doc = await readKubeconfig();
   const mine = (items?: Named[] | null) => (items ?? []).filter((i) => i.name === profile);
   return {
@@ -318,7 +319,7 @@ const now = () => new Date(Math.floor(Date.now() / 1000) * 1000);
 
 async function engineAnswers(): Promise<boolean> {
   try {
-    await Engine.connect(process.env.DOCKER_HOST, 2000);
+    await DockerEngine.connect(process.env.DOCKER_HOST, 2000);
     return true;
   } catch {
     return false;
@@ -571,7 +572,7 @@ test('bad input: a one-line error with a hint and its own exit code, and nothing
     },
   ];
   const before = await tree(s.dir);
-  const engineBefore = [...(await engineResources(BAD)), ...(await engine.listContainers(testLabel()))];
+  const engineBefore = [...(await engineResources(BAD)), ...(await engine.containers.list(testLabel()))];
   try {
     for (const c of cases) {
       tally.cases++;
@@ -583,7 +584,7 @@ test('bad input: a one-line error with a hint and its own exit code, and nothing
     held.close();
     heldUdp.close();
   }
-  const engineAfter = [...(await engineResources(BAD)), ...(await engine.listContainers(testLabel()))];
+  const engineAfter = [...(await engineResources(BAD)), ...(await engine.containers.list(testLabel()))];
   assert.deepEqual(engineAfter, engineBefore, 'nothing changed in the engine');
 });
 
@@ -703,7 +704,7 @@ test('ssh, kubectl, dashboard and image load refuse a stopped cluster; image loa
 test('ten stop/start cycles keep the data and leak no container, volume, network, kubeconfig entry or file', async () => {
   const resources = await engineResources(A);
   const files = await homeFiles();
-  const node = await engine.inspect(nodeOf(A));
+  const node = await engine.containers.inspect(nodeOf(A));
   for (let cycle = 1; cycle <= 10; cycle++) {
     tally.cases++;
     const stopped = await minilab(['stop', '-p', A]);
@@ -722,14 +723,18 @@ test('ten stop/start cycles keep the data and leak no container, volume, network
     assert.deepEqual(await homeFiles(), files, `cycle ${cycle}: the same files under MINILAB_HOME`);
     await assertForeignIntact(`cycle ${cycle}`);
   }
-  assert.equal((await engine.inspect(nodeOf(A)))?.id, node?.id, 'the node container was never replaced');
+  assert.equal(
+    (await engine.containers.inspect(nodeOf(A)))?.id,
+    node?.id,
+    'the node container was never replaced',
+  );
 });
 
 // ---- exposure ---------------------------------------------------------------------------------
 
 test('exposure: loopback-only ports, 0600 files, a dashboard that refuses strangers, no secret in any output', async () => {
   tally.cases++;
-  const node = await engine.inspect(nodeOf(A));
+  const node = await engine.containers.inspect(nodeOf(A));
   assert.ok(node && node.ports.length > 0);
   assert.deepEqual(node.ports.map((p) => `${p.containerPort}/${p.protocol}`).sort(), [
     '30053/udp',
@@ -865,7 +870,7 @@ test('a malformed kubeconfig is refused with a clear error and left unchanged, b
   const good = await readFile(s.kubeconfig, 'utf8');
   const malformed = good.replace('clusters:', 'clusters: [unclosed\n  - oops:');
   await writeFile(s.kubeconfig, malformed, { mode: 0o600 });
-  const node = await engine.inspect(nodeOf(A));
+  const node = await engine.containers.inspect(nodeOf(A));
   try {
     for (const args of [
       ['start', '-p', A],
@@ -886,7 +891,7 @@ test('a malformed kubeconfig is refused with a clear error and left unchanged, b
       assert.equal((await stat(s.kubeconfig)).mode & 0o777, 0o600);
     }
     assert.deepEqual(await engineResources(I), [], 'start made nothing for a new profile');
-    const still = await engine.inspect(nodeOf(A));
+    const still = await engine.containers.inspect(nodeOf(A));
     assert.equal(still?.id, node?.id, 'delete removed nothing');
     assert.equal(still?.running, true);
   } finally {
@@ -905,7 +910,7 @@ test('a $KUBECONFIG list is written as kubectl writes it and read as kubectl rea
     string,
   ];
   const mirror = (f: string) => f.replace(`${dir}/`, `${dir}-kubectl/`);
-  const port = (await engine.inspect(nodeOf(A)))?.labels['io.minilab.apiserver-port'];
+  const port = (await engine.containers.inspect(nodeOf(A)))?.labels['io.minilab.apiserver-port'];
   const laterText = `apiVersion: v1\nkind: Config\nclusters:\n- name: ${A}\n  cluster:\n    server: https://127.0.0.1:1\n`;
   const setUp = async (base: string) => {
     await rm(base, { recursive: true, force: true });
@@ -959,7 +964,7 @@ test('a $KUBECONFIG list is written as kubectl writes it and read as kubectl rea
 
 test('after the Docker engine restarts, the cluster comes back by itself with its data, and the kubeconfig works', async () => {
   tally.cases++;
-  const running = (await engine.listContainers({})).filter((c) => c.running);
+  const running = (await engine.containers.list({})).filter((c) => c.running);
   const foreign = running.filter((c) => c.labels[TEST_LABEL] !== runId).map((c) => c.name);
   if (foreign.length > 0) {
     throw new Error(
@@ -967,12 +972,12 @@ test('after the Docker engine restarts, the cluster comes back by itself with it
         'run this suite on an engine of its own (as CI does), or when nothing else runs',
     );
   }
-  const before = await engine.inspect(nodeOf(A));
+  const before = await engine.containers.inspect(nodeOf(A));
   const since = now();
   tally.faults.push('engine restart');
   await restartDockerd();
   const back = await waitFor('the node container to run again', 120_000, async () => {
-    const n = await engine.inspect(nodeOf(A));
+    const n = await engine.containers.inspect(nodeOf(A));
     return n?.running ? n : undefined;
   });
   assert.equal(back.id, before?.id, 'the same container, restarted by its restart policy');
@@ -1044,8 +1049,8 @@ test('a start interrupted at each step (node killed, CLI SIGINT or SIGKILL) is c
     }
     if (fault === 'kill-node') {
       await waitFor(`${what}: the node container to run`, 60_000, async () => {
-        if (!(await engine.inspect(nodeOf(I)))?.running) return undefined;
-        await engine.kill(nodeOf(I));
+        if (!(await engine.containers.inspect(nodeOf(I)))?.running) return undefined;
+        await engine.containers.kill(nodeOf(I));
         return true;
       });
     } else {
@@ -1114,7 +1119,9 @@ test('two profiles start at once, commands on one profile wait for its lock, and
   assert.equal(st1.code, 16 + 1 + 2 + 4, 'C1 was started, then stopped');
 
   const ports = await Promise.all(
-    [C1, C2].map(async (p) => (await engine.inspect(nodeOf(p)))?.labels['io.minilab.apiserver-port']),
+    [C1, C2].map(
+      async (p) => (await engine.containers.inspect(nodeOf(p)))?.labels['io.minilab.apiserver-port'],
+    ),
   );
   assert.notEqual(ports[0], ports[1], 'different API server ports');
   const n2 = await clients(C2).core.readNode({ name: nodeOf(C2) });
@@ -1164,7 +1171,7 @@ test('a node whose pod cgroup was left frozen (runc interrupted mid-update) is s
   const files = await homeFiles();
   const started = await minilab(['start', '-p', I, '--no-switch-context']);
   assert.equal(started.code, 0, started.stderr);
-  const node = await engine.inspect(nodeOf(I));
+  const node = await engine.containers.inspect(nodeOf(I));
   assert.ok(node, 'the node exists');
   // Freeze one pod container's cgroup from a privileged helper that sees the host's cgroup tree:
   // what an interrupted runc leaves behind. On cgroup v1 (freezer.state) the engine cannot kill
@@ -1177,9 +1184,9 @@ test('a node whose pod cgroup was left frozen (runc interrupted mid-update) is s
     fi
     [ -n "$d" ] && [ -e "$f" ] || { echo "no pod cgroup found" >&2; exit 1; }
     echo $v > "$f"; echo "state: $(cat "$f")"`;
-  const image = (await engine.imageInfo(node.image))?.id ?? node.image;
+  const image = (await engine.images.info(node.image))?.id ?? node.image;
   const helper = `rel-freeze-${runId}`;
-  await engine.createPlain({
+  await engine.containers.createPlain({
     name: helper,
     image,
     entrypoint: ['sh', '-c', freeze],
@@ -1188,12 +1195,12 @@ test('a node whose pod cgroup was left frozen (runc interrupted mid-update) is s
     binds: ['/sys/fs/cgroup:/host-cgroup'],
   });
   try {
-    await engine.start(helper);
-    await engine.waitForExit(helper, 60_000);
-    const out = await text(await engine.logs(helper));
+    await engine.containers.start(helper);
+    await engine.containers.waitForExit(helper, 60_000);
+    const out = await text(await engine.containers.logs(helper));
     assert.match(out, /state: (FROZEN|FREEZING|1)\n/, `the helper froze a pod cgroup: ${out}`);
   } finally {
-    await engine.remove(helper);
+    await engine.containers.remove(helper);
   }
   const deleted = await minilab(['delete', '-p', I]);
   assert.equal(deleted.code, 0, `delete of a node with a frozen pod cgroup\n${deleted.stderr}`);
@@ -1222,9 +1229,9 @@ test('deleting the long-lived cluster leaves the kubeconfig as the user wrote it
     'the kubeconfig means what it did',
   );
   await assertForeignIntact('after the final delete');
-  assert.deepEqual(await engine.listContainers(testLabel()), []);
-  assert.deepEqual(await engine.listVolumes(testLabel()), []);
-  assert.deepEqual(await engine.listNetworks(testLabel()), []);
+  assert.deepEqual(await engine.containers.list(testLabel()), []);
+  assert.deepEqual(await engine.volumes.list(testLabel()), []);
+  assert.deepEqual(await engine.networks.list(testLabel()), []);
 });
 
 test('closing note', (t) => {

@@ -6,7 +6,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { projectRoot } from '../../src/version.js';
-import type { Engine } from '../../src/runtime/engine.js';
+import type { DockerEngine } from '../../src/providers/docker/engine.js';
 import { cleanupTestResources, connect, runId } from '../helpers/engine.js';
 import { deployEcho, echoServerArchive, kubeClients, sandbox, waitFor } from '../helpers/cluster.js';
 
@@ -14,7 +14,7 @@ const profile = `wf-${runId}`;
 const node = `${profile}-control-plane`;
 const image = `minilab-test/echo-wf:${runId}`;
 let s: Awaited<ReturnType<typeof sandbox>>;
-let engine: Engine;
+let engine: DockerEngine;
 
 before(async () => {
   s = await sandbox('workflow');
@@ -25,7 +25,7 @@ before(async () => {
 
 after(async () => {
   await s.minilab(['delete', '-p', profile], { timeoutMs: 120_000 }).catch(() => undefined);
-  await engine.removeImage(image).catch(() => undefined);
+  await engine.images.remove(image).catch(() => undefined);
   await cleanupTestResources(engine);
   await s.cleanup();
 });
@@ -91,7 +91,7 @@ test("kubectl runs with the cluster's version against the profile", async () => 
 });
 
 test('image load streams a local image in, skips it when unchanged, and a pod runs it with pullPolicy Never', async () => {
-  await engine.loadImage(await echoServerArchive(image, s.dir));
+  await engine.images.load(await echoServerArchive(image, s.dir));
   const first = await s.minilab(['image', 'load', '-p', profile, image, '-o', 'json']);
   assert.equal(first.code, 0, first.stderr);
   assert.equal((JSON.parse(first.stdout) as { loaded: { status: string }[] }).loaded[0]?.status, 'loaded');

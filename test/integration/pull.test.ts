@@ -9,14 +9,14 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { MinilabError } from '../../src/errors.js';
 import { imageConfigJson, layerFromEntries } from '../../src/image/archive.js';
-import type { Engine } from '../../src/runtime/engine.js';
+import type { DockerEngine } from '../../src/providers/docker/engine.js';
 import { connect, runId } from '../helpers/engine.js';
 
 // The Docker engine treats registries on 127.0.0.0/8 as insecure (plain HTTP) by default, so a
 // tiny registry served by this test stands in for a real one: no traffic leaves the machine.
 const digest = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-let engine: Engine;
+let engine: DockerEngine;
 let server: Server;
 let registry: string;
 let dir: string;
@@ -73,7 +73,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const ref of pulled) await engine.removeImage(ref);
+  for (const ref of pulled) await engine.images.remove(ref);
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
   await rm(dir, { recursive: true, force: true });
@@ -83,8 +83,8 @@ test('pullImage pulls an image from a registry into the engine', async () => {
   const ref = `${registry}/minilab-test/tiny:v1`;
   pulled.push(ref);
   const progress: string[] = [];
-  await engine.pullImage(ref, (d) => progress.push(d));
-  const info = await engine.imageInfo(ref);
+  await engine.images.pull(ref, (d) => progress.push(d));
+  const info = await engine.images.info(ref);
   assert.ok(info, `${ref} is in the engine`);
   assert.ok(info.tags.includes(ref));
 });
@@ -92,7 +92,7 @@ test('pullImage pulls an image from a registry into the engine', async () => {
 test("a registry's refusal is a MinilabError carrying the engine's message", async () => {
   const ref = `${registry}/minilab-test/missing:v1`;
   try {
-    await engine.pullImage(ref);
+    await engine.images.pull(ref);
     assert.fail('the pull should fail');
   } catch (err) {
     assert.ok(err instanceof MinilabError, String(err));

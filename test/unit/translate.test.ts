@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nodeCreateOptions, nodeStateFromInspect } from '../../src/runtime/translate.js';
-import { Labels, ownedLabels, parseExtraLabels } from '../../src/runtime/labels.js';
-import type { NodeSpec } from '../../src/runtime/types.js';
+import { nodeCreateOptions, nodeStateFromInspect } from '../../src/providers/docker/translate.js';
+import { Labels, ownedLabels, parseExtraLabels } from '../../src/labels.js';
+import type { ContainerSpec } from '../../src/providers/docker/types.js';
 import type { ContainerInspectInfo } from 'dockerode';
 
-const spec: NodeSpec = {
+const spec: ContainerSpec = {
   name: 'dev-control-plane',
   hostname: 'dev-control-plane',
   image: 'minilab/node:v1.36.5',

@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { parseIntOption, profileOf } from '../options.js';
-import { runningControlPlane } from '../../lifecycle/context.js';
-import { adminKubeconfig } from '../../lifecycle/kubeadm.js';
-import { apiServerPort } from '../../lifecycle/node.js';
+import { credentials, runningControlPlane } from '../../lifecycle/nodes.js';
 
 /** Settles on the first Ctrl-C (or SIGTERM) instead of letting it kill the process; dispose when done. */
 function interruption(): { happened: Promise<void>; dispose: () => void } {
@@ -28,11 +26,8 @@ export function registerDashboard(program: Command, ctx: Context): void {
     .option('--url', 'only print the URL; do not open a browser')
     .action(async (opts: { port?: number; url?: boolean }, cmd: Command) => {
       const profile = profileOf(cmd, ctx.env);
-      const engine = await ctx.engine();
-      const resolve = async () => {
-        const node = await runningControlPlane(engine, profile);
-        return adminKubeconfig(engine, node.name, profile, apiServerPort(node));
-      };
+      const provider = await ctx.provider();
+      const resolve = async () => credentials(provider, await runningControlPlane(provider, profile));
       // The Kubernetes client is loaded here, not when the CLI starts.
       const { startDashboard } = await import('../../dashboard/index.js');
       const { canOpenBrowser, openBrowser } = await import('../../dashboard/browser.js');

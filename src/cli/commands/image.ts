@@ -1,12 +1,18 @@
 import { Option, type Command } from 'commander';
 import { usageError } from '../../errors.js';
-import { runningControlPlane } from '../../lifecycle/context.js';
-import { clusterImages, describeLoad, loadArchive, loadImages, type LoadReport } from '../../node/images.js';
+import { runningControlPlane } from '../../lifecycle/nodes.js';
+import {
+  clusterImages,
+  describeLoad,
+  loadArchive,
+  loadImages,
+  type LoadReport,
+} from '../../cluster/images.js';
 import type { Context } from '../context.js';
 import { buildNodeImage, type ComponentSource } from '../../image/build.js';
 import { validateKubernetesVersion } from '../../image/components.js';
 import { DEFAULT_RELEASE_URL, validateReleaseUrl } from '../../image/release.js';
-import { Labels } from '../../runtime/labels.js';
+import { Labels } from '../../labels.js';
 import { DEFAULT_KUBERNETES_VERSION } from '../../version.js';
 import { outputOption, profileOf, type OutputFormat } from '../options.js';
 import { table } from '../output.js';
@@ -53,9 +59,9 @@ export function registerImage(image: Command, ctx: Context): void {
           opts.source === 'release'
             ? validateReleaseUrl(opts.releaseUrl ?? (ctx.env.MINILAB_RELEASE_URL || DEFAULT_RELEASE_URL))
             : undefined;
-        const engine = await ctx.engine();
+        const provider = await ctx.provider();
         const result = await buildNodeImage(
-          { engine, reporter: ctx.reporter, home: ctx.home, extraLabels: ctx.extraLabels },
+          { images: provider.images, reporter: ctx.reporter, home: ctx.home, extraLabels: ctx.extraLabels },
           version,
           { force: opts.force, source: opts.source, releaseUrl },
         );
@@ -85,21 +91,19 @@ export function registerImage(image: Command, ctx: Context): void {
         );
       }
       const profile = profileOf(cmd, ctx.env);
-      const engine = await ctx.engine();
-      const node = await runningControlPlane(engine, profile);
+      const provider = await ctx.provider();
+      const { node } = await runningControlPlane(provider, profile);
       const reports: LoadReport[] = [];
       for (const ref of refs) {
         const [r] = await ctx.reporter.step(`Loading ${ref}`, (progress) =>
-          loadImages(engine, node.name, [ref], (_ref, d) => progress(d)),
+          loadImages(provider.images, node, [ref], (_ref, d) => progress(d)),
         );
         if (r) reports.push(r);
       }
       if (opts.archive) {
         const file = opts.archive;
         reports.push(
-          await ctx.reporter.step(`Loading ${file}`, (progress) =>
-            loadArchive(engine, node.name, file, progress),
-          ),
+          await ctx.reporter.step(`Loading ${file}`, (progress) => loadArchive(node, file, progress)),
         );
       }
       ctx.reporter.result(
@@ -115,10 +119,10 @@ export function registerImage(image: Command, ctx: Context): void {
     .option('--node-images', 'list minilab node images instead')
     .addOption(outputOption())
     .action(async (opts: { output: OutputFormat; nodeImages?: boolean }, cmd: Command) => {
-      const engine = await ctx.engine();
+      const provider = await ctx.provider();
       if (!opts.nodeImages) {
-        const node = await runningControlPlane(engine, profileOf(cmd, ctx.env));
-        const images = await clusterImages(engine, node.name);
+        const { node } = await runningControlPlane(provider, profileOf(cmd, ctx.env));
+        const images = await clusterImages(node);
         ctx.reporter.result(opts.output, { images }, (d) =>
           table(
             ['IMAGE', 'ID', 'SIZE', 'PINNED'],
@@ -132,7 +136,7 @@ export function registerImage(image: Command, ctx: Context): void {
         );
         return;
       }
-      const images = (await engine.listImages('minilab/node'))
+      const images = (await provider.images.list('minilab/node'))
         .flatMap((i) =>
           i.tags.map((ref) => ({
             ref,

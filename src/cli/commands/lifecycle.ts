@@ -1,30 +1,16 @@
 import { Option, type Command } from 'commander';
 import type { Context } from '../context.js';
-import type { LifecycleContext } from '../../lifecycle/context.js';
 import { stop } from '../../lifecycle/stop.js';
 import { deleteProfile } from '../../lifecycle/delete.js';
 import { clusterStatus, statusExitCode } from '../../lifecycle/status.js';
-import { runningControlPlane } from '../../lifecycle/context.js';
-import { listProfiles } from './profile.js';
-import { adminKubeconfig } from '../../lifecycle/kubeadm.js';
-import { apiServerPort } from '../../lifecycle/node.js';
+import { credentials, runningControlPlane } from '../../lifecycle/nodes.js';
+import { listProfiles } from '../../lifecycle/profiles.js';
 import { renderKubeconfig } from '../../kube/kubeconfig.js';
 import { validateKubernetesVersion } from '../../image/components.js';
 import { DEFAULT_KUBERNETES_VERSION } from '../../version.js';
 import { usageError } from '../../errors.js';
 import { outputOption, profileOf, type OutputFormat } from '../options.js';
 import { table } from '../output.js';
-
-async function lifecycleContext(ctx: Context): Promise<LifecycleContext> {
-  return {
-    engine: await ctx.engine(),
-    reporter: ctx.reporter,
-    profiles: ctx.profiles,
-    home: ctx.home,
-    env: ctx.env,
-    extraLabels: ctx.extraLabels,
-  };
-}
 
 /** "4g", "2048m", "1.5GiB", "512MB" -> bytes. */
 export function parseMemory(value: string): number {
@@ -88,7 +74,7 @@ export function registerLifecycle(program: Command, ctx: Context): void {
       const version = validateKubernetesVersion(opts.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION);
       // start is the only lifecycle command needing the Kubernetes client library: load it on demand.
       const { start } = await import('../../lifecycle/start.js');
-      const result = await start(await lifecycleContext(ctx), {
+      const result = await start(await ctx.lifecycle(), {
         profile,
         kubernetesVersion: version,
         explicitVersion: opts.kubernetesVersion !== undefined,
@@ -114,7 +100,7 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .description('stop the cluster cleanly, keeping all of its state')
     .addOption(outputOption())
     .action(async (opts: { output: OutputFormat }, cmd: Command) => {
-      const result = await stop(await lifecycleContext(ctx), profileOf(cmd, ctx.env));
+      const result = await stop(await ctx.lifecycle(), profileOf(cmd, ctx.env));
       ctx.reporter.result(opts.output, result, (r) =>
         r.stopped.length > 0
           ? `Stopped cluster "${r.profile}"\n`
@@ -128,10 +114,10 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .option('--all', 'delete every profile')
     .addOption(outputOption())
     .action(async (opts: { all?: boolean; output: OutputFormat }, cmd: Command) => {
-      const lc = await lifecycleContext(ctx);
+      const lc = await ctx.lifecycle();
       let profiles = [profileOf(cmd, ctx.env)];
       if (opts.all) {
-        profiles = (await listProfiles(ctx)).map((p) => p.name);
+        profiles = (await listProfiles(lc.provider, ctx.profiles)).map((p) => p.name);
       }
       const results = [];
       for (const p of profiles)
@@ -156,21 +142,20 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     )
     .addOption(outputOption())
     .action(async (opts: { output: OutputFormat }, cmd: Command) => {
-      const status = await clusterStatus(await lifecycleContext(ctx), profileOf(cmd, ctx.env));
+      const status = await clusterStatus(await ctx.lifecycle(), profileOf(cmd, ctx.env));
       ctx.exitCode = statusExitCode(status);
       ctx.reporter.result(opts.output, status, (s) =>
         table(
-          ['PROFILE', 'NODE', 'CONTAINER', 'KUBELET', 'API SERVER', 'KUBECONFIG'],
-          [
-            [
-              s.profile,
-              s.node.name,
-              s.node.container,
-              s.kubelet,
-              `${s.apiServer.state} (${s.apiServer.url})`,
-              `${s.kubeconfig.state}${s.kubeconfig.current ? ', current' : ''}`,
-            ],
-          ],
+          ['PROFILE', 'NODE', 'ROLE', 'CONTAINER', 'KUBELET', 'API SERVER', 'KUBECONFIG'],
+          s.nodes.map((n, i) => [
+            i === 0 ? s.profile : '',
+            n.name,
+            n.role,
+            n.container,
+            n.kubelet,
+            i === 0 ? `${s.apiServer.state} (${s.apiServer.url})` : '',
+            i === 0 ? `${s.kubeconfig.state}${s.kubeconfig.current ? ', current' : ''}` : '',
+          ]),
         ),
       );
     });
@@ -179,11 +164,8 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .command('kubeconfig')
     .description('print the cluster kubeconfig (for KUBECONFIG=...) without changing any file')
     .action(async (_opts, cmd: Command) => {
-      const profile = profileOf(cmd, ctx.env);
-      const engine = await ctx.engine();
-      const node = await runningControlPlane(engine, profile);
-      ctx.stdout.write(
-        renderKubeconfig(await adminKubeconfig(engine, node.name, profile, apiServerPort(node))),
-      );
+      const provider = await ctx.provider();
+      const found = await runningControlPlane(provider, profileOf(cmd, ctx.env));
+      ctx.stdout.write(renderKubeconfig(await credentials(provider, found)));
     });
 }

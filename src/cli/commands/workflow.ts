@@ -1,39 +1,33 @@
-import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { resolve as resolvePath, join } from 'node:path';
+import { resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { MinilabError } from '../../errors.js';
-import { controlPlane, runningControlPlane } from '../../lifecycle/context.js';
-import { adminKubeconfig } from '../../lifecycle/kubeadm.js';
-import { apiServerPort } from '../../lifecycle/node.js';
+import { controlPlane, credentials, runningControlPlane } from '../../lifecycle/nodes.js';
 import { kubectlFor, profileKubeconfigFile, runKubectl } from '../../kube/kubectl.js';
-import { apiServerReady } from '../../kube/readyz.js';
-import { nodeSession } from '../../node/shell.js';
-import { COMPONENTS, componentLogCommand, exportLogs, validateComponent } from '../../node/logs.js';
-import { listForwards, readForward, recordForward, stopForwards } from '../../profile/services.js';
-import { Labels } from '../../runtime/labels.js';
+import { nodeSession } from '../../cluster/shell.js';
+import { COMPONENTS, componentLogCommand, exportLogs, validateComponent } from '../../cluster/logs.js';
+import { listForwards, stopForwards } from '../../profile/services.js';
+import { Labels } from '../../labels.js';
 import { parseIntOption, profileOf } from '../options.js';
-import { projectRoot } from '../../version.js';
 
-/** The running node a command acts on (--node picks one by name; one node per profile today). */
+/** The running cluster a command acts on, and the node it means (--node picks one by name). */
 async function targetNode(ctx: Context, cmd: Command, nodeName?: string) {
   const profile = profileOf(cmd, ctx.env);
-  const engine = await ctx.engine();
-  const node = await runningControlPlane(engine, profile);
-  if (nodeName && nodeName !== node.name) {
+  const provider = await ctx.provider();
+  const found = await runningControlPlane(provider, profile);
+  const node = nodeName ? found.nodes.find((n) => n.name === nodeName) : found.node;
+  if (!node) {
     throw new MinilabError('notFound', `profile "${profile}" has no node "${nodeName}"`, {
-      hint: `its node is ${node.name}`,
+      hint: `its nodes: ${found.nodes.map((n) => n.name).join(', ')}`,
     });
   }
-  return { profile, engine, node };
+  return { profile, provider, found, node };
 }
 
+/** The running cluster and its admin credentials. */
 async function profileAccess(ctx: Context, cmd: Command) {
-  const { profile, engine, node } = await targetNode(ctx, cmd);
-  const entry = await adminKubeconfig(engine, node.name, profile, apiServerPort(node));
-  return { profile, engine, node, entry };
+  const { profile, provider, found, node } = await targetNode(ctx, cmd);
+  return { profile, node, entry: await credentials(provider, found) };
 }
 
 export function registerWorkflow(program: Command, ctx: Context): void {
@@ -43,8 +37,8 @@ export function registerWorkflow(program: Command, ctx: Context): void {
     .option('--node <name>', 'the node (default: the control plane)')
     .argument('[command...]', 'command to run instead of a login shell')
     .action(async (command: string[], opts: { node?: string }, cmd: Command) => {
-      const { engine, node } = await targetNode(ctx, cmd, opts.node);
-      ctx.exitCode = await nodeSession(engine, node.name, command, {
+      const { node } = await targetNode(ctx, cmd, opts.node);
+      ctx.exitCode = await nodeSession(node, command, {
         stdin: ctx.stdin,
         stdout: ctx.stdout,
         stderr: ctx.stderr,
@@ -59,9 +53,9 @@ export function registerWorkflow(program: Command, ctx: Context): void {
     .argument('[args...]', 'kubectl arguments')
     .allowUnknownOption()
     .action(async (args: string[], _opts, cmd: Command) => {
-      const { profile, engine, node, entry } = await profileAccess(ctx, cmd);
-      const version = node.labels[Labels.version] ?? 'unknown';
-      const bin = await kubectlFor(engine, node.name, ctx.home, version);
+      const { profile, node, entry } = await profileAccess(ctx, cmd);
+      const version = node.state.labels[Labels.version] ?? 'unknown';
+      const bin = await kubectlFor(node, ctx.home, version);
       const file = await profileKubeconfigFile(ctx.profiles.dir(profile), entry);
       ctx.exitCode = await runKubectl(bin, file, args);
     });
@@ -76,11 +70,13 @@ export function registerWorkflow(program: Command, ctx: Context): void {
     .action(
       async (opts: { component?: string; follow?: boolean; tail: number; export?: string }, cmd: Command) => {
         const profile = profileOf(cmd, ctx.env);
-        const engine = await ctx.engine();
         if (opts.export) {
-          const node = await controlPlane(engine, profile);
+          const provider = await ctx.provider();
+          const { nodes } = await controlPlane(provider, profile);
           const dir = resolvePath(opts.export);
-          await ctx.reporter.step(`Exporting logs of ${node.name}`, () => exportLogs(engine, node, dir));
+          await ctx.reporter.step(`Exporting logs of ${nodes.map((n) => n.name).join(', ')}`, () =>
+            exportLogs(provider, nodes, dir),
+          );
           ctx.stdout.write(`Logs of "${profile}" written to ${dir}\n`);
           return;
         }
@@ -93,13 +89,9 @@ export function registerWorkflow(program: Command, ctx: Context): void {
         let failed = 0;
         for (const c of components) {
           if (!opts.component) ctx.stdout.write(`==> ${c} <==\n`);
-          const code = await engine.execStream(
-            node.name,
+          const code = await node.execStream(
             componentLogCommand(c, { follow: Boolean(opts.follow), tail: opts.tail }),
-            {
-              stdout: ctx.stdout,
-              stderr: ctx.stderr,
-            },
+            { stdout: ctx.stdout, stderr: ctx.stderr },
           );
           if (code !== 0) failed++;
         }
@@ -164,83 +156,22 @@ export function registerWorkflow(program: Command, ctx: Context): void {
             hint: 'minilab service NAME [-n NAMESPACE] [--url]',
           });
         const { entry } = await profileAccess(ctx, cmd);
-        const { kubeClients } = await import('../../kube/client.js');
-        const { forwardToPod, serviceTarget } = await import('../../kube/service.js');
-        const clients = kubeClients(entry);
-        const target = await serviceTarget(clients.config, opts.namespace, name, opts.port);
+        const { forwardTarget, serveForward, startBackgroundForward } = await import('../../kube/forward.js');
+        const req = { profile, dir, namespace: opts.namespace, service: name, port: opts.port };
+        const target = await forwardTarget(entry, req);
         if (opts.url && !opts.backgroundChild) {
-          const existing = await readForward(dir, opts.namespace, name);
-          if (existing && (await listForwards(dir)).some((f) => f.pid === existing.pid)) {
-            ctx.stdout.write(`${existing.url}\n`);
-            return;
-          }
-          const log = join(dir, 'services', `${opts.namespace}.${name}.log`);
-          await mkdir(join(dir, 'services'), { recursive: true, mode: 0o700 });
-          const out = openSync(log, 'a');
-          const child = spawn(
-            process.execPath,
-            [
-              join(projectRoot, 'dist', 'src', 'main.js'),
-              'service',
-              name,
-              '-n',
-              opts.namespace,
-              '-p',
-              profile,
-              '--url',
-              '--background-child',
-              ...(opts.port ? ['--port', String(opts.port)] : []),
-            ],
-            { detached: true, stdio: ['ignore', out, out], env: ctx.env },
-          );
-          child.unref();
-          const started = Date.now();
-          while (Date.now() - started < 15_000) {
-            const f = await readForward(dir, opts.namespace, name);
-            if (f && f.pid === child.pid) {
-              ctx.stdout.write(`${f.url}\n`);
-              return;
-            }
-            if (child.exitCode !== null) break;
-            await new Promise((r) => setTimeout(r, 100));
-          }
-          throw new MinilabError('unexpected', `the background forward for ${name} did not start`, {
-            hint: `see ${log}`,
-          });
+          ctx.stdout.write(`${await startBackgroundForward(req, ctx.env)}\n`);
+          return;
         }
-        const { url, stop } = await forwardToPod(clients.config, target);
-        if (opts.backgroundChild) {
-          await recordForward(dir, {
-            pid: process.pid,
-            url,
-            namespace: opts.namespace,
-            service: name,
-            startedAt: new Date().toISOString(),
-          });
-        } else {
-          ctx.stdout.write(`${url}\n`);
-          ctx.reporter.info(
-            `forwarding ${url} -> service ${opts.namespace}/${name}:${target.servicePort} (pod ${target.pod}); Ctrl-C to stop`,
-          );
-        }
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            clearInterval(liveness);
-            process.off('SIGINT', done);
-            process.off('SIGTERM', done);
-            stop();
-            resolve();
-          };
-          let failures = 0;
-          // The forward ends with the cluster: three failed API checks in a row (15 s) stop it.
-          const liveness = setInterval(() => {
-            void apiServerReady(entry).then((r) => {
-              failures = r === true ? 0 : failures + 1;
-              if (failures >= 3) done();
-            });
-          }, 5000);
-          process.on('SIGINT', done);
-          process.on('SIGTERM', done);
+        await serveForward(entry, req, target, {
+          background: Boolean(opts.backgroundChild),
+          onServing: (url) => {
+            if (opts.backgroundChild) return;
+            ctx.stdout.write(`${url}\n`);
+            ctx.reporter.info(
+              `forwarding ${url} -> service ${opts.namespace}/${name}:${target.servicePort} (pod ${target.pod}); Ctrl-C to stop`,
+            );
+          },
         });
         if (!opts.backgroundChild) ctx.reporter.info('stopped forwarding');
       },

@@ -1,4 +1,8 @@
-/** Labels are the record of what minilab owns: status, delete and cleanup rediscover everything from them. */
+/**
+ * Every label key minilab writes, in one place. Labels are the record of what minilab owns:
+ * status, delete and cleanup rediscover everything from them, so a lost local file cannot
+ * corrupt a cluster.
+ */
 export const LABEL_PREFIX = 'io.minilab';
 export const Labels = {
   managed: `${LABEL_PREFIX}.managed`,
@@ -8,7 +12,14 @@ export const Labels = {
   kind: `${LABEL_PREFIX}.kind`,
   apiServerPort: `${LABEL_PREFIX}.apiserver-port`,
   version: `${LABEL_PREFIX}.kubernetes-version`,
+  /** On a node image: the cache key of the recipe it was built from. */
+  buildKey: `${LABEL_PREFIX}.build-key`,
+  /** On an image in a node's containerd: the ID it had in the engine it was loaded from. */
+  imageId: `${LABEL_PREFIX}.image-id`,
 } as const;
+
+/** containerd's label for images the kubelet never garbage-collects (not ours, read and written). */
+export const CONTAINERD_PINNED_LABEL = 'io.cri-containerd.pinned';
 
 export type ResourceKind = 'node' | 'network' | 'volume' | 'build' | 'helper';
 
@@ -31,8 +42,4 @@ export function parseExtraLabels(value: string | undefined): Record<string, stri
     else labels[trimmed.slice(0, eq)] = trimmed.slice(eq + 1);
   }
   return labels;
-}
-
-export function labelFilter(labels: Record<string, string>): string[] {
-  return Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
 }

@@ -1,23 +1,15 @@
-import type { Engine } from '../runtime/engine.js';
-import { nodeShell } from '../lifecycle/context.js';
-
-export interface NodeResources {
-  /** Memory as `docker stats` counts it: usage minus inactive file cache. */
-  memoryBytes: number;
-  /** CPU time used by everything in the node since it started. */
-  cpuSeconds: number;
-}
+import { runInNode } from '../providers/run.js';
+import type { Node, NodeResources } from '../providers/types.js';
 
 /**
  * The node's own cgroup figures, read inside the node (its cgroup namespace makes its cgroup the
- * root). The engine's stats come back empty for nodes whose systemd re-arranges cgroups on v1
+ * root). The provider's stats come back empty for nodes whose systemd re-arranges cgroups on v1
  * hosts, so this reads the same counters Docker would.
  */
-export async function nodeResources(engine: Engine, node: string): Promise<NodeResources> {
-  const fromEngine = await engine.stats(node).catch(() => undefined);
-  if (fromEngine && fromEngine.memoryBytes > 0) return fromEngine;
-  const out = await nodeShell(
-    engine,
+export async function nodeResources(node: Node): Promise<NodeResources> {
+  const fromProvider = await node.stats().catch(() => undefined);
+  if (fromProvider && fromProvider.memoryBytes > 0) return fromProvider;
+  const out = await runInNode(
     node,
     `if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
        echo "mem $(cat /sys/fs/cgroup/memory.current)"

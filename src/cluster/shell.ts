@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import type { Engine } from '../runtime/engine.js';
+import type { Node } from '../providers/types.js';
 
 export interface Terminal {
   stdin: Readable & { isTTY?: boolean };
@@ -12,19 +12,14 @@ export interface Terminal {
  * Ctrl-C delivered remotely); otherwise stdin, stdout and stderr are streamed as they are.
  * Resolves to the remote exit code.
  */
-export async function nodeSession(
-  engine: Engine,
-  node: string,
-  command: string[],
-  term: Terminal,
-): Promise<number> {
+export async function nodeSession(node: Node, command: string[], term: Terminal): Promise<number> {
   const interactive = Boolean(term.stdin.isTTY && term.stdout.isTTY);
   const cmd = command.length > 0 ? command : ['bash', '-l'];
   if (interactive) {
-    return engine.execInteractive(node, cmd, {
+    return node.execInteractive(cmd, {
       stdin: term.stdin as NodeJS.ReadStream,
       stdout: term.stdout as NodeJS.WriteStream,
     });
   }
-  return engine.execStream(node, cmd, { stdin: term.stdin, stdout: term.stdout, stderr: term.stderr });
+  return node.execStream(cmd, { stdin: term.stdin, stdout: term.stdout, stderr: term.stderr });
 }

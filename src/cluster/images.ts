@@ -3,8 +3,9 @@ import { stat } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
 import { MinilabError, formatMs } from '../errors.js';
 import { normalizeRef } from '../image/archive.js';
-import type { Engine } from '../runtime/engine.js';
-import { nodeShell } from '../lifecycle/context.js';
+import { CONTAINERD_PINNED_LABEL, Labels } from '../labels.js';
+import { runInNode } from '../providers/run.js';
+import type { ImageStore, Node } from '../providers/types.js';
 
 export interface ClusterImage {
   ref: string;
@@ -19,9 +20,6 @@ export interface LoadReport {
   sizeBytes: number;
   ms: number;
 }
-
-/** Labels minilab puts on images it loads: the Docker image ID they came from. */
-const SOURCE_ID_LABEL = 'io.minilab.image-id';
 
 const UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
 
@@ -38,19 +36,17 @@ export function parseImageList(out: string): ClusterImage[] {
       );
       return {
         ref: f[0]!,
-        id: labels[SOURCE_ID_LABEL] ?? f[2]!,
+        id: labels[Labels.imageId] ?? f[2]!,
         sizeBytes: Math.round(Number(f[3]) * (UNITS[f[4] ?? 'B'] ?? 1)),
-        pinned: labels['io.cri-containerd.pinned'] === 'pinned',
+        pinned: labels[CONTAINERD_PINNED_LABEL] === 'pinned',
       };
     })
     .sort((a, b) => a.ref.localeCompare(b.ref));
 }
 
 /** Images in the node's containerd (the k8s.io namespace the kubelet uses). */
-export async function clusterImages(engine: Engine, node: string): Promise<ClusterImage[]> {
-  return parseImageList(
-    await nodeShell(engine, node, 'ctr -n k8s.io images ls', 'listing images in the node'),
-  );
+export async function clusterImages(node: Node): Promise<ClusterImage[]> {
+  return parseImageList(await runInNode(node, 'ctr -n k8s.io images ls', 'listing images in the node'));
 }
 
 /** Counts bytes going through, reporting size and rate now and then. */
@@ -74,15 +70,17 @@ function meter(total: number | undefined, progress: (s: string) => void): Transf
   });
 }
 
-async function importStream(engine: Engine, node: string, archive: Readable, what: string): Promise<void> {
-  const r = await engine.exec(node, ['ctr', '-n', 'k8s.io', 'images', 'import', '-'], {
-    input: archive,
-  });
-  if (r.exitCode !== 0) {
-    throw new MinilabError('clusterFailed', `containerd could not import ${what}`, {
-      details: (r.stderr || r.stdout).trim().split('\n').slice(-5),
-    });
-  }
+async function importStream(node: Node, archive: Readable, what: string): Promise<void> {
+  await runInNode(
+    node,
+    ['ctr', '-n', 'k8s.io', 'images', 'import', '-'],
+    `importing ${what} into containerd`,
+    {
+      input: archive,
+      timeoutMs: 30 * 60_000,
+      hint: 'is it an image archive (docker save or OCI layout)? the lines above show what containerd said',
+    },
+  );
 }
 
 /**
@@ -91,15 +89,15 @@ async function importStream(engine: Engine, node: string, archive: Readable, wha
  * are skipped.
  */
 export async function loadImages(
-  engine: Engine,
-  node: string,
+  images: ImageStore,
+  node: Node,
   refs: string[],
   progress: (ref: string, detail: string) => void,
 ): Promise<LoadReport[]> {
-  const present = await clusterImages(engine, node);
+  const present = await clusterImages(node);
   const reports: LoadReport[] = [];
   for (const ref of refs) {
-    const info = await engine.imageInfo(ref);
+    const info = await images.info(ref);
     if (!info) {
       throw new MinilabError('notFound', `image "${ref}" is not in the Docker engine`, {
         hint: `build or pull it first (docker images lists what there is); nothing was loaded${reports.length ? ' after ' + reports.map((r) => r.ref).join(', ') : ''}`,
@@ -111,12 +109,11 @@ export async function loadImages(
       reports.push({ ref, status: 'unchanged', sizeBytes: info.sizeBytes, ms: performance.now() - started });
       continue;
     }
-    const saved = await engine.saveImage(ref);
-    await importStream(engine, node, saved.pipe(meter(info.sizeBytes, (d) => progress(ref, d))), ref);
-    await nodeShell(
-      engine,
+    const saved = await images.save(ref);
+    await importStream(node, saved.pipe(meter(info.sizeBytes, (d) => progress(ref, d))), ref);
+    await runInNode(
       node,
-      `ctr -n k8s.io images label ${wanted} ${SOURCE_ID_LABEL}=${info.id} >/dev/null`,
+      `ctr -n k8s.io images label ${wanted} ${Labels.imageId}=${info.id} >/dev/null`,
       `labelling ${ref}`,
     );
     reports.push({ ref, status: 'loaded', sizeBytes: info.sizeBytes, ms: performance.now() - started });
@@ -126,8 +123,7 @@ export async function loadImages(
 
 /** Streams an image archive file (docker save or OCI layout tar) into the node. */
 export async function loadArchive(
-  engine: Engine,
-  node: string,
+  node: Node,
   file: string,
   progress: (d: string) => void,
 ): Promise<LoadReport> {
@@ -140,7 +136,7 @@ export async function loadArchive(
     });
   }
   const started = performance.now();
-  await importStream(engine, node, createReadStream(file).pipe(meter(size, progress)), file);
+  await importStream(node, createReadStream(file).pipe(meter(size, progress)), file);
   return { ref: file, status: 'loaded', sizeBytes: size, ms: performance.now() - started };
 }
 

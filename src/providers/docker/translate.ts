@@ -1,6 +1,7 @@
 import type { ContainerCreateOptions, ContainerInfo, ContainerInspectInfo } from 'dockerode';
-import { Labels } from './labels.js';
-import type { ContainerStatus, NodeSpec, NodeState, PortMapping } from './types.js';
+import { Labels } from '../../labels.js';
+import type { NodeState, NodeStatus, PortMapping } from '../types.js';
+import type { ContainerSpec, PlainContainerSpec } from './types.js';
 
 /**
  * The one place where minilab's node spec becomes Docker's container configuration, the way kind
@@ -8,7 +9,7 @@ import type { ContainerStatus, NodeSpec, NodeState, PortMapping } from './types.
  * ports published on loopback only, and labels recording what the node is.
  */
 export function nodeCreateOptions(
-  spec: NodeSpec,
+  spec: ContainerSpec,
 ): ContainerCreateOptions & { HostConfig: { CgroupnsMode?: string } } {
   const exposed: Record<string, object> = {};
   const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
@@ -50,16 +51,8 @@ export function nodeCreateOptions(
   };
 }
 
-const STATUSES: ContainerStatus[] = [
-  'created',
-  'running',
-  'paused',
-  'restarting',
-  'removing',
-  'exited',
-  'dead',
-];
-function toStatus(s: string | undefined): ContainerStatus {
+const STATUSES: NodeStatus[] = ['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'];
+function toStatus(s: string | undefined): NodeStatus {
   return STATUSES.find((x) => x === s) ?? 'dead';
 }
 
@@ -118,4 +111,26 @@ export function nodeStateFromInspect(c: ContainerInspectInfo): NodeState {
     labels,
     startedAt: c.State?.StartedAt,
   };
+}
+
+/** A plain container (image builds, helpers): privileged ones run unconfined like nodes. */
+export function plainCreateOptions(spec: PlainContainerSpec): ContainerCreateOptions {
+  return {
+    name: spec.name,
+    Image: spec.image,
+    Cmd: spec.cmd,
+    Entrypoint: spec.entrypoint,
+    Labels: spec.labels,
+    HostConfig: {
+      Privileged: spec.privileged ?? false,
+      SecurityOpt: spec.privileged ? ['seccomp=unconfined', 'apparmor=unconfined'] : undefined,
+      Binds: spec.binds,
+      Tmpfs: spec.tmpfs,
+    },
+  };
+}
+
+/** Docker's label filter syntax: "key" for presence, "key=value" for a value. */
+export function labelFilter(labels: Record<string, string>): string[] {
+  return Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
 }

@@ -3,9 +3,8 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tarFs from 'tar-fs';
 import { usageError } from '../errors.js';
-import type { Engine } from '../runtime/engine.js';
-import type { NodeState } from '../runtime/types.js';
-import { nodeShell } from '../lifecycle/context.js';
+import { runInNode } from '../providers/run.js';
+import type { Node, Provider } from '../providers/types.js';
 import { minilabVersion } from '../version.js';
 
 /** Components with logs: systemd units read from the journal, the rest from their containers. */
@@ -74,29 +73,36 @@ systemctl list-units --no-pager > "$d/systemd-units.txt" 2>&1 || true
 ip addr > "$d/network.txt" 2>&1; ip route >> "$d/network.txt" 2>&1; iptables-save >> "$d/network.txt" 2>&1 || true
 `;
 
-/** Writes a log bundle like `kind export logs`: node logs, container and pod logs, versions, config. */
-export async function exportLogs(engine: Engine, node: NodeState, dir: string): Promise<string[]> {
-  const target = join(dir, node.name);
-  await mkdir(target, { recursive: true });
+/**
+ * Writes a log bundle like `kind export logs`: for each node its logs, container and pod logs,
+ * versions and config; beside them what the provider says of the nodes and itself.
+ */
+export async function exportLogs(provider: Provider, nodes: Node[], dir: string): Promise<string[]> {
   const written: string[] = [];
-  if (node.running) {
-    await nodeShell(engine, node.name, EXPORT_SCRIPT, 'collecting logs in the node', { timeoutMs: 180_000 });
-    const archive = await engine.getArchive(node.name, '/var/tmp/minilab-logs');
-    await pipeline(
-      archive,
-      tarFs.extract(target, { map: (h) => ({ ...h, name: h.name.replace(/^minilab-logs\/?/, '') }) }),
-    );
-    await engine.exec(node.name, ['rm', '-rf', '/var/tmp/minilab-logs']);
-    written.push(target);
+  for (const node of nodes) {
+    const target = join(dir, node.name);
+    await mkdir(target, { recursive: true });
+    if (node.state.running) {
+      await runInNode(node, EXPORT_SCRIPT, 'collecting logs in the node', { timeoutMs: 180_000 });
+      const archive = await node.copyOut('/var/tmp/minilab-logs');
+      await pipeline(
+        archive,
+        tarFs.extract(target, { map: (h) => ({ ...h, name: h.name.replace(/^minilab-logs\/?/, '') }) }),
+      );
+      await node.exec(['rm', '-rf', '/var/tmp/minilab-logs']);
+      written.push(target);
+    }
+    const consoleLog = await node.logs({ tail: 5000 });
+    const chunks: Buffer[] = [];
+    for await (const c of consoleLog) chunks.push(c as Buffer);
+    await writeFile(join(target, 'node-console.log'), Buffer.concat(chunks));
   }
-  const consoleLog = await engine.logs(node.name, { tail: 5000 });
-  const chunks: Buffer[] = [];
-  for await (const c of consoleLog) chunks.push(c as Buffer);
-  await writeFile(join(target, 'node-console.log'), Buffer.concat(chunks));
-  await writeFile(
-    join(dir, 'inspect.json'),
-    JSON.stringify({ minilab: minilabVersion, node, engine: await engine.info() }, null, 2) + '\n',
-  );
+  const inspect = {
+    minilab: minilabVersion,
+    nodes: nodes.map((n) => n.state),
+    provider: await provider.info(),
+  };
+  await writeFile(join(dir, 'inspect.json'), JSON.stringify(inspect, null, 2) + '\n');
   written.push(join(dir, 'inspect.json'));
   return written;
 }

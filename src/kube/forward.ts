@@ -1,0 +1,106 @@
+import { spawn } from 'node:child_process';
+import { openSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MinilabError } from '../errors.js';
+import { listForwards, readForward, recordForward } from '../profile/services.js';
+import { projectRoot } from '../version.js';
+import { kubeClients } from './client.js';
+import type { KubeconfigEntry } from './kubeconfig.js';
+import { apiServerReady } from './readyz.js';
+import { forwardToPod, serviceTarget, type ServiceTarget } from './service.js';
+
+export interface ForwardRequest {
+  profile: string;
+  /** The profile's state directory, where background forwards are recorded. */
+  dir: string;
+  namespace: string;
+  service: string;
+  port?: number;
+}
+
+/**
+ * `minilab service NAME --url`: a forwarder in a detached process of its own (this program run
+ * with --background-child), recorded under the profile; returns its URL once it serves. A
+ * forwarder already running for the service is reused.
+ */
+export async function startBackgroundForward(req: ForwardRequest, env: NodeJS.ProcessEnv): Promise<string> {
+  const existing = await readForward(req.dir, req.namespace, req.service);
+  if (existing && (await listForwards(req.dir)).some((f) => f.pid === existing.pid)) return existing.url;
+  const log = join(req.dir, 'services', `${req.namespace}.${req.service}.log`);
+  await mkdir(join(req.dir, 'services'), { recursive: true, mode: 0o700 });
+  const out = openSync(log, 'a');
+  const child = spawn(
+    process.execPath,
+    [
+      join(projectRoot, 'dist', 'src', 'main.js'),
+      'service',
+      req.service,
+      '-n',
+      req.namespace,
+      '-p',
+      req.profile,
+      '--url',
+      '--background-child',
+      ...(req.port ? ['--port', String(req.port)] : []),
+    ],
+    { detached: true, stdio: ['ignore', out, out], env },
+  );
+  child.unref();
+  const started = Date.now();
+  while (Date.now() - started < 15_000) {
+    const f = await readForward(req.dir, req.namespace, req.service);
+    if (f && f.pid === child.pid) return f.url;
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new MinilabError('unexpected', `the background forward for ${req.service} did not start`, {
+    hint: `see ${log}`,
+  });
+}
+
+/** The Service's port and a ready pod behind it; a missing Service or endpoint fails here, at once. */
+export function forwardTarget(entry: KubeconfigEntry, req: ForwardRequest): Promise<ServiceTarget> {
+  return serviceTarget(kubeClients(entry).config, req.namespace, req.service, req.port);
+}
+
+/**
+ * Forwards a 127.0.0.1 port to a ready endpoint of the Service until SIGINT or SIGTERM, or until the
+ * cluster goes away (three failed API checks in a row, 15 s). A background forwarder records itself.
+ */
+export async function serveForward(
+  entry: KubeconfigEntry,
+  req: ForwardRequest,
+  target: ServiceTarget,
+  opts: { background: boolean; onServing: (url: string) => void },
+): Promise<void> {
+  const { url, stop } = await forwardToPod(kubeClients(entry).config, target);
+  if (opts.background) {
+    await recordForward(req.dir, {
+      pid: process.pid,
+      url,
+      namespace: req.namespace,
+      service: req.service,
+      startedAt: new Date().toISOString(),
+    });
+  }
+  opts.onServing(url);
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearInterval(liveness);
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      stop();
+      resolve();
+    };
+    let failures = 0;
+    const liveness = setInterval(() => {
+      void apiServerReady(entry).then((r) => {
+        failures = r === true ? 0 : failures + 1;
+        if (failures >= 3) done();
+      });
+    }, 5000);
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+}

@@ -1,0 +1,105 @@
+import { parse } from 'yaml';
+import { MinilabError } from '../errors.js';
+import type { KubeconfigEntry } from '../kube/kubeconfig.js';
+import { runInNode } from '../providers/run.js';
+import type { Node, Provider } from '../providers/types.js';
+
+/** A profile's nodes, the control plane first. */
+export async function clusterNodes(provider: Provider, profile: string): Promise<Node[]> {
+  const nodes = await provider.listNodes(profile);
+  return [...nodes].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
+}
+const rank = (n: Node) => (n.role === 'control-plane' ? 0 : 1);
+
+/** The profile's nodes and its (first) control-plane node, or a not-found error naming the fix. */
+export async function controlPlane(
+  provider: Provider,
+  profile: string,
+): Promise<{ node: Node; nodes: Node[] }> {
+  const nodes = await clusterNodes(provider, profile);
+  const node = nodes.find((n) => n.role === 'control-plane');
+  if (!node) {
+    throw new MinilabError('notFound', `profile "${profile}" has no cluster`, {
+      hint: `create it with: minilab start -p ${profile}`,
+    });
+  }
+  return { node, nodes };
+}
+
+/** Like controlPlane, but the node must be running. */
+export async function runningControlPlane(
+  provider: Provider,
+  profile: string,
+): Promise<{ node: Node; nodes: Node[] }> {
+  const found = await controlPlane(provider, profile);
+  if (!found.node.state.running) {
+    throw new MinilabError('environment', `the cluster of profile "${profile}" is stopped`, {
+      hint: `start it with: minilab start -p ${profile}`,
+    });
+  }
+  return found;
+}
+
+/**
+ * The admin credentials kubeadm wrote in the control-plane node, pointed at the API endpoint the
+ * provider publishes on the host: how every command reaches the API server.
+ */
+export async function credentials(
+  provider: Provider,
+  found: { node: Node; nodes: Node[] },
+  file = '/etc/kubernetes/admin.conf',
+): Promise<KubeconfigEntry> {
+  const { host, port } = provider.apiEndpoint(found.nodes);
+  const text = await runInNode(found.node, `cat ${file}`, 'reading the admin kubeconfig');
+  const c = parse(text) as {
+    clusters?: { cluster?: Record<string, string> }[];
+    users?: { user?: Record<string, string> }[];
+  };
+  const cluster = c.clusters?.[0]?.cluster;
+  const user = c.users?.[0]?.user;
+  if (
+    !cluster?.['certificate-authority-data'] ||
+    !user?.['client-certificate-data'] ||
+    !user['client-key-data']
+  ) {
+    throw new MinilabError('clusterFailed', 'the node admin kubeconfig lacks its certificates');
+  }
+  return {
+    name: found.node.profile,
+    server: `https://${host}:${port}`,
+    certificateAuthorityData: cluster['certificate-authority-data'],
+    clientCertificateData: user['client-certificate-data'],
+    clientKeyData: user['client-key-data'],
+  };
+}
+
+/**
+ * A clear error when a node no longer runs (stopped, killed, out of memory); else undefined.
+ * `settleMs` gives the provider time to notice: a command in a dying node can fail a moment
+ * before the node is reported as exited.
+ */
+export async function nodeStopped(
+  node: Node,
+  opts: { cause?: unknown; settleMs?: number } = {},
+): Promise<MinilabError | undefined> {
+  const deadline = Date.now() + (opts.settleMs ?? 0);
+  for (;;) {
+    const state = await node.refresh().catch(() => undefined);
+    if (!state) return undefined;
+    // A node the provider is restarting (its restart policy) has not stopped for good.
+    if (!state.running && state.status !== 'restarting') {
+      return new MinilabError('clusterFailed', `the node container ${node.name} stopped (${state.status})`, {
+        hint: 'was it stopped, killed or out of memory? run the command again',
+        cause: opts.cause,
+      });
+    }
+    if (Date.now() >= deadline) return undefined;
+    // A node that still runs a command is alive: the failure had another cause.
+    const alive = await node
+      .exec(['true'], { timeoutMs: 2000 })
+      .then((r) => r.exitCode === 0)
+      .catch(() => false);
+    if (alive) return undefined;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

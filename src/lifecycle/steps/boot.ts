@@ -1,0 +1,59 @@
+import { runInNode } from '../../providers/run.js';
+import type { Node } from '../../providers/types.js';
+import { markCreating } from '../kubeadm.js';
+import { controlPlaneOf, type Step } from './state.js';
+
+/**
+ * Present in the node from boot until the cluster is complete (control plane, add-ons, readiness):
+ * a start that was interrupted leaves it behind, so the next start does not take the half-made
+ * cluster for a working one.
+ */
+export const CREATING_MARKER = '/etc/minilab/creating';
+
+/** Waits for a node's systemd to finish booting and containerd to answer. */
+export async function waitForBoot(node: Node): Promise<void> {
+  await runInNode(
+    node,
+    `for i in $(seq 1 300); do
+       if [ -S /run/containerd/containerd.sock ] && ctr --timeout 2s version >/dev/null 2>&1; then exit 0; fi
+       sleep 0.1
+     done
+     echo "containerd did not answer within 30 s" >&2
+     systemctl is-system-running || true
+     systemctl --failed --no-legend || true
+     exit 1`,
+    'waiting for the node to boot (systemd, containerd)',
+    { timeoutMs: 60_000, logCommand: 'journalctl -b --no-pager -n 30' },
+  );
+}
+
+const BOOT_TITLE = 'Booting the node (systemd, containerd)';
+
+/** A new cluster's nodes boot; meanwhile the control plane is marked as being created. */
+export const bootStep: Step = {
+  title: BOOT_TITLE,
+  run: async (s) => {
+    const [, probe] = await Promise.all([
+      Promise.all(s.nodes.map(waitForBoot)),
+      markCreating(controlPlaneOf(s), CREATING_MARKER),
+    ]);
+    s.conntrackWritable = probe.conntrackWritable;
+  },
+};
+
+/** Restart: the nodes that were stopped are started and boot. */
+export const startNodesStep: Step = {
+  title: (s) => `Starting the node container ${s.nodes.map((n) => n.name).join(', ')}`,
+  skip: (s) => s.wasRunning === true,
+  run: async (s) => {
+    for (const node of s.nodes) if (!node.state.running) await s.ctx.provider.startNode(node);
+  },
+};
+
+export const rebootStep: Step = {
+  title: BOOT_TITLE,
+  skip: (s) => s.wasRunning === true,
+  run: async (s) => {
+    await Promise.all(s.nodes.map(waitForBoot));
+  },
+};

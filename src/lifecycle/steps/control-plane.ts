@@ -1,0 +1,42 @@
+import { waitUntil } from '../../kube/wait.js';
+import { kubeadmInit } from '../kubeadm.js';
+import { credentials } from '../nodes.js';
+import { installStorage } from './storage.js';
+import { READY_TIMEOUT_MS, whileRunning } from './waits.js';
+import { controlPlaneOf, need, type Step } from './state.js';
+
+/**
+ * kubeadm init in two passes. Between them minilab waits for the API server's /livez from the
+ * host and starts applying the default StorageClass, which then runs while the second pass does.
+ */
+export const controlPlaneStep: Step = {
+  title: 'Initializing the control plane (kubeadm init)',
+  run: async (s) => {
+    const node = controlPlaneOf(s);
+    const { provider, kube } = s.ctx;
+    await kubeadmInit(
+      node,
+      {
+        kubernetesVersion: s.req.kubernetesVersion,
+        nodeIp: need(node.state.ip, 'the node IP'),
+        cgroupVersion: need(s.preflight, 'the preflight result').info.cgroupVersion,
+        conntrackWritable: need(s.conntrackWritable, 'whether conntrack is writable'),
+      },
+      async () => {
+        const entry = await credentials(provider, { node, nodes: s.nodes });
+        s.entry = entry;
+        await waitUntil(
+          'the API server',
+          READY_TIMEOUT_MS,
+          () => whileRunning(node, () => kube.health(entry, '/livez')),
+          { intervalMs: 100 },
+        );
+        // Settled into a value at once: a failure is rethrown by the storage step, never unhandled.
+        s.storage = installStorage(s, node, entry).then(
+          () => undefined,
+          (err: unknown) => err ?? new Error('installing the default StorageClass failed'),
+        );
+      },
+    );
+  },
+};

@@ -1,0 +1,35 @@
+import { bootStep, rebootStep, startNodesStep } from './boot.js';
+import { checkCompleteStep, markCompleteStep } from './complete.js';
+import { controlPlaneStep } from './control-plane.js';
+import { kubeconfigStep } from './kubeconfig.js';
+import { networkStep } from './network.js';
+import { nodeImageStep } from './node-image.js';
+import { preflightStep } from './preflight.js';
+import { provisionStep } from './provision.js';
+import type { Step } from './state.js';
+import { storageStep } from './storage.js';
+import { kubeProxyStep, rewaitStep, waitStep } from './waits.js';
+
+/** What `minilab start` does for a new cluster, in order: one file per step, in this folder. */
+export const CREATE_STEPS: readonly Step[] = [
+  preflightStep, //    preflight.ts     engine, cgroups, disk, inotify, CPUs and memory asked for
+  nodeImageStep, //    node-image.ts    build the node image if missing (first time only)
+  provisionStep, //    provision.ts     profile recorded; the provider makes network, volumes, nodes
+  bootStep, //         boot.ts          systemd and containerd up; "being created" marker
+  networkStep, //      network.ts       the pod network's CNI config
+  controlPlaneStep, // control-plane.ts kubeadm init, two passes; /livez from the host between them
+  storageStep, //      storage.ts       default StorageClass (applied during the second pass)
+  kubeProxyStep, //    waits.ts         kube-proxy tuning where kubeadm cannot patch it
+  waitStep, //         waits.ts         node Ready, pod CIDR, CoreDNS, default service account
+  markCompleteStep, // complete.ts      the marker goes: the cluster is whole
+  kubeconfigStep, //   kubeconfig.ts    context merged into the user's kubeconfig
+];
+
+/** What `minilab start` does for an existing cluster: restart it if stopped, re-sync if running. */
+export const RESTART_STEPS: readonly Step[] = [
+  startNodesStep, //    boot.ts        stopped nodes started
+  rebootStep, //        boot.ts        systemd and containerd up
+  checkCompleteStep, // complete.ts    refuse a half-made cluster; read the credentials
+  rewaitStep, //        waits.ts       API server and node Ready (a check when already running)
+  kubeconfigStep, //    kubeconfig.ts  context re-synced
+];

@@ -1,0 +1,67 @@
+import { MinilabError } from '../../errors.js';
+import type { KubeconfigEntry } from '../../kube/kubeconfig.js';
+import type { ProfileConfig } from '../../profile/store.js';
+import type { ClusterPlan, Node } from '../../providers/types.js';
+import type { RunJournal } from '../journal.js';
+import type { PreflightResult } from '../preflight.js';
+import type { StartRequest } from '../start.js';
+import type { LifecycleContext } from '../types.js';
+
+/** The one state a start's steps read and write, in the order the steps fill it. */
+export interface StartState {
+  readonly ctx: LifecycleContext;
+  readonly req: StartRequest;
+  readonly journal: RunJournal;
+  /** The cluster to make (new clusters), or the profile's nodes (restarts). */
+  plan?: ClusterPlan;
+  preflight?: PreflightResult;
+  /** The profile config this run stores (written by provision, completed by the kubeconfig step). */
+  config?: ProfileConfig;
+  nodes: Node[];
+  /** Whether the cluster's nodes were already running when the start began (restarts). */
+  wasRunning?: boolean;
+  conntrackWritable?: boolean;
+  /** The pod CIDR the network config uses for the first node. */
+  podCidr?: string;
+  entry?: KubeconfigEntry;
+  /** The default StorageClass, applied while kubeadm's second pass runs: settles to its failure, if any. */
+  storage?: Promise<unknown>;
+  /** Set when the start failed: background work stops. */
+  cancelled: boolean;
+  kubeconfig?: { path: string; context: string };
+}
+
+/** One named step of start: a title the user sees, and one job. */
+export interface Step {
+  /** Shown while it runs (a function when it depends on what earlier steps found). */
+  title: string | ((s: StartState) => string);
+  /** Steps that report their own progress (the node image build) run without a line of their own. */
+  silent?: boolean;
+  skip?: (s: StartState) => boolean;
+  run: (s: StartState, progress: (detail: string) => void) => Promise<void>;
+}
+
+/** A value an earlier step must have set; missing means the step list is out of order. */
+export function need<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new MinilabError('unexpected', `start: ${what} is not known yet`);
+  return value;
+}
+
+/** The control-plane node among the state's nodes. */
+export const controlPlaneOf = (s: StartState): Node =>
+  need(
+    s.nodes.find((n) => n.role === 'control-plane'),
+    'the control-plane node',
+  );
+
+/** Runs the steps in order, each timed and reported unless silent or skipped. */
+export async function runSteps(steps: readonly Step[], s: StartState): Promise<void> {
+  for (const step of steps) {
+    if (step.skip?.(s)) continue;
+    if (step.silent) await step.run(s, () => undefined);
+    else {
+      const title = typeof step.title === 'string' ? step.title : step.title(s);
+      await s.ctx.reporter.step(title, (progress) => step.run(s, progress));
+    }
+  }
+}

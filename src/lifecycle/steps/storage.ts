@@ -1,0 +1,42 @@
+import { MinilabError } from '../../errors.js';
+import { storageImages } from '../../image/components.js';
+import type { KubeconfigEntry } from '../../kube/kubeconfig.js';
+import { waitUntil } from '../../kube/wait.js';
+import type { Node } from '../../providers/types.js';
+import { nodeComponents } from '../kubeadm.js';
+import { READY_TIMEOUT_MS } from './waits.js';
+import type { StartState, Step } from './state.js';
+
+/** The default StorageClass (local-path provisioner with the node's own images), by server-side apply. */
+export async function installStorage(s: StartState, node: Node, entry: KubeconfigEntry): Promise<void> {
+  const images = storageImages(await nodeComponents(node));
+  // The admin's group gets cluster-admin from kubeadm's second pass, which starts with it: until
+  // then the API answers 403. That, throttling, server errors and dropped connections are waited
+  // out; any other answer (a manifest the API server refuses) fails at once.
+  await waitUntil(
+    'the default StorageClass to be accepted',
+    READY_TIMEOUT_MS,
+    async () => {
+      if (s.cancelled) throw new MinilabError('clusterFailed', 'the start failed');
+      try {
+        await s.ctx.kube.applyStorage(entry, images);
+        return true;
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (code === 403) return 'admin not yet bound to cluster-admin (403)';
+        if (typeof code !== 'number' || code === 429 || code >= 500) return `API server: ${String(err)}`;
+        throw new MinilabError('clusterFailed', 'installing the default StorageClass failed', { cause: err });
+      }
+    },
+    { intervalMs: 100 },
+  );
+}
+
+/** Waits for the StorageClass applied during the control-plane step (or reports its error). */
+export const storageStep: Step = {
+  title: 'Installing the default StorageClass',
+  run: async (s) => {
+    const failure = await s.storage;
+    if (failure) throw failure;
+  },
+};

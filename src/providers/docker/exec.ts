@@ -1,0 +1,122 @@
+import { PassThrough, Readable, type Writable } from 'node:stream';
+import { withTimeout } from '../../errors.js';
+import type { ExecOptions, ExecResult, StreamIO, TerminalIO } from '../types.js';
+import type { DockerClient } from './client.js';
+
+/** runc's words when it could not start a command at all (exit 126): the command never ran. */
+const NOT_STARTED = /OCI runtime exec failed/;
+
+const envList = (env: Record<string, string> | undefined) =>
+  env ? Object.entries(env).map(([k, v]) => `${k}=${v}`) : undefined;
+
+/** Commands in containers, done as testcontainers does: demux stdout and stderr, then inspect the exit code. */
+export class Exec {
+  constructor(private readonly client: DockerClient) {}
+
+  /** Runs a command, collecting stdout and stderr apart; `input` is written to its stdin and closed. */
+  async run(nameOrId: string, cmd: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    stdout.on('data', (c: Buffer) => out.push(c));
+    stderr.on('data', (c: Buffer) => err.push(c));
+    const input =
+      opts.input === undefined
+        ? undefined
+        : Buffer.isBuffer(opts.input) || typeof opts.input === 'string'
+          ? Readable.from([Buffer.from(opts.input)])
+          : opts.input;
+    const exitCode = await this.stream(nameOrId, cmd, {
+      stdin: input,
+      stdout,
+      stderr,
+      env: opts.env,
+      timeoutMs: opts.timeoutMs,
+    });
+    const result = {
+      exitCode,
+      stdout: Buffer.concat(out).toString('utf8'),
+      stderr: Buffer.concat(err).toString('utf8'),
+    };
+    return { ...result, started: !(exitCode === 126 && NOT_STARTED.test(result.stdout + result.stderr)) };
+  }
+
+  /** Runs a command with its streams attached to the given ones (no TTY); resolves to the exit code. */
+  async stream(nameOrId: string, cmd: string[], io: StreamIO): Promise<number> {
+    const { docker } = this.client;
+    const container = docker.getContainer(nameOrId);
+    const exec = await this.client.call('create an exec', () =>
+      container.exec({
+        Cmd: cmd,
+        AttachStdin: Boolean(io.stdin),
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+        Env: envList(io.env),
+      }),
+    );
+    const run = async () => {
+      const stream = await exec.start({ hijack: true, stdin: Boolean(io.stdin) });
+      const done = new Promise<void>((resolve, reject) => {
+        stream.on('end', resolve);
+        stream.on('close', resolve);
+        stream.on('error', reject);
+      });
+      docker.modem.demuxStream(stream, io.stdout, io.stderr);
+      if (io.stdin) {
+        io.stdin.on('error', () => stream.end());
+        io.stdin.pipe(stream as unknown as Writable);
+      }
+      await done;
+      const info = await exec.inspect();
+      return info.ExitCode ?? 1;
+    };
+    return io.timeoutMs ? withTimeout(run(), io.timeoutMs, `\`${cmd.join(' ')}\` in ${nameOrId}`) : run();
+  }
+
+  /**
+   * Runs a command with a TTY attached to this process's terminal: raw mode, window size forwarded,
+   * Ctrl-C delivered to the remote side. Resolves to the remote exit code.
+   */
+  async interactive(nameOrId: string, cmd: string[], term: TerminalIO): Promise<number> {
+    const container = this.client.docker.getContainer(nameOrId);
+    const exec = await this.client.call('create an exec', () =>
+      container.exec({
+        Cmd: cmd,
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: true,
+        // The first window size goes with the exec itself, so the command never sees a 0x0 terminal.
+        ConsoleSize: [term.stdout.rows || 24, term.stdout.columns || 80],
+        Env: envList({ TERM: process.env.TERM || 'xterm', ...(term.env ?? {}) }),
+      }),
+    );
+    const stream = await exec.start({ hijack: true, stdin: true, Tty: true });
+    const finished = new Promise<void>((resolve, reject) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', reject);
+    });
+    const resize = () =>
+      exec.resize({ h: term.stdout.rows || 24, w: term.stdout.columns || 80 }).catch(() => undefined);
+    const wasRaw = term.stdin.isRaw;
+    if (term.stdin.isTTY) term.stdin.setRawMode(true);
+    term.stdin.resume();
+    term.stdin.pipe(stream as unknown as Writable);
+    stream.pipe(term.stdout, { end: false });
+    term.stdout.on('resize', resize);
+    try {
+      await resize();
+      await finished;
+    } finally {
+      term.stdout.off('resize', resize);
+      term.stdin.unpipe(stream as unknown as Writable);
+      if (term.stdin.isTTY) term.stdin.setRawMode(wasRaw);
+      term.stdin.pause();
+    }
+    const info = await exec.inspect();
+    return info.ExitCode ?? 1;
+  }
+}

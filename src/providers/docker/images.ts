@@ -1,0 +1,201 @@
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { MinilabError, withTimeout } from '../../errors.js';
+import type { ImageBuilder, ImageInfo, ImageStore } from '../types.js';
+import { statusOf, type DockerClient, type DockerError } from './client.js';
+import type { Containers } from './containers.js';
+import type { Exec } from './exec.js';
+import { DockerNode } from './node.js';
+
+/** One line of docker pull's progress stream. */
+interface PullEvent {
+  status?: string;
+  id?: string;
+  progressDetail?: { current?: number; total?: number };
+  error?: string;
+  errorDetail?: { message?: string };
+}
+
+export function splitRef(ref: string): [string, string] {
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  return colon > slash ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
+}
+
+/** The Docker engine's image store. */
+export class DockerImages implements ImageStore {
+  constructor(
+    private readonly client: DockerClient,
+    private readonly containers: Containers,
+    private readonly execs: Exec,
+  ) {}
+
+  private get docker() {
+    return this.client.docker;
+  }
+
+  async info(name: string): Promise<ImageInfo | undefined> {
+    try {
+      const i = await this.client.call('inspect an image', () => this.docker.getImage(name).inspect());
+      return {
+        id: i.Id,
+        tags: i.RepoTags ?? [],
+        sizeBytes: i.Size,
+        created: i.Created,
+        labels: i.Config?.Labels ?? {},
+      };
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async list(reference: string): Promise<ImageInfo[]> {
+    const list = await this.client.call('list images', () =>
+      this.docker.listImages({ filters: { reference: [reference] } }),
+    );
+    return list.map((i) => ({
+      id: i.Id,
+      tags: i.RepoTags ?? [],
+      sizeBytes: i.Size,
+      created: new Date(i.Created * 1000).toISOString(),
+      labels: i.Labels ?? {},
+    }));
+  }
+
+  async remove(name: string): Promise<'removed' | 'absent'> {
+    try {
+      await this.client.call('remove an image', () => this.docker.getImage(name).remove({ force: true }));
+      return 'removed';
+    } catch (err) {
+      if (statusOf(err) === 404) return 'absent';
+      throw err;
+    }
+  }
+
+  /** Loads an image archive (docker save / OCI layout tar) from a stream: POST /images/load. */
+  async load(archive: Readable): Promise<void> {
+    const res = (await this.docker.loadImage(archive, { quiet: true })) as unknown as Readable;
+    await this.readProgress(res, 'load an image');
+  }
+
+  /** Imports a root filesystem tar as an image (docker import), with Dockerfile-style changes. */
+  async importRootfs(rootfs: Readable, ref: string, changes: string[]): Promise<void> {
+    const [repo, tag] = splitRef(ref);
+    const res = (await this.docker.importImage(rootfs, { repo, tag, changes })) as unknown as Readable;
+    await this.readProgress(res, 'import a root filesystem');
+  }
+
+  /**
+   * Pulls an image from its registry (docker pull), reporting the bytes downloaded over all
+   * layers. The engine reports most failures inside the progress stream, not as an HTTP error:
+   * both become a MinilabError carrying the engine's own message.
+   */
+  async pull(ref: string, progress?: (detail: string) => void, timeoutMs = 30 * 60_000): Promise<void> {
+    const hint = "check that the Docker engine can reach the image's registry (network, proxy, credentials)";
+    const failed = (reason: string, kind: 'environment' | 'notFound' = 'environment', cause?: unknown) =>
+      new MinilabError(kind, `the Docker engine could not pull ${ref}: ${reason}`, { hint, cause });
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.client.call('start pulling an image', () => this.docker.pull(ref));
+    } catch (err) {
+      if (err instanceof MinilabError) throw err;
+      const e = err as DockerError;
+      // dockerode's message is "(HTTP code 500) server error - <the engine's message>".
+      throw failed(
+        (e.json?.message ?? e.message ?? String(err)).replace(/^\(HTTP code \d+\)[^-]*- /, '').trim(),
+        e.statusCode === 404 ? 'notFound' : undefined,
+        err,
+      );
+    }
+    const layers = new Map<string, { current: number; total: number }>();
+    let lastReport = 0;
+    const onEvent = (e: PullEvent) => {
+      if (e.error) throw failed(e.errorDetail?.message ?? e.error);
+      const detail = e.progressDetail;
+      if (e.id && detail?.total) layers.set(e.id, { current: detail.current ?? 0, total: detail.total });
+      const now = performance.now();
+      if (!progress || now - lastReport < 500) return;
+      lastReport = now;
+      const sum = (k: 'current' | 'total') => [...layers.values()].reduce((n, l) => n + l[k], 0) / 1e6;
+      if (layers.size > 0) progress(`${sum('current').toFixed(0)}/${sum('total').toFixed(0)} MB`);
+      else if (e.status) progress(e.status);
+    };
+    const done = new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null) => (err ? reject(failed(err.message, 'environment', err)) : resolve()),
+        (e: PullEvent) => {
+          try {
+            onEvent(e);
+          } catch (err) {
+            reject(err);
+          }
+        },
+      );
+    });
+    try {
+      await withTimeout(done, timeoutMs, `the Docker engine to pull ${ref}`, hint);
+    } finally {
+      (stream as Readable).destroy();
+    }
+  }
+
+  /** Streams an image out of the engine as a docker-save archive. */
+  async save(ref: string): Promise<Readable> {
+    return (await this.client.call('save an image', () =>
+      this.docker.getImage(ref).get(),
+    )) as unknown as Readable;
+  }
+
+  async builder(opts: {
+    name: string;
+    image: string;
+    labels: Record<string, string>;
+  }): Promise<ImageBuilder> {
+    const { containers } = this;
+    await containers.remove(opts.name);
+    await containers.createPlain({
+      name: opts.name,
+      image: opts.image,
+      entrypoint: ['sleep', 'infinity'],
+      labels: opts.labels,
+      privileged: true,
+    });
+    try {
+      await containers.start(opts.name);
+    } catch (err) {
+      await containers.remove(opts.name);
+      throw err;
+    }
+    const state = await containers.inspect(opts.name);
+    if (!state) throw new MinilabError('unexpected', `build container ${opts.name} vanished`);
+    return {
+      node: new DockerNode(state, containers, this.execs),
+      commit: (ref, changes) => containers.commit(opts.name, ...splitRef(ref), changes),
+      remove: async () => {
+        await containers.remove(opts.name);
+      },
+    };
+  }
+
+  private async readProgress(res: Readable, what: string): Promise<void> {
+    let failure: string | undefined;
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const line of chunk.toString('utf8').split('\n')) {
+          if (!line.trim()) continue;
+          try {
+            const msg = JSON.parse(line) as { error?: string; errorDetail?: { message?: string } };
+            if (msg.error) failure = msg.errorDetail?.message ?? msg.error;
+          } catch {
+            // partial JSON lines carry progress only
+          }
+        }
+        cb();
+      },
+    });
+    await pipeline(res, sink);
+    if (failure) throw new MinilabError('environment', `the Docker engine could not ${what}: ${failure}`);
+  }
+}

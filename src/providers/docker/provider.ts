@@ -1,0 +1,148 @@
+import { existsSync } from 'node:fs';
+import { MinilabError } from '../../errors.js';
+import { Labels, ownedLabels } from '../../labels.js';
+import { resourceNames } from '../../profile/name.js';
+import { ProviderError } from '../errors.js';
+import type {
+  ClusterPlan,
+  CreatedResource,
+  Journal,
+  Node,
+  Provider,
+  ProviderInfo,
+  RemovedResources,
+} from '../types.js';
+import { DockerEngine } from './engine.js';
+import { DockerNode } from './node.js';
+
+/**
+ * Nodes as privileged Docker containers, the way kind and minikube run them: one network per
+ * profile, a /var volume per node, ports published on loopback, labels recording what each is.
+ */
+export class DockerProvider implements Provider {
+  readonly driver = 'docker';
+
+  constructor(readonly engine: DockerEngine) {}
+
+  static async connect(dockerHost: string | undefined): Promise<DockerProvider> {
+    return new DockerProvider(await DockerEngine.connect(dockerHost));
+  }
+
+  get images() {
+    return this.engine.images;
+  }
+
+  async info(): Promise<ProviderInfo> {
+    const i = await this.engine.info();
+    return {
+      driver: this.driver,
+      engine: { name: 'Docker', version: i.serverVersion },
+      cgroupVersion: i.cgroupVersion,
+      cgroupDriver: i.cgroupDriver,
+      cpus: i.cpus,
+      memoryBytes: i.memoryBytes,
+      rootless: i.rootless,
+      rootDir: i.rootDir,
+      os: i.os,
+      local: this.engine.client.local,
+    };
+  }
+
+  private handle = (state: DockerNode['state']) =>
+    new DockerNode(state, this.engine.containers, this.engine.exec);
+
+  async provision(plan: ClusterPlan, journal: Journal): Promise<Node[]> {
+    const { containers, networks, volumes } = this.engine;
+    const names = resourceNames(plan.profile);
+    if ((await networks.ensure(names.network, ownedLabels(plan.profile, 'network', plan.labels))).created)
+      journal.record({ kind: 'network', name: names.network });
+    const nodes: Node[] = [];
+    for (const [index, node] of plan.nodes.entries()) {
+      const varVolume = names.varVolume(index);
+      if ((await volumes.ensure(varVolume, ownedLabels(plan.profile, 'volume', plan.labels))).created)
+        journal.record({ kind: 'volume', name: varVolume });
+      const labels: Record<string, string> = {
+        ...ownedLabels(plan.profile, 'node', plan.labels),
+        [Labels.version]: plan.kubernetesVersion,
+      };
+      if (node.role === 'control-plane') labels[Labels.apiServerPort] = String(plan.apiServerPort);
+      await containers.createNode({
+        name: node.name,
+        hostname: node.name,
+        image: plan.image,
+        profile: plan.profile,
+        role: node.role,
+        network: names.network,
+        varVolume,
+        ports: node.ports,
+        cpus: plan.cpus,
+        memoryBytes: plan.memoryBytes,
+        labels,
+        env: plan.env,
+        mountLibModules: existsSync('/lib/modules'),
+      });
+      const created: CreatedResource = { kind: 'node', name: node.name };
+      journal.record(created);
+      try {
+        await containers.start(node.name);
+      } catch (err) {
+        // A container that never started holds nothing: it goes now, so a retry can reuse the name.
+        await containers.remove(node.name);
+        journal.forget(created);
+        throw err;
+      }
+      const state = await containers.inspect(node.name);
+      if (!state?.ip) throw new MinilabError('clusterFailed', `node ${node.name} has no IP address`);
+      nodes.push(this.handle(state));
+    }
+    return nodes;
+  }
+
+  async listNodes(profile?: string): Promise<Node[]> {
+    const selector: Record<string, string> = profile
+      ? { [Labels.profile]: profile, [Labels.kind]: 'node' }
+      : { [Labels.managed]: 'true', [Labels.kind]: 'node' };
+    return (await this.engine.containers.list(selector)).map(this.handle);
+  }
+
+  startNode(node: Node): Promise<void> {
+    return this.engine.containers.start(node.name);
+  }
+
+  stopNode(node: Node, timeoutSeconds: number): Promise<void> {
+    return this.engine.containers.stop(node.name, timeoutSeconds);
+  }
+
+  async deleteCluster(profile: string, only?: readonly CreatedResource[]): Promise<RemovedResources> {
+    const { containers, networks, volumes } = this.engine;
+    const owned = { [Labels.profile]: profile, [Labels.managed]: 'true' };
+    const named = (kind: CreatedResource['kind']) => only?.filter((r) => r.kind === kind).map((r) => r.name);
+    const removed: RemovedResources = { containers: [], volumes: [] };
+    // Every container of the profile: nodes, and helpers an interrupted command may have left.
+    const nodeNames = named('node') ?? (await containers.list(owned)).map((c) => c.name);
+    for (const name of nodeNames) {
+      if ((await containers.remove(name)) === 'removed') removed.containers.push(name);
+    }
+    for (const name of named('volume') ?? (await volumes.list(owned))) {
+      if ((await volumes.remove(name)) === 'removed') removed.volumes.push(name);
+    }
+    const network = named('network') ?? [resourceNames(profile).network];
+    for (const name of network) {
+      if ((await networks.remove(name)) === 'removed') removed.network = name;
+    }
+    return removed;
+  }
+
+  apiEndpoint(nodes: readonly Node[]): { host: string; port: number } {
+    const cp = nodes.find((n) => n.role === 'control-plane');
+    const port = Number(cp?.state.labels[Labels.apiServerPort]);
+    if (!cp || !port) {
+      throw new ProviderError(
+        { reason: 'not-found', name: Labels.apiServerPort },
+        `no control-plane node of profile "${nodes[0]?.profile ?? ''}" records its API server port`,
+        { hint: 'delete the cluster and start it again' },
+      );
+    }
+    return { host: '127.0.0.1', port };
+  }
+}

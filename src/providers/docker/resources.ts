@@ -1,0 +1,83 @@
+import { statusOf, type DockerClient } from './client.js';
+import { labelFilter } from './translate.js';
+
+/** Networks: made once per profile, removed when nothing is attached. */
+export class Networks {
+  constructor(private readonly client: DockerClient) {}
+
+  /** Creates the network unless it exists; reports whether this call created it (so rollback removes only that). */
+  async ensure(name: string, labels: Record<string, string>): Promise<{ created: boolean }> {
+    const { docker } = this.client;
+    const existing = await this.client.call('list networks', () =>
+      docker.listNetworks({ filters: { name: [name] } }),
+    );
+    if (existing.some((n) => n.Name === name)) return { created: false };
+    try {
+      await this.client.call('create a network', () =>
+        docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labels, CheckDuplicate: true }),
+      );
+      return { created: true };
+    } catch (err) {
+      if (statusOf(err) === 409) return { created: false };
+      throw err;
+    }
+  }
+
+  /** Removes a network if nothing is attached to it; "already gone" and "still in use" are reported, not thrown. */
+  async remove(name: string): Promise<'removed' | 'absent' | 'in-use'> {
+    try {
+      const net = this.client.docker.getNetwork(name);
+      const info = await this.client.call('inspect a network', () => net.inspect());
+      if (Object.keys(info.Containers ?? {}).length > 0) return 'in-use';
+      await this.client.call('remove a network', () => net.remove());
+      return 'removed';
+    } catch (err) {
+      if (statusOf(err) === 404) return 'absent';
+      if (statusOf(err) === 403 || statusOf(err) === 409) return 'in-use';
+      throw err;
+    }
+  }
+
+  async list(labels: Record<string, string>): Promise<string[]> {
+    const nets = await this.client.call('list networks', () =>
+      this.client.docker.listNetworks({ filters: { label: labelFilter(labels) } }),
+    );
+    return nets.map((n) => n.Name);
+  }
+}
+
+/** Volumes: a node's /var lives on one, so its state survives the container. */
+export class Volumes {
+  constructor(private readonly client: DockerClient) {}
+
+  async ensure(name: string, labels: Record<string, string>): Promise<{ created: boolean }> {
+    const { docker } = this.client;
+    try {
+      await this.client.call('inspect a volume', () => docker.getVolume(name).inspect());
+      return { created: false };
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+    }
+    await this.client.call('create a volume', () => docker.createVolume({ Name: name, Labels: labels }));
+    return { created: true };
+  }
+
+  async remove(name: string): Promise<'removed' | 'absent'> {
+    try {
+      await this.client.call('remove a volume', () =>
+        this.client.docker.getVolume(name).remove({ force: true }),
+      );
+      return 'removed';
+    } catch (err) {
+      if (statusOf(err) === 404) return 'absent';
+      throw err;
+    }
+  }
+
+  async list(labels: Record<string, string>): Promise<string[]> {
+    const res = await this.client.call('list volumes', () =>
+      this.client.docker.listVolumes({ filters: { label: labelFilter(labels) } }),
+    );
+    return (res.Volumes ?? []).map((v) => v.Name);
+  }
+}

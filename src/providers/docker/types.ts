@@ -1,0 +1,33 @@
+import type { NodeRole, PortMapping } from '../types.js';
+
+/** The Docker provider's own view of a node container, before translate.ts turns it into Docker's. */
+export interface ContainerSpec {
+  name: string;
+  hostname: string;
+  image: string;
+  profile: string;
+  role: NodeRole;
+  network: string;
+  varVolume: string;
+  ports: PortMapping[];
+  cpus?: number;
+  memoryBytes?: number;
+  env?: Record<string, string>;
+  labels: Record<string, string>;
+  /** Mount the host's /lib/modules read-only (only where it exists). */
+  mountLibModules: boolean;
+  /** Extra read-only or read-write bind mounts, host path -> container path. */
+  binds?: { hostPath: string; containerPath: string; readOnly?: boolean }[];
+}
+
+/** A plain (non-node) container: image builds and short-lived helpers. */
+export interface PlainContainerSpec {
+  name: string;
+  image: string;
+  cmd?: string[];
+  entrypoint?: string[];
+  labels: Record<string, string>;
+  privileged?: boolean;
+  binds?: string[];
+  tmpfs?: Record<string, string>;
+}
