@@ -66,11 +66,18 @@ export class Reporter {
       return result;
     } catch (err) {
       const ms = performance.now() - started;
-      this.timings.push({ name: title, ms, ok: false });
-      if (spinner) spinner.stopAndPersist({ symbol: this.paint('red', '✗'), text: title });
-      else if (!this.quiet) this.stderr.write(`✗ ${title} (${formatMs(ms)})\n`);
+      if (spinner) {
+        this.timings.push({ name: title, ms, ok: false });
+        spinner.stopAndPersist({ symbol: this.paint('red', '✗'), text: title });
+      } else this.failed(title, ms);
       throw err;
     }
+  }
+
+  /** A step that shows nothing while it runs (it is short, or reports its own progress) failed. */
+  failed(title: string, ms: number): void {
+    this.timings.push({ name: title, ms, ok: false });
+    if (!this.quiet) this.stderr.write(`✗ ${title} (${formatMs(ms)})\n`);
   }
 
   info(line: string): void {

@@ -54,14 +54,22 @@ export const controlPlaneOf = (s: StartState): Node =>
     'the control-plane node',
   );
 
-/** Runs the steps in order, each timed and reported unless silent or skipped. */
+/** Runs the steps in order, each timed and reported (silent ones only when they fail) unless skipped. */
 export async function runSteps(steps: readonly Step[], s: StartState): Promise<void> {
   for (const step of steps) {
     if (step.skip?.(s)) continue;
-    if (step.silent) await step.run(s, () => undefined);
-    else {
-      const title = typeof step.title === 'string' ? step.title : step.title(s);
+    const title = typeof step.title === 'string' ? step.title : step.title(s);
+    if (!step.silent) {
       await s.ctx.reporter.step(title, (progress) => step.run(s, progress));
+      continue;
+    }
+    // A silent step shows a line only when it fails, so every failure names its step.
+    const started = performance.now();
+    try {
+      await step.run(s, () => undefined);
+    } catch (err) {
+      s.ctx.reporter.failed(title, performance.now() - started);
+      throw err;
     }
   }
 }

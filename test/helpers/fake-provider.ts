@@ -1,0 +1,296 @@
+import { PassThrough, Readable } from 'node:stream';
+import { MinilabError } from '../../src/errors.js';
+import type { ClusterApi } from '../../src/kube/cluster-api.js';
+import { Labels } from '../../src/labels.js';
+import { resourceNames } from '../../src/profile/name.js';
+import type {
+  ClusterPlan,
+  CreatedResource,
+  ExecResult,
+  ImageBuilder,
+  ImageInfo,
+  ImageStore,
+  Journal,
+  Node,
+  NodeResources,
+  NodeState,
+  Provider,
+  ProviderInfo,
+  RemovedResources,
+} from '../../src/providers/types.js';
+
+/**
+ * An in-memory Provider, Node and ClusterApi for unit tests of the lifecycle. Every call lands in
+ * `calls` under a short name (what a step did, in order); `failAt` makes the call of that name
+ * fail, so a test can break a start at any step.
+ */
+export class FakeWorld {
+  readonly calls: string[] = [];
+  readonly networks = new Set<string>();
+  readonly volumes = new Set<string>();
+  readonly nodes = new Map<string, { state: NodeState; files: Set<string> }>();
+  readonly images = new Set<string>();
+  failAt?: string;
+
+  /** Records a call; throws when it is the one to fail. */
+  call(name: string): void {
+    this.calls.push(name);
+    // An API call's failure carries a status an API server would send for a refused request.
+    if (this.failAt === name)
+      throw Object.assign(new MinilabError('clusterFailed', `injected failure at ${name}`), { code: 422 });
+  }
+}
+
+const ADMIN_CONF = `apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: Q0E=
+    server: https://fake-control-plane:6443
+  name: kubernetes
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: Q0VSVA==
+    client-key-data: S0VZ
+`;
+const COMPONENTS = JSON.stringify({ kubernetes: 'v1.37.2', localPathProvisioner: 'v0.0.31' });
+
+/** What a command in a fake node is, by the shape of its script; and what it answers. */
+function classify(cmd: string[]): string {
+  const text = cmd.join(' ');
+  const rules: [RegExp, string][] = [
+    [/ctr --timeout 2s version/, 'boot'],
+    [/touch \/etc\/minilab\/creating/, 'mark-creating'],
+    [/10-minilab\.conflist/, 'network-config'],
+    [/kubeadm init .*GOGC|GOGC.*kubeadm init/s, 'kubeadm-first-pass'],
+    [/kubeadm init/, 'kubeadm-second-pass'],
+    [/cat \/etc\/kubernetes\/admin\.conf/, 'read-admin-conf'],
+    [/cat \/etc\/minilab\/components\.json/, 'read-components'],
+    [/rm -f \/etc\/minilab\/creating/, 'mark-complete'],
+    [/test -f \/etc\/kubernetes\/admin\.conf/, 'check-complete'],
+    [/systemctl stop kubelet/, 'stop-kubelet'],
+    [/systemctl is-active kubelet/, 'kubelet-active'],
+  ];
+  return rules.find(([re]) => re.test(text))?.[1] ?? `exec ${text}`;
+}
+
+class FakeNode implements Node {
+  constructor(
+    private readonly world: FakeWorld,
+    readonly state: NodeState,
+  ) {}
+  get name() {
+    return this.state.name;
+  }
+  get role() {
+    return this.state.role;
+  }
+  get profile() {
+    return this.state.profile;
+  }
+  async refresh(): Promise<NodeState | undefined> {
+    const n = this.world.nodes.get(this.name);
+    return n ? { ...n.state } : undefined;
+  }
+  async exec(cmd: string[]): Promise<ExecResult> {
+    const ok = (stdout = ''): ExecResult => ({ exitCode: 0, stdout, stderr: '', started: true });
+    // The liveness probe of a failed step is not part of what the steps do.
+    if (cmd.length === 1 && cmd[0] === 'true') return ok();
+    const what = classify(cmd);
+    this.world.call(`${what} ${this.name}`);
+    const node = this.world.nodes.get(this.name);
+    if (!node?.state.running) return { exitCode: 126, stdout: '', stderr: 'not running', started: false };
+    switch (what) {
+      case 'mark-creating':
+        node.files.add('creating');
+        return ok('writable\n');
+      case 'kubeadm-first-pass':
+        node.files.add('admin.conf');
+        return ok();
+      case 'read-admin-conf':
+        return ok(ADMIN_CONF);
+      case 'read-components':
+        return ok(COMPONENTS);
+      case 'mark-complete':
+        node.files.delete('creating');
+        return ok();
+      case 'check-complete':
+        return node.files.has('admin.conf') && !node.files.has('creating')
+          ? ok()
+          : { exitCode: 1, stdout: '', stderr: '', started: true };
+      case 'kubelet-active':
+        return ok('active\n');
+      default:
+        return ok();
+    }
+  }
+  async execStream(): Promise<number> {
+    return 0;
+  }
+  async execInteractive(): Promise<number> {
+    return 0;
+  }
+  async copyIn(): Promise<void> {}
+  async copyOut(): Promise<Readable> {
+    return Readable.from([]);
+  }
+  async logs(): Promise<Readable> {
+    const s = new PassThrough();
+    s.end();
+    return s;
+  }
+  async stats(): Promise<NodeResources> {
+    return { memoryBytes: 1, cpuSeconds: 1 };
+  }
+}
+
+class FakeImages implements ImageStore {
+  constructor(private readonly world: FakeWorld) {}
+  async info(ref: string): Promise<ImageInfo | undefined> {
+    return this.world.images.has(ref)
+      ? { id: `sha256:${ref}`, tags: [ref], sizeBytes: 1, created: '', labels: {} }
+      : undefined;
+  }
+  async list(): Promise<ImageInfo[]> {
+    return [];
+  }
+  async remove(): Promise<'removed' | 'absent'> {
+    return 'absent';
+  }
+  async load(): Promise<void> {}
+  async importRootfs(): Promise<void> {}
+  async pull(): Promise<void> {}
+  async save(): Promise<Readable> {
+    return Readable.from([]);
+  }
+  async builder(): Promise<ImageBuilder> {
+    throw new Error('the fake provider builds no images');
+  }
+}
+
+export class FakeProvider implements Provider {
+  readonly driver = 'fake';
+  readonly images: ImageStore;
+
+  constructor(readonly world: FakeWorld) {
+    this.images = new FakeImages(world);
+  }
+
+  async info(): Promise<ProviderInfo> {
+    return {
+      driver: 'fake',
+      engine: { name: 'Fake', version: '1' },
+      cgroupVersion: '2',
+      cgroupDriver: 'systemd',
+      cpus: 4,
+      memoryBytes: 8 * 1024 ** 3,
+      rootless: false,
+      rootDir: '/',
+      os: 'fake',
+      local: true,
+    };
+  }
+
+  async provision(plan: ClusterPlan, journal: Journal): Promise<Node[]> {
+    this.world.call('provision');
+    const names = resourceNames(plan.profile);
+    if (!this.world.networks.has(names.network)) {
+      this.world.networks.add(names.network);
+      journal.record({ kind: 'network', name: names.network });
+    }
+    const nodes: Node[] = [];
+    for (const [i, n] of plan.nodes.entries()) {
+      const volume = names.varVolume(i);
+      if (!this.world.volumes.has(volume)) {
+        this.world.volumes.add(volume);
+        journal.record({ kind: 'volume', name: volume });
+      }
+      const state: NodeState = {
+        id: n.name,
+        name: n.name,
+        profile: plan.profile,
+        role: n.role,
+        image: plan.image,
+        status: 'running',
+        running: true,
+        ip: `10.0.0.${i + 2}`,
+        ports: n.ports,
+        labels: {
+          [Labels.profile]: plan.profile,
+          [Labels.version]: plan.kubernetesVersion,
+          [Labels.apiServerPort]: String(plan.apiServerPort),
+        },
+      };
+      this.world.nodes.set(n.name, { state, files: new Set() });
+      journal.record({ kind: 'node', name: n.name });
+      nodes.push(new FakeNode(this.world, { ...state }));
+    }
+    return nodes;
+  }
+
+  async listNodes(profile?: string): Promise<Node[]> {
+    return [...this.world.nodes.values()]
+      .filter((n) => !profile || n.state.profile === profile)
+      .map((n) => new FakeNode(this.world, { ...n.state }));
+  }
+
+  async startNode(node: Node): Promise<void> {
+    this.world.call(`start-node ${node.name}`);
+    const n = this.world.nodes.get(node.name);
+    if (n) Object.assign(n.state, { running: true, status: 'running' });
+  }
+
+  async stopNode(node: Node): Promise<void> {
+    this.world.call(`stop-node ${node.name}`);
+    const n = this.world.nodes.get(node.name);
+    if (n) Object.assign(n.state, { running: false, status: 'exited' });
+  }
+
+  async deleteCluster(profile: string, only?: readonly CreatedResource[]): Promise<RemovedResources> {
+    this.world.call(only ? `rollback ${only.map((r) => `${r.kind}:${r.name}`).join(',')}` : 'delete');
+    const names = resourceNames(profile);
+    const pick = (kind: CreatedResource['kind'], all: string[]) =>
+      only ? only.filter((r) => r.kind === kind).map((r) => r.name) : all;
+    const removed: RemovedResources = { containers: [], volumes: [] };
+    const ofProfile = [...this.world.nodes.values()]
+      .filter((n) => n.state.profile === profile)
+      .map((n) => n.state.name);
+    for (const name of pick('node', ofProfile))
+      if (this.world.nodes.delete(name)) removed.containers.push(name);
+    const vols = [...this.world.volumes].filter((v) => v.startsWith(`${profile}-var`));
+    for (const v of pick('volume', vols)) if (this.world.volumes.delete(v)) removed.volumes.push(v);
+    for (const net of pick('network', [names.network]))
+      if (this.world.networks.delete(net)) removed.network = net;
+    return removed;
+  }
+
+  apiEndpoint(nodes: readonly Node[]): { host: string; port: number } {
+    const port = Number(nodes.find((n) => n.role === 'control-plane')?.state.labels[Labels.apiServerPort]);
+    if (!port) throw new MinilabError('notFound', 'no API server port');
+    return { host: '127.0.0.1', port };
+  }
+}
+
+/** A ClusterApi whose API server, node, CoreDNS and service account are ready at once. */
+export function fakeClusterApi(world: FakeWorld, podCidr: string): ClusterApi {
+  const answer =
+    <T>(name: string, value: T) =>
+    async () => {
+      world.call(`api ${name}`);
+      return value;
+    };
+  return {
+    preload: () => undefined,
+    health: async (_entry, path) => {
+      world.call(`api health ${path.split('?')[0]}`);
+      return true;
+    },
+    nodeReady: answer('node-ready', true as const),
+    podCidr: answer('pod-cidr', podCidr),
+    coreDnsReady: answer('coredns-ready', true as const),
+    coreDnsChanges: () => async () => () => undefined,
+    defaultServiceAccount: answer('default-service-account', true as const),
+    applyStorage: answer('apply-storage', undefined),
+    tuneKubeProxy: answer('tune-kube-proxy', undefined),
+  };
+}

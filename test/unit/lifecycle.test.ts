@@ -1,0 +1,266 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { deleteProfile } from '../../src/lifecycle/delete.js';
+import { FIRST_POD_CIDR } from '../../src/lifecycle/kubeadm.js';
+import { start, type StartRequest } from '../../src/lifecycle/start.js';
+import { clusterStatus, statusExitCode } from '../../src/lifecycle/status.js';
+import { stop } from '../../src/lifecycle/stop.js';
+import type { LifecycleContext } from '../../src/lifecycle/types.js';
+import { nodeImageRef } from '../../src/image/components.js';
+import { lockProfile, profileLocked } from '../../src/profile/lock.js';
+import { ProfileStore } from '../../src/profile/store.js';
+import { Reporter } from '../../src/reporter.js';
+import { FakeProvider, FakeWorld, fakeClusterApi } from '../helpers/fake-provider.js';
+
+const VERSION = 'v1.37.2';
+const NODE = 'demo-control-plane';
+
+async function fixture() {
+  const dir = await mkdtemp(join(tmpdir(), 'minilab-lifecycle-'));
+  const world = new FakeWorld();
+  world.images.add(nodeImageRef(VERSION));
+  const stderr = new PassThrough();
+  const lines: string[] = [];
+  stderr.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
+  const ctx: LifecycleContext = {
+    provider: new FakeProvider(world),
+    kube: fakeClusterApi(world, FIRST_POD_CIDR),
+    reporter: new Reporter(new PassThrough(), stderr, {}),
+    profiles: new ProfileStore(join(dir, 'home')),
+    home: join(dir, 'home'),
+    env: { KUBECONFIG: join(dir, 'kubeconfig'), PATH: process.env.PATH },
+    extraLabels: {},
+  };
+  return { dir, world, ctx, lines, done: () => rm(dir, { recursive: true, force: true }) };
+}
+
+const request = (over: Partial<StartRequest> = {}): StartRequest => ({
+  profile: 'demo',
+  kubernetesVersion: VERSION,
+  explicitVersion: false,
+  ports: [],
+  wait: 'all',
+  keepOnFailure: false,
+  switchContext: true,
+  ...over,
+});
+
+/** What a new cluster's start does, in order: the steps' effects on the provider, node and API. */
+const CREATE_CALLS = [
+  'provision',
+  `boot ${NODE}`,
+  `mark-creating ${NODE}`,
+  `network-config ${NODE}`,
+  `kubeadm-first-pass ${NODE}`,
+  `read-admin-conf ${NODE}`,
+  'api health /livez',
+  `read-components ${NODE}`,
+  `kubeadm-second-pass ${NODE}`,
+  'api apply-storage',
+  'api health /readyz',
+  'api node-ready',
+  'api pod-cidr',
+  'api coredns-ready',
+  'api default-service-account',
+  `mark-complete ${NODE}`,
+];
+
+const CREATE_TITLES = [
+  'Preflight checks',
+  'Creating the node container',
+  'Booting the node (systemd, containerd)',
+  'Configuring the pod network (bridge CNI)',
+  'Initializing the control plane (kubeadm init)',
+  'Installing the default StorageClass',
+  'Waiting for node Ready, CoreDNS and the default service account',
+  'Writing the kubeconfig',
+];
+
+test('start of a new cluster runs its steps in order and writes the kubeconfig and profile', async () => {
+  const f = await fixture();
+  try {
+    const r = await start(f.ctx, request());
+    assert.deepEqual(f.world.calls, CREATE_CALLS);
+    assert.deepEqual(
+      f.ctx.reporter.timings.map((t) => t.name),
+      CREATE_TITLES,
+    );
+    assert.equal(r.action, 'created');
+    assert.deepEqual(r.nodes, [{ name: NODE, role: 'control-plane' }]);
+    assert.match(r.apiServer, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const kc = parse(await readFile(f.ctx.env.KUBECONFIG as string, 'utf8')) as { 'current-context': string };
+    assert.equal(kc['current-context'], 'demo');
+    assert.equal((await f.ctx.profiles.read('demo'))?.kubeconfig?.context, 'demo');
+    assert.equal(await profileLocked(f.ctx.home, 'demo'), false, 'the profile lock is released');
+  } finally {
+    await f.done();
+  }
+});
+
+test('--wait none leaves out the waits; the rest runs in the same order', async () => {
+  const f = await fixture();
+  try {
+    await start(f.ctx, request({ wait: 'none' }));
+    assert.deepEqual(
+      f.world.calls,
+      CREATE_CALLS.filter((c) => !/readyz|node-ready|pod-cidr|coredns|service-account/.test(c)),
+    );
+  } finally {
+    await f.done();
+  }
+});
+
+// Every call a new start makes can fail; each failure names its step and undoes what the run made.
+for (const failAt of CREATE_CALLS) {
+  test(`a start failing at "${failAt}" removes what it made, restores the profile, and names the step`, async () => {
+    const f = await fixture();
+    try {
+      // The network exists already (made by someone else): a failed start must leave it.
+      f.world.networks.add('minilab-demo');
+      f.world.failAt = failAt;
+      await assert.rejects(start(f.ctx, request()), (err: Error) => {
+        // The StorageClass step wraps the API server's refusal: it is the cause.
+        assert.match(`${err.message} ${(err.cause as Error | undefined)?.message}`, /injected failure/);
+        return true;
+      });
+      const failed = f.ctx.reporter.timings.at(-1);
+      assert.equal(failed?.ok, false, 'the failing step is reported as failed');
+      const rollback = f.world.calls.find((c) => c.startsWith('rollback'));
+      if (failAt !== 'provision') {
+        assert.equal(
+          rollback,
+          `rollback node:${NODE},volume:demo-var`,
+          'newest first, only what this run made',
+        );
+      }
+      assert.deepEqual([...f.world.nodes.keys()], []);
+      assert.deepEqual([...f.world.volumes], []);
+      assert.deepEqual([...f.world.networks], ['minilab-demo'], 'the network this run did not make stays');
+      assert.equal(
+        await f.ctx.profiles.read('demo'),
+        undefined,
+        'no profile was stored before: none is left',
+      );
+      assert.equal(await profileLocked(f.ctx.home, 'demo'), false);
+    } finally {
+      await f.done();
+    }
+  });
+}
+
+test('a failed start with --keep-on-failure keeps the half-made cluster', async () => {
+  const f = await fixture();
+  try {
+    f.world.failAt = `kubeadm-second-pass ${NODE}`;
+    await assert.rejects(start(f.ctx, request({ keepOnFailure: true })), /injected failure/);
+    assert.deepEqual([...f.world.nodes.keys()], [NODE]);
+    assert.ok(!f.world.calls.some((c) => c.startsWith('rollback')));
+    assert.ok(f.lines.some((l) => l.includes('--keep-on-failure')));
+  } finally {
+    await f.done();
+  }
+});
+
+test('a second start of a running cluster only re-syncs: no node is made or started', async () => {
+  const f = await fixture();
+  try {
+    await start(f.ctx, request());
+    f.world.calls.length = 0;
+    const r = await start(f.ctx, request());
+    assert.equal(r.action, 'resynced');
+    assert.deepEqual(
+      f.world.calls,
+      [
+        `check-complete ${NODE}`,
+        `read-admin-conf ${NODE}`,
+        'api health /readyz',
+        'api node-ready',
+        'api pod-cidr',
+        'api coredns-ready',
+        'api default-service-account',
+      ].filter((c) => c !== 'api pod-cidr'),
+    );
+  } finally {
+    await f.done();
+  }
+});
+
+test('stop then start restarts the nodes; status follows', async () => {
+  const f = await fixture();
+  try {
+    await start(f.ctx, request());
+    f.world.calls.length = 0;
+    const stopped = await stop(f.ctx, 'demo');
+    assert.deepEqual(stopped.stopped, [NODE]);
+    assert.deepEqual(f.world.calls, [`stop-kubelet ${NODE}`, `stop-node ${NODE}`]);
+    const down = await clusterStatus(f.ctx, 'demo');
+    assert.equal(statusExitCode(down), 16 + 1 + 2 + 4);
+    assert.deepEqual(
+      down.nodes.map((n) => [n.name, n.container, n.kubelet]),
+      [[NODE, 'exited', 'stopped']],
+    );
+
+    f.world.calls.length = 0;
+    const r = await start(f.ctx, request());
+    assert.equal(r.action, 'restarted');
+    assert.deepEqual(f.world.calls.slice(0, 3), [
+      `start-node ${NODE}`,
+      `boot ${NODE}`,
+      `check-complete ${NODE}`,
+    ]);
+    assert.ok(!f.world.calls.includes('provision'));
+    const up = await clusterStatus(f.ctx, 'demo');
+    assert.equal(statusExitCode(up), 0);
+    assert.equal(up.kubelet, 'running');
+  } finally {
+    await f.done();
+  }
+});
+
+test('a start interrupted before the cluster was complete is refused on the next start', async () => {
+  const f = await fixture();
+  try {
+    f.world.failAt = 'api coredns-ready';
+    await assert.rejects(start(f.ctx, request({ keepOnFailure: true })));
+    f.world.failAt = undefined;
+    await assert.rejects(start(f.ctx, request()), /was never fully created/);
+  } finally {
+    await f.done();
+  }
+});
+
+test('a start waits for the profile lock held by another command, then runs', async () => {
+  const f = await fixture();
+  try {
+    const release = await lockProfile(f.ctx.home, 'demo', { timeoutMs: 1000, purpose: 'another minilab' });
+    const started = start(f.ctx, request());
+    await new Promise((r) => setTimeout(r, 600));
+    assert.ok(f.lines.some((l) => l.includes('waiting for profile "demo": held by another minilab')));
+    assert.ok(!f.world.calls.includes('provision'), 'nothing is made while the lock is held');
+    await release();
+    assert.equal((await started).action, 'created');
+  } finally {
+    await f.done();
+  }
+});
+
+test('delete removes the nodes, volumes, network, kubeconfig entry and profile', async () => {
+  const f = await fixture();
+  try {
+    await start(f.ctx, request());
+    const r = await deleteProfile(f.ctx, 'demo');
+    assert.deepEqual(r.containers, [NODE]);
+    assert.deepEqual(r.volumes, ['demo-var']);
+    assert.equal(r.network, 'minilab-demo');
+    assert.equal(r.kubeconfig?.context, 'demo');
+    assert.equal(await f.ctx.profiles.read('demo'), undefined);
+    await assert.rejects(clusterStatus(f.ctx, 'demo'), /has no cluster/);
+  } finally {
+    await f.done();
+  }
+});
