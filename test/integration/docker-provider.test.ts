@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DockerEngine } from '../../src/providers/docker/engine.js';
 import { DockerProvider } from '../../src/providers/docker/provider.js';
@@ -8,20 +8,23 @@ import { providerContract } from '../helpers/provider-contract.js';
 const image = `minilab-test/busybox:${runId}`;
 let engine: DockerEngine;
 
-before(async () => {
+/** The engine and the test image, ready once for the file's own cases and the contract's. */
+const ready = (async () => {
   engine = await connect();
   await loadBusyboxImage(engine, image, [
     '/bin/sh',
     '-c',
     'trap "exit 0" TERM; while true; do sleep 1; done',
   ]);
-});
+})();
 
 after(async () => {
+  await ready;
   await engine.images.remove(image);
 });
 
 test('the image store knows a loaded image archive under its tag, and nothing of an absent one', async () => {
+  await ready;
   const provider = new DockerProvider(engine);
   const info = await provider.images.info(image);
   assert.ok(info?.tags.includes(image));
@@ -29,6 +32,7 @@ test('the image store knows a loaded image archive under its tag, and nothing of
 });
 
 test('networks and volumes are created once and report whether this call created them', async () => {
+  await ready;
   const labels = { ...testLabels, 'io.minilab.managed': 'true' };
   const name = `minilab-it-${runId}-net`;
   assert.deepEqual(await engine.networks.ensure(name, labels), { created: true });
@@ -42,14 +46,18 @@ test('networks and volumes are created once and report whether this call created
 });
 
 test('a missing container is "absent", not an error, for stop and remove', async () => {
+  await ready;
   await engine.containers.stop(`it-${runId}-nothing`);
   assert.equal(await engine.containers.remove(`it-${runId}-nothing`), 'absent');
 });
 
-providerContract('docker', async () => ({
-  provider: new DockerProvider(engine),
-  image,
-  profile: `it-${runId}`,
-  labels: testLabels,
-  cleanup: () => cleanupTestResources(engine),
-}));
+providerContract('docker', async () => {
+  await ready;
+  return {
+    provider: new DockerProvider(engine),
+    image,
+    profile: `it-${runId}`,
+    labels: testLabels,
+    cleanup: () => cleanupTestResources(engine),
+  };
+});
