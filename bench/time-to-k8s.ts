@@ -1,6 +1,6 @@
 /**
  * minilab's time-to-k8s benchmark (method of minikube's time-to-k8s, plus restart, delete,
- * latency and footprint). Run: npm run bench -- [--iterations N] [--profile NAME] [--out FILE]
+ * latency and footprint). Run: npm run bench -- [--iterations N] [--nodes N] [--profile NAME] [--out FILE]
  * Needs the node image built (minilab image build). Prints a table; writes JSON.
  */
 import { spawn } from 'node:child_process';
@@ -22,6 +22,8 @@ interface Args {
   out: string;
   idleSeconds: number;
   version: string;
+  /** Nodes of the cluster (one control plane, the rest workers). */
+  nodes: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -41,6 +43,7 @@ function parseArgs(argv: string[]): Args {
       ),
     idleSeconds: Number(get('--idle-seconds') ?? 60),
     version: get('--kubernetes-version') ?? DEFAULT_KUBERNETES_VERSION,
+    nodes: Number(get('--nodes') ?? 1),
   };
 }
 
@@ -115,7 +118,10 @@ async function iteration(
   measureIdle: boolean,
 ): Promise<{ it: Iteration; idleMemoryBytes?: number }> {
   const p = args.profile;
-  const commandExec = await must(['start', '-p', p, '--kubernetes-version', args.version], env);
+  const commandExec = await must(
+    ['start', '-p', p, '--kubernetes-version', args.version, '--nodes', String(args.nodes)],
+    env,
+  );
   const nodeCpuSecondsDuringStart = (await nodeResources((await controlPlane(provider, p)).node)).cpuSeconds;
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(env.KUBECONFIG as string);
@@ -269,6 +275,7 @@ async function main() {
       engine: (await provider.info()).engine.version,
     },
     kubernetesVersion: args.version,
+    nodes: args.nodes,
     iterations: iterations.length,
     summary,
     idleMemoryMiB: idleMemoryBytes === undefined ? undefined : Math.round(idleMemoryBytes / 2 ** 20),
@@ -285,7 +292,7 @@ async function main() {
     return `${k.padEnd(28)} ${(s.median / unit).toFixed(2).padStart(8)} ${(s.min / unit).toFixed(2).padStart(8)} ${(s.max / unit).toFixed(2).padStart(8)}`;
   };
   console.log(
-    `time-to-k8s, ${iterations.length} iterations, Kubernetes ${args.version}, ${result.machine.cpus} CPUs, ${result.machine.memoryGiB} GiB`,
+    `time-to-k8s, ${iterations.length} iterations, Kubernetes ${args.version}, ${args.nodes} node(s), ${result.machine.cpus} CPUs, ${result.machine.memoryGiB} GiB`,
   );
   console.log(
     `${'phase (seconds)'.padEnd(28)} ${'median'.padStart(8)} ${'min'.padStart(8)} ${'max'.padStart(8)}`,

@@ -14,6 +14,8 @@ export const Labels = {
   version: `${LABEL_PREFIX}.kubernetes-version`,
   /** On a node image: the cache key of the recipe it was built from. */
   buildKey: `${LABEL_PREFIX}.build-key`,
+  /** On a node image: the flannel release preloaded in it (clusters of several nodes need one). */
+  flannel: `${LABEL_PREFIX}.flannel`,
   /** On an image in a node's containerd: the ID it had in the engine it was loaded from. */
   imageId: `${LABEL_PREFIX}.image-id`,
 } as const;

@@ -142,3 +142,18 @@ export async function loadArchive(
 
 export const describeLoad = (r: LoadReport) =>
   `${r.ref}: ${r.status} (${(r.sizeBytes / 1e6).toFixed(0)} MB in ${formatMs(r.ms)})`;
+
+/**
+ * Runs one load on every node in parallel (a pod may be scheduled on any of them): the report is
+ * a node's that loaded, or the first node's when every node had the image already.
+ */
+export async function loadOnEveryNode(
+  nodes: Node[],
+  load: (node: Node, progress: (detail: string) => void) => Promise<LoadReport | undefined>,
+  progress: (detail: string) => void,
+): Promise<LoadReport | undefined> {
+  const reports = await Promise.all(
+    nodes.map((n) => load(n, (d) => progress(nodes.length > 1 ? `${n.name}: ${d}` : d))),
+  );
+  return reports.find((r) => r?.status === 'loaded') ?? reports[0];
+}

@@ -24,6 +24,7 @@ import {
 import { cacheKey } from './cache.js';
 import {
   KUBE_COMMANDS,
+  flannelImage,
   nodeImageRef,
   readComponents,
   storageImages,
@@ -188,7 +189,12 @@ interface ComponentsStage {
 function nodeBinaries(dir: string, multiCall: boolean): LayerEntry[] {
   const files = multiCall ? ['kube'] : RELEASE_BINARIES;
   const commands = multiCall ? KUBE_COMMANDS : RELEASE_BINARIES;
+  // flannel's CNI plugin, where containerd looks for CNI plugins (built with the Go components).
+  const cni: LayerEntry[] = multiCall
+    ? [{ type: 'host-file', name: 'usr/lib/cni/flannel', path: join(dir, 'flannel'), mode: 0o755 }]
+    : [];
   return [
+    ...cni,
     ...files.map((f) => ({
       type: 'host-file' as const,
       name: `usr/local/bin/${f}`,
@@ -320,6 +326,10 @@ async function componentImages(
   const lpp: Layer = existsSync(lppGz)
     ? { path: lppGz, ...(await digestOf(lppGz)), diffId: lppTar.digest, gzip: true }
     : await gzipLayer(lppTar, lppGz);
+  const flannel = await layer('flannel', [
+    { type: 'host-file', name: 'opt/bin/flanneld', path: bin('flanneld'), mode: 0o755 },
+    { type: 'host-file', name: 'opt/bin/install-conf', path: bin('install-conf'), mode: 0o755 },
+  ]);
   const tools: Layer = { path: toolsPath, ...(await digestOf(toolsPath)) };
   const storage = storageImages(c);
   const specs: ImageSpec[] = [
@@ -332,6 +342,8 @@ async function componentImages(
     { ref: kubeadmImage(c, 'pause'), layers: [pause], config: { entrypoint: ['/pause'] } },
     { ref: storage.provisioner, layers: [tools, lpp], config: { entrypoint: ['local-path-provisioner'] } },
     await storageHelper(c, toolsPath),
+    // iptables (through the tools layer's wrapper) for flannel's masquerading rules.
+    { ref: flannelImage(c), layers: [tools, flannel], config: { entrypoint: ['/opt/bin/flanneld'] } },
   ];
   return imageSet(specs, []);
 }
@@ -467,6 +479,7 @@ async function assembleNode(
       `LABEL ${Labels.managed}=true`,
       `LABEL ${Labels.version}=${c.kubernetes}`,
       `LABEL ${Labels.buildKey}=${job.key}`,
+      ...(c.flannel ? [`LABEL ${Labels.flannel}=${c.flannel}`] : []),
     ]);
   } finally {
     await builder.remove();

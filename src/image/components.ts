@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { usageError } from '../errors.js';
+import { MinilabError, usageError } from '../errors.js';
 
 /** What images/components/build.sh reports about the binaries it built. */
 export interface Components {
@@ -9,6 +9,10 @@ export interface Components {
   coredns: string;
   pause: string;
   localPathProvisioner: string;
+  /** flannel's release (node images built from Go modules; absent in older ones and release builds). */
+  flannel?: string;
+  /** Where the flannel CNI plugin was built from. */
+  flannelCniPlugin?: string;
   /** Exactly what `kubeadm config images list` prints for this version. */
   images: string[];
   goVersion?: string;
@@ -49,3 +53,13 @@ export const storageImages = (c: Components) => ({
   provisioner: `docker.io/rancher/local-path-provisioner:${c.localPathProvisioner}`,
   helper: 'docker.io/minilab/storage-helper:v1',
 });
+
+/** The flannel image preloaded into nodes built from Go modules (named as flannel publishes it). */
+export function flannelImage(c: Components): string {
+  if (!c.flannel) {
+    throw new MinilabError('environment', `the node image of Kubernetes ${c.kubernetes} has no flannel`, {
+      hint: 'clusters of several nodes need a node image built from Go modules: minilab image build --force',
+    });
+  }
+  return `ghcr.io/flannel-io/flannel:${c.flannel}`;
+}

@@ -19,6 +19,8 @@ export interface ClusterApi {
   /** Wakes a wait whenever a CoreDNS pod changes (a watch). */
   coreDnsChanges(entry: KubeconfigEntry): WakeSource;
   defaultServiceAccount(entry: KubeconfigEntry): Promise<true | string>;
+  /** A multi-document manifest, by server-side apply. */
+  apply(entry: KubeconfigEntry, manifest: string): Promise<void>;
   /** The default StorageClass and its provisioner, by server-side apply. */
   applyStorage(entry: KubeconfigEntry, images: { provisioner: string; helper: string }): Promise<void>;
   /** kube-proxy's GOGC, for kubeadm releases that do not read a kube-proxy patch. */
@@ -62,6 +64,10 @@ export function kubernetesApi(): ClusterApi {
     defaultServiceAccount: async (entry) => {
       const { lib, c } = await withClients(entry);
       return lib.defaultServiceAccount(c.core);
+    },
+    apply: async (entry, manifest) => {
+      const { addons, c } = await withClients(entry);
+      await addons.applyManifest(c.config, manifest);
     },
     applyStorage: async (entry, images) => {
       const { addons, c } = await withClients(entry);

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { stringify } from 'yaml';
 
 export interface ClusterShape {
@@ -10,6 +11,10 @@ export interface ClusterShape {
   serviceSubnet: string;
   /** Whether the node may set nf_conntrack_max (false in unprivileged-capability containers like these). */
   conntrackWritable: boolean;
+  /** The bootstrap token other nodes join with (a fresh one for each cluster). */
+  bootstrapToken: string;
+  /** Whether pods are kept off the control plane (clusters with workers, as kubeadm and kind do). */
+  taintControlPlane: boolean;
 }
 
 export const DEFAULT_POD_SUBNET = '10.244.0.0/16';
@@ -37,12 +42,20 @@ export function kubeadmConfig(s: ClusterShape): string {
   const init = {
     apiVersion: 'kubeadm.k8s.io/v1beta4',
     kind: 'InitConfiguration',
+    bootstrapTokens: [
+      {
+        token: s.bootstrapToken,
+        ttl: '24h0m0s',
+        usages: ['signing', 'authentication'],
+        groups: ['system:bootstrappers:kubeadm:default-node-token'],
+      },
+    ],
     localAPIEndpoint: { advertiseAddress: s.nodeIp, bindPort: API_SERVER_PORT },
     nodeRegistration: {
       name: s.nodeName,
       criSocket: CRI_SOCKET,
-      // One node runs everything: no control-plane taint.
-      taints: [],
+      // One node runs everything: no control-plane taint. With workers, kubeadm's default taint.
+      ...(s.taintControlPlane ? {} : { taints: [] }),
       kubeletExtraArgs: args({ 'node-ip': s.nodeIp, 'node-labels': 'minilab.io/node=true' }),
       imagePullPolicy: 'Never',
     },
@@ -95,6 +108,47 @@ export function kubeadmConfig(s: ClusterShape): string {
     conntrack: s.conntrackWritable ? {} : { maxPerCore: 0 },
   };
   return [init, cluster, kubelet, proxy].map((d) => stringify(d)).join('---\n');
+}
+
+export interface JoinShape {
+  nodeName: string;
+  nodeIp: string;
+  /** The control plane's stable name and port: the name survives an engine handing out new IPs. */
+  controlPlaneEndpoint: string;
+  bootstrapToken: string;
+}
+
+/**
+ * kubeadm's JoinConfiguration for a worker. The CA is not pinned: the token is fresh, the network
+ * is the cluster's own, and the worker learns the CA from the cluster-info ConfigMap the token
+ * signs (what kind does too). The kubelet's configuration comes from the cluster (uploaded by init).
+ */
+export function joinConfig(s: JoinShape): string {
+  return stringify({
+    apiVersion: 'kubeadm.k8s.io/v1beta4',
+    kind: 'JoinConfiguration',
+    discovery: {
+      bootstrapToken: {
+        apiServerEndpoint: s.controlPlaneEndpoint,
+        token: s.bootstrapToken,
+        unsafeSkipCAVerification: true,
+      },
+    },
+    nodeRegistration: {
+      name: s.nodeName,
+      criSocket: CRI_SOCKET,
+      kubeletExtraArgs: args({ 'node-ip': s.nodeIp, 'node-labels': 'minilab.io/node=true' }),
+      imagePullPolicy: 'Never',
+    },
+  });
+}
+
+/** A bootstrap token in kubeadm's format ([a-z0-9]{6}.[a-z0-9]{16}), each character drawn uniformly. */
+export function newBootstrapToken(randomIndex: (max: number) => number = randomInt): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const pick = (n: number) =>
+    Array.from({ length: n }, () => alphabet[randomIndex(alphabet.length)]).join('');
+  return `${pick(6)}.${pick(16)}`;
 }
 
 /** kubeadm reads a `kubeproxydaemonset` patch from v1.37 on; older ones skip the file with a warning. */

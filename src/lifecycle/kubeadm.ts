@@ -5,6 +5,7 @@ import {
   firstNodeCidr,
   bridgeCniConfig,
   kubeadmConfig,
+  joinConfig,
   addonPatches,
   PATCHES_DIR,
   KUBEADM_PASSES_SKIP,
@@ -36,6 +37,12 @@ export function writeFilesScript(files: Record<string, string>): string {
     .join('\n');
 }
 
+/** The kubelet's GOGC, in the environment file its unit reads. */
+const KUBELET_GOGC = `grep -q '^GOGC=' /etc/default/kubelet || echo 'GOGC=${GO_ENV[0]?.value}' >> /etc/default/kubelet`;
+
+/** kubeadm output, each line stamped with the time, kept in the node for `minilab logs --export`. */
+const KUBEADM_LOG = `2>&1 | while IFS= read -r l; do printf "%s %s\n" "$(date +%T.%3N)" "$l"; done | tee -a /var/log/minilab-kubeadm.log`;
+
 /** The first /24 of the pod subnet: the one the controller manager gives the first node. */
 export const FIRST_POD_CIDR = firstNodeCidr(DEFAULT_POD_SUBNET);
 
@@ -59,7 +66,14 @@ export async function writeNetworkConfig(node: Node): Promise<string> {
  */
 export async function kubeadmInit(
   node: Node,
-  opts: { kubernetesVersion: string; nodeIp: string; cgroupVersion: '1' | '2'; conntrackWritable: boolean },
+  opts: {
+    kubernetesVersion: string;
+    nodeIp: string;
+    cgroupVersion: '1' | '2';
+    conntrackWritable: boolean;
+    bootstrapToken: string;
+    taintControlPlane: boolean;
+  },
   apiUp: () => Promise<void>,
 ): Promise<void> {
   const config = kubeadmConfig({
@@ -70,17 +84,19 @@ export async function kubeadmInit(
     podSubnet: DEFAULT_POD_SUBNET,
     serviceSubnet: DEFAULT_SERVICE_SUBNET,
     conntrackWritable: opts.conntrackWritable,
+    bootstrapToken: opts.bootstrapToken,
+    taintControlPlane: opts.taintControlPlane,
   });
   const files: Record<string, string> = { '/etc/minilab/kubeadm.yaml': config };
   for (const [name, text] of Object.entries(addonPatches(DEFAULT_POD_SUBNET, opts.kubernetesVersion)))
     files[`${PATCHES_DIR}/${name}`] = text;
   const init = (pass: keyof typeof KUBEADM_PASSES_SKIP) =>
-    `kubeadm init --config /etc/minilab/kubeadm.yaml --skip-phases=${KUBEADM_PASSES_SKIP[pass].join(',')} --skip-token-print -v=2 2>&1 | while IFS= read -r l; do printf "%s %s\n" "$(date +%T.%3N)" "$l"; done | tee -a /var/log/minilab-kubeadm.log`;
+    `kubeadm init --config /etc/minilab/kubeadm.yaml --skip-phases=${KUBEADM_PASSES_SKIP[pass].join(',')} --skip-token-print -v=2 ${KUBEADM_LOG}`;
   const failure = { timeoutMs: 300_000, logCommand: 'journalctl -u kubelet --no-pager -n 20' };
   await runInNode(
     node,
     `${writeFilesScript(files)}
-grep -q '^GOGC=' /etc/default/kubelet || echo 'GOGC=${GO_ENV[0]?.value}' >> /etc/default/kubelet
+${KUBELET_GOGC}
 ${init('first')}`,
     'kubeadm init (first pass: certificates, etcd, API server, kubelet)',
     failure,
@@ -97,6 +113,31 @@ if [ -e ${pem} ]; then
 fi`,
     'kubeadm init (second pass: controller manager, scheduler, add-ons)',
     failure,
+  );
+}
+
+/**
+ * A worker joins the cluster: `kubeadm join` with the cluster's bootstrap token against the
+ * control plane's stable name (preflight skipped: the node image is known). The kubelet then
+ * points at its rotating client certificate, as after init.
+ */
+export async function kubeadmJoin(
+  node: Node,
+  opts: { nodeIp: string; controlPlaneEndpoint: string; bootstrapToken: string },
+): Promise<void> {
+  const config = joinConfig({
+    nodeName: node.name,
+    nodeIp: opts.nodeIp,
+    controlPlaneEndpoint: opts.controlPlaneEndpoint,
+    bootstrapToken: opts.bootstrapToken,
+  });
+  await runInNode(
+    node,
+    `${writeFilesScript({ '/etc/minilab/kubeadm.yaml': config })}
+${KUBELET_GOGC}
+kubeadm join --config /etc/minilab/kubeadm.yaml --skip-phases=preflight -v=2 ${KUBEADM_LOG}`,
+    `kubeadm join (${node.name})`,
+    { timeoutMs: 300_000, logCommand: 'journalctl -u kubelet --no-pager -n 20' },
   );
 }
 

@@ -5,9 +5,8 @@ import type { ClusterPlan } from '../providers/types.js';
 import type { StartRequest } from './start.js';
 
 /**
- * The cluster a new start makes: today one control-plane node publishing the API server and the
- * user's ports on 127.0.0.1. Shapes with more nodes add entries here; the steps and the provider
- * work on the list.
+ * The cluster a new start makes: one control-plane node publishing the API server and the user's
+ * ports on 127.0.0.1, and `nodes - 1` workers. The steps and the provider work on the list.
  */
 export function planCluster(
   req: StartRequest,
@@ -37,6 +36,11 @@ export function planCluster(
           ...req.ports.map((p) => ({ hostIp: '127.0.0.1', ...p })),
         ],
       },
+      ...Array.from({ length: Math.max(0, req.nodes - 1) }, (_, i) => ({
+        name: names.node(i + 1),
+        role: 'worker' as const,
+        ports: [],
+      })),
     ],
   };
 }

@@ -20,6 +20,8 @@ export interface StartRequest {
   explicitVersion: boolean;
   cpus?: number;
   memoryBytes?: number;
+  /** How many nodes: one control plane, the rest workers. */
+  nodes: number;
   ports: ProfileConfig['ports'];
   wait: 'all' | 'none';
   keepOnFailure: boolean;

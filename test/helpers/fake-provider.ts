@@ -53,7 +53,11 @@ users:
     client-certificate-data: Q0VSVA==
     client-key-data: S0VZ
 `;
-const COMPONENTS = JSON.stringify({ kubernetes: 'v1.37.2', localPathProvisioner: 'v0.0.31' });
+const COMPONENTS = JSON.stringify({
+  kubernetes: 'v1.37.2',
+  localPathProvisioner: 'v0.0.31',
+  flannel: 'v0.28.10',
+});
 
 /** What a command in a fake node is, by the shape of its script; and what it answers. */
 function classify(cmd: string[]): string {
@@ -62,6 +66,7 @@ function classify(cmd: string[]): string {
     [/ctr --timeout 2s version/, 'boot'],
     [/touch \/etc\/minilab\/creating/, 'mark-creating'],
     [/10-minilab\.conflist/, 'network-config'],
+    [/kubeadm join/, 'kubeadm-join'],
     [/kubeadm init .*GOGC|GOGC.*kubeadm init/s, 'kubeadm-first-pass'],
     [/kubeadm init/, 'kubeadm-second-pass'],
     [/cat \/etc\/kubernetes\/admin\.conf/, 'read-admin-conf'],
@@ -148,7 +153,13 @@ class FakeImages implements ImageStore {
   constructor(private readonly world: FakeWorld) {}
   async info(ref: string): Promise<ImageInfo | undefined> {
     return this.world.images.has(ref)
-      ? { id: `sha256:${ref}`, tags: [ref], sizeBytes: 1, created: '', labels: {} }
+      ? {
+          id: `sha256:${ref}`,
+          tags: [ref],
+          sizeBytes: 1,
+          created: '',
+          labels: { [Labels.flannel]: 'v0.28.10' },
+        }
       : undefined;
   }
   async list(): Promise<ImageInfo[]> {
@@ -290,6 +301,7 @@ export function fakeClusterApi(world: FakeWorld, podCidr: string): ClusterApi {
     coreDnsReady: answer('coredns-ready', true as const),
     coreDnsChanges: () => async () => () => undefined,
     defaultServiceAccount: answer('default-service-account', true as const),
+    apply: answer('apply-manifest', undefined),
     applyStorage: answer('apply-storage', undefined),
     tuneKubeProxy: answer('tune-kube-proxy', undefined),
   };

@@ -1,13 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import {
   KUBEADM_PASSES_SKIP,
   PATCHES_DIR,
   addonPatches,
   kubeadmPatchesKubeProxy,
   bridgeCniConfig,
+  joinConfig,
   kubeadmConfig,
+  newBootstrapToken,
   type ClusterShape,
 } from '../../src/kube/kubeadm-config.js';
 import { writeFilesScript } from '../../src/lifecycle/kubeadm.js';
@@ -20,6 +22,8 @@ const shape: ClusterShape = {
   podSubnet: '10.244.0.0/16',
   serviceSubnet: '10.96.0.0/16',
   conntrackWritable: true,
+  bootstrapToken: 'abcdef.0123456789abcdef',
+  taintControlPlane: false,
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -169,4 +173,42 @@ test('kube-proxy is patched by kubeadm only where kubeadm reads that patch (v1.3
   assert.ok('corednsdeployment+strategic.json' in addonPatches('10.244.0.0/16', 'v1.34.0'));
   assert.equal(kubeadmPatchesKubeProxy('v1.36.5'), false);
   assert.equal(kubeadmPatchesKubeProxy('v1.38.0'), true);
+});
+
+test('the bootstrap token is in the cluster config; with workers the control plane keeps its taint', () => {
+  const init = docs(shape).InitConfiguration;
+  assert.equal(init.bootstrapTokens[0].token, shape.bootstrapToken);
+  assert.deepEqual(init.nodeRegistration.taints, [], 'one node runs everything');
+  const tainted = docs({ ...shape, taintControlPlane: true }).InitConfiguration;
+  assert.equal(tainted.nodeRegistration.taints, undefined, "kubeadm's default control-plane taint");
+});
+
+test('a worker joins by the control plane name with the bootstrap token, its own IP and no image pulls', () => {
+  const j = parse(
+    joinConfig({
+      nodeName: 'dev-worker1',
+      nodeIp: '172.18.0.3',
+      controlPlaneEndpoint: 'dev-control-plane:6443',
+      bootstrapToken: 'abcdef.0123456789abcdef',
+    }),
+  ) as Doc;
+  assert.equal(j.kind, 'JoinConfiguration');
+  assert.deepEqual(j.discovery.bootstrapToken, {
+    apiServerEndpoint: 'dev-control-plane:6443',
+    token: 'abcdef.0123456789abcdef',
+    unsafeSkipCAVerification: true,
+  });
+  assert.equal(j.nodeRegistration.name, 'dev-worker1');
+  assert.deepEqual(j.nodeRegistration.kubeletExtraArgs[0], { name: 'node-ip', value: '172.18.0.3' });
+  assert.equal(j.nodeRegistration.imagePullPolicy, 'Never');
+});
+
+test("bootstrap tokens have kubeadm's format and differ each time", () => {
+  const a = newBootstrapToken();
+  assert.match(a, /^[a-z0-9]{6}\.[a-z0-9]{16}$/);
+  assert.notEqual(newBootstrapToken(), a);
+  assert.equal(
+    newBootstrapToken(() => 0),
+    'aaaaaa.aaaaaaaaaaaaaaaa',
+  );
 });

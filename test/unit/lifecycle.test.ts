@@ -43,6 +43,7 @@ const request = (over: Partial<StartRequest> = {}): StartRequest => ({
   profile: 'demo',
   kubernetesVersion: VERSION,
   explicitVersion: false,
+  nodes: 1,
   ports: [],
   wait: 'all',
   keepOnFailure: false,
@@ -260,6 +261,72 @@ test('delete removes the nodes, volumes, network, kubeconfig entry and profile',
     assert.equal(r.kubeconfig?.context, 'demo');
     assert.equal(await f.ctx.profiles.read('demo'), undefined);
     await assert.rejects(clusterStatus(f.ctx, 'demo'), /has no cluster/);
+  } finally {
+    await f.done();
+  }
+});
+
+test('a cluster of three nodes: flannel instead of the bridge, workers join after the control plane', async () => {
+  const f = await fixture();
+  try {
+    const r = await start(f.ctx, request({ nodes: 3 }));
+    const workers = ['demo-worker1', 'demo-worker2'];
+    assert.deepEqual(r.nodes, [
+      { name: NODE, role: 'control-plane' },
+      ...workers.map((name) => ({ name, role: 'worker' })),
+    ]);
+    assert.deepEqual(f.world.calls, [
+      'provision',
+      ...[NODE, ...workers].map((n) => `boot ${n}`),
+      `mark-creating ${NODE}`,
+      `kubeadm-first-pass ${NODE}`,
+      `read-admin-conf ${NODE}`,
+      'api health /livez',
+      `read-components ${NODE}`,
+      `kubeadm-second-pass ${NODE}`,
+      'api apply-storage',
+      `read-components ${NODE}`,
+      'api apply-manifest',
+      ...workers.map((n) => `kubeadm-join ${n}`),
+      'api health /readyz',
+      ...[NODE, ...workers].map(() => 'api node-ready'),
+      'api coredns-ready',
+      'api default-service-account',
+      `mark-complete ${NODE}`,
+    ]);
+    assert.deepEqual(
+      f.ctx.reporter.timings.map((t) => t.name),
+      [
+        'Preflight checks',
+        'Creating the node containers (3)',
+        'Booting the node (systemd, containerd)',
+        'Initializing the control plane (kubeadm init)',
+        'Installing the pod network (flannel)',
+        'Joining 2 workers',
+        'Installing the default StorageClass',
+        'Waiting for node Ready, CoreDNS and the default service account',
+        'Writing the kubeconfig',
+      ],
+    );
+    const status = await clusterStatus(f.ctx, 'demo');
+    assert.deepEqual(
+      status.nodes.map((n) => [n.name, n.role]),
+      [[NODE, 'control-plane'], ...workers.map((w) => [w, 'worker'])],
+    );
+  } finally {
+    await f.done();
+  }
+});
+
+test('a worker that cannot join fails the start and every node of the run is removed', async () => {
+  const f = await fixture();
+  try {
+    f.world.failAt = 'kubeadm-join demo-worker2';
+    await assert.rejects(start(f.ctx, request({ nodes: 3 })), /injected failure/);
+    assert.equal(f.ctx.reporter.timings.at(-1)?.name, 'Joining 2 workers');
+    assert.deepEqual([...f.world.nodes.keys()], []);
+    assert.deepEqual([...f.world.volumes], []);
+    assert.deepEqual([...f.world.networks], []);
   } finally {
     await f.done();
   }

@@ -6,6 +6,7 @@ import {
   describeLoad,
   loadArchive,
   loadImages,
+  loadOnEveryNode,
   type LoadReport,
 } from '../../cluster/images.js';
 import type { Context } from '../context.js';
@@ -92,19 +93,24 @@ export function registerImage(image: Command, ctx: Context): void {
       }
       const profile = profileOf(cmd, ctx.env);
       const provider = await ctx.provider();
-      const { node } = await runningControlPlane(provider, profile);
+      const { nodes } = await runningControlPlane(provider, profile);
       const reports: LoadReport[] = [];
       for (const ref of refs) {
-        const [r] = await ctx.reporter.step(`Loading ${ref}`, (progress) =>
-          loadImages(provider.images, node, [ref], (_ref, d) => progress(d)),
+        const r = await ctx.reporter.step(`Loading ${ref}`, (progress) =>
+          loadOnEveryNode(
+            nodes,
+            async (n, p) => (await loadImages(provider.images, n, [ref], (_ref, d) => p(d)))[0],
+            progress,
+          ),
         );
         if (r) reports.push(r);
       }
       if (opts.archive) {
         const file = opts.archive;
-        reports.push(
-          await ctx.reporter.step(`Loading ${file}`, (progress) => loadArchive(node, file, progress)),
+        const r = await ctx.reporter.step(`Loading ${file}`, (progress) =>
+          loadOnEveryNode(nodes, (n, p) => loadArchive(n, file, p), progress),
         );
+        if (r) reports.push(r);
       }
       ctx.reporter.result(
         opts.output,

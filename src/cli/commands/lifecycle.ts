@@ -9,7 +9,7 @@ import { renderKubeconfig } from '../../kube/kubeconfig.js';
 import { validateKubernetesVersion } from '../../image/components.js';
 import { DEFAULT_KUBERNETES_VERSION } from '../../version.js';
 import { usageError } from '../../errors.js';
-import { outputOption, profileOf, type OutputFormat } from '../options.js';
+import { outputOption, parseIntOption, profileOf, type OutputFormat } from '../options.js';
 import { table } from '../output.js';
 
 /** "4g", "2048m", "1.5GiB", "512MB" -> bytes. */
@@ -56,8 +56,13 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .command('start')
     .description('create a cluster, restart a stopped one, or re-sync the kubeconfig of a running one')
     .option('--kubernetes-version <version>', `Kubernetes release (default: ${DEFAULT_KUBERNETES_VERSION})`)
-    .option('--cpus <n>', 'CPUs for the node (default: no limit)', parseCpus)
-    .option('--memory <size>', 'memory for the node, e.g. 4g (default: no limit)', parseMemory)
+    .option(
+      '--nodes <n>',
+      'nodes in the cluster: one control plane, the rest workers (default: 1)',
+      parseIntOption('--nodes', 1, 16),
+    )
+    .option('--cpus <n>', 'CPUs for each node (default: no limit)', parseCpus)
+    .option('--memory <size>', 'memory for each node, e.g. 4g (default: no limit)', parseMemory)
     .option('--ports <host:node...>', 'extra ports to publish on 127.0.0.1, e.g. 8080:30080', (v, prev) =>
       parsePort(v, prev as never),
     )
@@ -78,6 +83,7 @@ export function registerLifecycle(program: Command, ctx: Context): void {
         profile,
         kubernetesVersion: version,
         explicitVersion: opts.kubernetesVersion !== undefined,
+        nodes: opts.nodes ?? 1,
         cpus: opts.cpus,
         memoryBytes: opts.memory,
         ports: opts.ports ?? [],

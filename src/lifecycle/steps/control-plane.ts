@@ -1,9 +1,10 @@
 import { waitUntil } from '../../kube/wait.js';
+import { newBootstrapToken } from '../../kube/kubeadm-config.js';
 import { kubeadmInit } from '../kubeadm.js';
 import { credentials } from '../nodes.js';
 import { installStorage } from './storage.js';
 import { READY_TIMEOUT_MS, whileRunning } from './waits.js';
-import { controlPlaneOf, need, type Step } from './state.js';
+import { controlPlaneOf, need, workersOf, type Step } from './state.js';
 
 /**
  * kubeadm init in two passes. Between them minilab waits for the API server's /livez from the
@@ -14,6 +15,7 @@ export const controlPlaneStep: Step = {
   run: async (s) => {
     const node = controlPlaneOf(s);
     const { provider, kube } = s.ctx;
+    s.bootstrapToken = newBootstrapToken();
     await kubeadmInit(
       node,
       {
@@ -21,6 +23,8 @@ export const controlPlaneStep: Step = {
         nodeIp: need(node.state.ip, 'the node IP'),
         cgroupVersion: need(s.preflight, 'the preflight result').info.cgroupVersion,
         conntrackWritable: need(s.conntrackWritable, 'whether conntrack is writable'),
+        bootstrapToken: s.bootstrapToken,
+        taintControlPlane: workersOf(s).length > 0,
       },
       async () => {
         const entry = await credentials(provider, { node, nodes: s.nodes });

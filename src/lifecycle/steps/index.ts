@@ -2,7 +2,8 @@ import { bootStep, rebootStep, startNodesStep } from './boot.js';
 import { checkCompleteStep, markCompleteStep } from './complete.js';
 import { controlPlaneStep } from './control-plane.js';
 import { kubeconfigStep } from './kubeconfig.js';
-import { networkStep } from './network.js';
+import { joinStep } from './join.js';
+import { bridgeNetworkStep, flannelNetworkStep } from './network.js';
 import { nodeImageStep } from './node-image.js';
 import { preflightStep } from './preflight.js';
 import { provisionStep } from './provision.js';
@@ -16,8 +17,10 @@ export const CREATE_STEPS: readonly Step[] = [
   nodeImageStep, //    node-image.ts    build the node image if missing (first time only)
   provisionStep, //    provision.ts     profile recorded; the provider makes network, volumes, nodes
   bootStep, //         boot.ts          systemd and containerd up; "being created" marker
-  networkStep, //      network.ts       the pod network's CNI config
+  bridgeNetworkStep, // network.ts      one node: the bridge CNI config, before the kubelet starts
   controlPlaneStep, // control-plane.ts kubeadm init, two passes; /livez from the host between them
+  flannelNetworkStep, // network.ts     several nodes: flannel's DaemonSet
+  joinStep, //         join.ts          workers join in parallel (kubeadm join)
   storageStep, //      storage.ts       default StorageClass (applied during the second pass)
   kubeProxyStep, //    waits.ts         kube-proxy tuning where kubeadm cannot patch it
   waitStep, //         waits.ts         node Ready, pod CIDR, CoreDNS, default service account

@@ -1,10 +1,34 @@
-import { writeNetworkConfig } from '../kubeadm.js';
-import { controlPlaneOf, type Step } from './state.js';
+import { flannelManifest } from '../../kube/flannel.js';
+import { DEFAULT_POD_SUBNET } from '../../kube/kubeadm-config.js';
+import { flannelImage } from '../../image/components.js';
+import { nodeComponents, writeNetworkConfig } from '../kubeadm.js';
+import { controlPlaneOf, need, workersOf, type Step } from './state.js';
 
-/** The pod network's CNI config, in place before the kubelet starts so the node is Ready at once. */
-export const networkStep: Step = {
+/**
+ * One node: the plain bridge, configured before the kubelet starts, so the node is Ready at once
+ * (no network daemon to start). Measured against flannel on one node in the README.
+ */
+export const bridgeNetworkStep: Step = {
   title: 'Configuring the pod network (bridge CNI)',
+  skip: (s) => workersOf(s).length > 0,
   run: async (s) => {
     s.podCidr = await writeNetworkConfig(controlPlaneOf(s));
+  },
+};
+
+/**
+ * Several nodes: flannel (a DaemonSet on every node, pod subnets from the controller manager).
+ * host-gw: the nodes share one Docker network, so a route per node's pod subnet is all it takes,
+ * without encapsulation.
+ */
+export const flannelNetworkStep: Step = {
+  title: 'Installing the pod network (flannel)',
+  skip: (s) => workersOf(s).length === 0,
+  run: async (s) => {
+    const image = flannelImage(await nodeComponents(controlPlaneOf(s)));
+    await s.ctx.kube.apply(
+      need(s.entry, 'the admin credentials'),
+      flannelManifest({ image, podSubnet: DEFAULT_POD_SUBNET, backend: 'host-gw' }),
+    );
   },
 };

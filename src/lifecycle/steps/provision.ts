@@ -9,13 +9,15 @@ import { need, type Step } from './state.js';
  * was picked free; if another process takes it before the node starts, another is picked.
  */
 export const provisionStep: Step = {
-  title: 'Creating the node container',
+  title: (s) =>
+    s.req.nodes > 1 ? `Creating the node containers (${s.req.nodes})` : 'Creating the node container',
   run: async (s) => {
     const { provider, profiles } = s.ctx;
     s.journal.profileBefore = { config: await profiles.read(s.req.profile) };
     s.config = {
       name: s.req.profile,
       kubernetesVersion: s.req.kubernetesVersion,
+      nodes: s.req.nodes,
       cpus: s.req.cpus,
       memoryBytes: s.req.memoryBytes,
       ports: s.req.ports,

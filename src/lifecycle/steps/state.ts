@@ -21,6 +21,8 @@ export interface StartState {
   /** Whether the cluster's nodes were already running when the start began (restarts). */
   wasRunning?: boolean;
   conntrackWritable?: boolean;
+  /** The token workers join with, made for this cluster by the control-plane step. */
+  bootstrapToken?: string;
   /** The pod CIDR the network config uses for the first node. */
   podCidr?: string;
   entry?: KubeconfigEntry;
@@ -53,6 +55,9 @@ export const controlPlaneOf = (s: StartState): Node =>
     s.nodes.find((n) => n.role === 'control-plane'),
     'the control-plane node',
   );
+
+/** The worker nodes among the state's nodes. */
+export const workersOf = (s: StartState): Node[] => s.nodes.filter((n) => n.role === 'worker');
 
 /** Runs the steps in order, each timed and reported (silent ones only when they fail) unless skipped. */
 export async function runSteps(steps: readonly Step[], s: StartState): Promise<void> {

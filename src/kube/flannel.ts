@@ -1,0 +1,142 @@
+import { stringify } from 'yaml';
+import { GO_ENV } from './kubeadm-config.js';
+
+export interface FlannelOptions {
+  /** flannel's image, preloaded in the nodes (flanneld and install-conf in /opt/bin). */
+  image: string;
+  /** The cluster's pod subnet: flannel hands each node the /24 the controller manager gave it. */
+  podSubnet: string;
+  /** host-gw: a route per node (the nodes share one L2 network); vxlan: an overlay. */
+  backend: 'host-gw' | 'vxlan';
+}
+
+const NS = 'kube-flannel';
+const labels = { 'k8s-app': 'flannel' };
+
+/**
+ * flannel as its release manifest (Documentation/kube-flannel.yml of v0.28) installs it, with
+ * what differs for minilab's nodes: the CNI plugin is in the node image already (containerd's
+ * /usr/lib/cni), so there is no init container copying it; images are preloaded (never pulled);
+ * the CNI config speaks CNI 0.3.1, the newest the plugin minilab builds supports; GOGC as for the
+ * other components.
+ */
+export function flannelManifest(o: FlannelOptions): string {
+  const cniConf = {
+    name: 'cbr0',
+    cniVersion: '0.3.1',
+    plugins: [
+      { type: 'flannel', delegate: { hairpinMode: true, isDefaultGateway: true } },
+      { type: 'portmap', capabilities: { portMappings: true } },
+    ],
+  };
+  const netConf = { Network: o.podSubnet, EnableNFTables: false, Backend: { Type: o.backend } };
+  const docs: object[] = [
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: NS, labels: { ...labels, 'pod-security.kubernetes.io/enforce': 'privileged' } },
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: 'flannel', labels },
+      rules: [
+        { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
+        { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'flannel', labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'flannel' },
+      subjects: [{ kind: 'ServiceAccount', name: 'flannel', namespace: NS }],
+    },
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'flannel', namespace: NS, labels } },
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name: 'kube-flannel-cfg',
+        namespace: NS,
+        labels: { ...labels, tier: 'node', app: 'flannel' },
+      },
+      data: {
+        'cni-conf.json': JSON.stringify(cniConf, null, 2) + '\n',
+        'net-conf.json': JSON.stringify(netConf, null, 2) + '\n',
+      },
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: {
+        name: 'kube-flannel-ds',
+        namespace: NS,
+        labels: { ...labels, tier: 'node', app: 'flannel' },
+      },
+      spec: {
+        selector: { matchLabels: { app: 'flannel' } },
+        template: {
+          metadata: { labels: { tier: 'node', app: 'flannel' } },
+          spec: {
+            hostNetwork: true,
+            priorityClassName: 'system-node-critical',
+            tolerations: [{ operator: 'Exists', effect: 'NoSchedule' }],
+            serviceAccountName: 'flannel',
+            initContainers: [
+              {
+                name: 'install-cni',
+                image: o.image,
+                imagePullPolicy: 'Never',
+                command: ['/opt/bin/install-conf'],
+                args: ['/etc/kube-flannel/cni-conf.json', '/etc/cni/net.d/10-flannel.conflist'],
+                volumeMounts: [
+                  { name: 'cni', mountPath: '/etc/cni/net.d' },
+                  { name: 'flannel-cfg', mountPath: '/etc/kube-flannel/' },
+                ],
+              },
+            ],
+            containers: [
+              {
+                name: 'kube-flannel',
+                image: o.image,
+                imagePullPolicy: 'Never',
+                command: ['/opt/bin/flanneld'],
+                args: ['--ip-masq', '--kube-subnet-mgr', '--healthz-port=8081'],
+                ports: [{ name: 'healthz', containerPort: 8081, protocol: 'TCP' }],
+                livenessProbe: {
+                  httpGet: { path: '/healthz', port: 'healthz' },
+                  initialDelaySeconds: 10,
+                  periodSeconds: 30,
+                },
+                readinessProbe: { httpGet: { path: '/readyz', port: 'healthz' }, periodSeconds: 2 },
+                resources: { requests: { cpu: '100m', memory: '50Mi' } },
+                securityContext: { privileged: false, capabilities: { add: ['NET_ADMIN', 'NET_RAW'] } },
+                env: [
+                  { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                  { name: 'EVENT_QUEUE_DEPTH', value: '5000' },
+                  { name: 'CONT_WHEN_CACHE_NOT_READY', value: 'false' },
+                  ...GO_ENV,
+                ],
+                volumeMounts: [
+                  { name: 'run', mountPath: '/run/flannel' },
+                  { name: 'flannel-cfg', mountPath: '/etc/kube-flannel/' },
+                  { name: 'xtables-lock', mountPath: '/run/xtables.lock' },
+                ],
+              },
+            ],
+            volumes: [
+              { name: 'run', hostPath: { path: '/run/flannel' } },
+              { name: 'cni', hostPath: { path: '/etc/cni/net.d' } },
+              { name: 'flannel-cfg', configMap: { name: 'kube-flannel-cfg' } },
+              { name: 'xtables-lock', hostPath: { path: '/run/xtables.lock', type: 'FileOrCreate' } },
+            ],
+          },
+        },
+      },
+    },
+  ];
+  return docs.map((d) => stringify(d)).join('---\n');
+}

@@ -1,0 +1,185 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createWriteStream } from 'node:fs';
+import type { DockerEngine } from '../../src/providers/docker/engine.js';
+import { cleanupTestResources, connect, runId } from '../helpers/engine.js';
+import { echoServerArchive, kubeClients, podResult, sandbox, waitFor } from '../helpers/cluster.js';
+
+/**
+ * One cluster of three nodes (a control plane and two workers, flannel as the network) shared by
+ * every case below, in order: the cases build on each other as a user's session would.
+ */
+const profile = `mn-${runId}`;
+const controlPlane = `${profile}-control-plane`;
+const workers = [`${profile}-worker1`, `${profile}-worker2`];
+const nodes = [controlPlane, ...workers];
+const echoImage = `minilab-test/echo:${runId}`;
+const TOLERATE_ALL = [{ operator: 'Exists' }];
+let s: Awaited<ReturnType<typeof sandbox>>;
+let engine: DockerEngine;
+
+before(async () => {
+  s = await sandbox('multinode');
+  engine = await connect();
+});
+
+after(async () => {
+  await s.minilab(['delete', '-p', profile], { timeoutMs: 120_000 }).catch(() => undefined);
+  await cleanupTestResources(engine);
+  await s.cleanup();
+});
+
+const clients = () => kubeClients(s.kubeconfig, profile);
+
+/** A pod on one node that runs the echo fixture once (get URL, resolve NAME) and exits. */
+async function runOn(node: string, name: string, args: string[]) {
+  const { core } = clients();
+  await core.createNamespacedPod({
+    namespace: 'default',
+    body: {
+      metadata: { name },
+      spec: {
+        nodeName: node,
+        tolerations: TOLERATE_ALL,
+        restartPolicy: 'Never',
+        containers: [{ name: 'c', image: echoImage, imagePullPolicy: 'Never', args }],
+      },
+    },
+  });
+  return podResult(core, 'default', name);
+}
+
+test('start --nodes 3 makes a control plane and two Ready workers; status lists every node', async () => {
+  const r = await s.minilab(['start', '-p', profile, '--nodes', '3'], { timeoutMs: 20 * 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /✓ Joining 2 workers/);
+  assert.match(r.stderr, /✓ Installing the pod network \(flannel\)/);
+  const { core } = clients();
+  const list = await core.listNode();
+  const ready = list.items
+    .filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+    .map((n) => n.metadata?.name)
+    .sort();
+  assert.deepEqual(ready, [...nodes].sort());
+  const cp = list.items.find((n) => n.metadata?.name === controlPlane);
+  assert.ok(
+    cp?.spec?.taints?.some((t) => t.key === 'node-role.kubernetes.io/control-plane'),
+    'the control plane keeps pods off when there are workers',
+  );
+  const st = await s.minilab(['status', '-p', profile, '-o', 'json']);
+  assert.equal(st.code, 0, st.stdout + st.stderr);
+  const status = JSON.parse(st.stdout) as { nodes: { name: string; role: string; kubelet: string }[] };
+  assert.deepEqual(
+    status.nodes.map((n) => [n.name, n.role, n.kubelet]),
+    [[controlPlane, 'control-plane', 'running'], ...workers.map((w) => [w, 'worker', 'running'])],
+  );
+});
+
+test('image load puts an image on every node', async () => {
+  const archive = join(s.dir, 'echo.tar');
+  await pipeline(await echoServerArchive(echoImage, s.dir), createWriteStream(archive));
+  const r = await s.minilab(['image', 'load', '--archive', archive, '-p', profile], { timeoutMs: 300_000 });
+  assert.equal(r.code, 0, r.stderr);
+  for (const node of nodes) {
+    const ls = await engine.exec.run(node, ['ctr', '-n', 'k8s.io', 'images', 'ls', '-q']);
+    assert.ok(
+      ls.stdout.split('\n').some((l) => l.includes(`minilab-test/echo:${runId}`)),
+      `${node}: ${ls.stdout}`,
+    );
+  }
+});
+
+test('pods on different nodes reach each other by pod IP, a Service and DNS from every node', async () => {
+  const { apps, core } = clients();
+  const labels = { app: 'echo-ds' };
+  // One echo server on every node.
+  await apps.createNamespacedDaemonSet({
+    namespace: 'default',
+    body: {
+      metadata: { name: 'echo-ds' },
+      spec: {
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            tolerations: TOLERATE_ALL,
+            containers: [
+              { name: 'echo', image: echoImage, imagePullPolicy: 'Never', ports: [{ containerPort: 8080 }] },
+            ],
+          },
+        },
+      },
+    },
+  });
+  await core.createNamespacedService({
+    namespace: 'default',
+    body: {
+      metadata: { name: 'echo-ds' },
+      spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] },
+    },
+  });
+  const servers = await waitFor('an echo server Running on every node', 180_000, async () => {
+    const pods = (await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=echo-ds' })).items;
+    const running = pods.filter((p) => p.status?.phase === 'Running' && p.status.podIP);
+    return running.length === nodes.length ? running : undefined;
+  });
+  // From a pod on each worker, every server by its pod IP (two of them on other nodes).
+  for (const [i, node] of workers.entries()) {
+    for (const [j, server] of servers.entries()) {
+      const r = await runOn(node, `get-${i}-${j}`, ['get', `http://${server.status?.podIP}:8080/`]);
+      assert.equal(r.phase, 'Succeeded', `${node} -> ${server.spec?.nodeName}: ${r.log}`);
+      assert.match(r.log, new RegExp(`^hello from ${server.metadata?.name}`));
+    }
+  }
+  // The Service by name, and cluster DNS, from a pod on every node.
+  for (const [i, node] of nodes.entries()) {
+    const svc = await runOn(node, `svc-${i}`, ['get', 'http://echo-ds.default.svc.cluster.local/']);
+    assert.equal(svc.phase, 'Succeeded', `${node}: ${svc.log}`);
+    assert.match(svc.log, /^hello from echo-ds-/);
+    const dns = await runOn(node, `dns-${i}`, ['resolve', 'kubernetes.default.svc.cluster.local']);
+    assert.equal(dns.phase, 'Succeeded', `${node}: ${dns.log}`);
+    assert.match(dns.log, /^10\.96\.0\.1\b/);
+  }
+});
+
+test('ssh --node reaches a worker; a name that is no node is refused with the node list', async () => {
+  const r = await s.minilab(['ssh', '-p', profile, '--node', workers[1] as string, '--', 'hostname']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), workers[1]);
+  const bad = await s.minilab(['ssh', '-p', profile, '--node', `${profile}-worker9`, '--', 'true']);
+  assert.equal(bad.code, 4);
+  assert.match(bad.stderr, new RegExp(`its nodes: ${controlPlane}, ${workers.join(', ')}`));
+});
+
+test('stop and start bring every node back Ready with the workloads', async () => {
+  const stopped = await s.minilab(['stop', '-p', profile], { timeoutMs: 180_000 });
+  assert.equal(stopped.code, 0, stopped.stderr);
+  for (const node of nodes) assert.equal((await engine.containers.inspect(node))?.running, false, node);
+  const started = await s.minilab(['start', '-p', profile], { timeoutMs: 600_000 });
+  assert.equal(started.code, 0, started.stderr);
+  assert.match(started.stdout, /running again/);
+  const { core } = clients();
+  await waitFor('every node Ready', 180_000, async () => {
+    const list = await core.listNode();
+    const ready = list.items.filter((n) =>
+      n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    );
+    return ready.length === nodes.length ? true : undefined;
+  });
+  const after = await runOn(workers[0] as string, 'after-restart', [
+    'get',
+    'http://echo-ds.default.svc.cluster.local/',
+  ]);
+  assert.equal(after.phase, 'Succeeded', after.log);
+});
+
+test('delete removes every node, volume and the network', async () => {
+  const r = await s.minilab(['delete', '-p', profile], { timeoutMs: 180_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const selector = { 'io.minilab.profile': profile };
+  assert.deepEqual(await engine.containers.list(selector), []);
+  assert.deepEqual(await engine.volumes.list(selector), []);
+  assert.deepEqual(await engine.networks.list(selector), []);
+});
