@@ -140,11 +140,12 @@ prepare_module() {
   echo "$key" >"$dir/.seed-key"
 }
 
-# go_get_module NAME VERSION_KEY MODULE@VERSION GOMOD : a wrapper module whose
-# main packages are built straight from the dependency (no Go file of ours),
-# so `go get` (not tidy) records what those packages need.
+# go_get_module NAME VERSION_KEY MODULE@VERSION GOMOD [EXTRA_GOMOD_LINES] : a
+# wrapper module whose main packages are built straight from the dependency
+# (no Go file of ours), so `go get` (not tidy) records what those packages
+# need. EXTRA_GOMOD_LINES (replace directives) go into its go.mod as they are.
 go_get_module() {
-  local name=$1 key_extra=$2 modver=$3 gomod=$4
+  local name=$1 key_extra=$2 modver=$3 gomod=$4 extra=${5:-}
   local dir="$WORK/$name"
   mkdir -p "$dir"
   {
@@ -152,6 +153,7 @@ go_get_module() {
     echo "module minilab.local/components/$name"
     echo
     gomod_header "$gomod"
+    [ -z "$extra" ] || printf '\n%s\n' "$extra"
   } >"$dir/go.mod.seed"
   local key
   key=$( (cat "$dir/go.mod.seed" && echo "$key_extra") | sha256sum | cut -d' ' -f1)
@@ -333,10 +335,27 @@ t=$SECONDS
 step="resolving github.com/flannel-io/flannel@$FLANNEL_VERSION"
 flannel_gomod=$(modinfo "github.com/flannel-io/flannel@$FLANNEL_VERSION" '{{.GoMod}}') ||
   die "github.com/flannel-io/flannel@$FLANNEL_VERSION is not available from the Go module proxy"
-go_get_module flannel "$FLANNEL_VERSION" "github.com/flannel-io/flannel@$FLANNEL_VERSION" "$flannel_gomod"
+# The Tencent Cloud VPC SDK that flanneld links is not on the module proxy at
+# any version: a stand-in module (flannel/tencentcloud-vpc-stub) replaces it;
+# only that cloud backend is affected (it fails at run time).
+rm -rf "$WORK/flannel/tencentcloud-vpc-stub"
+mkdir -p "$WORK/flannel"
+cp -r "$here/flannel/tencentcloud-vpc-stub" "$WORK/flannel/"
+stub_key=$(cat "$here"/flannel/tencentcloud-vpc-stub/go.mod "$here"/flannel/tencentcloud-vpc-stub/*/*.go | sha256sum | cut -d' ' -f1)
+go_get_module flannel "$FLANNEL_VERSION $stub_key" "github.com/flannel-io/flannel@$FLANNEL_VERSION" "$flannel_gomod" \
+  "replace github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc => ./tencentcloud-vpc-stub"
 step="building flanneld"
-run flannel "$WORK/flannel" go build -trimpath -buildvcs=false \
-  -ldflags "-s -w -X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL_VERSION" \
+# As flannel's own Makefile does: on amd64 its UDP backend is cgo, so flanneld
+# is built with cgo there and linked statically; elsewhere without.
+flannel_cgo=0
+flannel_ext=""
+if [ "$(go env GOARCH)" = amd64 ]; then
+  command -v cc >/dev/null || die "flanneld needs a C compiler on amd64 (apt-get install gcc libc6-dev)"
+  flannel_cgo=1
+  flannel_ext='-extldflags "-static"'
+fi
+CGO_ENABLED=$flannel_cgo run flannel "$WORK/flannel" go build -trimpath -buildvcs=false \
+  -ldflags "-s -w -X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL_VERSION $flannel_ext" \
   -o "$OUTDIR/flanneld" github.com/flannel-io/flannel
 run flannel "$WORK/flannel" go build -trimpath -buildvcs=false -ldflags "-s -w" \
   -o "$OUTDIR/install-conf" github.com/flannel-io/flannel/cmd/install_conf

@@ -131,9 +131,12 @@ export async function kubeadmJoin(
     controlPlaneEndpoint: opts.controlPlaneEndpoint,
     bootstrapToken: opts.bootstrapToken,
   });
+  // The Service range for the node's filter of untranslated Service traffic (a worker has no
+  // cluster configuration of its own to read it from).
+  const files = { '/etc/minilab/kubeadm.yaml': config, '/etc/minilab/service-cidrs': DEFAULT_SERVICE_SUBNET };
   await runInNode(
     node,
-    `${writeFilesScript({ '/etc/minilab/kubeadm.yaml': config })}
+    `${writeFilesScript(files)}
 ${KUBELET_GOGC}
 kubeadm join --config /etc/minilab/kubeadm.yaml --skip-phases=preflight -v=2 ${KUBEADM_LOG}`,
     `kubeadm join (${node.name})`,
