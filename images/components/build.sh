@@ -360,20 +360,33 @@ CGO_ENABLED=$flannel_cgo run flannel "$WORK/flannel" go build -trimpath -buildvc
 run flannel "$WORK/flannel" go build -trimpath -buildvcs=false -ldflags "-s -w" \
   -o "$OUTDIR/install-conf" github.com/flannel-io/flannel/cmd/install_conf
 got=$("$OUTDIR/flanneld" --version 2>&1) || die "flanneld --version failed: $got"
-grep -q "$FLANNEL_VERSION" <<<"$got" || die "flanneld --version says '$got', want $FLANNEL_VERSION"
+[ "$got" = "$FLANNEL_VERSION" ] || die "flanneld --version says '$got', want $FLANNEL_VERSION"
+got=$("$OUTDIR/install-conf" 2>&1 || true)
+grep -q "usage: .* <src> <dest>" <<<"$got" || die "install-conf does not print its usage: $got"
+timings+=("flanneld, install-conf: $((SECONDS - t))s")
 
+say "building the flannel CNI plugin (containernetworking/plugins $FLANNEL_CNI_MODULE_VERSION)"
+t=$SECONDS
 step="resolving github.com/containernetworking/plugins@$FLANNEL_CNI_MODULE_VERSION"
 cni_gomod=$(modinfo "github.com/containernetworking/plugins@$FLANNEL_CNI_MODULE_VERSION" '{{.GoMod}}') ||
   die "github.com/containernetworking/plugins@$FLANNEL_CNI_MODULE_VERSION is not available from the Go module proxy"
 go_get_module flannel-cni "$FLANNEL_CNI_MODULE_VERSION" \
   "github.com/containernetworking/plugins@$FLANNEL_CNI_MODULE_VERSION" "$cni_gomod"
+cni_pkg=github.com/containernetworking/plugins/plugins/meta/flannel
+step="checking that containernetworking/plugins@$FLANNEL_CNI_MODULE_VERSION has $cni_pkg"
+got=$(cd "$WORK/flannel-cni" && go list -f '{{.Name}}' "$cni_pkg" 2>&1) ||
+  die "containernetworking/plugins@$FLANNEL_CNI_MODULE_VERSION has no $cni_pkg: $got"
+[ "$got" = main ] || die "$cni_pkg is package '$got', not a command"
 step="building the flannel CNI plugin"
-run flannel-cni "$WORK/flannel-cni" go build -trimpath -buildvcs=false -ldflags "-s -w" \
-  -o "$OUTDIR/flannel" github.com/containernetworking/plugins/plugins/meta/flannel
-# A CNI plugin run without CNI_COMMAND prints its name and supported versions.
+# Version stamped as the plugins' own build_linux.sh does.
+run flannel-cni "$WORK/flannel-cni" go build -trimpath -buildvcs=false \
+  -ldflags "-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$FLANNEL_CNI_MODULE_VERSION" \
+  -o "$OUTDIR/flannel" "$cni_pkg"
+# A CNI plugin run without CNI_COMMAND prints its name, version and CNI versions.
 got=$("$OUTDIR/flannel" 2>&1 || true)
-grep -q "flannel" <<<"$got" || die "the flannel CNI plugin does not describe itself: $got"
-timings+=("flannel: $((SECONDS - t))s")
+grep -q "^CNI flannel plugin $FLANNEL_CNI_MODULE_VERSION\$" <<<"$got" ||
+  die "the flannel CNI plugin does not say 'CNI flannel plugin $FLANNEL_CNI_MODULE_VERSION': $got"
+timings+=("flannel CNI plugin: $((SECONDS - t))s")
 
 # ---------------------------------------------------------------- components.json
 step="writing components.json"

@@ -17,8 +17,10 @@ const labels = { 'k8s-app': 'flannel' };
  * flannel as its release manifest (Documentation/kube-flannel.yml of v0.28) installs it, with
  * what differs for minilab's nodes: the CNI plugin is in the node image already (containerd's
  * /usr/lib/cni), so there is no init container copying it; images are preloaded (never pulled);
- * the CNI config speaks CNI 0.3.1, the newest the plugin minilab builds supports; GOGC as for the
- * other components.
+ * the CNI config speaks CNI 0.3.1 (upstream's says 1.0.0; the plugin minilab builds speaks up to
+ * 0.4.0); the DaemonSet
+ * tolerates every taint (upstream: NoSchedule ones only), so a node tainted NoExecute keeps its
+ * pod network; GOGC as for the other components.
  */
 export function flannelManifest(o: FlannelOptions): string {
   const cniConf = {
@@ -80,9 +82,18 @@ export function flannelManifest(o: FlannelOptions): string {
         template: {
           metadata: { labels: { tier: 'node', app: 'flannel' } },
           spec: {
+            affinity: {
+              nodeAffinity: {
+                requiredDuringSchedulingIgnoredDuringExecution: {
+                  nodeSelectorTerms: [
+                    { matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['linux'] }] },
+                  ],
+                },
+              },
+            },
             hostNetwork: true,
             priorityClassName: 'system-node-critical',
-            tolerations: [{ operator: 'Exists', effect: 'NoSchedule' }],
+            tolerations: [{ operator: 'Exists' }],
             serviceAccountName: 'flannel',
             initContainers: [
               {

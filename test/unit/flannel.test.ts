@@ -6,10 +6,13 @@ import { flannelManifest } from '../../src/kube/flannel.js';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Doc = any;
 const image = 'ghcr.io/flannel-io/flannel:v0.28.10';
-const docs = (backend: 'host-gw' | 'vxlan') =>
-  parseAllDocuments(flannelManifest({ image, podSubnet: '10.244.0.0/16', backend })).map(
-    (d) => d.toJS() as Doc,
-  );
+const manifest = (backend: 'host-gw' | 'vxlan', podSubnet = '10.244.0.0/16') =>
+  flannelManifest({ image, podSubnet, backend });
+const docs = (backend: 'host-gw' | 'vxlan', podSubnet?: string) =>
+  parseAllDocuments(manifest(backend, podSubnet)).map((d) => {
+    assert.deepEqual(d.errors, [], 'every document parses');
+    return d.toJS() as Doc;
+  });
 
 test('flannel manifest: namespace, RBAC, config and a DaemonSet on every node, as the release ships it', () => {
   const d = docs('host-gw');
@@ -17,34 +20,73 @@ test('flannel manifest: namespace, RBAC, config and a DaemonSet on every node, a
     d.map((x) => x.kind),
     ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'ServiceAccount', 'ConfigMap', 'DaemonSet'],
   );
+  const namespaced = d.filter((x) => !['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(x.kind));
+  for (const x of namespaced) assert.equal(x.metadata.namespace, 'kube-flannel', `${x.kind} namespace`);
   const ds = d[5].spec.template.spec;
   assert.equal(ds.hostNetwork, true);
+  assert.equal(ds.serviceAccountName, 'flannel');
+  assert.deepEqual(ds.tolerations, [{ operator: 'Exists' }], 'tolerates every taint (no key, no effect)');
+  assert.deepEqual(d[2].subjects, [{ kind: 'ServiceAccount', name: 'flannel', namespace: 'kube-flannel' }]);
+});
+
+test('flannel manifest: the given image, preloaded, in every container and nowhere another', () => {
+  const text = manifest('vxlan');
+  const ds = docs('vxlan')[5].spec.template.spec;
+  const containers = [...ds.initContainers, ...ds.containers];
   assert.deepEqual(
-    ds.tolerations,
-    [{ operator: 'Exists', effect: 'NoSchedule' }],
-    'runs on the tainted control plane',
+    containers.map((c: Doc) => [c.name, c.image, c.imagePullPolicy]),
+    [
+      ['install-cni', image, 'Never'],
+      ['kube-flannel', image, 'Never'],
+    ],
   );
-  const images = [...ds.initContainers, ...ds.containers].map((c: Doc) => [c.image, c.imagePullPolicy]);
-  assert.deepEqual(images, [
-    [image, 'Never'],
-    [image, 'Never'],
-  ]);
-  assert.deepEqual(ds.containers[0].args.slice(0, 2), ['--ip-masq', '--kube-subnet-mgr']);
+  const refs = [...text.matchAll(/^\s*image: (.*)$/gm)].map((m) => m[1]);
+  assert.deepEqual(refs, [image, image]);
+});
+
+test('flannel daemon: kube subnet manager, masquerading, capabilities and mounts as upstream', () => {
+  const ds = docs('host-gw')[5].spec.template.spec;
+  const [flanneld] = ds.containers;
+  assert.deepEqual(flanneld.command, ['/opt/bin/flanneld']);
+  assert.deepEqual(flanneld.args.slice(0, 2), ['--ip-masq', '--kube-subnet-mgr']);
+  assert.deepEqual(flanneld.securityContext, {
+    privileged: false,
+    capabilities: { add: ['NET_ADMIN', 'NET_RAW'] },
+  });
+  const env = Object.fromEntries(
+    flanneld.env.map((e: Doc) => [e.name, e.value ?? e.valueFrom.fieldRef.fieldPath]),
+  );
+  assert.equal(env.POD_NAME, 'metadata.name');
+  assert.equal(env.POD_NAMESPACE, 'metadata.namespace');
+  assert.equal(env.EVENT_QUEUE_DEPTH, '5000');
+  const hostPaths = Object.fromEntries(
+    ds.volumes.filter((v: Doc) => v.hostPath).map((v: Doc) => [v.name, v.hostPath.path]),
+  );
+  const mounts = (c: Doc) => c.volumeMounts.map((m: Doc) => hostPaths[m.name] ?? `configmap:${m.mountPath}`);
+  assert.deepEqual(mounts(flanneld), ['/run/flannel', 'configmap:/etc/kube-flannel/', '/run/xtables.lock']);
+  // The init container puts the CNI config where containerd reads it (conf_dir /etc/cni/net.d).
+  const [init] = ds.initContainers;
+  assert.deepEqual(mounts(init), ['/etc/cni/net.d', 'configmap:/etc/kube-flannel/']);
+  assert.deepEqual(
+    [...init.command, ...init.args],
+    ['/opt/bin/install-conf', '/etc/kube-flannel/cni-conf.json', '/etc/cni/net.d/10-flannel.conflist'],
+  );
 });
 
 test('flannel config: the pod subnet and backend; the CNI config delegates to the bridge through the flannel plugin', () => {
   for (const backend of ['host-gw', 'vxlan'] as const) {
-    const cm = docs(backend)[4];
+    const cm = docs(backend, '10.99.0.0/16')[4];
+    assert.equal(cm.metadata.name, 'kube-flannel-cfg');
     assert.deepEqual(JSON.parse(cm.data['net-conf.json']), {
-      Network: '10.244.0.0/16',
+      Network: '10.99.0.0/16',
       EnableNFTables: false,
       Backend: { Type: backend },
     });
     const cni = JSON.parse(cm.data['cni-conf.json']);
     assert.equal(cni.cniVersion, '0.3.1');
-    assert.deepEqual(
-      cni.plugins.map((p: Doc) => p.type),
-      ['flannel', 'portmap'],
-    );
+    assert.deepEqual(cni.plugins, [
+      { type: 'flannel', delegate: { hairpinMode: true, isDefaultGateway: true } },
+      { type: 'portmap', capabilities: { portMappings: true } },
+    ]);
   }
 });
