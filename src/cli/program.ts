@@ -9,6 +9,7 @@ import { registerLifecycle } from './commands/lifecycle.js';
 import { registerDashboard } from './commands/dashboard.js';
 import { registerWorkflow } from './commands/workflow.js';
 import { registerCompletion } from './commands/completion.js';
+import { registerNode } from './commands/node.js';
 
 /** The commander program: only commands that work are registered. */
 export function buildProgram(ctx: Context): Command {
@@ -39,6 +40,7 @@ export function buildProgram(ctx: Context): Command {
   registerVersion(program, ctx);
   registerCompletion(program, ctx);
   registerProfile(program, ctx);
+  registerNode(program, ctx);
   registerDashboard(program, ctx);
   registerImage(
     program.command('image').description('build and list node images; load images into a cluster'),

@@ -14,12 +14,25 @@ export function validateProfileName(name: string): string {
   return name;
 }
 
-/** Docker resource names for a profile's resources (one node today; the suffix leaves room for more). */
+/** Node names become container and Kubernetes node names: DNS labels too. */
+export function validateNodeName(name: string): string {
+  if (!DNS_LABEL.test(name) || name.length > 63) {
+    throw usageError(
+      `invalid node name "${name.slice(0, 63)}"`,
+      'use lowercase letters, digits and "-", starting and ending with a letter or digit',
+    );
+  }
+  return name;
+}
+
+/** Names of a profile's resources: its network, its nodes and each node's /var volume. */
 export function resourceNames(profile: string) {
+  const node = (index = 0) => (index === 0 ? `${profile}-control-plane` : `${profile}-worker${index}`);
   return {
     network: `minilab-${profile}`,
-    node: (index = 0) => (index === 0 ? `${profile}-control-plane` : `${profile}-worker${index}`),
-    varVolume: (index = 0) => `${profile}-var${index === 0 ? '' : index}`,
+    node,
+    /** A node's /var volume, by the node's name (the first control plane's keeps its first name). */
+    varVolume: (nodeName: string) => (nodeName === node(0) ? `${profile}-var` : `${nodeName}-var`),
     context: profile,
   };
 }

@@ -195,6 +195,8 @@ export interface Provider {
   startNode(node: Node): Promise<void>;
   /** Stops a node; its state is kept. Already stopped or gone counts as success. */
   stopNode(node: Node, timeoutSeconds: number): Promise<void>;
+  /** Removes one node and what is its alone (its /var); the cluster's shared resources stay. */
+  deleteNode(node: Node): Promise<RemovedResources>;
   /** Removes a profile's resources (found by label), or exactly those a journal names. */
   deleteCluster(profile: string, only?: readonly CreatedResource[]): Promise<RemovedResources>;
   /** The API server's address on the host, from the cluster's nodes. */

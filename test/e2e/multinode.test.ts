@@ -153,6 +153,57 @@ test('ssh --node reaches a worker; a name that is no node is refused with the no
   assert.match(bad.stderr, new RegExp(`its nodes: ${controlPlane}, ${workers.join(', ')}`));
 });
 
+test('node add joins a worker that runs pods; node delete drains and removes it', async () => {
+  const added = `${profile}-worker3`;
+  const r = await s.minilab(['node', 'add', '-p', profile, '-o', 'json'], { timeoutMs: 300_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { profile, node: added, role: 'worker' });
+  const list = await s.minilab(['node', 'list', '-p', profile, '-o', 'json']);
+  assert.deepEqual(
+    (JSON.parse(list.stdout) as { nodes: { name: string; role: string }[] }).nodes.map((n) => [
+      n.name,
+      n.role,
+    ]),
+    [[controlPlane, 'control-plane'], ...[...workers, added].map((w) => [w, 'worker'])],
+  );
+  // Images loaded before are not on the new node: loading again puts them there.
+  const load = await s.minilab(['image', 'load', '--archive', join(s.dir, 'echo.tar'), '-p', profile], {
+    timeoutMs: 300_000,
+  });
+  assert.equal(load.code, 0, load.stderr);
+  // The scheduler places a pod there (no nodeName), and it reaches a Service over the pod network.
+  const { core } = clients();
+  await core.createNamespacedPod({
+    namespace: 'default',
+    body: {
+      metadata: { name: 'on-added' },
+      spec: {
+        nodeSelector: { 'kubernetes.io/hostname': added },
+        restartPolicy: 'Never',
+        containers: [
+          {
+            name: 'c',
+            image: echoImage,
+            imagePullPolicy: 'Never',
+            args: ['get', 'http://echo-ds.default.svc.cluster.local/'],
+          },
+        ],
+      },
+    },
+  });
+  const onAdded = await podResult(core, 'default', 'on-added');
+  assert.equal(onAdded.phase, 'Succeeded', onAdded.log);
+
+  const del = await s.minilab(['node', 'delete', added, '-p', profile], { timeoutMs: 300_000 });
+  assert.equal(del.code, 0, del.stderr);
+  assert.ok(!(await core.listNode()).items.some((n) => n.metadata?.name === added), 'gone from the cluster');
+  assert.equal(await engine.containers.inspect(added), undefined, 'gone from the engine');
+  assert.deepEqual(await engine.volumes.list({ 'io.minilab.node': added }), [], 'its volume too');
+  const cp = await s.minilab(['node', 'delete', controlPlane, '-p', profile]);
+  assert.equal(cp.code, 2);
+  assert.match(cp.stderr, /cannot be removed/);
+});
+
 test('stop and start bring every node back Ready with the workloads', async () => {
   const stopped = await s.minilab(['stop', '-p', profile], { timeoutMs: 180_000 });
   assert.equal(stopped.code, 0, stopped.stderr);
@@ -160,7 +211,7 @@ test('stop and start bring every node back Ready with the workloads', async () =
   const started = await s.minilab(['start', '-p', profile], { timeoutMs: 600_000 });
   assert.equal(started.code, 0, started.stderr);
   assert.match(started.stdout, /running again/);
-  const { core } = clients();
+  const { core, apps } = clients();
   await waitFor('every node Ready', 180_000, async () => {
     const list = await core.listNode();
     const ready = list.items.filter((n) =>
@@ -168,10 +219,28 @@ test('stop and start bring every node back Ready with the workloads', async () =
     );
     return ready.length === nodes.length ? true : undefined;
   });
-  const after = await runOn(workers[0] as string, 'after-restart', [
-    'get',
-    'http://echo-ds.default.svc.cluster.local/',
-  ]);
+  // The workloads come back by themselves: flannel and the echo servers Ready on every node again.
+  for (const [namespace, name] of [
+    ['kube-flannel', 'kube-flannel-ds'],
+    ['default', 'echo-ds'],
+  ] as const) {
+    await waitFor(`${namespace}/${name} Ready on every node`, 180_000, async () => {
+      const ds = await apps.readNamespacedDaemonSet({ namespace, name });
+      const st = ds.status;
+      return st?.numberReady === nodes.length && st.updatedNumberScheduled === nodes.length
+        ? true
+        : undefined;
+    });
+  }
+  // Pods restart after the node does; their Ready status can lag that: a client retries, bounded.
+  let after = { phase: '', log: '' };
+  for (let attempt = 1; attempt <= 6 && after.phase !== 'Succeeded'; attempt++) {
+    if (attempt > 1) await new Promise((r) => setTimeout(r, 5000));
+    after = await runOn(workers[0] as string, `after-restart-${attempt}`, [
+      'get',
+      'http://echo-ds.default.svc.cluster.local/',
+    ]);
+  }
   assert.equal(after.phase, 'Succeeded', after.log);
 });
 

@@ -30,6 +30,8 @@ export class FakeWorld {
   readonly volumes = new Set<string>();
   readonly nodes = new Map<string, { state: NodeState; files: Set<string> }>();
   readonly images = new Set<string>();
+  /** Each node's /var volume. */
+  readonly volumeOf = new Map<string, string>();
   failAt?: string;
 
   /** Records a call; throws when it is the one to fail. */
@@ -67,6 +69,9 @@ function classify(cmd: string[]): string {
     [/touch \/etc\/minilab\/creating/, 'mark-creating'],
     [/10-minilab\.conflist/, 'network-config'],
     [/kubeadm join/, 'kubeadm-join'],
+    [/kubeadm token create/, 'token-create'],
+    [/kubectl .* drain /, 'drain'],
+    [/kubectl .* delete node /, 'delete-node-object'],
     [/kubeadm init .*GOGC|GOGC.*kubeadm init/s, 'kubeadm-first-pass'],
     [/kubeadm init/, 'kubeadm-second-pass'],
     [/cat \/etc\/kubernetes\/admin\.conf/, 'read-admin-conf'],
@@ -125,6 +130,8 @@ class FakeNode implements Node {
           : { exitCode: 1, stdout: '', stderr: '', started: true };
       case 'kubelet-active':
         return ok('active\n');
+      case 'token-create':
+        return ok('abcdef.0123456789abcdef\n');
       default:
         return ok();
     }
@@ -211,7 +218,7 @@ export class FakeProvider implements Provider {
     }
     const nodes: Node[] = [];
     for (const [i, n] of plan.nodes.entries()) {
-      const volume = names.varVolume(i);
+      const volume = names.varVolume(n.name);
       if (!this.world.volumes.has(volume)) {
         this.world.volumes.add(volume);
         journal.record({ kind: 'volume', name: volume });
@@ -233,6 +240,7 @@ export class FakeProvider implements Provider {
         },
       };
       this.world.nodes.set(n.name, { state, files: new Set() });
+      this.world.volumeOf.set(n.name, volume);
       journal.record({ kind: 'node', name: n.name });
       nodes.push(new FakeNode(this.world, { ...state }));
     }
@@ -257,6 +265,15 @@ export class FakeProvider implements Provider {
     if (n) Object.assign(n.state, { running: false, status: 'exited' });
   }
 
+  async deleteNode(node: Node): Promise<RemovedResources> {
+    this.world.call(`delete-node ${node.name}`);
+    const removed: RemovedResources = { containers: [], volumes: [] };
+    if (this.world.nodes.delete(node.name)) removed.containers.push(node.name);
+    const volume = this.world.volumeOf.get(node.name);
+    if (volume && this.world.volumes.delete(volume)) removed.volumes.push(volume);
+    return removed;
+  }
+
   async deleteCluster(profile: string, only?: readonly CreatedResource[]): Promise<RemovedResources> {
     this.world.call(only ? `rollback ${only.map((r) => `${r.kind}:${r.name}`).join(',')}` : 'delete');
     const names = resourceNames(profile);
@@ -268,7 +285,7 @@ export class FakeProvider implements Provider {
       .map((n) => n.state.name);
     for (const name of pick('node', ofProfile))
       if (this.world.nodes.delete(name)) removed.containers.push(name);
-    const vols = [...this.world.volumes].filter((v) => v.startsWith(`${profile}-var`));
+    const vols = [...this.world.volumes].filter((v) => v.startsWith(`${profile}-`));
     for (const v of pick('volume', vols)) if (this.world.volumes.delete(v)) removed.volumes.push(v);
     for (const net of pick('network', [names.network]))
       if (this.world.networks.delete(net)) removed.network = net;

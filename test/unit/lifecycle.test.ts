@@ -5,7 +5,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { addNode } from '../../src/lifecycle/add-node.js';
 import { deleteProfile } from '../../src/lifecycle/delete.js';
+import { removeNode } from '../../src/lifecycle/remove-node.js';
 import { FIRST_POD_CIDR } from '../../src/lifecycle/kubeadm.js';
 import { start, type StartRequest } from '../../src/lifecycle/start.js';
 import { clusterStatus, statusExitCode } from '../../src/lifecycle/status.js';
@@ -327,6 +329,73 @@ test('a worker that cannot join fails the start and every node of the run is rem
     assert.deepEqual([...f.world.nodes.keys()], []);
     assert.deepEqual([...f.world.volumes], []);
     assert.deepEqual([...f.world.networks], []);
+  } finally {
+    await f.done();
+  }
+});
+
+test('node add makes, boots and joins the next free worker with a fresh token; node delete drains and removes it', async () => {
+  const f = await fixture();
+  try {
+    await start(f.ctx, request({ nodes: 2 }));
+    f.world.calls.length = 0;
+    const added = await addNode(f.ctx, 'demo');
+    assert.deepEqual(added, { profile: 'demo', node: 'demo-worker2', role: 'worker' });
+    assert.deepEqual(f.world.calls, [
+      'provision',
+      'boot demo-worker2',
+      `token-create ${NODE}`,
+      'kubeadm-join demo-worker2',
+      `read-admin-conf ${NODE}`,
+      'api node-ready',
+    ]);
+    assert.equal(f.world.volumeOf.get('demo-worker2'), 'demo-worker2-var', 'a volume of its own');
+
+    f.world.calls.length = 0;
+    const removed = await removeNode(f.ctx, 'demo', 'demo-worker1');
+    assert.deepEqual(removed.containers, ['demo-worker1']);
+    assert.deepEqual(removed.volumes, ['demo-worker1-var']);
+    assert.deepEqual(f.world.calls, [
+      `drain ${NODE}`,
+      `delete-node-object ${NODE}`,
+      'delete-node demo-worker1',
+    ]);
+    assert.deepEqual([...f.world.nodes.keys()].sort(), [NODE, 'demo-worker2']);
+  } finally {
+    await f.done();
+  }
+});
+
+test('node add that fails to join removes the new node, from the cluster and the engine', async () => {
+  const f = await fixture();
+  try {
+    await start(f.ctx, request());
+    f.world.failAt = 'kubeadm-join demo-worker1';
+    await assert.rejects(addNode(f.ctx, 'demo'), /injected failure/);
+    assert.ok(f.world.calls.includes(`delete-node-object ${NODE}`));
+    assert.deepEqual([...f.world.nodes.keys()], [NODE]);
+    assert.deepEqual([...f.world.volumes], ['demo-var']);
+  } finally {
+    await f.done();
+  }
+});
+
+test('node delete refuses the control plane and unknown names; node add a taken or invalid name', async () => {
+  const f = await fixture();
+  try {
+    await start(f.ctx, request({ nodes: 2 }));
+    await assert.rejects(removeNode(f.ctx, 'demo', NODE), (e: Error & { exitCode?: number }) => {
+      assert.match(e.message, /is the cluster's control plane and cannot be removed/);
+      assert.equal(e.exitCode, 2);
+      return true;
+    });
+    await assert.rejects(removeNode(f.ctx, 'demo', 'demo-worker9'), /has no node "demo-worker9"/);
+    await assert.rejects(
+      addNode(f.ctx, 'demo', { name: 'demo-worker1' }),
+      /has a node named "demo-worker1" already/,
+    );
+    await assert.rejects(addNode(f.ctx, 'demo', { name: 'Bad_Name' }), /invalid node name/);
+    assert.deepEqual([...f.world.nodes.keys()].sort(), [NODE, 'demo-worker1']);
   } finally {
     await f.done();
   }

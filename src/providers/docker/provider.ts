@@ -57,9 +57,11 @@ export class DockerProvider implements Provider {
     if ((await networks.ensure(names.network, ownedLabels(plan.profile, 'network', plan.labels))).created)
       journal.record({ kind: 'network', name: names.network });
     const nodes: Node[] = [];
-    for (const [index, node] of plan.nodes.entries()) {
-      const varVolume = names.varVolume(index);
-      if ((await volumes.ensure(varVolume, ownedLabels(plan.profile, 'volume', plan.labels))).created)
+    for (const node of plan.nodes) {
+      const varVolume = names.varVolume(node.name);
+      // The volume names its node, so removing one node finds the volume that is its alone.
+      const volumeLabels = { ...ownedLabels(plan.profile, 'volume', plan.labels), [Labels.node]: node.name };
+      if ((await volumes.ensure(varVolume, volumeLabels)).created)
         journal.record({ kind: 'volume', name: varVolume });
       const labels: Record<string, string> = {
         ...ownedLabels(plan.profile, 'node', plan.labels),
@@ -111,6 +113,17 @@ export class DockerProvider implements Provider {
 
   stopNode(node: Node, timeoutSeconds: number): Promise<void> {
     return this.engine.containers.stop(node.name, timeoutSeconds);
+  }
+
+  async deleteNode(node: Node): Promise<RemovedResources> {
+    const { containers, volumes } = this.engine;
+    const removed: RemovedResources = { containers: [], volumes: [] };
+    if ((await containers.remove(node.name)) === 'removed') removed.containers.push(node.name);
+    const own = { [Labels.profile]: node.profile, [Labels.managed]: 'true', [Labels.node]: node.name };
+    for (const name of await volumes.list(own)) {
+      if ((await volumes.remove(name)) === 'removed') removed.volumes.push(name);
+    }
+    return removed;
   }
 
   async deleteCluster(profile: string, only?: readonly CreatedResource[]): Promise<RemovedResources> {
