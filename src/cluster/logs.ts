@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tarFs from 'tar-fs';
-import { usageError } from '../errors.js';
+import { MinilabError, usageError } from '../errors.js';
 import { runInNode } from '../providers/run.js';
 import type { Node, Provider } from '../providers/types.js';
 import { minilabVersion } from '../version.js';
@@ -79,23 +79,33 @@ ip addr > "$d/network.txt" 2>&1; ip route >> "$d/network.txt" 2>&1; iptables-sav
  */
 export async function exportLogs(provider: Provider, nodes: Node[], dir: string): Promise<string[]> {
   const written: string[] = [];
+  const failed: string[] = [];
   for (const node of nodes) {
     const target = join(dir, node.name);
     await mkdir(target, { recursive: true });
-    if (node.state.running) {
-      await runInNode(node, EXPORT_SCRIPT, 'collecting logs in the node', { timeoutMs: 180_000 });
-      const archive = await node.copyOut('/var/tmp/minilab-logs');
-      await pipeline(
-        archive,
-        tarFs.extract(target, { map: (h) => ({ ...h, name: h.name.replace(/^minilab-logs\/?/, '') }) }),
+    // One node that cannot give its logs (stopped, broken) does not stop the others'.
+    try {
+      if (node.state.running) {
+        await runInNode(node, EXPORT_SCRIPT, 'collecting logs in the node', { timeoutMs: 180_000 });
+        const archive = await node.copyOut('/var/tmp/minilab-logs');
+        await pipeline(
+          archive,
+          tarFs.extract(target, { map: (h) => ({ ...h, name: h.name.replace(/^minilab-logs\/?/, '') }) }),
+        );
+        await node.exec(['rm', '-rf', '/var/tmp/minilab-logs']);
+        written.push(target);
+      }
+      const consoleLog = await node.logs({ tail: 5000 });
+      const chunks: Buffer[] = [];
+      for await (const c of consoleLog) chunks.push(c as Buffer);
+      await writeFile(join(target, 'node-console.log'), Buffer.concat(chunks));
+    } catch (err) {
+      await writeFile(
+        join(target, 'export-error.txt'),
+        `${err instanceof Error ? err.message : String(err)}\n`,
       );
-      await node.exec(['rm', '-rf', '/var/tmp/minilab-logs']);
-      written.push(target);
+      written.push(join(target, 'export-error.txt'));
     }
-    const consoleLog = await node.logs({ tail: 5000 });
-    const chunks: Buffer[] = [];
-    for await (const c of consoleLog) chunks.push(c as Buffer);
-    await writeFile(join(target, 'node-console.log'), Buffer.concat(chunks));
   }
   const inspect = {
     minilab: minilabVersion,
@@ -104,5 +114,11 @@ export async function exportLogs(provider: Provider, nodes: Node[], dir: string)
   };
   await writeFile(join(dir, 'inspect.json'), JSON.stringify(inspect, null, 2) + '\n');
   written.push(join(dir, 'inspect.json'));
+  if (failed.length > 0) {
+    throw new MinilabError('clusterFailed', `the logs of ${failed.length} node(s) could not be collected`, {
+      details: failed,
+      hint: `what could be collected is in ${dir}`,
+    });
+  }
   return written;
 }

@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto';
+import { X509Certificate, createHash, randomInt } from 'node:crypto';
 import { stringify } from 'yaml';
 
 export interface ClusterShape {
@@ -116,12 +116,14 @@ export interface JoinShape {
   /** The control plane's stable name and port: the name survives an engine handing out new IPs. */
   controlPlaneEndpoint: string;
   bootstrapToken: string;
+  /** The cluster CA's public key hash (caCertHash): the joining node checks whom it talks to. */
+  caCertHash: string;
 }
 
 /**
- * kubeadm's JoinConfiguration for a worker. The CA is not pinned: the token is fresh, the network
- * is the cluster's own, and the worker learns the CA from the cluster-info ConfigMap the token
- * signs (what kind does too). The kubelet's configuration comes from the cluster (uploaded by init).
+ * kubeadm's JoinConfiguration for a worker: the token to authenticate with and the CA's public key
+ * hash to check the control plane by (kubeadm's `--discovery-token-ca-cert-hash`). The kubelet's
+ * configuration comes from the cluster (uploaded by init).
  */
 export function joinConfig(s: JoinShape): string {
   return stringify({
@@ -131,7 +133,7 @@ export function joinConfig(s: JoinShape): string {
       bootstrapToken: {
         apiServerEndpoint: s.controlPlaneEndpoint,
         token: s.bootstrapToken,
-        unsafeSkipCAVerification: true,
+        caCertHashes: [s.caCertHash],
       },
     },
     nodeRegistration: {
@@ -141,6 +143,15 @@ export function joinConfig(s: JoinShape): string {
       imagePullPolicy: 'Never',
     },
   });
+}
+
+/** kubeadm's CA pin: sha256 of the CA certificate's SubjectPublicKeyInfo, from its base64 PEM. */
+export function caCertHash(caPemBase64: string): string {
+  const spki = new X509Certificate(Buffer.from(caPemBase64, 'base64')).publicKey.export({
+    type: 'spki',
+    format: 'der',
+  });
+  return `sha256:${createHash('sha256').update(spki).digest('hex')}`;
 }
 
 /** A bootstrap token in kubeadm's format ([a-z0-9]{6}.[a-z0-9]{16}), each character drawn uniformly. */

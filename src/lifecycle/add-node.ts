@@ -1,12 +1,12 @@
 import { MinilabError } from '../errors.js';
-import { API_SERVER_PORT } from '../kube/kubeadm-config.js';
+import { API_SERVER_PORT, caCertHash } from '../kube/kubeadm-config.js';
 import { waitUntil } from '../kube/wait.js';
 import { Labels } from '../labels.js';
 import { resourceNames, validateNodeName } from '../profile/name.js';
 import { runInNode } from '../providers/run.js';
 import type { Node } from '../providers/types.js';
 import { RunJournal } from './journal.js';
-import { kubeadmJoin } from './kubeadm.js';
+import { deleteBootstrapToken, kubeadmJoin } from './kubeadm.js';
 import { withProfileLock } from './lock.js';
 import { credentials, runningControlPlane } from './nodes.js';
 import { proxyEnv } from './plan.js';
@@ -36,7 +36,15 @@ export async function addNode(
   profile: string,
   opts: { name?: string } = {},
 ): Promise<AddNodeResult> {
-  if (opts.name) validateNodeName(opts.name);
+  if (opts.name) {
+    validateNodeName(opts.name);
+    // Node names carry their profile, as every name minilab gives: no clash with another cluster's.
+    if (!opts.name.startsWith(`${profile}-`)) {
+      throw new MinilabError('usage', `node name "${opts.name}" does not start with "${profile}-"`, {
+        hint: `e.g. --name ${profile}-${opts.name}`,
+      });
+    }
+  }
   return withProfileLock(ctx, profile, 'node add', 10 * 60_000, async () => {
     const found = await runningControlPlane(ctx.provider, profile);
     const name =
@@ -52,6 +60,17 @@ export async function addNode(
     }
     const config = await ctx.profiles.read(profile);
     const cp = found.node;
+    // A cluster made with one node runs the plain bridge: a second node would never get a network.
+    const flannel = await cp.exec(['test', '-e', '/etc/cni/net.d/10-flannel.conflist']);
+    if (flannel.exitCode !== 0) {
+      throw new MinilabError(
+        'usage',
+        `the cluster of profile "${profile}" was made with one node (no flannel)`,
+        {
+          hint: `make it with workers from the start: minilab delete -p ${profile} && minilab start -p ${profile} --nodes 2`,
+        },
+      );
+    }
     const version = cp.state.labels[Labels.version] ?? config?.kubernetesVersion ?? '';
     const { port } = ctx.provider.apiEndpoint(found.nodes);
     const journal = new RunJournal();
@@ -75,18 +94,23 @@ export async function addNode(
       );
       if (!node) throw new MinilabError('unexpected', `the provider made no node ${name}`);
       await ctx.reporter.step('Booting the node (systemd, containerd)', () => waitForBoot(node));
+      const entry = await credentials(ctx.provider, found);
       await ctx.reporter.step(`Joining ${name}`, async () => {
         const token = (
           await runInNode(cp, 'kubeadm token create --ttl 15m', 'making a bootstrap token')
         ).trim();
         joined = node;
-        await kubeadmJoin(node, {
-          nodeIp: node.state.ip as string,
-          controlPlaneEndpoint: `${cp.name}:${API_SERVER_PORT}`,
-          bootstrapToken: token,
-        });
+        try {
+          await kubeadmJoin(node, {
+            nodeIp: node.state.ip as string,
+            controlPlaneEndpoint: `${cp.name}:${API_SERVER_PORT}`,
+            bootstrapToken: token,
+            caCertHash: caCertHash(entry.certificateAuthorityData),
+          });
+        } finally {
+          await deleteBootstrapToken(cp, token).catch(() => undefined);
+        }
       });
-      const entry = await credentials(ctx.provider, found);
       await ctx.reporter.step(`Waiting for ${name} to be Ready`, (progress) =>
         waitUntil(
           `node ${name} to be Ready`,

@@ -123,14 +123,9 @@ fi`,
  */
 export async function kubeadmJoin(
   node: Node,
-  opts: { nodeIp: string; controlPlaneEndpoint: string; bootstrapToken: string },
+  opts: { nodeIp: string; controlPlaneEndpoint: string; bootstrapToken: string; caCertHash: string },
 ): Promise<void> {
-  const config = joinConfig({
-    nodeName: node.name,
-    nodeIp: opts.nodeIp,
-    controlPlaneEndpoint: opts.controlPlaneEndpoint,
-    bootstrapToken: opts.bootstrapToken,
-  });
+  const config = joinConfig({ nodeName: node.name, ...opts });
   // The Service range for the node's filter of untranslated Service traffic (a worker has no
   // cluster configuration of its own to read it from).
   const files = { '/etc/minilab/kubeadm.yaml': config, '/etc/minilab/service-cidrs': DEFAULT_SERVICE_SUBNET };
@@ -141,6 +136,15 @@ ${KUBELET_GOGC}
 kubeadm join --config /etc/minilab/kubeadm.yaml --skip-phases=preflight -v=2 ${KUBEADM_LOG}`,
     `kubeadm join (${node.name})`,
     { timeoutMs: 300_000, logCommand: 'journalctl -u kubelet --no-pager -n 20' },
+  );
+}
+
+/** A bootstrap token is deleted once the nodes it was made for have joined: it grants joining. */
+export async function deleteBootstrapToken(controlPlane: Node, token: string): Promise<void> {
+  await runInNode(
+    controlPlane,
+    ['kubeadm', 'token', 'delete', token.split('.')[0] ?? token],
+    'deleting the bootstrap token',
   );
 }
 

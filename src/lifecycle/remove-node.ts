@@ -33,23 +33,33 @@ export async function removeNode(
         hint: `remove a worker, or the whole cluster: minilab delete -p ${profile}`,
       });
     }
-    await ctx.reporter.step(`Draining ${name}`, () =>
-      runInNode(
-        found.node,
-        [
-          'kubectl',
-          '--kubeconfig=/etc/kubernetes/admin.conf',
-          'drain',
-          name,
-          '--ignore-daemonsets',
-          '--delete-emptydir-data',
-          '--force',
-          '--timeout=120s',
-        ],
-        `draining ${name}`,
-        { timeoutMs: 150_000 },
-      ),
-    );
+    // A node that never finished joining (or is stopped) has nothing to drain.
+    const registered =
+      node.state.running &&
+      (
+        await found.node.exec(['kubectl', '--kubeconfig=/etc/kubernetes/admin.conf', 'get', 'node', name], {
+          timeoutMs: 30_000,
+        })
+      ).exitCode === 0;
+    if (registered) {
+      await ctx.reporter.step(`Draining ${name}`, () =>
+        runInNode(
+          found.node,
+          [
+            'kubectl',
+            '--kubeconfig=/etc/kubernetes/admin.conf',
+            'drain',
+            name,
+            '--ignore-daemonsets',
+            '--delete-emptydir-data',
+            '--force',
+            '--timeout=120s',
+          ],
+          `draining ${name}`,
+          { timeoutMs: 150_000 },
+        ),
+      );
+    }
     await ctx.reporter.step(`Removing ${name}`, async () => {
       await deleteNodeObject(found.node, name);
     });

@@ -22,6 +22,8 @@ export interface StartRequest {
   memoryBytes?: number;
   /** How many nodes: one control plane, the rest workers. */
   nodes: number;
+  /** Whether the user gave --nodes (then a restart of a cluster of another size is refused). */
+  explicitNodes?: boolean;
   ports: ProfileConfig['ports'];
   wait: 'all' | 'none';
   keepOnFailure: boolean;
@@ -93,7 +95,25 @@ async function rollback(s: StartState): Promise<void> {
 }
 
 async function restart(ctx: LifecycleContext, req: StartRequest, nodes: Node[]): Promise<StartResult> {
-  const cp = nodes.find((n) => n.role === 'control-plane') ?? (nodes[0] as Node);
+  const cp = nodes.find((n) => n.role === 'control-plane');
+  if (!cp) {
+    throw new MinilabError(
+      'clusterFailed',
+      `the cluster of profile "${req.profile}" has lost its control-plane node`,
+      {
+        hint: `remove what is left and start again: minilab delete -p ${req.profile} && minilab start -p ${req.profile}`,
+      },
+    );
+  }
+  if (req.explicitNodes && nodes.length !== req.nodes) {
+    throw new MinilabError(
+      'usage',
+      `profile "${req.profile}" has ${nodes.length} node(s), not ${req.nodes}`,
+      {
+        hint: `add or remove workers with minilab node add / node delete, or use another profile`,
+      },
+    );
+  }
   const version = cp.state.labels[Labels.version] ?? req.kubernetesVersion;
   if (req.explicitVersion && version !== req.kubernetesVersion) {
     throw new MinilabError(

@@ -30,6 +30,8 @@ export class FakeWorld {
   readonly volumes = new Set<string>();
   readonly nodes = new Map<string, { state: NodeState; files: Set<string> }>();
   readonly images = new Set<string>();
+  /** Whether a manifest (flannel's) was applied to the cluster. */
+  manifestApplied = false;
   /** Each node's /var volume. */
   readonly volumeOf = new Map<string, string>();
   failAt?: string;
@@ -43,10 +45,13 @@ export class FakeWorld {
   }
 }
 
+/** A throwaway self-signed CA certificate (public part only): join pins its key's hash. */
+export const FAKE_CA =
+  'LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJlakNDQVIrZ0F3SUJBZ0lVYmV5YW5LNFhFb21pRXJhQWlNdkFmYnRlMnhjd0NnWUlLb1pJemowRUF3SXcKRWpFUU1BNEdBMVVFQXd3SFptRnJaUzFqWVRBZUZ3MHlOakV5TURReE16UTRNelphRncwek5qRXlNREV4TXpRNApNelphTUJJeEVEQU9CZ05WQkFNTUIyWmhhMlV0WTJFd1dUQVRCZ2NxaGtqT1BRSUJCZ2dxaGtqT1BRTUJCd05DCkFBVE1ST3QyQXBPeVlLVnJ5RkJJL0srZmhOeGNNTUcwWFdJcTcrRGl2RWhVWEUyTzdPeGl5U2FLVmtISkxCR2IKdG1UaWQxdlI4dFUrZUdDWTRuMHNJUVdYbzFNd1VUQWRCZ05WSFE0RUZnUVVHSmVlYmluaFdEYmlyTG1tVzVWZgpzSHZ5QmJFd0h3WURWUjBqQkJnd0ZvQVVHSmVlYmluaFdEYmlyTG1tVzVWZnNIdnlCYkV3RHdZRFZSMFRBUUgvCkJBVXdBd0VCL3pBS0JnZ3Foa2pPUFFRREFnTkpBREJHQWlFQXNJRUJFWkUrcUw4aHdWelJuZGxpQWsvME1SRjcKQ2FqZU4zazBTMlYyZjFVQ0lRQ0dTbGRCS3hEVThCRjdWMlVjcUFvSHowM1R4R1NSaVNZTVpTR3l5N0xsYUE9PQotLS0tLUVORCBDRVJUSUZJQ0FURS0tLS0tCg==';
 const ADMIN_CONF = `apiVersion: v1
 clusters:
 - cluster:
-    certificate-authority-data: Q0E=
+    certificate-authority-data: ${FAKE_CA}
     server: https://fake-control-plane:6443
   name: kubernetes
 users:
@@ -72,6 +77,9 @@ function classify(cmd: string[]): string {
     [/kubeadm token create/, 'token-create'],
     [/kubectl .* drain /, 'drain'],
     [/kubectl .* delete node /, 'delete-node-object'],
+    [/kubectl .* get node /, 'get-node'],
+    [/kubeadm token delete/, 'token-delete'],
+    [/test -e \/etc\/cni\/net\.d\/10-flannel\.conflist/, 'has-flannel'],
     [/kubeadm init .*GOGC|GOGC.*kubeadm init/s, 'kubeadm-first-pass'],
     [/kubeadm init/, 'kubeadm-second-pass'],
     [/cat \/etc\/kubernetes\/admin\.conf/, 'read-admin-conf'],
@@ -130,6 +138,9 @@ class FakeNode implements Node {
           : { exitCode: 1, stdout: '', stderr: '', started: true };
       case 'kubelet-active':
         return ok('active\n');
+      case 'has-flannel':
+        // flannel's init container writes its CNI config once its manifest is applied.
+        return this.world.manifestApplied ? ok() : { exitCode: 1, stdout: '', stderr: '', started: true };
       case 'token-create':
         return ok('abcdef.0123456789abcdef\n');
       default:
@@ -318,7 +329,10 @@ export function fakeClusterApi(world: FakeWorld, podCidr: string): ClusterApi {
     coreDnsReady: answer('coredns-ready', true as const),
     coreDnsChanges: () => async () => () => undefined,
     defaultServiceAccount: answer('default-service-account', true as const),
-    apply: answer('apply-manifest', undefined),
+    apply: async () => {
+      world.call('api apply-manifest');
+      world.manifestApplied = true;
+    },
     applyStorage: answer('apply-storage', undefined),
     tuneKubeProxy: answer('tune-kube-proxy', undefined),
   };

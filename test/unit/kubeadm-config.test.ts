@@ -7,12 +7,14 @@ import {
   addonPatches,
   kubeadmPatchesKubeProxy,
   bridgeCniConfig,
+  caCertHash,
   joinConfig,
   kubeadmConfig,
   newBootstrapToken,
   type ClusterShape,
 } from '../../src/kube/kubeadm-config.js';
 import { writeFilesScript } from '../../src/lifecycle/kubeadm.js';
+import { FAKE_CA } from '../helpers/fake-provider.js';
 
 const shape: ClusterShape = {
   kubernetesVersion: 'v1.36.5',
@@ -190,13 +192,14 @@ test('a worker joins by the control plane name with the bootstrap token, its own
       nodeIp: '172.18.0.3',
       controlPlaneEndpoint: 'dev-control-plane:6443',
       bootstrapToken: 'abcdef.0123456789abcdef',
+      caCertHash: 'sha256:00ff',
     }),
   ) as Doc;
   assert.equal(j.kind, 'JoinConfiguration');
   assert.deepEqual(j.discovery.bootstrapToken, {
     apiServerEndpoint: 'dev-control-plane:6443',
     token: 'abcdef.0123456789abcdef',
-    unsafeSkipCAVerification: true,
+    caCertHashes: ['sha256:00ff'],
   });
   assert.equal(j.nodeRegistration.name, 'dev-worker1');
   assert.deepEqual(j.nodeRegistration.kubeletExtraArgs[0], { name: 'node-ip', value: '172.18.0.3' });
@@ -210,5 +213,13 @@ test("bootstrap tokens have kubeadm's format and differ each time", () => {
   assert.equal(
     newBootstrapToken(() => 0),
     'aaaaaa.aaaaaaaaaaaaaaaa',
+  );
+});
+
+test("the CA pin is kubeadm's: sha256 of the certificate's public key info, as openssl computes it", () => {
+  // openssl x509 -pubkey -noout | openssl pkey -pubin -outform der | sha256sum, for FAKE_CA
+  assert.equal(
+    caCertHash(FAKE_CA),
+    'sha256:c686a4879d48046d2c0a28fde9575bcafc0b95e0e820a3256d0f46068bdbfda7',
   );
 });

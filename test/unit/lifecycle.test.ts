@@ -290,6 +290,7 @@ test('a cluster of three nodes: flannel instead of the bridge, workers join afte
       `read-components ${NODE}`,
       'api apply-manifest',
       ...workers.map((n) => `kubeadm-join ${n}`),
+      `token-delete ${NODE}`,
       'api health /readyz',
       ...[NODE, ...workers].map(() => 'api node-ready'),
       'api coredns-ready',
@@ -342,11 +343,13 @@ test('node add makes, boots and joins the next free worker with a fresh token; n
     const added = await addNode(f.ctx, 'demo');
     assert.deepEqual(added, { profile: 'demo', node: 'demo-worker2', role: 'worker' });
     assert.deepEqual(f.world.calls, [
+      `has-flannel ${NODE}`,
       'provision',
       'boot demo-worker2',
+      `read-admin-conf ${NODE}`,
       `token-create ${NODE}`,
       'kubeadm-join demo-worker2',
-      `read-admin-conf ${NODE}`,
+      `token-delete ${NODE}`,
       'api node-ready',
     ]);
     assert.equal(f.world.volumeOf.get('demo-worker2'), 'demo-worker2-var', 'a volume of its own');
@@ -356,6 +359,7 @@ test('node add makes, boots and joins the next free worker with a fresh token; n
     assert.deepEqual(removed.containers, ['demo-worker1']);
     assert.deepEqual(removed.volumes, ['demo-worker1-var']);
     assert.deepEqual(f.world.calls, [
+      `get-node ${NODE}`,
       `drain ${NODE}`,
       `delete-node-object ${NODE}`,
       'delete-node demo-worker1',
@@ -369,12 +373,12 @@ test('node add makes, boots and joins the next free worker with a fresh token; n
 test('node add that fails to join removes the new node, from the cluster and the engine', async () => {
   const f = await fixture();
   try {
-    await start(f.ctx, request());
-    f.world.failAt = 'kubeadm-join demo-worker1';
+    await start(f.ctx, request({ nodes: 2 }));
+    f.world.failAt = 'kubeadm-join demo-worker2';
     await assert.rejects(addNode(f.ctx, 'demo'), /injected failure/);
     assert.ok(f.world.calls.includes(`delete-node-object ${NODE}`));
-    assert.deepEqual([...f.world.nodes.keys()], [NODE]);
-    assert.deepEqual([...f.world.volumes], ['demo-var']);
+    assert.deepEqual([...f.world.nodes.keys()].sort(), [NODE, 'demo-worker1']);
+    assert.deepEqual([...f.world.volumes].sort(), ['demo-var', 'demo-worker1-var']);
   } finally {
     await f.done();
   }
@@ -395,7 +399,33 @@ test('node delete refuses the control plane and unknown names; node add a taken 
       /has a node named "demo-worker1" already/,
     );
     await assert.rejects(addNode(f.ctx, 'demo', { name: 'Bad_Name' }), /invalid node name/);
+    await assert.rejects(addNode(f.ctx, 'demo', { name: 'prod' }), /does not start with "demo-"/);
     assert.deepEqual([...f.world.nodes.keys()].sort(), [NODE, 'demo-worker1']);
+  } finally {
+    await f.done();
+  }
+});
+
+test('node add to a cluster made with one node is refused before anything is made', async () => {
+  const f = await fixture();
+  try {
+    await start(f.ctx, request());
+    f.world.calls.length = 0;
+    await assert.rejects(addNode(f.ctx, 'demo'), /was made with one node \(no flannel\)/);
+    assert.deepEqual(f.world.calls, [`has-flannel ${NODE}`]);
+  } finally {
+    await f.done();
+  }
+});
+
+test('start --nodes on a cluster of another size is refused; a cluster without its control plane is named so', async () => {
+  const f = await fixture();
+  try {
+    await start(f.ctx, request({ nodes: 2 }));
+    await assert.rejects(start(f.ctx, request({ nodes: 3, explicitNodes: true })), /has 2 node\(s\), not 3/);
+    assert.equal((await start(f.ctx, request({ nodes: 2, explicitNodes: true }))).action, 'resynced');
+    f.world.nodes.delete(NODE);
+    await assert.rejects(start(f.ctx, request()), /has lost its control-plane node/);
   } finally {
     await f.done();
   }

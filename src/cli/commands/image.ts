@@ -93,7 +93,11 @@ export function registerImage(image: Command, ctx: Context): void {
       }
       const profile = profileOf(cmd, ctx.env);
       const provider = await ctx.provider();
-      const { nodes } = await runningControlPlane(provider, profile);
+      const found = await runningControlPlane(provider, profile);
+      // Stopped nodes are left out (said so); they get the image with the next load after a start.
+      const nodes = found.nodes.filter((n) => n.state.running);
+      for (const n of found.nodes.filter((x) => !x.state.running))
+        ctx.reporter.warn(`node ${n.name} is not running: the image is not loaded there`);
       const reports: LoadReport[] = [];
       for (const ref of refs) {
         const r = await ctx.reporter.step(`Loading ${ref}`, (progress) =>

@@ -84,6 +84,7 @@ export function registerLifecycle(program: Command, ctx: Context): void {
         kubernetesVersion: version,
         explicitVersion: opts.kubernetesVersion !== undefined,
         nodes: opts.nodes ?? 1,
+        explicitNodes: opts.nodes !== undefined,
         cpus: opts.cpus,
         memoryBytes: opts.memory,
         ports: opts.ports ?? [],

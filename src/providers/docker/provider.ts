@@ -61,7 +61,7 @@ export class DockerProvider implements Provider {
       const varVolume = names.varVolume(node.name);
       // The volume names its node, so removing one node finds the volume that is its alone.
       const volumeLabels = { ...ownedLabels(plan.profile, 'volume', plan.labels), [Labels.node]: node.name };
-      if ((await volumes.ensure(varVolume, volumeLabels)).created)
+      if ((await volumes.ensure(varVolume, volumeLabels, [Labels.profile, Labels.node])).created)
         journal.record({ kind: 'volume', name: varVolume });
       const labels: Record<string, string> = {
         ...ownedLabels(plan.profile, 'node', plan.labels),

@@ -1,3 +1,4 @@
+import { ProviderError } from '../errors.js';
 import { statusOf, type DockerClient } from './client.js';
 import { labelFilter } from './translate.js';
 
@@ -50,10 +51,31 @@ export class Networks {
 export class Volumes {
   constructor(private readonly client: DockerClient) {}
 
-  async ensure(name: string, labels: Record<string, string>): Promise<{ created: boolean }> {
+  /**
+   * Creates the volume unless it exists; reports whether this call created it. An existing
+   * volume is only taken when its labels say it is the same one (same profile and node): a volume
+   * of that name belonging to something else is a name in use, never shared.
+   */
+  async ensure(
+    name: string,
+    labels: Record<string, string>,
+    owner: string[] = [],
+  ): Promise<{ created: boolean }> {
     const { docker } = this.client;
     try {
-      await this.client.call('inspect a volume', () => docker.getVolume(name).inspect());
+      const found = await this.client.call('inspect a volume', () => docker.getVolume(name).inspect());
+      // The first owner label must match; the others where the volume has them (older volumes lack some).
+      const has = found.Labels ?? {};
+      const theirs = owner.filter((k, i) => (has[k] === undefined ? i === 0 : has[k] !== labels[k]));
+      if (theirs.length > 0) {
+        throw new ProviderError(
+          { reason: 'name-in-use', name },
+          `a volume named ${name} exists and is not this node's`,
+          {
+            hint: 'choose another node or profile name, or remove that volume (docker volume rm) if it is unused',
+          },
+        );
+      }
       return { created: false };
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
