@@ -39,6 +39,24 @@ export default tseslint.config(
     },
   },
   {
+    // The CLI too reaches a provider only through the seam.
+    files: ['src/cli/**/*.ts', 'src/main.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [DOCKERODE],
+          patterns: [
+            {
+              group: ['**/providers/docker/*'],
+              message: 'Use the Provider and Node interfaces (src/providers/types.ts).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['src/providers/docker/**/*.ts'],
     rules: { 'no-restricted-imports': 'off' },
   },

@@ -20,6 +20,9 @@ export const Labels = {
   imageId: `${LABEL_PREFIX}.image-id`,
 } as const;
 
+/** The Kubernetes label every minilab node carries (set by the kubelet at registration). */
+export const NODE_LABEL = 'minilab.io/node';
+
 /** containerd's label for images the kubelet never garbage-collects (not ours, read and written). */
 export const CONTAINERD_PINNED_LABEL = 'io.cri-containerd.pinned';
 

@@ -1,5 +1,6 @@
 import { X509Certificate, createHash, randomInt } from 'node:crypto';
 import { stringify } from 'yaml';
+import { NODE_LABEL } from '../labels.js';
 
 export interface ClusterShape {
   kubernetesVersion: string;
@@ -56,7 +57,7 @@ export function kubeadmConfig(s: ClusterShape): string {
       criSocket: CRI_SOCKET,
       // One node runs everything: no control-plane taint. With workers, kubeadm's default taint.
       ...(s.taintControlPlane ? {} : { taints: [] }),
-      kubeletExtraArgs: args({ 'node-ip': s.nodeIp, 'node-labels': 'minilab.io/node=true' }),
+      kubeletExtraArgs: args({ 'node-ip': s.nodeIp, 'node-labels': `${NODE_LABEL}=true` }),
       imagePullPolicy: 'Never',
     },
     patches: { directory: PATCHES_DIR },
@@ -139,7 +140,7 @@ export function joinConfig(s: JoinShape): string {
     nodeRegistration: {
       name: s.nodeName,
       criSocket: CRI_SOCKET,
-      kubeletExtraArgs: args({ 'node-ip': s.nodeIp, 'node-labels': 'minilab.io/node=true' }),
+      kubeletExtraArgs: args({ 'node-ip': s.nodeIp, 'node-labels': `${NODE_LABEL}=true` }),
       imagePullPolicy: 'Never',
     },
   });

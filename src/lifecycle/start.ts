@@ -73,11 +73,12 @@ async function create(ctx: LifecycleContext, req: StartRequest): Promise<StartRe
     // A failure because a node stopped under a step is reported as just that.
     let stopped: MinilabError | undefined;
     for (const node of s.nodes) stopped ??= await nodeStopped(node, { cause: caught, settleMs: 3000 });
-    if (req.keepOnFailure) {
+    if (req.keepOnFailure && s.journal.entries.length > 0) {
       ctx.reporter.warn(
         `kept the half-made cluster for inspection (--keep-on-failure); remove it with: minilab delete -p ${req.profile}`,
       );
     } else {
+      // (With --keep-on-failure and nothing made, only the stored profile is put back.)
       await rollback(s).catch(() => undefined);
     }
     throw stopped ?? caught;

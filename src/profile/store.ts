@@ -7,8 +7,6 @@ import { MinilabError } from '../errors.js';
 export interface ProfileConfig {
   name: string;
   kubernetesVersion: string;
-  /** Nodes asked for at creation (one control plane, the rest workers). */
-  nodes?: number;
   cpus?: number;
   memoryBytes?: number;
   ports: { hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' }[];

@@ -17,7 +17,6 @@ export const provisionStep: Step = {
     s.config = {
       name: s.req.profile,
       kubernetesVersion: s.req.kubernetesVersion,
-      nodes: s.req.nodes,
       cpus: s.req.cpus,
       memoryBytes: s.req.memoryBytes,
       ports: s.req.ports,
