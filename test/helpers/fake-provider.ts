@@ -1,5 +1,6 @@
 import { PassThrough, Readable } from 'node:stream';
 import { MinilabError } from '../../src/errors.js';
+import { ProviderError } from '../../src/providers/errors.js';
 import type { ClusterApi } from '../../src/kube/cluster-api.js';
 import { Labels } from '../../src/labels.js';
 import { resourceNames } from '../../src/profile/name.js';
@@ -30,6 +31,8 @@ export class FakeWorld {
   readonly volumes = new Set<string>();
   readonly nodes = new Map<string, { state: NodeState; files: Set<string> }>();
   readonly images = new Set<string>();
+  /** Host ports another process holds: provision fails on them as the Docker provider does. */
+  readonly takenPorts = new Set<number>();
   /** Whether a manifest (flannel's) was applied to the cluster. */
   manifestApplied = false;
   /** Each node's /var volume. */
@@ -222,6 +225,13 @@ export class FakeProvider implements Provider {
 
   async provision(plan: ClusterPlan, journal: Journal): Promise<Node[]> {
     this.world.call('provision');
+    const taken = plan.nodes.flatMap((n) => n.ports).find((p) => this.world.takenPorts.has(p.hostPort));
+    if (taken) {
+      throw new ProviderError(
+        { reason: 'port-taken', hostPort: taken.hostPort },
+        `host port ${taken.hostPort} is already in use`,
+      );
+    }
     const names = resourceNames(plan.profile);
     if (!this.world.networks.has(names.network)) {
       this.world.networks.add(names.network);

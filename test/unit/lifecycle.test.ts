@@ -430,3 +430,42 @@ test('start --nodes on a cluster of another size is refused; a cluster without i
     await f.done();
   }
 });
+
+test('an API server port taken between picking and starting is picked again; a taken user port is named', async () => {
+  const f = await fixture();
+  try {
+    // The first plan's API port is taken by the time the node starts: a second port is picked.
+    const original = f.ctx.provider.provision.bind(f.ctx.provider);
+    let first: number | undefined;
+    f.ctx.provider.provision = async (plan, journal) => {
+      if (first === undefined) {
+        first = plan.apiServerPort;
+        f.world.takenPorts.add(first);
+      }
+      return original(plan, journal);
+    };
+    const r = await start(f.ctx, request());
+    assert.equal(f.world.calls.filter((c) => c === 'provision').length, 2);
+    assert.notEqual(r.apiServer, `https://127.0.0.1:${first}`);
+    assert.match(r.apiServer, /^https:\/\/127\.0\.0\.1:\d+$/);
+  } finally {
+    await f.done();
+  }
+  const g = await fixture();
+  try {
+    g.world.takenPorts.add(18080);
+    await assert.rejects(
+      start(g.ctx, request({ ports: [{ hostPort: 18080, containerPort: 30080, protocol: 'tcp' }] })),
+      (e: Error & { hint?: string; exitCode?: number }) => {
+        assert.equal(e.message, 'host port 18080 is already in use');
+        assert.match(e.hint ?? '', /--ports HOST:30080/);
+        assert.equal(e.exitCode, 3);
+        return true;
+      },
+    );
+    assert.deepEqual([...g.world.nodes.keys()], []);
+    assert.equal(await g.ctx.profiles.read('demo'), undefined);
+  } finally {
+    await g.done();
+  }
+});
