@@ -41,6 +41,16 @@ async function fixture() {
   return { dir, world, ctx, lines, done: () => rm(dir, { recursive: true, force: true }) };
 }
 
+/** Runs a case on a fresh fixture and removes its files afterwards, whatever happened. */
+async function withFixture(run: (f: Awaited<ReturnType<typeof fixture>>) => Promise<void>): Promise<void> {
+  const f = await fixture();
+  try {
+    await run(f);
+  } finally {
+    await f.done();
+  }
+}
+
 const request = (over: Partial<StartRequest> = {}): StartRequest => ({
   profile: 'demo',
   kubernetesVersion: VERSION,
@@ -85,8 +95,7 @@ const CREATE_TITLES = [
 ];
 
 test('start of a new cluster runs its steps in order and writes the kubeconfig and profile', async () => {
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     const r = await start(f.ctx, request());
     assert.deepEqual(f.world.calls, CREATE_CALLS);
     assert.deepEqual(
@@ -100,29 +109,23 @@ test('start of a new cluster runs its steps in order and writes the kubeconfig a
     assert.equal(kc['current-context'], 'demo');
     assert.equal((await f.ctx.profiles.read('demo'))?.kubeconfig?.context, 'demo');
     assert.equal(await profileLocked(f.ctx.home, 'demo'), false, 'the profile lock is released');
-  } finally {
-    await f.done();
-  }
+  });
 });
 
 test('--wait none leaves out the waits; the rest runs in the same order', async () => {
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     await start(f.ctx, request({ wait: 'none' }));
     assert.deepEqual(
       f.world.calls,
       CREATE_CALLS.filter((c) => !/readyz|node-ready|pod-cidr|coredns|service-account/.test(c)),
     );
-  } finally {
-    await f.done();
-  }
+  });
 });
 
 // Every call a new start makes can fail; each failure names its step and undoes what the run made.
 for (const failAt of CREATE_CALLS) {
   test(`a start failing at "${failAt}" removes what it made, restores the profile, and names the step`, async () => {
-    const f = await fixture();
-    try {
+    await withFixture(async (f) => {
       // The network exists already (made by someone else): a failed start must leave it.
       f.world.networks.add('minilab-demo');
       f.world.failAt = failAt;
@@ -150,52 +153,39 @@ for (const failAt of CREATE_CALLS) {
         'no profile was stored before: none is left',
       );
       assert.equal(await profileLocked(f.ctx.home, 'demo'), false);
-    } finally {
-      await f.done();
-    }
+    });
   });
 }
 
 test('a failed start with --keep-on-failure keeps the half-made cluster', async () => {
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     f.world.failAt = `kubeadm-second-pass ${NODE}`;
     await assert.rejects(start(f.ctx, request({ keepOnFailure: true })), /injected failure/);
     assert.deepEqual([...f.world.nodes.keys()], [NODE]);
     assert.ok(!f.world.calls.some((c) => c.startsWith('rollback')));
     assert.ok(f.lines.some((l) => l.includes('--keep-on-failure')));
-  } finally {
-    await f.done();
-  }
+  });
 });
 
 test('a second start of a running cluster only re-syncs: no node is made or started', async () => {
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     await start(f.ctx, request());
     f.world.calls.length = 0;
     const r = await start(f.ctx, request());
     assert.equal(r.action, 'resynced');
-    assert.deepEqual(
-      f.world.calls,
-      [
-        `check-complete ${NODE}`,
-        `read-admin-conf ${NODE}`,
-        'api health /readyz',
-        'api node-ready',
-        'api pod-cidr',
-        'api coredns-ready',
-        'api default-service-account',
-      ].filter((c) => c !== 'api pod-cidr'),
-    );
-  } finally {
-    await f.done();
-  }
+    assert.deepEqual(f.world.calls, [
+      `check-complete ${NODE}`,
+      `read-admin-conf ${NODE}`,
+      'api health /readyz',
+      'api node-ready',
+      'api coredns-ready',
+      'api default-service-account',
+    ]);
+  });
 });
 
 test('stop then start restarts the nodes; status follows', async () => {
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     await start(f.ctx, request());
     f.world.calls.length = 0;
     const stopped = await stop(f.ctx, 'demo');
@@ -220,26 +210,20 @@ test('stop then start restarts the nodes; status follows', async () => {
     const up = await clusterStatus(f.ctx, 'demo');
     assert.equal(statusExitCode(up), 0);
     assert.equal(up.kubelet, 'running');
-  } finally {
-    await f.done();
-  }
+  });
 });
 
 test('a start interrupted before the cluster was complete is refused on the next start', async () => {
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     f.world.failAt = 'api coredns-ready';
     await assert.rejects(start(f.ctx, request({ keepOnFailure: true })));
     f.world.failAt = undefined;
     await assert.rejects(start(f.ctx, request()), /was never fully created/);
-  } finally {
-    await f.done();
-  }
+  });
 });
 
 test('a start waits for the profile lock held by another command, then runs', async () => {
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     const release = await lockProfile(f.ctx.home, 'demo', { timeoutMs: 1000, purpose: 'another minilab' });
     const started = start(f.ctx, request());
     await new Promise((r) => setTimeout(r, 600));
@@ -247,14 +231,11 @@ test('a start waits for the profile lock held by another command, then runs', as
     assert.ok(!f.world.calls.includes('provision'), 'nothing is made while the lock is held');
     await release();
     assert.equal((await started).action, 'created');
-  } finally {
-    await f.done();
-  }
+  });
 });
 
 test('delete removes the nodes, volumes, network, kubeconfig entry and profile', async () => {
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     await start(f.ctx, request());
     const r = await deleteProfile(f.ctx, 'demo');
     assert.deepEqual(r.containers, [NODE]);
@@ -263,14 +244,11 @@ test('delete removes the nodes, volumes, network, kubeconfig entry and profile',
     assert.equal(r.kubeconfig?.context, 'demo');
     assert.equal(await f.ctx.profiles.read('demo'), undefined);
     await assert.rejects(clusterStatus(f.ctx, 'demo'), /has no cluster/);
-  } finally {
-    await f.done();
-  }
+  });
 });
 
 test('a cluster of three nodes: flannel instead of the bridge, workers join after the control plane', async () => {
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     const r = await start(f.ctx, request({ nodes: 3 }));
     const workers = ['demo-worker1', 'demo-worker2'];
     assert.deepEqual(r.nodes, [
@@ -316,28 +294,22 @@ test('a cluster of three nodes: flannel instead of the bridge, workers join afte
       status.nodes.map((n) => [n.name, n.role]),
       [[NODE, 'control-plane'], ...workers.map((w) => [w, 'worker'])],
     );
-  } finally {
-    await f.done();
-  }
+  });
 });
 
 test('a worker that cannot join fails the start and every node of the run is removed', async () => {
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     f.world.failAt = 'kubeadm-join demo-worker2';
     await assert.rejects(start(f.ctx, request({ nodes: 3 })), /injected failure/);
     assert.equal(f.ctx.reporter.timings.at(-1)?.name, 'Joining 2 workers');
     assert.deepEqual([...f.world.nodes.keys()], []);
     assert.deepEqual([...f.world.volumes], []);
     assert.deepEqual([...f.world.networks], []);
-  } finally {
-    await f.done();
-  }
+  });
 });
 
 test('node add makes, boots and joins the next free worker with a fresh token; node delete drains and removes it', async () => {
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     await start(f.ctx, request({ nodes: 2 }));
     f.world.calls.length = 0;
     const added = await addNode(f.ctx, 'demo');
@@ -365,28 +337,22 @@ test('node add makes, boots and joins the next free worker with a fresh token; n
       'delete-node demo-worker1',
     ]);
     assert.deepEqual([...f.world.nodes.keys()].sort(), [NODE, 'demo-worker2']);
-  } finally {
-    await f.done();
-  }
+  });
 });
 
 test('node add that fails to join removes the new node, from the cluster and the engine', async () => {
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     await start(f.ctx, request({ nodes: 2 }));
     f.world.failAt = 'kubeadm-join demo-worker2';
     await assert.rejects(addNode(f.ctx, 'demo'), /injected failure/);
     assert.ok(f.world.calls.includes(`delete-node-object ${NODE}`));
     assert.deepEqual([...f.world.nodes.keys()].sort(), [NODE, 'demo-worker1']);
     assert.deepEqual([...f.world.volumes].sort(), ['demo-var', 'demo-worker1-var']);
-  } finally {
-    await f.done();
-  }
+  });
 });
 
 test('node delete refuses the control plane and unknown names; node add a taken or invalid name', async () => {
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     await start(f.ctx, request({ nodes: 2 }));
     await assert.rejects(removeNode(f.ctx, 'demo', NODE), (e: Error & { exitCode?: number }) => {
       assert.match(e.message, /is the cluster's control plane and cannot be removed/);
@@ -401,39 +367,30 @@ test('node delete refuses the control plane and unknown names; node add a taken 
     await assert.rejects(addNode(f.ctx, 'demo', { name: 'Bad_Name' }), /invalid node name/);
     await assert.rejects(addNode(f.ctx, 'demo', { name: 'prod' }), /does not start with "demo-"/);
     assert.deepEqual([...f.world.nodes.keys()].sort(), [NODE, 'demo-worker1']);
-  } finally {
-    await f.done();
-  }
+  });
 });
 
 test('node add to a cluster made with one node is refused before anything is made', async () => {
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     await start(f.ctx, request());
     f.world.calls.length = 0;
     await assert.rejects(addNode(f.ctx, 'demo'), /was made with one node \(no flannel\)/);
     assert.deepEqual(f.world.calls, [`has-flannel ${NODE}`]);
-  } finally {
-    await f.done();
-  }
+  });
 });
 
 test('start --nodes on a cluster of another size is refused; a cluster without its control plane is named so', async () => {
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     await start(f.ctx, request({ nodes: 2 }));
     await assert.rejects(start(f.ctx, request({ nodes: 3, explicitNodes: true })), /has 2 node\(s\), not 3/);
     assert.equal((await start(f.ctx, request({ nodes: 2, explicitNodes: true }))).action, 'resynced');
     f.world.nodes.delete(NODE);
     await assert.rejects(start(f.ctx, request()), /has lost its control-plane node/);
-  } finally {
-    await f.done();
-  }
+  });
 });
 
 test('an API server port taken between picking and starting is picked again; a taken user port is named', async () => {
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     // The first plan's API port is taken by the time the node starts: a second port is picked.
     const original = f.ctx.provider.provision.bind(f.ctx.provider);
     let first: number | undefined;
@@ -448,11 +405,8 @@ test('an API server port taken between picking and starting is picked again; a t
     assert.equal(f.world.calls.filter((c) => c === 'provision').length, 2);
     assert.notEqual(r.apiServer, `https://127.0.0.1:${first}`);
     assert.match(r.apiServer, /^https:\/\/127\.0\.0\.1:\d+$/);
-  } finally {
-    await f.done();
-  }
-  const g = await fixture();
-  try {
+  });
+  await withFixture(async (g) => {
     g.world.takenPorts.add(18080);
     await assert.rejects(
       start(g.ctx, request({ ports: [{ hostPort: 18080, containerPort: 30080, protocol: 'tcp' }] })),
@@ -465,7 +419,5 @@ test('an API server port taken between picking and starting is picked again; a t
     );
     assert.deepEqual([...g.world.nodes.keys()], []);
     assert.equal(await g.ctx.profiles.read('demo'), undefined);
-  } finally {
-    await g.done();
-  }
+  });
 });
