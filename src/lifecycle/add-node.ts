@@ -21,7 +21,7 @@ export interface AddNodeResult {
 }
 
 /** The first worker name of the profile not taken yet (PROFILE-worker1, -worker2, ...). */
-export function nextWorkerName(profile: string, taken: string[]): string {
+function nextWorkerName(profile: string, taken: string[]): string {
   const names = resourceNames(profile);
   for (let i = 1; ; i++) if (!taken.includes(names.node(i))) return names.node(i);
 }

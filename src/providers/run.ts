@@ -40,7 +40,7 @@ export async function runInNode(
   });
 }
 
-export function lastLines(text: string, n: number): string[] {
+function lastLines(text: string, n: number): string[] {
   return text
     .split('\n')
     .map((l) => l.trimEnd())

@@ -16,7 +16,7 @@ interface PullEvent {
   errorDetail?: { message?: string };
 }
 
-export function splitRef(ref: string): [string, string] {
+function splitRef(ref: string): [string, string] {
   const slash = ref.lastIndexOf('/');
   const colon = ref.lastIndexOf(':');
   return colon > slash ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
