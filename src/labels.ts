@@ -26,7 +26,7 @@ export const NODE_LABEL = 'minilab.io/node';
 /** containerd's label for images the kubelet never garbage-collects (not ours, read and written). */
 export const CONTAINERD_PINNED_LABEL = 'io.cri-containerd.pinned';
 
-export type ResourceKind = 'node' | 'network' | 'volume' | 'build' | 'helper';
+export type ResourceKind = 'node' | 'load-balancer' | 'network' | 'volume' | 'build' | 'helper';
 
 export function ownedLabels(
   profile: string,

@@ -1,4 +1,4 @@
-import { X509Certificate, createHash, randomInt } from 'node:crypto';
+import { X509Certificate, createHash, randomBytes, randomInt } from 'node:crypto';
 import { stringify } from 'yaml';
 import { NODE_LABEL } from '../labels.js';
 
@@ -16,6 +16,12 @@ export interface ClusterShape {
   bootstrapToken: string;
   /** Whether pods are kept off the control plane (clusters with workers, as kubeadm and kind do). */
   taintControlPlane: boolean;
+  /**
+   * Several control planes: the endpoint is the load balancer's name, the controller manager and
+   * scheduler elect a leader, and the control-plane certificates are uploaded (encrypted with
+   * this key) for the others to join with.
+   */
+  highAvailability?: { loadBalancer: string; certificateKey: string };
 }
 
 export const DEFAULT_POD_SUBNET = '10.244.0.0/16';
@@ -39,7 +45,12 @@ const args = (o: Record<string, string>) => Object.entries(o).map(([name, value]
  * the node use (127.0.0.1 and localhost for the published port).
  */
 export function kubeadmConfig(s: ClusterShape): string {
-  const endpoint = `${s.nodeName}:${API_SERVER_PORT}`;
+  const ha = s.highAvailability;
+  const endpointHost = ha ? ha.loadBalancer : s.nodeName;
+  const endpoint = `${endpointHost}:${API_SERVER_PORT}`;
+  // One control plane runs one instance of each: no leader election (it costs a 2 s retry when the
+  // first attempt meets RBAC not bootstrapped yet). Several elect one, as they must.
+  const leaderElect = ha ? [] : [{ name: 'leader-elect', value: 'false' }];
   const init = {
     apiVersion: 'kubeadm.k8s.io/v1beta4',
     kind: 'InitConfiguration',
@@ -61,12 +72,13 @@ export function kubeadmConfig(s: ClusterShape): string {
       imagePullPolicy: 'Never',
     },
     patches: { directory: PATCHES_DIR },
+    ...(ha ? { certificateKey: ha.certificateKey } : {}),
     // The phases are chosen on kubeadm's command line: see KUBEADM_PASSES.
   };
   const cluster = {
     apiVersion: 'kubeadm.k8s.io/v1beta4',
     kind: 'ClusterConfiguration',
-    clusterName: s.nodeName.replace(/-control-plane$/, ''),
+    clusterName: s.nodeName.replace(/-control-plane\d*$/, ''),
     kubernetesVersion: s.kubernetesVersion,
     controlPlaneEndpoint: endpoint,
     // ECDSA keys are generated in microseconds where RSA-2048 takes tens of milliseconds each.
@@ -74,18 +86,22 @@ export function kubeadmConfig(s: ClusterShape): string {
     networking: { podSubnet: s.podSubnet, serviceSubnet: s.serviceSubnet, dnsDomain: 'cluster.local' },
     apiServer: {
       // The pod network's gateway too: CoreDNS reaches the API server there (see addonPatches).
-      certSANs: ['localhost', '127.0.0.1', s.nodeName, s.nodeIp, podGatewayIp(s.podSubnet)],
+      certSANs: [
+        'localhost',
+        '127.0.0.1',
+        ...new Set([endpointHost, s.nodeName]),
+        s.nodeIp,
+        podGatewayIp(s.podSubnet),
+      ],
       extraEnvs: GO_ENV,
     },
-    // One node, one instance of each: no leader election (it costs a 2 s retry when the first
-    // attempt meets RBAC not bootstrapped yet). The controller manager creates a service account
-    // and requests a token for each of its ~40 controllers at start; the default client limit of
-    // 20 requests per second made that take 5 s.
+    // The controller manager creates a service account and requests a token for each of its ~40
+    // controllers at start; the default client limit of 20 requests per second made that take 5 s.
     controllerManager: {
-      extraArgs: args({ 'leader-elect': 'false', 'kube-api-qps': '200', 'kube-api-burst': '400' }),
+      extraArgs: [...leaderElect, ...args({ 'kube-api-qps': '200', 'kube-api-burst': '400' })],
       extraEnvs: GO_ENV,
     },
-    scheduler: { extraArgs: args({ 'leader-elect': 'false' }), extraEnvs: GO_ENV },
+    scheduler: { extraArgs: leaderElect, extraEnvs: GO_ENV },
     etcd: { local: { dataDir: '/var/lib/etcd', extraEnvs: GO_ENV } },
   };
   const kubelet: Record<string, unknown> = {
@@ -119,14 +135,18 @@ export interface JoinShape {
   bootstrapToken: string;
   /** The cluster CA's public key hash (caCertHash): the joining node checks whom it talks to. */
   caCertHash: string;
+  /** A control plane joins: the key its certificates were uploaded with, and whether it is tainted. */
+  controlPlane?: { certificateKey: string; taint: boolean };
 }
 
 /**
- * kubeadm's JoinConfiguration for a worker: the token to authenticate with and the CA's public key
- * hash to check the control plane by (kubeadm's `--discovery-token-ca-cert-hash`). The kubelet's
- * configuration comes from the cluster (uploaded by init).
+ * kubeadm's JoinConfiguration: the token to authenticate with and the CA's public key hash to check
+ * the control plane by (kubeadm's `--discovery-token-ca-cert-hash`). The kubelet's configuration
+ * comes from the cluster (uploaded by init). A control plane also gets the certificate key and its
+ * own API server endpoint (it runs its own API server and etcd member).
  */
 export function joinConfig(s: JoinShape): string {
+  const cp = s.controlPlane;
   return stringify({
     apiVersion: 'kubeadm.k8s.io/v1beta4',
     kind: 'JoinConfiguration',
@@ -142,8 +162,22 @@ export function joinConfig(s: JoinShape): string {
       criSocket: CRI_SOCKET,
       kubeletExtraArgs: args({ 'node-ip': s.nodeIp, 'node-labels': `${NODE_LABEL}=true` }),
       imagePullPolicy: 'Never',
+      ...(cp && !cp.taint ? { taints: [] } : {}),
     },
+    ...(cp
+      ? {
+          controlPlane: {
+            localAPIEndpoint: { advertiseAddress: s.nodeIp, bindPort: API_SERVER_PORT },
+            certificateKey: cp.certificateKey,
+          },
+        }
+      : {}),
   });
+}
+
+/** A key for kubeadm's uploaded certificates: 32 random bytes, hex (kubeadm's format). */
+export function newCertificateKey(): string {
+  return randomBytes(32).toString('hex');
 }
 
 /** kubeadm's CA pin: sha256 of the CA certificate's SubjectPublicKeyInfo, from its base64 PEM. */
@@ -184,11 +218,18 @@ export const KUBE_PROXY_PATCH = {
  * its first rules, where the Service address dropped the first connection and CoreDNS retried a
  * second later. File names follow kubeadm's `target+patchtype.ext` rule.
  */
-export function addonPatches(podSubnet: string, kubernetesVersion: string): Record<string, string> {
-  const apiServerAtGateway = [
-    { name: 'KUBERNETES_SERVICE_HOST', value: podGatewayIp(podSubnet) },
-    { name: 'KUBERNETES_SERVICE_PORT', value: String(API_SERVER_PORT) },
-  ];
+export function addonPatches(
+  podSubnet: string,
+  kubernetesVersion: string,
+  opts: { highAvailability?: boolean } = {},
+): Record<string, string> {
+  // Several control planes: CoreDNS uses the kubernetes Service, which fails over between them.
+  const apiServerAtGateway = opts.highAvailability
+    ? []
+    : [
+        { name: 'KUBERNETES_SERVICE_HOST', value: podGatewayIp(podSubnet) },
+        { name: 'KUBERNETES_SERVICE_PORT', value: String(API_SERVER_PORT) },
+      ];
   const coredns = {
     spec: {
       replicas: 1,

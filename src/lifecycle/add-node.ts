@@ -1,10 +1,11 @@
 import { MinilabError } from '../errors.js';
-import { API_SERVER_PORT, caCertHash } from '../kube/kubeadm-config.js';
+import { API_SERVER_PORT, caCertHash, newCertificateKey } from '../kube/kubeadm-config.js';
 import { waitUntil } from '../kube/wait.js';
 import { Labels } from '../labels.js';
 import { resourceNames, validateNodeName } from '../profile/name.js';
 import { runInNode } from '../providers/run.js';
-import type { Node } from '../providers/types.js';
+import type { Node, NodeRole } from '../providers/types.js';
+import { configureLoadBalancer } from './load-balancer.js';
 import { RunJournal } from './journal.js';
 import { deleteBootstrapToken, kubeadmJoin } from './kubeadm.js';
 import { withProfileLock } from './lock.js';
@@ -17,25 +18,29 @@ import type { LifecycleContext } from './types.js';
 export interface AddNodeResult {
   profile: string;
   node: string;
-  role: 'worker';
+  role: NodeRole;
 }
 
-/** The first worker name of the profile not taken yet (PROFILE-worker1, -worker2, ...). */
-function nextWorkerName(profile: string, taken: string[]): string {
+/** The first name of the role not taken yet (PROFILE-worker1, -worker2, ...; -control-plane2, ...). */
+function nextName(profile: string, role: NodeRole, taken: string[]): string {
   const names = resourceNames(profile);
-  for (let i = 1; ; i++) if (!taken.includes(names.node(i))) return names.node(i);
+  const name = role === 'worker' ? names.node : names.controlPlane;
+  for (let i = role === 'worker' ? 1 : 0; ; i++) if (!taken.includes(name(i))) return name(i);
 }
 
 /**
- * Adds a worker to a running cluster: the provider makes the node on the cluster's network, it
- * boots, and joins with a fresh bootstrap token (15 minutes) made on the control plane. A failure
- * removes the node again, from the engine and, if it had registered, from the cluster.
+ * Adds a worker, or a control plane to a cluster with a load balancer, to a running cluster: the
+ * provider makes the node on the cluster's network, it boots, and joins with a fresh bootstrap
+ * token (15 minutes) made on a control plane; a control plane also gets the control-plane
+ * certificates, uploaded again under a fresh key, and the load balancer learns its name. A failure
+ * removes the node again: from etcd and the cluster if it got that far, then from the engine.
  */
 export async function addNode(
   ctx: LifecycleContext,
   profile: string,
-  opts: { name?: string } = {},
+  opts: { name?: string; controlPlane?: boolean } = {},
 ): Promise<AddNodeResult> {
+  const role: NodeRole = opts.controlPlane ? 'control-plane' : 'worker';
   if (opts.name) {
     validateNodeName(opts.name);
     // Node names carry their profile, as every name minilab gives: no clash with another cluster's.
@@ -49,8 +54,9 @@ export async function addNode(
     const found = await runningControlPlane(ctx.provider, profile);
     const name =
       opts.name ??
-      nextWorkerName(
+      nextName(
         profile,
+        role,
         found.nodes.map((n) => n.name),
       );
     if (found.nodes.some((n) => n.name === name)) {
@@ -71,6 +77,25 @@ export async function addNode(
         },
       );
     }
+    const lb = await ctx.provider.loadBalancer(profile);
+    const controlPlanes = found.nodes.filter((n) => n.role === 'control-plane');
+    if (role === 'control-plane') {
+      // One control plane is its own API endpoint: a second one would have nothing in front of both.
+      if (!lb) {
+        throw new MinilabError(
+          'usage',
+          `the cluster of profile "${profile}" has one control plane and no load balancer`,
+          {
+            hint: `make it highly available from the start: minilab delete -p ${profile} && minilab start -p ${profile} --control-planes 3`,
+          },
+        );
+      }
+      if ((controlPlanes.length + 1) % 2 === 0) {
+        ctx.reporter.warn(
+          `${controlPlanes.length + 1} control planes survive no more failures than ${controlPlanes.length}: etcd keeps a majority; add one more for the next step up`,
+        );
+      }
+    }
     const version = cp.state.labels[Labels.version] ?? config?.kubernetesVersion ?? '';
     const { port } = ctx.provider.apiEndpoint(found.nodes);
     const journal = new RunJournal();
@@ -87,7 +112,7 @@ export async function addNode(
             memoryBytes: config?.memoryBytes,
             env: proxyEnv(ctx.env),
             labels: ctx.extraLabels,
-            nodes: [{ name, role: 'worker', ports: [] }],
+            nodes: [{ name, role, ports: [] }],
           },
           journal,
         ),
@@ -95,22 +120,46 @@ export async function addNode(
       if (!node) throw new MinilabError('unexpected', `the provider made no node ${name}`);
       await ctx.reporter.step('Booting the node (systemd, containerd)', () => waitForBoot(node));
       const entry = await credentials(ctx.provider, found);
-      await ctx.reporter.step(`Joining ${name}`, async () => {
-        const token = (
-          await runInNode(cp, 'kubeadm token create --ttl 15m', 'making a bootstrap token')
-        ).trim();
-        joined = node;
-        try {
-          await kubeadmJoin(node, {
-            nodeIp: node.state.ip as string,
-            controlPlaneEndpoint: `${cp.name}:${API_SERVER_PORT}`,
-            bootstrapToken: token,
-            caCertHash: caCertHash(entry.certificateAuthorityData),
-          });
-        } finally {
-          await deleteBootstrapToken(cp, token).catch(() => undefined);
-        }
-      });
+      await ctx.reporter.step(
+        `Joining ${name}${role === 'control-plane' ? ' as a control plane' : ''}`,
+        async () => {
+          const token = (
+            await runInNode(cp, 'kubeadm token create --ttl 15m', 'making a bootstrap token')
+          ).trim();
+          let controlPlane: { certificateKey: string; taint: boolean } | undefined;
+          if (role === 'control-plane') {
+            // The certificates init uploaded are deleted after two hours: uploaded again, under a new key.
+            const certificateKey = newCertificateKey();
+            await runInNode(
+              cp,
+              [
+                'kubeadm',
+                'init',
+                'phase',
+                'upload-certs',
+                '--upload-certs',
+                '--certificate-key',
+                certificateKey,
+              ],
+              'uploading the control-plane certificates',
+            );
+            controlPlane = { certificateKey, taint: found.nodes.some((n) => n.role === 'worker') };
+          }
+          joined = node;
+          try {
+            await kubeadmJoin(node, {
+              nodeIp: node.state.ip as string,
+              controlPlaneEndpoint: `${lb?.name ?? cp.name}:${API_SERVER_PORT}`,
+              bootstrapToken: token,
+              caCertHash: caCertHash(entry.certificateAuthorityData),
+              controlPlane,
+            });
+          } finally {
+            await deleteBootstrapToken(cp, token).catch(() => undefined);
+          }
+          if (lb) await configureLoadBalancer(lb, [...controlPlanes.map((n) => n.name), name]);
+        },
+      );
       await ctx.reporter.step(`Waiting for ${name} to be Ready`, (progress) =>
         waitUntil(
           `node ${name} to be Ready`,
@@ -121,12 +170,21 @@ export async function addNode(
           },
         ),
       );
-      return { profile, node: name, role: 'worker' };
+      return { profile, node: name, role };
     } catch (err) {
+      // A control plane may have become an etcd member: kubeadm reset removes it from etcd first.
+      if (joined && role === 'control-plane') await resetNode(joined).catch(() => undefined);
       if (joined) await deleteNodeObject(cp, name).catch(() => undefined);
       await ctx.provider.deleteCluster(profile, [...journal.entries].reverse()).catch(() => undefined);
       throw err;
     }
+  });
+}
+
+/** kubeadm reset on a node: a control plane leaves etcd; local state goes (the node is removed next). */
+export async function resetNode(node: Node): Promise<void> {
+  await runInNode(node, 'kubeadm reset -f -v=1', `leaving the cluster (${node.name})`, {
+    timeoutMs: 120_000,
   });
 }
 

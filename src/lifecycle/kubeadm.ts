@@ -11,6 +11,8 @@ import {
   KUBEADM_PASSES_SKIP,
   DEFAULT_POD_SUBNET,
   DEFAULT_SERVICE_SUBNET,
+  type ClusterShape,
+  type JoinShape,
 } from '../kube/kubeadm-config.js';
 import type { Components } from '../image/components.js';
 
@@ -73,6 +75,7 @@ export async function kubeadmInit(
     conntrackWritable: boolean;
     bootstrapToken: string;
     taintControlPlane: boolean;
+    highAvailability?: ClusterShape['highAvailability'];
   },
   apiUp: () => Promise<void>,
 ): Promise<void> {
@@ -86,12 +89,17 @@ export async function kubeadmInit(
     conntrackWritable: opts.conntrackWritable,
     bootstrapToken: opts.bootstrapToken,
     taintControlPlane: opts.taintControlPlane,
+    highAvailability: opts.highAvailability,
   });
   const files: Record<string, string> = { '/etc/minilab/kubeadm.yaml': config };
-  for (const [name, text] of Object.entries(addonPatches(DEFAULT_POD_SUBNET, opts.kubernetesVersion)))
-    files[`${PATCHES_DIR}/${name}`] = text;
+  const patches = addonPatches(DEFAULT_POD_SUBNET, opts.kubernetesVersion, {
+    highAvailability: opts.highAvailability !== undefined,
+  });
+  for (const [name, text] of Object.entries(patches)) files[`${PATCHES_DIR}/${name}`] = text;
+  // Several control planes: the second pass uploads the certificates the others join with.
+  const upload = opts.highAvailability ? ' --upload-certs' : '';
   const init = (pass: keyof typeof KUBEADM_PASSES_SKIP) =>
-    `kubeadm init --config /etc/minilab/kubeadm.yaml --skip-phases=${KUBEADM_PASSES_SKIP[pass].join(',')} --skip-token-print -v=2 ${KUBEADM_LOG}`;
+    `kubeadm init --config /etc/minilab/kubeadm.yaml --skip-phases=${KUBEADM_PASSES_SKIP[pass].join(',')}${pass === 'second' ? upload : ''} --skip-token-print -v=2 ${KUBEADM_LOG}`;
   const failure = { timeoutMs: 300_000, logCommand: 'journalctl -u kubelet --no-pager -n 20' };
   await runInNode(
     node,
@@ -117,14 +125,11 @@ fi`,
 }
 
 /**
- * A worker joins the cluster: `kubeadm join` with the cluster's bootstrap token against the
- * control plane's stable name (preflight skipped: the node image is known). The kubelet then
- * points at its rotating client certificate, as after init.
+ * A node joins the cluster: `kubeadm join` with the cluster's bootstrap token against the
+ * control plane's stable name (preflight skipped: the node image is known). A control plane also
+ * fetches the uploaded certificates and starts its own etcd member and control-plane components.
  */
-export async function kubeadmJoin(
-  node: Node,
-  opts: { nodeIp: string; controlPlaneEndpoint: string; bootstrapToken: string; caCertHash: string },
-): Promise<void> {
+export async function kubeadmJoin(node: Node, opts: Omit<JoinShape, 'nodeName'>): Promise<void> {
   const config = joinConfig({ nodeName: node.name, ...opts });
   // The Service range for the node's filter of untranslated Service traffic (a worker has no
   // cluster configuration of its own to read it from).

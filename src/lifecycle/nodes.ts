@@ -11,13 +11,17 @@ export async function clusterNodes(provider: Provider, profile: string): Promise
 }
 const rank = (n: Node) => (n.role === 'control-plane' ? 0 : 1);
 
-/** The profile's nodes and its (first) control-plane node, or a not-found error naming the fix. */
+/**
+ * The profile's nodes and a control-plane node to work through (the first one running, so a
+ * highly available cluster answers with one of them stopped), or a not-found error naming the fix.
+ */
 export async function controlPlane(
   provider: Provider,
   profile: string,
 ): Promise<{ node: Node; nodes: Node[] }> {
   const nodes = await clusterNodes(provider, profile);
-  const node = nodes.find((n) => n.role === 'control-plane');
+  const cps = nodes.filter((n) => n.role === 'control-plane');
+  const node = cps.find((n) => n.state.running) ?? cps[0];
   if (!node) {
     throw new MinilabError('notFound', `profile "${profile}" has no cluster`, {
       hint: `create it with: minilab start -p ${profile}`,

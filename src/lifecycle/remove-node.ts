@@ -1,7 +1,8 @@
 import { MinilabError } from '../errors.js';
 import { runInNode } from '../providers/run.js';
 import type { RemovedResources } from '../providers/types.js';
-import { deleteNodeObject } from './add-node.js';
+import { deleteNodeObject, resetNode } from './add-node.js';
+import { configureLoadBalancer } from './load-balancer.js';
 import { withProfileLock } from './lock.js';
 import { runningControlPlane } from './nodes.js';
 import type { LifecycleContext } from './types.js';
@@ -12,8 +13,9 @@ export interface RemoveNodeResult extends RemovedResources {
 }
 
 /**
- * Removes a worker: drained (its pods evicted, DaemonSets left alone), removed from the cluster,
- * then its container and /var. The control plane cannot be removed: delete the cluster instead.
+ * Removes a node: drained (its pods evicted, DaemonSets left alone), removed from the cluster,
+ * then its container and /var. A control plane (of several) also leaves etcd (kubeadm reset) and
+ * the load balancer's list; the last control plane cannot be removed: delete the cluster instead.
  */
 export async function removeNode(
   ctx: LifecycleContext,
@@ -21,17 +23,34 @@ export async function removeNode(
   name: string,
 ): Promise<RemoveNodeResult> {
   return withProfileLock(ctx, profile, 'node delete', 10 * 60_000, async () => {
-    const found = await runningControlPlane(ctx.provider, profile);
+    let found = await runningControlPlane(ctx.provider, profile);
     const node = found.nodes.find((n) => n.name === name);
     if (!node) {
       throw new MinilabError('notFound', `profile "${profile}" has no node "${name}"`, {
         hint: `its nodes: ${found.nodes.map((n) => n.name).join(', ')}`,
       });
     }
+    const controlPlanes = found.nodes.filter((n) => n.role === 'control-plane');
     if (node.role === 'control-plane') {
-      throw new MinilabError('usage', `${name} is the cluster's control plane and cannot be removed`, {
-        hint: `remove a worker, or the whole cluster: minilab delete -p ${profile}`,
-      });
+      const others = controlPlanes.filter((n) => n !== node);
+      if (others.length === 0) {
+        throw new MinilabError('usage', `${name} is the cluster's last control plane and cannot be removed`, {
+          hint: `remove a worker, or the whole cluster: minilab delete -p ${profile}`,
+        });
+      }
+      // Commands go through another control plane: this one is leaving.
+      const via = others.find((n) => n.state.running);
+      if (!via) {
+        throw new MinilabError('environment', `no other control plane of profile "${profile}" is running`, {
+          hint: `start the cluster first: minilab start -p ${profile}`,
+        });
+      }
+      found = { node: via, nodes: found.nodes };
+      if (others.length % 2 === 0) {
+        ctx.reporter.warn(
+          `${others.length} control planes survive no more failures than ${others.length - 1}: etcd keeps a majority`,
+        );
+      }
     }
     // A node that never finished joining (or is stopped) has nothing to drain.
     const registered =
@@ -61,6 +80,17 @@ export async function removeNode(
       );
     }
     await ctx.reporter.step(`Removing ${name}`, async () => {
+      if (node.role === 'control-plane') {
+        // Out of the load balancer first, then out of etcd, while the other members keep quorum.
+        const lb = await ctx.provider.loadBalancer(profile);
+        if (lb) {
+          await configureLoadBalancer(
+            lb,
+            controlPlanes.filter((n) => n !== node).map((n) => n.name),
+          );
+        }
+        if (node.state.running) await resetNode(node);
+      }
       await deleteNodeObject(found.node, name);
     });
     const removed = await ctx.provider.deleteNode(node);

@@ -20,8 +20,10 @@ export interface StartRequest {
   explicitVersion: boolean;
   cpus?: number;
   memoryBytes?: number;
-  /** How many nodes: one control plane, the rest workers. */
+  /** How many nodes in all: `controlPlanes` control planes, the rest workers. */
   nodes: number;
+  /** How many of the nodes are control planes (several: behind a load balancer). Default 1. */
+  controlPlanes?: number;
   /** Whether the user gave --nodes (then a restart of a cluster of another size is refused). */
   explicitNodes?: boolean;
   ports: ProfileConfig['ports'];
@@ -106,12 +108,13 @@ async function restart(ctx: LifecycleContext, req: StartRequest, nodes: Node[]):
       },
     );
   }
-  if (req.explicitNodes && nodes.length !== req.nodes) {
+  const cps = nodes.filter((n) => n.role === 'control-plane').length;
+  if (req.explicitNodes && (nodes.length !== req.nodes || cps !== (req.controlPlanes ?? 1))) {
     throw new MinilabError(
       'usage',
-      `profile "${req.profile}" has ${nodes.length} node(s), not ${req.nodes}`,
+      `profile "${req.profile}" has ${nodes.length} node(s), ${cps} of them control planes, not ${req.nodes} with ${req.controlPlanes ?? 1}`,
       {
-        hint: `add or remove workers with minilab node add / node delete, or use another profile`,
+        hint: `add or remove nodes with minilab node add / node delete, or use another profile`,
       },
     );
   }
@@ -124,7 +127,8 @@ async function restart(ctx: LifecycleContext, req: StartRequest, nodes: Node[]):
     );
   }
   const s = newState(ctx, { ...req, kubernetesVersion: version }, nodes);
-  s.wasRunning = nodes.every((n) => n.state.running);
+  s.loadBalancer = await ctx.provider.loadBalancer(req.profile);
+  s.wasRunning = nodes.every((n) => n.state.running) && (s.loadBalancer?.state.running ?? true);
   await runSteps(RESTART_STEPS, s);
   return result(s, s.wasRunning ? 'resynced' : 'restarted');
 }

@@ -20,6 +20,8 @@ export interface ClusterStatus {
   /** The control-plane node (kept for scripts written against one node). */
   node: { name: string; container: string; ip?: string };
   nodes: NodeStatus[];
+  /** The load balancer in front of several control planes (the API endpoint), when there is one. */
+  loadBalancer?: { name: string; container: string; ip?: string };
   /** Running when every node's kubelet runs. */
   kubelet: LayerState;
   apiServer: { state: LayerState; url: string };
@@ -47,7 +49,7 @@ export async function clusterStatus(ctx: LifecycleContext, profile: string): Pro
   // What kubectl sees now: the merged view of the files in $KUBECONFIG.
   const files = kubeconfigFiles(ctx.env);
   const context = config?.kubeconfig?.context ?? profile;
-  const [kubelets, apiServer, entry] = await Promise.all([
+  const [kubelets, apiServer, entry, lb] = await Promise.all([
     Promise.all(nodes.map(kubeletState)),
     node.state.running
       ? credentials(ctx.provider, found)
@@ -56,6 +58,7 @@ export async function clusterStatus(ctx: LifecycleContext, profile: string): Pro
           .catch((): LayerState => 'stopped')
       : Promise.resolve<LayerState>('stopped'),
     readKubeconfigEntry(files, context).catch(() => undefined),
+    ctx.provider.loadBalancer(profile),
   ]);
   const each = nodes.map((n, i): NodeStatus => ({
     name: n.name,
@@ -69,6 +72,7 @@ export async function clusterStatus(ctx: LifecycleContext, profile: string): Pro
     kubernetesVersion: node.state.labels[Labels.version] ?? config?.kubernetesVersion ?? '',
     node: { name: node.name, container: node.state.status, ip: node.state.ip },
     nodes: each,
+    ...(lb ? { loadBalancer: { name: lb.name, container: lb.state.status, ip: lb.state.ip } } : {}),
     kubelet: each.every((n) => n.kubelet === 'running')
       ? 'running'
       : each.some((n) => n.kubelet === 'unknown')
@@ -86,7 +90,8 @@ export async function clusterStatus(ctx: LifecycleContext, profile: string): Pro
 
 export function statusExitCode(s: ClusterStatus): number {
   let bits = 0;
-  if (s.nodes.some((n) => n.container !== 'running')) bits |= StatusBits.container;
+  if ([...s.nodes, ...(s.loadBalancer ? [s.loadBalancer] : [])].some((n) => n.container !== 'running'))
+    bits |= StatusBits.container;
   if (s.kubelet !== 'running') bits |= StatusBits.kubelet;
   if (s.apiServer.state !== 'running') bits |= StatusBits.apiServer;
   if (s.kubeconfig.state !== 'configured') bits |= StatusBits.kubeconfig;

@@ -19,16 +19,24 @@ export async function stop(ctx: LifecycleContext, profile: string): Promise<Stop
   if (!(await profileLocked(ctx.home, profile))) await controlPlane(ctx.provider, profile);
   return withProfileLock(ctx, profile, 'stop', 5 * 60_000, async () => {
     const { nodes } = await controlPlane(ctx.provider, profile);
+    // Workers first, then the control planes, then the load balancer in front of them.
+    const lb = await ctx.provider.loadBalancer(profile);
+    const order = [
+      ...nodes.filter((n) => n.role !== 'control-plane'),
+      ...nodes.filter((n) => n.role === 'control-plane'),
+    ];
     // `minilab service --url` forwards end with the cluster.
     await stopForwards(ctx.profiles.dir(profile));
     const result: StopResult = { profile, stopped: [], alreadyStopped: [] };
-    for (const node of nodes) {
+    for (const node of [...order, ...(lb ? [lb] : [])]) {
       if (!node.state.running) {
         result.alreadyStopped.push(node.name);
         continue;
       }
       await ctx.reporter.step(`Stopping ${node.name}`, async () => {
-        await node.exec(['systemctl', 'stop', 'kubelet'], { timeoutMs: 15_000 }).catch(() => undefined);
+        if (node !== lb) {
+          await node.exec(['systemctl', 'stop', 'kubelet'], { timeoutMs: 15_000 }).catch(() => undefined);
+        }
         await ctx.provider.stopNode(node, 15);
       });
       result.stopped.push(node.name);

@@ -31,6 +31,10 @@ export function resourceNames(profile: string) {
   return {
     network: `minilab-${profile}`,
     node,
+    /** The i-th control plane (0-based): PROFILE-control-plane, then -control-plane2, -control-plane3. */
+    controlPlane: (index: number) => `${profile}-control-plane${index === 0 ? '' : index + 1}`,
+    /** The API endpoint of a cluster with several control planes (kind's name for it). */
+    loadBalancer: `${profile}-external-load-balancer`,
     /** A node's /var volume, by the node's name (the first control plane's keeps its first name). */
     varVolume: (nodeName: string) => (nodeName === node(0) ? `${profile}-var` : `${nodeName}-var`),
     context: profile,

@@ -25,6 +25,19 @@ export interface NodePlan {
   ports: PortMapping[];
 }
 
+/**
+ * A TCP load balancer in front of several control planes: the API endpoint of a highly available
+ * cluster. It runs from the node image with another command (HAProxy), and forwards to nothing
+ * until its configuration is written (see src/lifecycle/load-balancer.ts).
+ */
+export interface LoadBalancerPlan {
+  name: string;
+  /** The API server's host port, published by the load balancer instead of a node. */
+  ports: PortMapping[];
+  /** The command the container runs (the provider adds nothing to it). */
+  command: string[];
+}
+
 /** A cluster as start means to make it: every node with its role, and what they share. */
 export interface ClusterPlan {
   profile: string;
@@ -32,6 +45,8 @@ export interface ClusterPlan {
   /** The node image (or disk) every node boots from. */
   image: string;
   nodes: NodePlan[];
+  /** Several control planes: the load balancer made before them. */
+  loadBalancer?: LoadBalancerPlan;
   /** The API server's port on the host (published by the control-plane node, or a load balancer). */
   apiServerPort: number;
   cpus?: number;
@@ -192,6 +207,8 @@ export interface Provider {
   provision(plan: ClusterPlan, journal: Journal): Promise<Node[]>;
   /** A profile's nodes, or with no profile every minilab node, found from labels alone. */
   listNodes(profile?: string): Promise<Node[]>;
+  /** The profile's load balancer (highly available clusters), or undefined. */
+  loadBalancer(profile: string): Promise<Node | undefined>;
   startNode(node: Node): Promise<void>;
   /** Stops a node; its state is kept. Already stopped or gone counts as success. */
   stopNode(node: Node, timeoutSeconds: number): Promise<void>;

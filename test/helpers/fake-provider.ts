@@ -76,6 +76,9 @@ function classify(cmd: string[]): string {
     [/ctr --timeout 2s version/, 'boot'],
     [/touch \/etc\/minilab\/creating/, 'mark-creating'],
     [/10-minilab\.conflist/, 'network-config'],
+    [/haproxy -c/, 'configure-lb'],
+    [/kubeadm init phase upload-certs/, 'upload-certs'],
+    [/kubeadm join.*certificateKey|certificateKey.*kubeadm join/s, 'kubeadm-join-control-plane'],
     [/kubeadm join/, 'kubeadm-join'],
     [/kubeadm token create/, 'token-create'],
     [/kubectl .* drain /, 'drain'],
@@ -225,7 +228,9 @@ export class FakeProvider implements Provider {
 
   async provision(plan: ClusterPlan, journal: Journal): Promise<Node[]> {
     this.world.call('provision');
-    const taken = plan.nodes.flatMap((n) => n.ports).find((p) => this.world.takenPorts.has(p.hostPort));
+    const taken = [...plan.nodes, ...(plan.loadBalancer ? [plan.loadBalancer] : [])]
+      .flatMap((n) => n.ports)
+      .find((p) => this.world.takenPorts.has(p.hostPort));
     if (taken) {
       throw new ProviderError(
         { reason: 'port-taken', hostPort: taken.hostPort },
@@ -236,6 +241,27 @@ export class FakeProvider implements Provider {
     if (!this.world.networks.has(names.network)) {
       this.world.networks.add(names.network);
       journal.record({ kind: 'network', name: names.network });
+    }
+    if (plan.loadBalancer) {
+      const lb = plan.loadBalancer;
+      const state: NodeState = {
+        id: lb.name,
+        name: lb.name,
+        profile: plan.profile,
+        role: 'load-balancer',
+        image: plan.image,
+        status: 'running',
+        running: true,
+        ip: '10.0.0.100',
+        ports: lb.ports,
+        labels: {
+          [Labels.profile]: plan.profile,
+          [Labels.kind]: 'load-balancer',
+          [Labels.apiServerPort]: String(plan.apiServerPort),
+        },
+      };
+      this.world.nodes.set(lb.name, { state, files: new Set() });
+      journal.record({ kind: 'node', name: lb.name });
     }
     const nodes: Node[] = [];
     for (const [i, n] of plan.nodes.entries()) {
@@ -270,8 +296,15 @@ export class FakeProvider implements Provider {
 
   async listNodes(profile?: string): Promise<Node[]> {
     return [...this.world.nodes.values()]
-      .filter((n) => !profile || n.state.profile === profile)
+      .filter((n) => (!profile || n.state.profile === profile) && n.state.role !== 'load-balancer')
       .map((n) => new FakeNode(this.world, { ...n.state }));
+  }
+
+  async loadBalancer(profile: string): Promise<Node | undefined> {
+    const lb = [...this.world.nodes.values()].find(
+      (n) => n.state.profile === profile && n.state.role === 'load-balancer',
+    );
+    return lb && new FakeNode(this.world, { ...lb.state });
   }
 
   async startNode(node: Node): Promise<void> {

@@ -382,7 +382,10 @@ test('node add to a cluster made with one node is refused before anything is mad
 test('start --nodes on a cluster of another size is refused; a cluster without its control plane is named so', async () => {
   await withFixture(async (f) => {
     await start(f.ctx, request({ nodes: 2 }));
-    await assert.rejects(start(f.ctx, request({ nodes: 3, explicitNodes: true })), /has 2 node\(s\), not 3/);
+    await assert.rejects(
+      start(f.ctx, request({ nodes: 3, explicitNodes: true })),
+      /has 2 node\(s\), 1 of them control planes, not 3 with 1/,
+    );
     assert.equal((await start(f.ctx, request({ nodes: 2, explicitNodes: true }))).action, 'resynced');
     f.world.nodes.delete(NODE);
     await assert.rejects(start(f.ctx, request()), /has lost its control-plane node/);
@@ -419,5 +422,47 @@ test('an API server port taken between picking and starting is picked again; a t
     );
     assert.deepEqual([...g.world.nodes.keys()], []);
     assert.equal(await g.ctx.profiles.read('demo'), undefined);
+  });
+});
+
+test('three control planes and a worker: a load balancer named before kubeadm init, control planes join one by one', async () => {
+  await withFixture(async (f) => {
+    const r = await start(f.ctx, request({ nodes: 4, controlPlanes: 3 }));
+    const cps = [NODE, 'demo-control-plane2', 'demo-control-plane3'];
+    assert.deepEqual(r.nodes, [
+      ...cps.map((name) => ({ name, role: 'control-plane' })),
+      { name: 'demo-worker1', role: 'worker' },
+    ]);
+    const calls = f.world.calls;
+    const at = (c: string) => calls.indexOf(c);
+    assert.ok(at('configure-lb demo-external-load-balancer') > at(`boot ${NODE}`));
+    assert.ok(at('configure-lb demo-external-load-balancer') < at(`kubeadm-first-pass ${NODE}`));
+    assert.ok(
+      at('kubeadm-join-control-plane demo-control-plane2') <
+        at('kubeadm-join-control-plane demo-control-plane3'),
+    );
+    assert.ok(at('kubeadm-join demo-worker1') > at(`kubeadm-second-pass ${NODE}`));
+    assert.ok(at(`token-delete ${NODE}`) > at('kubeadm-join-control-plane demo-control-plane3'));
+    // The API endpoint is the load balancer's port, recorded on every control plane.
+    const lb = await f.ctx.provider.loadBalancer('demo');
+    assert.equal(lb?.state.ports[0]?.containerPort, 6443);
+    assert.equal(r.apiServer, `https://127.0.0.1:${lb?.state.ports[0]?.hostPort}`);
+    // stop: workers, control planes, then the load balancer; start brings the load balancer back first.
+    f.world.calls.length = 0;
+    await stop(f.ctx, 'demo');
+    assert.deepEqual(
+      f.world.calls.filter((c) => c.startsWith('stop-node')),
+      ['demo-worker1', ...cps, 'demo-external-load-balancer'].map((n) => `stop-node ${n}`),
+    );
+    f.world.calls.length = 0;
+    const again = await start(f.ctx, request());
+    assert.equal(again.action, 'restarted');
+    assert.equal(
+      f.world.calls.filter((c) => c.startsWith('start-node'))[0],
+      'start-node demo-external-load-balancer',
+    );
+    // delete removes the load balancer with the nodes.
+    await deleteProfile(f.ctx, 'demo');
+    assert.equal(await f.ctx.provider.loadBalancer('demo'), undefined);
   });
 });

@@ -5,6 +5,7 @@ import { deleteProfile } from '../../lifecycle/delete.js';
 import { clusterStatus, statusExitCode } from '../../lifecycle/status.js';
 import { credentials, runningControlPlane } from '../../lifecycle/nodes.js';
 import { listProfiles } from '../../lifecycle/profiles.js';
+import { clusterShape } from '../../lifecycle/plan.js';
 import { renderKubeconfig } from '../../kube/kubeconfig.js';
 import { validateKubernetesVersion } from '../../image/components.js';
 import { DEFAULT_KUBERNETES_VERSION } from '../../version.js';
@@ -58,8 +59,13 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .option('--kubernetes-version <version>', `Kubernetes release (default: ${DEFAULT_KUBERNETES_VERSION})`)
     .option(
       '--nodes <n>',
-      'nodes in the cluster: one control plane, the rest workers (default: 1)',
+      'nodes in the cluster, control planes included; the rest are workers (default: 1)',
       parseIntOption('--nodes', 1, 16),
+    )
+    .option(
+      '--control-planes <n>',
+      'control-plane nodes, behind a load balancer when more than one; odd (default: 1)',
+      parseIntOption('--control-planes', 1, 7),
     )
     .option('--cpus <n>', 'CPUs for each node (default: no limit)', parseCpus)
     .option('--memory <size>', 'memory for each node, e.g. 4g (default: no limit)', parseMemory)
@@ -79,12 +85,13 @@ export function registerLifecycle(program: Command, ctx: Context): void {
       const version = validateKubernetesVersion(opts.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION);
       // start is the only lifecycle command needing the Kubernetes client library: load it on demand.
       const { start } = await import('../../lifecycle/start.js');
+      const shape = clusterShape({ nodes: opts.nodes, controlPlanes: opts.controlPlanes });
       const result = await start(await ctx.lifecycle(), {
         profile,
         kubernetesVersion: version,
         explicitVersion: opts.kubernetesVersion !== undefined,
-        nodes: opts.nodes ?? 1,
-        explicitNodes: opts.nodes !== undefined,
+        ...shape,
+        explicitNodes: opts.nodes !== undefined || opts.controlPlanes !== undefined,
         cpus: opts.cpus,
         memoryBytes: opts.memory,
         ports: opts.ports ?? [],
@@ -154,15 +161,20 @@ export function registerLifecycle(program: Command, ctx: Context): void {
       ctx.reporter.result(opts.output, status, (s) =>
         table(
           ['PROFILE', 'NODE', 'ROLE', 'CONTAINER', 'KUBELET', 'API SERVER', 'KUBECONFIG'],
-          s.nodes.map((n, i) => [
-            i === 0 ? s.profile : '',
-            n.name,
-            n.role,
-            n.container,
-            n.kubelet,
-            i === 0 ? `${s.apiServer.state} (${s.apiServer.url})` : '',
-            i === 0 ? `${s.kubeconfig.state}${s.kubeconfig.current ? ', current' : ''}` : '',
-          ]),
+          [
+            ...s.nodes.map((n, i) => [
+              i === 0 ? s.profile : '',
+              n.name,
+              n.role,
+              n.container,
+              n.kubelet,
+              i === 0 ? `${s.apiServer.state} (${s.apiServer.url})` : '',
+              i === 0 ? `${s.kubeconfig.state}${s.kubeconfig.current ? ', current' : ''}` : '',
+            ]),
+            ...(s.loadBalancer
+              ? [['', s.loadBalancer.name, 'load-balancer', s.loadBalancer.container, '-', '', '']]
+              : []),
+          ],
         ),
       );
     });

@@ -10,17 +10,28 @@ export function registerNode(program: Command, ctx: Context): void {
   const node = program.command('node').description("add, remove and list a cluster's nodes");
   node
     .command('add')
-    .description('add a worker to the running cluster (it joins with a fresh bootstrap token)')
-    .option('--name <name>', 'the node name (default: the next free PROFILE-workerN)')
+    .description(
+      'add a worker, or a control plane, to the running cluster (it joins with a fresh bootstrap token)',
+    )
+    .option(
+      '--name <name>',
+      'the node name (default: the next free PROFILE-workerN or PROFILE-control-planeN)',
+    )
+    .option('--control-plane', 'add a control plane (clusters made with --control-planes 3 or more)')
     .addOption(outputOption())
-    .action(async (opts: { name?: string; output: OutputFormat }, cmd: Command) => {
+    .action(async (opts: { name?: string; controlPlane?: boolean; output: OutputFormat }, cmd: Command) => {
       const profile = profileOf(cmd, ctx.env);
-      const r = await addNode(await ctx.lifecycle(), profile, { name: opts.name });
+      const r = await addNode(await ctx.lifecycle(), profile, {
+        name: opts.name,
+        controlPlane: Boolean(opts.controlPlane),
+      });
       ctx.reporter.result(opts.output, r, (d) => `Node ${d.node} joined cluster "${d.profile}"\n`);
     });
   node
     .command('delete')
-    .description('drain a worker, remove it from the cluster, then its container and volume')
+    .description(
+      'drain a node, remove it from the cluster (a control plane also from etcd and the load balancer), then its container and volume',
+    )
     .argument('<name>', 'the node')
     .addOption(outputOption())
     .action(async (name: string, opts: { output: OutputFormat }, cmd: Command) => {

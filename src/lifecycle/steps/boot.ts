@@ -41,11 +41,17 @@ export const bootStep: Step = {
   },
 };
 
-/** Restart: the nodes that were stopped are started and boot. */
+/** Restart: the nodes that were stopped are started (the load balancer first) and boot. */
 export const startNodesStep: Step = {
-  title: (s) => `Starting the node container ${s.nodes.map((n) => n.name).join(', ')}`,
+  title: (s) =>
+    `Starting the node container${s.nodes.length > 1 ? 's' : ''} ${s.nodes
+      .filter((n) => !n.state.running)
+      .map((n) => n.name)
+      .join(', ')}`,
   skip: (s) => s.wasRunning === true,
   run: async (s) => {
+    const lb = s.loadBalancer;
+    if (lb && !lb.state.running) await s.ctx.provider.startNode(lb);
     for (const node of s.nodes) if (!node.state.running) await s.ctx.provider.startNode(node);
   },
 };
@@ -54,6 +60,6 @@ export const rebootStep: Step = {
   title: BOOT_TITLE,
   skip: (s) => s.wasRunning === true,
   run: async (s) => {
-    await Promise.all(s.nodes.map(waitForBoot));
+    await Promise.all(s.nodes.filter((n) => !n.state.running).map(waitForBoot));
   },
 };

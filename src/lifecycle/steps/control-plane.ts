@@ -1,5 +1,5 @@
 import { waitUntil } from '../../kube/wait.js';
-import { newBootstrapToken } from '../../kube/kubeadm-config.js';
+import { newBootstrapToken, newCertificateKey } from '../../kube/kubeadm-config.js';
 import { kubeadmInit } from '../kubeadm.js';
 import { credentials } from '../nodes.js';
 import { installStorage } from './storage.js';
@@ -16,6 +16,8 @@ export const controlPlaneStep: Step = {
     const node = controlPlaneOf(s);
     const { provider, kube } = s.ctx;
     s.bootstrapToken = newBootstrapToken();
+    const lb = s.plan?.loadBalancer;
+    if (lb) s.certificateKey = newCertificateKey();
     await kubeadmInit(
       node,
       {
@@ -25,6 +27,7 @@ export const controlPlaneStep: Step = {
         conntrackWritable: need(s.conntrackWritable, 'whether conntrack is writable'),
         bootstrapToken: s.bootstrapToken,
         taintControlPlane: workersOf(s).length > 0,
+        highAvailability: lb && { loadBalancer: lb.name, certificateKey: need(s.certificateKey, 'the key') },
       },
       async () => {
         const entry = await credentials(provider, { node, nodes: s.nodes });

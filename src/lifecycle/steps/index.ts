@@ -2,6 +2,7 @@ import { bootStep, rebootStep, startNodesStep } from './boot.js';
 import { checkCompleteStep, markCompleteStep } from './complete.js';
 import { controlPlaneStep } from './control-plane.js';
 import { kubeconfigStep } from './kubeconfig.js';
+import { loadBalancerStep } from './load-balancer.js';
 import { joinStep } from './join.js';
 import { bridgeNetworkStep, flannelNetworkStep } from './network.js';
 import { nodeImageStep } from './node-image.js';
@@ -17,10 +18,11 @@ export const CREATE_STEPS: readonly Step[] = [
   nodeImageStep, //    node-image.ts    build the node image if missing (first time only)
   provisionStep, //    provision.ts     profile recorded; the provider makes network, volumes, nodes
   bootStep, //         boot.ts          systemd and containerd up; "being created" marker
+  loadBalancerStep, // load-balancer.ts several control planes: HAProxy told their names
   bridgeNetworkStep, // network.ts      one node: the bridge CNI config, before the kubelet starts
   controlPlaneStep, // control-plane.ts kubeadm init, two passes; /livez from the host between them
   flannelNetworkStep, // network.ts     several nodes: flannel's DaemonSet
-  joinStep, //         join.ts          workers join in parallel (kubeadm join)
+  joinStep, //         join.ts          control planes one by one, workers in parallel (kubeadm join)
   storageStep, //      storage.ts       default StorageClass (applied during the second pass)
   kubeProxyStep, //    waits.ts         kube-proxy tuning where kubeadm cannot patch it
   waitStep, //         waits.ts         node Ready, pod CIDR, CoreDNS, default service account
@@ -30,7 +32,7 @@ export const CREATE_STEPS: readonly Step[] = [
 
 /** What `minilab start` does for an existing cluster: restart it if stopped, re-sync if running. */
 export const RESTART_STEPS: readonly Step[] = [
-  startNodesStep, //    boot.ts        stopped nodes started
+  startNodesStep, //    boot.ts        stopped nodes started (the load balancer first)
   rebootStep, //        boot.ts        systemd and containerd up
   checkCompleteStep, // complete.ts    refuse a half-made cluster; read the credentials
   rewaitStep, //        waits.ts       API server and node Ready (a check when already running)

@@ -2,7 +2,7 @@ import { flannelManifest } from '../../kube/flannel.js';
 import { DEFAULT_POD_SUBNET } from '../../kube/kubeadm-config.js';
 import { flannelImage } from '../../image/components.js';
 import { nodeComponents, writeNetworkConfig } from '../kubeadm.js';
-import { controlPlaneOf, need, workersOf, type Step } from './state.js';
+import { controlPlaneOf, need, type Step } from './state.js';
 
 /**
  * One node: the plain bridge, configured before the kubelet starts, so the node is Ready at once
@@ -10,7 +10,7 @@ import { controlPlaneOf, need, workersOf, type Step } from './state.js';
  */
 export const bridgeNetworkStep: Step = {
   title: 'Configuring the pod network (bridge CNI)',
-  skip: (s) => workersOf(s).length > 0,
+  skip: (s) => s.nodes.length > 1,
   run: async (s) => {
     s.podCidr = await writeNetworkConfig(controlPlaneOf(s));
   },
@@ -23,7 +23,7 @@ export const bridgeNetworkStep: Step = {
  */
 export const flannelNetworkStep: Step = {
   title: 'Installing the pod network (flannel)',
-  skip: (s) => workersOf(s).length === 0,
+  skip: (s) => s.nodes.length === 1,
   run: async (s) => {
     const image = flannelImage(await nodeComponents(controlPlaneOf(s)));
     await s.ctx.kube.apply(

@@ -10,7 +10,11 @@ import { need, type Step } from './state.js';
  */
 export const provisionStep: Step = {
   title: (s) =>
-    s.req.nodes > 1 ? `Creating the node containers (${s.req.nodes})` : 'Creating the node container',
+    s.plan?.loadBalancer
+      ? `Creating the load balancer and the node containers (${s.req.nodes})`
+      : s.req.nodes > 1
+        ? `Creating the node containers (${s.req.nodes})`
+        : 'Creating the node container',
   run: async (s) => {
     const { provider, profiles } = s.ctx;
     s.journal.profileBefore = { config: await profiles.read(s.req.profile) };
@@ -28,6 +32,7 @@ export const provisionStep: Step = {
       try {
         s.nodes = await provider.provision(plan, s.journal);
         s.plan = plan;
+        if (plan.loadBalancer) s.loadBalancer = await provider.loadBalancer(plan.profile);
         return;
       } catch (err) {
         const taken = providerFailure(err, 'port-taken');

@@ -18,6 +18,10 @@ export interface StartState {
   /** The profile config this run stores (written by provision, completed by the kubeconfig step). */
   config?: ProfileConfig;
   nodes: Node[];
+  /** The load balancer in front of several control planes. */
+  loadBalancer?: Node;
+  /** The key the first control plane uploads its certificates with, for the others to join. */
+  certificateKey?: string;
   /** Whether the cluster's nodes were already running when the start began (restarts). */
   wasRunning?: boolean;
   conntrackWritable?: boolean;
@@ -49,12 +53,16 @@ export function need<T>(value: T | undefined, what: string): T {
   return value;
 }
 
-/** The control-plane node among the state's nodes. */
+/** The (first) control-plane node among the state's nodes: kubeadm init runs there. */
 export const controlPlaneOf = (s: StartState): Node =>
   need(
     s.nodes.find((n) => n.role === 'control-plane'),
     'the control-plane node',
   );
+
+/** The control planes that join the first one (clusters with a load balancer). */
+export const otherControlPlanesOf = (s: StartState): Node[] =>
+  s.nodes.filter((n) => n.role === 'control-plane').slice(1);
 
 /** The worker nodes among the state's nodes. */
 export const workersOf = (s: StartState): Node[] => s.nodes.filter((n) => n.role === 'worker');

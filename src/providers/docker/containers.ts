@@ -5,12 +5,13 @@ import type { NodeResources, NodeState } from '../types.js';
 import { messageOf, statusOf, type DockerClient } from './client.js';
 import {
   labelFilter,
+  loadBalancerCreateOptions,
   nodeCreateOptions,
   nodeStateFromInspect,
   nodeStateFromList,
   plainCreateOptions,
 } from './translate.js';
-import type { ContainerSpec, PlainContainerSpec } from './types.js';
+import type { ContainerSpec, LoadBalancerSpec, PlainContainerSpec } from './types.js';
 
 /** The engine's words for a host port another process holds; the port is read from the same text. */
 const PORT_TAKEN = /port is already allocated|address already in use/i;
@@ -29,6 +30,12 @@ export class Containers {
       this.docker.createContainer(nodeCreateOptions(spec)),
     );
     return this.inspect(c.id) as Promise<NodeState>;
+  }
+
+  async createLoadBalancer(spec: LoadBalancerSpec): Promise<void> {
+    await this.create('create a container', spec.name, () =>
+      this.docker.createContainer(loadBalancerCreateOptions(spec)),
+    );
   }
 
   /** Creates (not starts) a plain container, for image builds and helpers. */

@@ -56,6 +56,21 @@ export class DockerProvider implements Provider {
     const names = resourceNames(plan.profile);
     if ((await networks.ensure(names.network, ownedLabels(plan.profile, 'network', plan.labels))).created)
       journal.record({ kind: 'network', name: names.network });
+    if (plan.loadBalancer) {
+      const lb = plan.loadBalancer;
+      await containers.createLoadBalancer({
+        name: lb.name,
+        image: plan.image,
+        network: names.network,
+        ports: lb.ports,
+        command: lb.command,
+        labels: {
+          ...ownedLabels(plan.profile, 'load-balancer', plan.labels),
+          [Labels.apiServerPort]: String(plan.apiServerPort),
+        },
+      });
+      await this.startCreated(lb.name, journal);
+    }
     const nodes: Node[] = [];
     for (const node of plan.nodes) {
       const varVolume = names.varVolume(node.name);
@@ -83,21 +98,27 @@ export class DockerProvider implements Provider {
         env: plan.env,
         mountLibModules: existsSync('/lib/modules'),
       });
-      const created: CreatedResource = { kind: 'node', name: node.name };
-      journal.record(created);
-      try {
-        await containers.start(node.name);
-      } catch (err) {
-        // A container that never started holds nothing: it goes now, so a retry can reuse the name.
-        await containers.remove(node.name);
-        journal.forget(created);
-        throw err;
-      }
-      const state = await containers.inspect(node.name);
-      if (!state?.ip) throw new MinilabError('clusterFailed', `node ${node.name} has no IP address`);
-      nodes.push(this.handle(state));
+      nodes.push(this.handle(await this.startCreated(node.name, journal)));
     }
     return nodes;
+  }
+
+  /** Starts a container just made, recorded in the journal; its state once it has an address. */
+  private async startCreated(name: string, journal: Journal): Promise<DockerNode['state']> {
+    const { containers } = this.engine;
+    const created: CreatedResource = { kind: 'node', name };
+    journal.record(created);
+    try {
+      await containers.start(name);
+    } catch (err) {
+      // A container that never started holds nothing: it goes now, so a retry can reuse the name.
+      await containers.remove(name);
+      journal.forget(created);
+      throw err;
+    }
+    const state = await containers.inspect(name);
+    if (!state?.ip) throw new MinilabError('clusterFailed', `container ${name} has no IP address`);
+    return state;
   }
 
   async listNodes(profile?: string): Promise<Node[]> {
@@ -105,6 +126,14 @@ export class DockerProvider implements Provider {
       ? { [Labels.profile]: profile, [Labels.kind]: 'node' }
       : { [Labels.managed]: 'true', [Labels.kind]: 'node' };
     return (await this.engine.containers.list(selector)).map(this.handle);
+  }
+
+  async loadBalancer(profile: string): Promise<Node | undefined> {
+    const [lb] = await this.engine.containers.list({
+      [Labels.profile]: profile,
+      [Labels.kind]: 'load-balancer',
+    });
+    return lb && this.handle(lb);
   }
 
   startNode(node: Node): Promise<void> {

@@ -1,7 +1,7 @@
 import type { ContainerCreateOptions, ContainerInfo, ContainerInspectInfo } from 'dockerode';
 import { Labels } from '../../labels.js';
 import type { NodeState, NodeStatus, PortMapping } from '../types.js';
-import type { ContainerSpec, PlainContainerSpec } from './types.js';
+import type { ContainerSpec, LoadBalancerSpec, PlainContainerSpec } from './types.js';
 
 /**
  * The one place where minilab's node spec becomes Docker's container configuration, the way kind
@@ -11,13 +11,7 @@ import type { ContainerSpec, PlainContainerSpec } from './types.js';
 export function nodeCreateOptions(
   spec: ContainerSpec,
 ): ContainerCreateOptions & { HostConfig: { CgroupnsMode?: string } } {
-  const exposed: Record<string, object> = {};
-  const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
-  for (const p of spec.ports) {
-    const key = `${p.containerPort}/${p.protocol}`;
-    exposed[key] = {};
-    (bindings[key] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
-  }
+  const { exposed, bindings } = publish(spec.ports);
   const binds = [`${spec.varVolume}:/var`];
   if (spec.mountLibModules) binds.push('/lib/modules:/lib/modules:ro');
   for (const b of spec.binds ?? []) binds.push(`${b.hostPath}:${b.containerPath}${b.readOnly ? ':ro' : ''}`);
@@ -48,6 +42,42 @@ export function nodeCreateOptions(
     NetworkingConfig: {
       EndpointsConfig: { [spec.network]: { Aliases: [spec.hostname] } },
     },
+  };
+}
+
+/** Docker's form of published ports: the exposed set and the host bindings. */
+function publish(ports: PortMapping[]) {
+  const exposed: Record<string, object> = {};
+  const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const p of ports) {
+    const key = `${p.containerPort}/${p.protocol}`;
+    exposed[key] = {};
+    (bindings[key] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+  }
+  return { exposed, bindings };
+}
+
+/**
+ * The load balancer: the node image running only the command it is given, unprivileged (it
+ * forwards TCP and needs nothing of the host), restarted with the engine like the nodes, and
+ * known on the cluster's network by its name.
+ */
+export function loadBalancerCreateOptions(spec: LoadBalancerSpec): ContainerCreateOptions {
+  const { exposed, bindings } = publish(spec.ports);
+  return {
+    name: spec.name,
+    Hostname: spec.name,
+    Image: spec.image,
+    Entrypoint: spec.command,
+    Cmd: [],
+    Labels: { ...spec.labels, [Labels.role]: 'load-balancer', [Labels.node]: spec.name },
+    ExposedPorts: exposed,
+    HostConfig: {
+      PortBindings: bindings,
+      RestartPolicy: { Name: 'unless-stopped' },
+      Init: true,
+    },
+    NetworkingConfig: { EndpointsConfig: { [spec.network]: { Aliases: [spec.name] } } },
   };
 }
 

@@ -20,6 +20,16 @@ export interface ContainerSpec {
   binds?: { hostPath: string; containerPath: string; readOnly?: boolean }[];
 }
 
+/** The load balancer of a highly available cluster: unprivileged, on the cluster's network. */
+export interface LoadBalancerSpec {
+  name: string;
+  image: string;
+  network: string;
+  ports: PortMapping[];
+  command: string[];
+  labels: Record<string, string>;
+}
+
 /** A plain (non-node) container: image builds and short-lived helpers. */
 export interface PlainContainerSpec {
   name: string;
