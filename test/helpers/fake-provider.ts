@@ -78,6 +78,7 @@ function classify(cmd: string[]): string {
     [/10-minilab\.conflist/, 'network-config'],
     [/haproxy -c/, 'configure-lb'],
     [/kubeadm init phase upload-certs/, 'upload-certs'],
+    [/kubeadm reset/, 'kubeadm-reset'],
     [/kubeadm join.*certificateKey|certificateKey.*kubeadm join/s, 'kubeadm-join-control-plane'],
     [/kubeadm join/, 'kubeadm-join'],
     [/kubeadm token create/, 'token-create'],

@@ -351,11 +351,11 @@ test('node add that fails to join removes the new node, from the cluster and the
   });
 });
 
-test('node delete refuses the control plane and unknown names; node add a taken or invalid name', async () => {
+test('node delete refuses the last control plane and unknown names; node add a taken or invalid name, or a control plane without a load balancer', async () => {
   await withFixture(async (f) => {
     await start(f.ctx, request({ nodes: 2 }));
     await assert.rejects(removeNode(f.ctx, 'demo', NODE), (e: Error & { exitCode?: number }) => {
-      assert.match(e.message, /is the cluster's control plane and cannot be removed/);
+      assert.match(e.message, /is the cluster's last control plane and cannot be removed/);
       assert.equal(e.exitCode, 2);
       return true;
     });
@@ -366,6 +366,15 @@ test('node delete refuses the control plane and unknown names; node add a taken 
     );
     await assert.rejects(addNode(f.ctx, 'demo', { name: 'Bad_Name' }), /invalid node name/);
     await assert.rejects(addNode(f.ctx, 'demo', { name: 'prod' }), /does not start with "demo-"/);
+    await assert.rejects(
+      addNode(f.ctx, 'demo', { controlPlane: true }),
+      (e: Error & { exitCode?: number; hint?: string }) => {
+        assert.match(e.message, /has one control plane and no load balancer/);
+        assert.match(e.hint ?? '', /--control-planes 3/);
+        assert.equal(e.exitCode, 2);
+        return true;
+      },
+    );
     assert.deepEqual([...f.world.nodes.keys()].sort(), [NODE, 'demo-worker1']);
   });
 });
@@ -464,5 +473,31 @@ test('three control planes and a worker: a load balancer named before kubeadm in
     // delete removes the load balancer with the nodes.
     await deleteProfile(f.ctx, 'demo');
     assert.equal(await f.ctx.provider.loadBalancer('demo'), undefined);
+  });
+});
+
+test('node add --control-plane joins with freshly uploaded certificates and tells the load balancer; node delete takes it out of etcd and the load balancer', async () => {
+  await withFixture(async (f) => {
+    await start(f.ctx, request({ nodes: 3, controlPlanes: 3 }));
+    f.world.calls.length = 0;
+    const added = await addNode(f.ctx, 'demo', { controlPlane: true });
+    assert.deepEqual(added, { profile: 'demo', node: 'demo-control-plane4', role: 'control-plane' });
+    const calls = f.world.calls;
+    const at = (c: string) => calls.indexOf(c);
+    assert.ok(
+      at(`upload-certs ${NODE}`) >= 0 &&
+        at(`upload-certs ${NODE}`) < at('kubeadm-join-control-plane demo-control-plane4'),
+    );
+    assert.ok(
+      at('configure-lb demo-external-load-balancer') > at('kubeadm-join-control-plane demo-control-plane4'),
+    );
+    assert.ok(f.lines.some((l) => /4 control planes survive no more failures than 3/.test(l)));
+    f.world.calls.length = 0;
+    await removeNode(f.ctx, 'demo', 'demo-control-plane4');
+    assert.ok(calls.includes('kubeadm-reset demo-control-plane4'));
+    assert.ok(
+      at('configure-lb demo-external-load-balancer') < at('kubeadm-reset demo-control-plane4'),
+    );
+    assert.ok(!f.world.nodes.has('demo-control-plane4'));
   });
 });
