@@ -495,9 +495,7 @@ test('node add --control-plane joins with freshly uploaded certificates and tell
     f.world.calls.length = 0;
     await removeNode(f.ctx, 'demo', 'demo-control-plane4');
     assert.ok(calls.includes('kubeadm-reset demo-control-plane4'));
-    assert.ok(
-      at('configure-lb demo-external-load-balancer') < at('kubeadm-reset demo-control-plane4'),
-    );
+    assert.ok(at('configure-lb demo-external-load-balancer') < at('kubeadm-reset demo-control-plane4'));
     assert.ok(!f.world.nodes.has('demo-control-plane4'));
   });
 });
