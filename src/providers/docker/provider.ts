@@ -12,6 +12,7 @@ import type {
   ProviderInfo,
   RemovedResources,
 } from '../types.js';
+import { nextFixedAddress } from './addresses.js';
 import { DockerEngine } from './engine.js';
 import { DockerNode } from './node.js';
 
@@ -56,10 +57,19 @@ export class DockerProvider implements Provider {
     const names = resourceNames(plan.profile);
     if ((await networks.ensure(names.network, ownedLabels(plan.profile, 'network', plan.labels))).created)
       journal.record({ kind: 'network', name: names.network });
+    // Fixed addresses where the network has minilab's subnet: the lowest free ones, in plan order.
+    const fixed = await networks.fixedAddresses(names.network);
+    const address = () => {
+      if (!fixed) return undefined;
+      const ip = nextFixedAddress(fixed.addressing, fixed.used);
+      if (ip) fixed.used.add(ip);
+      return ip;
+    };
     if (plan.loadBalancer) {
       const lb = plan.loadBalancer;
       await containers.createLoadBalancer({
         name: lb.name,
+        ipv4Address: address(),
         image: plan.image,
         network: names.network,
         ports: lb.ports,
@@ -97,6 +107,7 @@ export class DockerProvider implements Provider {
         labels,
         env: plan.env,
         mountLibModules: existsSync('/lib/modules'),
+        ipv4Address: address(),
       });
       nodes.push(this.handle(await this.startCreated(node.name, journal)));
     }

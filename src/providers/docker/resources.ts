@@ -1,27 +1,85 @@
+import { networkInterfaces } from 'node:os';
 import { ProviderError } from '../errors.js';
-import { statusOf, type DockerClient } from './client.js';
+import { addressingOf, bareIp, isFixedAddressing, pickSubnet, type NetworkAddressing } from './addresses.js';
+import { messageOf, statusOf, type DockerClient } from './client.js';
 import { labelFilter } from './translate.js';
+
+/** The host's own IPv4 subnets: a node network must not shadow one. */
+function hostSubnets(): string[] {
+  return Object.values(networkInterfaces())
+    .flat()
+    .filter((a) => a?.family === 'IPv4' && a.cidr)
+    .map((a) => a?.cidr as string);
+}
 
 /** Networks: made once per profile, removed when nothing is attached. */
 export class Networks {
   constructor(private readonly client: DockerClient) {}
 
-  /** Creates the network unless it exists; reports whether this call created it (so rollback removes only that). */
+  /**
+   * Creates the network unless it exists; reports whether this call created it (so rollback
+   * removes only that). A new network gets a subnet of minilab's choosing, for fixed node
+   * addresses (see addresses.ts); another one tried if the engine finds it taken meanwhile.
+   */
   async ensure(name: string, labels: Record<string, string>): Promise<{ created: boolean }> {
     const { docker } = this.client;
-    const existing = await this.client.call('list networks', () =>
-      docker.listNetworks({ filters: { name: [name] } }),
-    );
-    if (existing.some((n) => n.Name === name)) return { created: false };
-    try {
-      await this.client.call('create a network', () =>
-        docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labels, CheckDuplicate: true }),
-      );
-      return { created: true };
-    } catch (err) {
-      if (statusOf(err) === 409) return { created: false };
-      throw err;
+    const all = await this.client.call('list networks', () => docker.listNetworks());
+    if (all.some((n) => n.Name === name)) return { created: false };
+    const taken = [
+      ...all.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => c.Subnet ?? '')),
+      ...(this.client.local ? hostSubnets() : []),
+    ];
+    for (let attempt = 0; ; attempt++) {
+      const addressing = pickSubnet(taken, attempt);
+      try {
+        await this.client.call('create a network', () =>
+          docker.createNetwork({
+            Name: name,
+            Driver: 'bridge',
+            Labels: labels,
+            CheckDuplicate: true,
+            // None free in 192.168.0.0/16: the engine picks, and addresses are its own.
+            ...(addressing
+              ? {
+                  IPAM: {
+                    Driver: 'default',
+                    Config: [
+                      { Subnet: addressing.subnet, Gateway: addressing.gateway, IPRange: addressing.ipRange },
+                    ],
+                  },
+                }
+              : {}),
+          }),
+        );
+        return { created: true };
+      } catch (err) {
+        if (statusOf(err) === 409) return { created: false };
+        if (addressing && attempt < 5 && /overlap/i.test(messageOf(err))) continue;
+        throw err;
+      }
     }
+  }
+
+  /**
+   * Fixed addresses on a network minilab made with its own subnet: the addressing and every
+   * address its containers hold or are given (stopped ones included); undefined on other networks.
+   */
+  async fixedAddresses(
+    name: string,
+  ): Promise<{ addressing: NetworkAddressing; used: Set<string> } | undefined> {
+    const { docker } = this.client;
+    const info = await this.client.call('inspect a network', () => docker.getNetwork(name).inspect());
+    const config = (info.IPAM?.Config as { Subnet?: string; IPRange?: string }[] | undefined)?.[0];
+    if (!config?.Subnet || !isFixedAddressing(config)) return undefined;
+    const containers = await this.client.call('list containers', () =>
+      docker.listContainers({ all: true, filters: { network: [name] } }),
+    );
+    const used = new Set<string>();
+    for (const c of containers) {
+      const ep = c.NetworkSettings?.Networks?.[name];
+      for (const ip of [ep?.IPAddress, ep?.IPAMConfig?.IPv4Address]) if (ip) used.add(bareIp(ip));
+    }
+    return { addressing: addressingOf(config.Subnet), used };
   }
 
   /** Removes a network if nothing is attached to it; "already gone" and "still in use" are reported, not thrown. */

@@ -40,9 +40,14 @@ export function nodeCreateOptions(
       Devices: [],
     },
     NetworkingConfig: {
-      EndpointsConfig: { [spec.network]: { Aliases: [spec.hostname] } },
+      EndpointsConfig: { [spec.network]: endpoint([spec.hostname], spec.ipv4Address) },
     },
   };
+}
+
+/** The container on its network: known by its names there, at a fixed address when given one. */
+function endpoint(aliases: string[], ipv4Address: string | undefined) {
+  return { Aliases: aliases, ...(ipv4Address ? { IPAMConfig: { IPv4Address: ipv4Address } } : {}) };
 }
 
 /** Docker's form of published ports: the exposed set and the host bindings. */
@@ -77,7 +82,7 @@ export function loadBalancerCreateOptions(spec: LoadBalancerSpec): ContainerCrea
       RestartPolicy: { Name: 'unless-stopped' },
       Init: true,
     },
-    NetworkingConfig: { EndpointsConfig: { [spec.network]: { Aliases: [spec.name] } } },
+    NetworkingConfig: { EndpointsConfig: { [spec.network]: endpoint([spec.name], spec.ipv4Address) } },
   };
 }
 

@@ -14,6 +14,8 @@ export interface ContainerSpec {
   memoryBytes?: number;
   env?: Record<string, string>;
   labels: Record<string, string>;
+  /** A fixed address on the network (kept across engine restarts), or the engine's choice. */
+  ipv4Address?: string;
   /** Mount the host's /lib/modules read-only (only where it exists). */
   mountLibModules: boolean;
   /** Extra read-only or read-write bind mounts, host path -> container path. */
@@ -28,6 +30,7 @@ export interface LoadBalancerSpec {
   ports: PortMapping[];
   command: string[];
   labels: Record<string, string>;
+  ipv4Address?: string;
 }
 
 /** A plain (non-node) container: image builds and short-lived helpers. */
