@@ -22,6 +22,15 @@ export interface ClusterShape {
    * this key) for the others to join with.
    */
   highAvailability?: { loadBalancer: string; certificateKey: string };
+  /** kube-proxy's mode (default iptables). */
+  kubeProxyMode?: 'iptables' | 'nftables';
+  /** The node's own labels (a cluster config file's), beside the one every minilab node has. */
+  nodeLabels?: Record<string, string>;
+}
+
+/** The kubelet's --node-labels: minilab's own, then the node's from a config file. */
+function nodeLabelsArg(labels: Record<string, string> = {}): string {
+  return [`${NODE_LABEL}=true`, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)].join(',');
 }
 
 export const DEFAULT_POD_SUBNET = '10.244.0.0/16';
@@ -68,7 +77,7 @@ export function kubeadmConfig(s: ClusterShape): string {
       criSocket: CRI_SOCKET,
       // One node runs everything: no control-plane taint. With workers, kubeadm's default taint.
       ...(s.taintControlPlane ? {} : { taints: [] }),
-      kubeletExtraArgs: args({ 'node-ip': s.nodeIp, 'node-labels': `${NODE_LABEL}=true` }),
+      kubeletExtraArgs: args({ 'node-ip': s.nodeIp, 'node-labels': nodeLabelsArg(s.nodeLabels) }),
       imagePullPolicy: 'Never',
     },
     patches: { directory: PATCHES_DIR },
@@ -121,7 +130,7 @@ export function kubeadmConfig(s: ClusterShape): string {
   const proxy = {
     apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
     kind: 'KubeProxyConfiguration',
-    mode: 'iptables',
+    mode: s.kubeProxyMode ?? 'iptables',
     conntrack: s.conntrackWritable ? {} : { maxPerCore: 0 },
   };
   return [init, cluster, kubelet, proxy].map((d) => stringify(d)).join('---\n');
@@ -137,6 +146,7 @@ export interface JoinShape {
   caCertHash: string;
   /** A control plane joins: the key its certificates were uploaded with, and whether it is tainted. */
   controlPlane?: { certificateKey: string; taint: boolean };
+  nodeLabels?: Record<string, string>;
 }
 
 /**
@@ -160,7 +170,7 @@ export function joinConfig(s: JoinShape): string {
     nodeRegistration: {
       name: s.nodeName,
       criSocket: CRI_SOCKET,
-      kubeletExtraArgs: args({ 'node-ip': s.nodeIp, 'node-labels': `${NODE_LABEL}=true` }),
+      kubeletExtraArgs: args({ 'node-ip': s.nodeIp, 'node-labels': nodeLabelsArg(s.nodeLabels) }),
       imagePullPolicy: 'Never',
       ...(cp && !cp.taint ? { taints: [] } : {}),
     },

@@ -7,7 +7,7 @@ import { runInNode } from '../providers/run.js';
 import type { Node, NodeRole } from '../providers/types.js';
 import { configureLoadBalancer } from './load-balancer.js';
 import { RunJournal } from './journal.js';
-import { deleteBootstrapToken, kubeadmJoin } from './kubeadm.js';
+import { clusterServiceSubnet, deleteBootstrapToken, kubeadmJoin } from './kubeadm.js';
 import { withProfileLock } from './lock.js';
 import { credentials, runningControlPlane } from './nodes.js';
 import { proxyEnv } from './plan.js';
@@ -145,9 +145,11 @@ export async function addNode(
             );
             controlPlane = { certificateKey, taint: found.nodes.some((n) => n.role === 'worker') };
           }
+          const serviceSubnet = await clusterServiceSubnet(cp);
           joined = node;
           try {
             await kubeadmJoin(node, {
+              serviceSubnet,
               nodeIp: node.state.ip as string,
               controlPlaneEndpoint: `${lb?.name ?? cp.name}:${API_SERVER_PORT}`,
               bootstrapToken: token,

@@ -45,21 +45,41 @@ const KUBELET_GOGC = `grep -q '^GOGC=' /etc/default/kubelet || echo 'GOGC=${GO_E
 /** kubeadm output, each line stamped with the time, kept in the node for `minilab logs --export`. */
 const KUBEADM_LOG = `2>&1 | while IFS= read -r l; do printf "%s %s\n" "$(date +%T.%3N)" "$l"; done | tee -a /var/log/minilab-kubeadm.log`;
 
-/** The first /24 of the pod subnet: the one the controller manager gives the first node. */
+/** The first /24 of the default pod subnet: the one the controller manager gives the first node. */
 export const FIRST_POD_CIDR = firstNodeCidr(DEFAULT_POD_SUBNET);
+
+/**
+ * What a cluster's nodes are configured with beyond their shape: its subnets, kube-proxy's mode,
+ * and a config file's changes to kubeadm's documents (feature gates, runtime config, patches).
+ */
+export interface ClusterSettings {
+  podSubnet: string;
+  serviceSubnet: string;
+  kubeProxyMode: 'iptables' | 'nftables';
+  /** Applied to every kubeadm configuration written (the identity without a config file). */
+  customize: (kubeadmYaml: string) => string;
+}
+
+export const DEFAULT_SETTINGS: ClusterSettings = {
+  podSubnet: DEFAULT_POD_SUBNET,
+  serviceSubnet: DEFAULT_SERVICE_SUBNET,
+  kubeProxyMode: 'iptables',
+  customize: (yaml) => yaml,
+};
 
 /**
  * The bridge CNI config, written before kubeadm runs so the node is Ready as soon as the kubelet
  * registers. The controller manager gives the only node the first /24 of the pod subnet; the wait
  * step checks that the node's pod CIDR is indeed this one.
  */
-export async function writeNetworkConfig(node: Node): Promise<string> {
+export async function writeNetworkConfig(node: Node, podSubnet = DEFAULT_POD_SUBNET): Promise<string> {
+  const cidr = firstNodeCidr(podSubnet);
   await runInNode(
     node,
-    writeFilesScript({ '/etc/cni/net.d/10-minilab.conflist': bridgeCniConfig(FIRST_POD_CIDR) }),
+    writeFilesScript({ '/etc/cni/net.d/10-minilab.conflist': bridgeCniConfig(cidr) }),
     'writing the pod network config',
   );
-  return FIRST_POD_CIDR;
+  return cidr;
 }
 
 /**
@@ -76,23 +96,30 @@ export async function kubeadmInit(
     bootstrapToken: string;
     taintControlPlane: boolean;
     highAvailability?: ClusterShape['highAvailability'];
+    nodeLabels?: Record<string, string>;
+    settings?: ClusterSettings;
   },
   apiUp: () => Promise<void>,
 ): Promise<void> {
-  const config = kubeadmConfig({
-    kubernetesVersion: opts.kubernetesVersion,
-    nodeName: node.name,
-    nodeIp: opts.nodeIp,
-    cgroupVersion: opts.cgroupVersion,
-    podSubnet: DEFAULT_POD_SUBNET,
-    serviceSubnet: DEFAULT_SERVICE_SUBNET,
-    conntrackWritable: opts.conntrackWritable,
-    bootstrapToken: opts.bootstrapToken,
-    taintControlPlane: opts.taintControlPlane,
-    highAvailability: opts.highAvailability,
-  });
+  const settings = opts.settings ?? DEFAULT_SETTINGS;
+  const config = settings.customize(
+    kubeadmConfig({
+      kubernetesVersion: opts.kubernetesVersion,
+      nodeName: node.name,
+      nodeIp: opts.nodeIp,
+      cgroupVersion: opts.cgroupVersion,
+      podSubnet: settings.podSubnet,
+      serviceSubnet: settings.serviceSubnet,
+      kubeProxyMode: settings.kubeProxyMode,
+      conntrackWritable: opts.conntrackWritable,
+      bootstrapToken: opts.bootstrapToken,
+      taintControlPlane: opts.taintControlPlane,
+      highAvailability: opts.highAvailability,
+      nodeLabels: opts.nodeLabels,
+    }),
+  );
   const files: Record<string, string> = { '/etc/minilab/kubeadm.yaml': config };
-  const patches = addonPatches(DEFAULT_POD_SUBNET, opts.kubernetesVersion, {
+  const patches = addonPatches(settings.podSubnet, opts.kubernetesVersion, {
     highAvailability: opts.highAvailability !== undefined,
   });
   for (const [name, text] of Object.entries(patches)) files[`${PATCHES_DIR}/${name}`] = text;
@@ -129,11 +156,19 @@ fi`,
  * control plane's stable name (preflight skipped: the node image is known). A control plane also
  * fetches the uploaded certificates and starts its own etcd member and control-plane components.
  */
-export async function kubeadmJoin(node: Node, opts: Omit<JoinShape, 'nodeName'>): Promise<void> {
-  const config = joinConfig({ nodeName: node.name, ...opts });
+export async function kubeadmJoin(
+  node: Node,
+  opts: Omit<JoinShape, 'nodeName'> & {
+    /** The cluster's Service range (default: minilab's). */
+    serviceSubnet?: string;
+    customize?: (kubeadmYaml: string) => string;
+  },
+): Promise<void> {
+  const { serviceSubnet = DEFAULT_SERVICE_SUBNET, customize = (y: string) => y, ...shape } = opts;
+  const config = customize(joinConfig({ nodeName: node.name, ...shape }));
   // The Service range for the node's filter of untranslated Service traffic (a worker has no
   // cluster configuration of its own to read it from).
-  const files = { '/etc/minilab/kubeadm.yaml': config, '/etc/minilab/service-cidrs': DEFAULT_SERVICE_SUBNET };
+  const files = { '/etc/minilab/kubeadm.yaml': config, '/etc/minilab/service-cidrs': serviceSubnet };
   await runInNode(
     node,
     `${writeFilesScript(files)}
@@ -151,6 +186,16 @@ export async function deleteBootstrapToken(controlPlane: Node, token: string): P
     ['kubeadm', 'token', 'delete', token.split('.')[0] ?? token],
     'deleting the bootstrap token',
   );
+}
+
+/** The cluster's Service range, from a control plane's API server manifest (nodes added later). */
+export async function clusterServiceSubnet(controlPlane: Node): Promise<string> {
+  const out = await runInNode(
+    controlPlane,
+    `sed -n 's/.*--service-cluster-ip-range=\\([^" ]*\\).*/\\1/p' /etc/kubernetes/manifests/kube-apiserver.yaml | head -n1`,
+    "reading the cluster's Service range",
+  );
+  return out.trim() || DEFAULT_SERVICE_SUBNET;
 }
 
 /** The node's components.json: the versions and images this node image was built with. */

@@ -1,23 +1,63 @@
-import { API_SERVER_PORT, DEFAULT_POD_SUBNET, DEFAULT_SERVICE_SUBNET } from '../kube/kubeadm-config.js';
+import { customizeKubeadm } from '../config/kubeadm-patches.js';
+import type { ConfigNode } from '../config/cluster-config.js';
+import { API_SERVER_PORT } from '../kube/kubeadm-config.js';
 import { nodeImageRef } from '../image/components.js';
 import { usageError } from '../errors.js';
 import { resourceNames } from '../profile/name.js';
 import type { ClusterPlan, PortMapping } from '../providers/types.js';
+import { DEFAULT_SETTINGS, type ClusterSettings } from './kubeadm.js';
 import { LOAD_BALANCER_COMMAND } from './load-balancer.js';
 import type { StartRequest } from './start.js';
 
 /**
- * The cluster a new start makes: `controlPlanes` control-plane nodes, the first publishing the
- * user's ports on 127.0.0.1, and the rest of `nodes` workers. One control plane publishes the API
- * server itself; several sit behind a load balancer that publishes it. The steps and the provider
- * work on the list.
+ * The nodes a start asks for, as a cluster config file lists them: from the file when there is
+ * one, else `controlPlanes` control planes, the first publishing --ports, and the rest of `nodes`
+ * workers.
+ */
+export function requestedNodes(req: StartRequest): ConfigNode[] {
+  if (req.config) return req.config.nodes;
+  const controlPlanes = Math.max(1, req.controlPlanes ?? 1);
+  const node = (role: ConfigNode['role'], ports: StartRequest['ports'] = []): ConfigNode => ({
+    role,
+    labels: {},
+    extraMounts: [],
+    extraPortMappings: ports.map((p) => ({ ...p, listenAddress: '127.0.0.1' })),
+  });
+  return [
+    ...Array.from({ length: controlPlanes }, (_, i) => node('control-plane', i === 0 ? req.ports : [])),
+    ...Array.from({ length: Math.max(0, req.nodes - controlPlanes) }, () => node('worker')),
+  ];
+}
+
+/** The subnets, kube-proxy mode and kubeadm changes of a start: a config file's, or minilab's defaults. */
+export function settingsOf(req: StartRequest): ClusterSettings {
+  const config = req.config;
+  if (!config) return DEFAULT_SETTINGS;
+  const customized =
+    Object.keys(config.featureGates).length > 0 ||
+    Object.keys(config.runtimeConfig).length > 0 ||
+    config.kubeadmConfigPatches.length > 0;
+  return {
+    podSubnet: config.networking.podSubnet ?? DEFAULT_SETTINGS.podSubnet,
+    serviceSubnet: config.networking.serviceSubnet ?? DEFAULT_SETTINGS.serviceSubnet,
+    kubeProxyMode: config.networking.kubeProxyMode ?? DEFAULT_SETTINGS.kubeProxyMode,
+    customize: customized ? (yaml) => customizeKubeadm(yaml, config) : DEFAULT_SETTINGS.customize,
+  };
+}
+
+/**
+ * The cluster a new start makes (see requestedNodes): control planes named PROFILE-control-plane,
+ * -control-plane2, ..., workers PROFILE-worker1, ..., in the order they are asked for. One control
+ * plane publishes the API server itself; several sit behind a load balancer that publishes it.
+ * The steps and the provider work on the list.
  */
 export function planCluster(
   req: StartRequest,
   opts: { apiServerPort: number; env: NodeJS.ProcessEnv; labels: Record<string, string> },
 ): ClusterPlan {
   const names = resourceNames(req.profile);
-  const controlPlanes = Math.max(1, req.controlPlanes ?? 1);
+  const asked = requestedNodes(req);
+  const controlPlanes = asked.filter((n) => n.role === 'control-plane').length;
   const api: PortMapping = {
     hostIp: '127.0.0.1',
     hostPort: opts.apiServerPort,
@@ -32,23 +72,30 @@ export function planCluster(
     apiServerPort: opts.apiServerPort,
     cpus: req.cpus,
     memoryBytes: req.memoryBytes,
-    env: proxyEnv(opts.env),
+    env: proxyEnv(opts.env, settingsOf(req)),
     labels: opts.labels,
     ...(ha
       ? { loadBalancer: { name: names.loadBalancer, ports: [api], command: LOAD_BALANCER_COMMAND } }
       : {}),
-    nodes: [
-      ...Array.from({ length: controlPlanes }, (_, i) => ({
-        name: names.controlPlane(i),
-        role: 'control-plane' as const,
-        ports: i > 0 ? [] : [...(ha ? [] : [api]), ...req.ports.map((p) => ({ hostIp: '127.0.0.1', ...p }))],
-      })),
-      ...Array.from({ length: Math.max(0, req.nodes - controlPlanes) }, (_, i) => ({
-        name: names.node(i + 1),
-        role: 'worker' as const,
-        ports: [],
-      })),
-    ],
+    nodes: asked.map((n, i) => {
+      const index = asked.slice(0, i).filter((m) => m.role === n.role).length;
+      const first = n.role === 'control-plane' && index === 0;
+      return {
+        name: n.role === 'control-plane' ? names.controlPlane(index) : names.node(index + 1),
+        role: n.role,
+        ports: [
+          ...(first && !ha ? [api] : []),
+          ...n.extraPortMappings.map((p): PortMapping => ({
+            hostIp: p.listenAddress,
+            hostPort: p.hostPort,
+            containerPort: p.containerPort,
+            protocol: p.protocol,
+          })),
+        ],
+        ...(n.extraMounts.length > 0 ? { mounts: n.extraMounts } : {}),
+        ...(Object.keys(n.labels).length > 0 ? { labels: n.labels } : {}),
+      };
+    }),
   };
 }
 
@@ -96,7 +143,10 @@ export function withApiServerPort(plan: ClusterPlan, port: number): ClusterPlan 
 }
 
 /** HTTP(S)_PROXY passed into the nodes, with the cluster's own ranges added to NO_PROXY. */
-export function proxyEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+export function proxyEnv(
+  env: NodeJS.ProcessEnv,
+  subnets: { podSubnet: string; serviceSubnet: string } = DEFAULT_SETTINGS,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const key of ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY']) {
     const value = env[key] ?? env[key.toLowerCase()];
@@ -107,8 +157,8 @@ export function proxyEnv(env: NodeJS.ProcessEnv): Record<string, string> {
       out.NO_PROXY,
       'localhost',
       '127.0.0.1',
-      DEFAULT_SERVICE_SUBNET,
-      DEFAULT_POD_SUBNET,
+      subnets.serviceSubnet,
+      subnets.podSubnet,
       '.svc',
       '.cluster.local',
     ]

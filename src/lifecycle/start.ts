@@ -2,6 +2,7 @@ import getPort from 'get-port';
 import { MinilabError } from '../errors.js';
 import { checkKubeconfigFiles, kubeconfigFiles } from '../kube/kubeconfig.js';
 import { Labels } from '../labels.js';
+import type { ClusterConfig } from '../config/cluster-config.js';
 import type { ProfileConfig } from '../profile/store.js';
 import type { Node } from '../providers/types.js';
 import { RunJournal } from './journal.js';
@@ -24,6 +25,8 @@ export interface StartRequest {
   nodes: number;
   /** How many of the nodes are control planes (several: behind a load balancer). Default 1. */
   controlPlanes?: number;
+  /** A cluster config file, merged with the flags (its nodes then replace nodes/controlPlanes/ports). */
+  config?: ClusterConfig;
   /** Whether the user gave --nodes (then a restart of a cluster of another size is refused). */
   explicitNodes?: boolean;
   ports: ProfileConfig['ports'];
@@ -64,7 +67,7 @@ function newState(ctx: LifecycleContext, req: StartRequest, nodes: Node[]): Star
 async function create(ctx: LifecycleContext, req: StartRequest): Promise<StartResult> {
   const s = newState(ctx, req, []);
   s.plan = planCluster(req, {
-    apiServerPort: await getPort({ host: '127.0.0.1' }),
+    apiServerPort: req.config?.networking.apiServerPort ?? (await getPort({ host: '127.0.0.1' })),
     env: ctx.env,
     labels: ctx.extraLabels,
   });

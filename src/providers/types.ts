@@ -17,12 +17,24 @@ export interface PortMapping {
   protocol: 'tcp' | 'udp';
 }
 
+/** A host directory shared with a node (a cluster config file's extraMounts). */
+export interface MountPlan {
+  hostPath: string;
+  containerPath: string;
+  readOnly: boolean;
+  /** Mount propagation, in Kubernetes' words. */
+  propagation: 'None' | 'HostToContainer' | 'Bidirectional';
+}
+
 /** One node of a cluster plan: what the provider makes. */
 export interface NodePlan {
   name: string;
   role: NodeRole;
   /** Ports published on the host (loopback), the API server's included on control-plane nodes. */
   ports: PortMapping[];
+  mounts?: MountPlan[];
+  /** Kubernetes labels the node registers with (beyond minilab's own). */
+  labels?: Record<string, string>;
 }
 
 /**

@@ -38,6 +38,10 @@ export class FakeWorld {
   /** Each node's /var volume. */
   readonly volumeOf = new Map<string, string>();
   failAt?: string;
+  /** Every command run in a node, as text, with the node's name: what the kubeadm files said. */
+  readonly scripts: { node: string; text: string }[] = [];
+  /** Every plan provisioned. */
+  readonly plans: ClusterPlan[] = [];
 
   /** Records a call; throws when it is the one to fail. */
   call(name: string): void {
@@ -82,6 +86,7 @@ function classify(cmd: string[]): string {
     [/kubeadm join.*certificateKey|certificateKey.*kubeadm join/s, 'kubeadm-join-control-plane'],
     [/kubeadm join/, 'kubeadm-join'],
     [/kubeadm token create/, 'token-create'],
+    [/--service-cluster-ip-range/, 'read-service-subnet'],
     [/kubectl .* drain /, 'drain'],
     [/kubectl .* delete node /, 'delete-node-object'],
     [/kubectl .* get node /, 'get-node'],
@@ -122,6 +127,7 @@ class FakeNode implements Node {
     // The liveness probe of a failed step is not part of what the steps do.
     if (cmd.length === 1 && cmd[0] === 'true') return ok();
     const what = classify(cmd);
+    this.world.scripts.push({ node: this.name, text: cmd.join(' ') });
     this.world.call(`${what} ${this.name}`);
     const node = this.world.nodes.get(this.name);
     if (!node?.state.running) return { exitCode: 126, stdout: '', stderr: 'not running', started: false };
@@ -229,6 +235,7 @@ export class FakeProvider implements Provider {
 
   async provision(plan: ClusterPlan, journal: Journal): Promise<Node[]> {
     this.world.call('provision');
+    this.world.plans.push(plan);
     const taken = [...plan.nodes, ...(plan.loadBalancer ? [plan.loadBalancer] : [])]
       .flatMap((n) => n.ports)
       .find((p) => this.world.takenPorts.has(p.hostPort));

@@ -320,6 +320,7 @@ test('node add makes, boots and joins the next free worker with a fresh token; n
       'boot demo-worker2',
       `read-admin-conf ${NODE}`,
       `token-create ${NODE}`,
+      `read-service-subnet ${NODE}`,
       'kubeadm-join demo-worker2',
       `token-delete ${NODE}`,
       'api node-ready',

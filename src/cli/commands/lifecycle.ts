@@ -9,7 +9,9 @@ import { clusterShape } from '../../lifecycle/plan.js';
 import { renderKubeconfig } from '../../kube/kubeconfig.js';
 import { validateKubernetesVersion } from '../../image/components.js';
 import { DEFAULT_KUBERNETES_VERSION } from '../../version.js';
-import { usageError } from '../../errors.js';
+import { MinilabError, usageError } from '../../errors.js';
+import { readFile } from 'node:fs/promises';
+import { mergeWithFlags, parseClusterConfig, type ClusterConfig } from '../../config/cluster-config.js';
 import { outputOption, parseIntOption, profileOf, type OutputFormat } from '../options.js';
 import { table } from '../output.js';
 
@@ -52,6 +54,38 @@ export function parsePort(
   return [...previous, { hostPort, containerPort, protocol }];
 }
 
+/** Reads and checks a cluster config file, merged with the flags that also describe the cluster. */
+async function readClusterConfig(
+  file: string,
+  flags: { nodes?: number; controlPlanes?: number; ports?: ReturnType<typeof parsePort> },
+): Promise<ClusterConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new MinilabError(
+      'notFound',
+      `cannot read the config file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      {
+        hint: 'give the path of a kind-format cluster config (kind: Cluster, apiVersion: kind.x-k8s.io/v1alpha4)',
+      },
+    );
+  }
+  return mergeWithFlags(parseClusterConfig(text, file), flags, file);
+}
+
+/** The profile: -p (or MINILAB_PROFILE), else the config file's name, else the default. Both must agree. */
+function profileFor(cmd: Command, env: NodeJS.ProcessEnv, config: ClusterConfig | undefined): string {
+  const given = (cmd.optsWithGlobals() as { profile?: string }).profile ?? env.MINILAB_PROFILE;
+  if (config?.name && given && given !== config.name) {
+    throw usageError(
+      `the profile "${given}" is not the config file's name "${config.name}"`,
+      `leave -p (and MINILAB_PROFILE) out to use "${config.name}", or change the file's name`,
+    );
+  }
+  return config?.name && !given ? config.name : profileOf(cmd, env);
+}
+
 export function registerLifecycle(program: Command, ctx: Context): void {
   program
     .command('start')
@@ -67,6 +101,10 @@ export function registerLifecycle(program: Command, ctx: Context): void {
       'control-plane nodes, behind a load balancer when more than one; odd (default: 1)',
       parseIntOption('--control-planes', 1, 7),
     )
+    .option(
+      '--config <file>',
+      "a cluster config file in kind's v1alpha4 format (nodes, networking, featureGates, ...; see docs/config-file.md)",
+    )
     .option('--cpus <n>', 'CPUs for each node (default: no limit)', parseCpus)
     .option('--memory <size>', 'memory for each node, e.g. 4g (default: no limit)', parseMemory)
     .option('--ports <host:node...>', 'extra ports to publish on 127.0.0.1, e.g. 8080:30080', (v, prev) =>
@@ -81,20 +119,33 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .option('--no-switch-context', 'do not make this cluster the current kubeconfig context')
     .addOption(outputOption())
     .action(async (opts, cmd: Command) => {
-      const profile = profileOf(cmd, ctx.env);
       const version = validateKubernetesVersion(opts.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION);
+      const config = opts.config
+        ? await readClusterConfig(opts.config, {
+            nodes: opts.nodes,
+            controlPlanes: opts.controlPlanes,
+            ports: opts.ports,
+          })
+        : undefined;
+      const profile = profileFor(cmd, ctx.env, config);
       // start is the only lifecycle command needing the Kubernetes client library: load it on demand.
       const { start } = await import('../../lifecycle/start.js');
-      const shape = clusterShape({ nodes: opts.nodes, controlPlanes: opts.controlPlanes });
+      const shape = config
+        ? {
+            nodes: config.nodes.length,
+            controlPlanes: config.nodes.filter((n) => n.role === 'control-plane').length,
+          }
+        : clusterShape({ nodes: opts.nodes, controlPlanes: opts.controlPlanes });
       const result = await start(await ctx.lifecycle(), {
         profile,
         kubernetesVersion: version,
         explicitVersion: opts.kubernetesVersion !== undefined,
         ...shape,
-        explicitNodes: opts.nodes !== undefined || opts.controlPlanes !== undefined,
+        config,
+        explicitNodes: opts.nodes !== undefined || opts.controlPlanes !== undefined || config !== undefined,
         cpus: opts.cpus,
         memoryBytes: opts.memory,
-        ports: opts.ports ?? [],
+        ports: config ? [] : (opts.ports ?? []),
         wait: opts.wait,
         keepOnFailure: Boolean(opts.keepOnFailure),
         switchContext: opts.switchContext !== false,

@@ -4,7 +4,8 @@ import { kubeadmInit } from '../kubeadm.js';
 import { credentials } from '../nodes.js';
 import { installStorage } from './storage.js';
 import { READY_TIMEOUT_MS, whileRunning } from './waits.js';
-import { controlPlaneOf, need, workersOf, type Step } from './state.js';
+import { settingsOf } from '../plan.js';
+import { controlPlaneOf, need, nodeLabelsOf, workersOf, type Step } from './state.js';
 
 /**
  * kubeadm init in two passes. Between them minilab waits for the API server's /livez from the
@@ -28,6 +29,8 @@ export const controlPlaneStep: Step = {
         bootstrapToken: s.bootstrapToken,
         taintControlPlane: workersOf(s).length > 0,
         highAvailability: lb && { loadBalancer: lb.name, certificateKey: need(s.certificateKey, 'the key') },
+        nodeLabels: nodeLabelsOf(s, node),
+        settings: settingsOf(s.req),
       },
       async () => {
         const entry = await credentials(provider, { node, nodes: s.nodes });

@@ -1,9 +1,11 @@
 import { API_SERVER_PORT, caCertHash } from '../../kube/kubeadm-config.js';
 import type { Node } from '../../providers/types.js';
 import { deleteBootstrapToken, kubeadmJoin } from '../kubeadm.js';
+import { settingsOf } from '../plan.js';
 import {
   controlPlaneOf,
   need,
+  nodeLabelsOf,
   otherControlPlanesOf,
   workersOf,
   type StartState,
@@ -36,6 +38,7 @@ export const joinStep: Step = {
     const token = need(s.bootstrapToken, 'the bootstrap token');
     const hash = caCertHash(need(s.entry, 'the admin credentials').certificateAuthorityData);
     const workers = workersOf(s);
+    const settings = settingsOf(s.req);
     const join = (node: Node, controlPlane?: { certificateKey: string; taint: boolean }) =>
       kubeadmJoin(node, {
         nodeIp: need(node.state.ip, `the IP of ${node.name}`),
@@ -43,6 +46,9 @@ export const joinStep: Step = {
         bootstrapToken: token,
         caCertHash: hash,
         controlPlane,
+        nodeLabels: nodeLabelsOf(s, node),
+        serviceSubnet: settings.serviceSubnet,
+        customize: settings.customize,
       });
     const controlPlanes = async () => {
       for (const node of otherControlPlanesOf(s)) {

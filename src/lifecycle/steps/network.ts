@@ -1,7 +1,7 @@
 import { flannelManifest } from '../../kube/flannel.js';
-import { DEFAULT_POD_SUBNET } from '../../kube/kubeadm-config.js';
 import { flannelImage } from '../../image/components.js';
 import { nodeComponents, writeNetworkConfig } from '../kubeadm.js';
+import { settingsOf } from '../plan.js';
 import { controlPlaneOf, need, type Step } from './state.js';
 
 /**
@@ -12,7 +12,7 @@ export const bridgeNetworkStep: Step = {
   title: 'Configuring the pod network (bridge CNI)',
   skip: (s) => s.nodes.length > 1,
   run: async (s) => {
-    s.podCidr = await writeNetworkConfig(controlPlaneOf(s));
+    s.podCidr = await writeNetworkConfig(controlPlaneOf(s), settingsOf(s.req).podSubnet);
   },
 };
 
@@ -28,7 +28,7 @@ export const flannelNetworkStep: Step = {
     const image = flannelImage(await nodeComponents(controlPlaneOf(s)));
     await s.ctx.kube.apply(
       need(s.entry, 'the admin credentials'),
-      flannelManifest({ image, podSubnet: DEFAULT_POD_SUBNET, backend: 'host-gw' }),
+      flannelManifest({ image, podSubnet: settingsOf(s.req).podSubnet, backend: 'host-gw' }),
     );
   },
 };

@@ -64,6 +64,10 @@ export const controlPlaneOf = (s: StartState): Node =>
 export const otherControlPlanesOf = (s: StartState): Node[] =>
   s.nodes.filter((n) => n.role === 'control-plane').slice(1);
 
+/** The Kubernetes labels the plan gives a node (a config file's), if any. */
+export const nodeLabelsOf = (s: StartState, node: Node): Record<string, string> | undefined =>
+  s.plan?.nodes.find((n) => n.name === node.name)?.labels;
+
 /** The worker nodes among the state's nodes. */
 export const workersOf = (s: StartState): Node[] => s.nodes.filter((n) => n.role === 'worker');
 

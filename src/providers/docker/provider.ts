@@ -107,6 +107,7 @@ export class DockerProvider implements Provider {
         labels,
         env: plan.env,
         mountLibModules: existsSync('/lib/modules'),
+        binds: node.mounts,
         ipv4Address: address(),
       });
       nodes.push(this.handle(await this.startCreated(node.name, journal)));

@@ -14,7 +14,13 @@ export function nodeCreateOptions(
   const { exposed, bindings } = publish(spec.ports);
   const binds = [`${spec.varVolume}:/var`];
   if (spec.mountLibModules) binds.push('/lib/modules:/lib/modules:ro');
-  for (const b of spec.binds ?? []) binds.push(`${b.hostPath}:${b.containerPath}${b.readOnly ? ':ro' : ''}`);
+  for (const b of spec.binds ?? []) {
+    const propagation = { None: '', HostToContainer: 'rslave', Bidirectional: 'rshared' }[
+      b.propagation ?? 'None'
+    ];
+    const options = [...(b.readOnly ? ['ro'] : []), ...(propagation ? [propagation] : [])];
+    binds.push(`${b.hostPath}:${b.containerPath}${options.length > 0 ? `:${options.join(',')}` : ''}`);
+  }
   return {
     name: spec.name,
     Hostname: spec.hostname,

@@ -19,7 +19,12 @@ export interface ContainerSpec {
   /** Mount the host's /lib/modules read-only (only where it exists). */
   mountLibModules: boolean;
   /** Extra read-only or read-write bind mounts, host path -> container path. */
-  binds?: { hostPath: string; containerPath: string; readOnly?: boolean }[];
+  binds?: {
+    hostPath: string;
+    containerPath: string;
+    readOnly?: boolean;
+    propagation?: 'None' | 'HostToContainer' | 'Bidirectional';
+  }[];
 }
 
 /** The load balancer of a highly available cluster: unprivileged, on the cluster's network. */
