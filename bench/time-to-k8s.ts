@@ -1,7 +1,11 @@
 /**
  * minilab's time-to-k8s benchmark (method of minikube's time-to-k8s, plus restart, delete,
- * latency and footprint). Run: npm run bench -- [--iterations N] [--nodes N] [--profile NAME] [--out FILE]
- * Needs the node image built (minilab image build). Prints a table; writes JSON.
+ * latency and footprint). Run: npm run bench -- [--iterations N] [--nodes N] [--control-planes N]
+ * [--profile NAME] [--out FILE] [--no-floor]. Needs the node image built (minilab image build).
+ * Prints a table; writes JSON. With several nodes it also times `node add` of a worker to Ready
+ * (then removes it) and reads every node's idle memory; with several control planes it stops the
+ * first control plane's container and times how long until the API answers through the
+ * kubeconfig (the load balancer), then how long `start` takes to bring that node back.
  */
 import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
@@ -22,8 +26,11 @@ interface Args {
   out: string;
   idleSeconds: number;
   version: string;
-  /** Nodes of the cluster (one control plane, the rest workers). */
+  /** Nodes of the cluster, control planes included. */
   nodes: number;
+  controlPlanes: number;
+  /** Whether to measure the floor (plain processes in one node) after the iterations. */
+  floor: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -43,7 +50,9 @@ function parseArgs(argv: string[]): Args {
       ),
     idleSeconds: Number(get('--idle-seconds') ?? 60),
     version: get('--kubernetes-version') ?? DEFAULT_KUBERNETES_VERSION,
-    nodes: Number(get('--nodes') ?? 1),
+    nodes: Number(get('--nodes') ?? get('--control-planes') ?? 1),
+    controlPlanes: Number(get('--control-planes') ?? 1),
+    floor: !argv.includes('--no-floor'),
   };
 }
 
@@ -109,6 +118,19 @@ interface Iteration {
   delete: number;
   statusLatency: number;
   versionLatency: number;
+  /** Several nodes: `node add` of a worker until it is Ready (the command's own wait). */
+  nodeAdd?: number;
+  /** Several control planes: from the first one's container stopped to the API answering. */
+  failover?: number;
+  /** Several control planes: `start` bringing the stopped control plane back Ready. */
+  nodeRestart?: number;
+}
+
+interface IdleMemory {
+  /** The control plane's (the largest of several). */
+  controlPlane: number;
+  /** The largest worker's, if any. */
+  worker?: number;
 }
 
 async function iteration(
@@ -116,10 +138,20 @@ async function iteration(
   provider: DockerProvider,
   env: NodeJS.ProcessEnv,
   measureIdle: boolean,
-): Promise<{ it: Iteration; idleMemoryBytes?: number }> {
+): Promise<{ it: Iteration; idleMemory?: IdleMemory }> {
   const p = args.profile;
   const commandExec = await must(
-    ['start', '-p', p, '--kubernetes-version', args.version, '--nodes', String(args.nodes)],
+    [
+      'start',
+      '-p',
+      p,
+      '--kubernetes-version',
+      args.version,
+      '--nodes',
+      String(args.nodes),
+      '--control-planes',
+      String(args.controlPlanes),
+    ],
     env,
   );
   const nodeCpuSecondsDuringStart = (await nodeResources((await controlPlane(provider, p)).node)).cpuSeconds;
@@ -186,11 +218,31 @@ async function iteration(
   const dnsAnswering = await until('the app pod to resolve a Service name', () =>
     inApp(['nslookup', 'bench-app.default.svc.cluster.local']),
   );
-  let idleMemoryBytes: number | undefined;
+  let idleMemory: IdleMemory | undefined;
   if (measureIdle) {
     process.stderr.write(`  idle for ${args.idleSeconds}s before reading memory ...\n`);
     await new Promise((r) => setTimeout(r, args.idleSeconds * 1000));
-    idleMemoryBytes = (await nodeResources((await controlPlane(provider, p)).node)).memoryBytes;
+    const { nodes } = await controlPlane(provider, p);
+    const memory = async (role: string) => {
+      const of = nodes.filter((n) => n.role === role);
+      if (of.length === 0) return undefined;
+      return Math.max(...(await Promise.all(of.map(nodeResources))).map((r) => r.memoryBytes));
+    };
+    idleMemory = { controlPlane: (await memory('control-plane')) ?? 0, worker: await memory('worker') };
+  }
+  const extra: Pick<Iteration, 'nodeAdd' | 'failover' | 'nodeRestart'> = {};
+  if (args.nodes > 1) {
+    extra.nodeAdd = await must(['node', 'add', '-p', p, '--name', `${p}-bench-added`], env);
+    await must(['node', 'delete', '-p', p, `${p}-bench-added`], env);
+  }
+  if (args.controlPlanes > 1) {
+    const first = (await controlPlane(provider, p)).nodes.find((n) => n.name === `${p}-control-plane`);
+    if (!first) throw new Error(`no node ${p}-control-plane`);
+    await provider.stopNode(first, 10);
+    extra.failover = await until('the API through the load balancer', async () =>
+      Boolean(await core.listNode()),
+    );
+    extra.nodeRestart = await must(['start', '-p', p], env);
   }
   const statusLatency = (await minilab(['status', '-p', p], env)).ms;
   const versionLatency = (await minilab(['version'], env)).ms;
@@ -213,8 +265,9 @@ async function iteration(
       delete: del,
       statusLatency,
       versionLatency,
+      ...extra,
     },
-    idleMemoryBytes,
+    idleMemory,
   };
 }
 
@@ -233,7 +286,7 @@ async function main() {
   const dir = await mkdtemp(join(tmpdir(), 'minilab-bench-'));
   const env = { ...process.env, KUBECONFIG: join(dir, 'kubeconfig'), NO_COLOR: '1' };
   const iterations: Iteration[] = [];
-  let idleMemoryBytes: number | undefined;
+  let idleMemory: IdleMemory | undefined;
   let floor: Floor | undefined;
   try {
     await minilab(['delete', '-p', args.profile], env);
@@ -241,20 +294,22 @@ async function main() {
       process.stderr.write(`iteration ${i + 1}/${args.iterations}\n`);
       const r = await iteration(args, provider, env, i === args.iterations - 1);
       iterations.push(r.it);
-      idleMemoryBytes ??= r.idleMemoryBytes;
+      idleMemory ??= r.idleMemory;
     }
     // The floor, measured in the same run: plain processes in one prepared node.
     const floors: Floor[] = [];
-    for (let i = 0; i < Math.min(3, args.iterations); i++) {
+    for (let i = 0; i < (args.floor ? Math.min(3, args.iterations) : 0); i++) {
       process.stderr.write(`floor ${i + 1}\n`);
       await must(['start', '-p', args.profile, '--wait', 'none', '--kubernetes-version', args.version], env);
       floors.push(await measureFloor(provider, args.profile));
       await must(['delete', '-p', args.profile], env);
     }
-    floor = {
-      apiServerAnswering: median(floors.map((f) => f.apiServerAnswering)),
-      nodeReady: median(floors.map((f) => f.nodeReady)),
-    };
+    if (floors.length > 0) {
+      floor = {
+        apiServerAnswering: median(floors.map((f) => f.apiServerAnswering)),
+        nodeReady: median(floors.map((f) => f.nodeReady)),
+      };
+    }
   } finally {
     await minilab(['delete', '-p', args.profile], env);
     await rm(dir, { recursive: true, force: true });
@@ -262,7 +317,7 @@ async function main() {
   const keys = Object.keys(iterations[0] ?? {}) as (keyof Iteration)[];
   const summary = Object.fromEntries(
     keys.map((k) => {
-      const xs = iterations.map((it) => it[k]);
+      const xs = iterations.map((it) => it[k] ?? 0);
       return [k, { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) }];
     }),
   );
@@ -276,9 +331,13 @@ async function main() {
     },
     kubernetesVersion: args.version,
     nodes: args.nodes,
+    controlPlanes: args.controlPlanes,
     iterations: iterations.length,
     summary,
-    idleMemoryMiB: idleMemoryBytes === undefined ? undefined : Math.round(idleMemoryBytes / 2 ** 20),
+    idleMemoryMiB: idleMemory && {
+      controlPlane: Math.round(idleMemory.controlPlane / 2 ** 20),
+      worker: idleMemory.worker === undefined ? undefined : Math.round(idleMemory.worker / 2 ** 20),
+    },
     nodeImageMB: Math.round(image.sizeBytes / 1e6),
     floor,
     ratioToFloor: floor ? summary.total!.median / floor.nodeReady : undefined,
@@ -292,14 +351,14 @@ async function main() {
     return `${k.padEnd(28)} ${(s.median / unit).toFixed(2).padStart(8)} ${(s.min / unit).toFixed(2).padStart(8)} ${(s.max / unit).toFixed(2).padStart(8)}`;
   };
   console.log(
-    `time-to-k8s, ${iterations.length} iterations, Kubernetes ${args.version}, ${args.nodes} node(s), ${result.machine.cpus} CPUs, ${result.machine.memoryGiB} GiB`,
+    `time-to-k8s, ${iterations.length} iterations, Kubernetes ${args.version}, ${args.nodes} node(s), ${args.controlPlanes} control plane(s), ${result.machine.cpus} CPUs, ${result.machine.memoryGiB} GiB`,
   );
   console.log(
     `${'phase (seconds)'.padEnd(28)} ${'median'.padStart(8)} ${'min'.padStart(8)} ${'max'.padStart(8)}`,
   );
   for (const k of keys) console.log(fmt(k));
   console.log(
-    `node memory after ${args.idleSeconds}s idle: ${result.idleMemoryMiB} MiB; node image: ${result.nodeImageMB} MB`,
+    `node memory after ${args.idleSeconds}s idle: control plane ${result.idleMemoryMiB?.controlPlane} MiB${result.idleMemoryMiB?.worker === undefined ? '' : `, worker ${result.idleMemoryMiB.worker} MiB`}; node image: ${result.nodeImageMB} MB`,
   );
   if (floor) {
     console.log(

@@ -1,6 +1,13 @@
 import { stringify } from 'yaml';
 import { GO_ENV } from './kubeadm-config.js';
 
+/** The sidecar's script: wait for flanneld's subnet file, install the CNI config, stay (a sidecar runs on). */
+export const INSTALL_CNI_WHEN_SUBNET_READY = [
+  'until [ -s /run/flannel/subnet.env ]; do sleep 0.1; done',
+  '/opt/bin/install-conf /etc/kube-flannel/cni-conf.json /etc/cni/net.d/10-flannel.conflist',
+  'exec sleep 2147483647',
+].join('\n');
+
 export interface FlannelOptions {
   /** flannel's image, preloaded in the nodes (flanneld and install-conf in /opt/bin). */
   image: string;
@@ -95,16 +102,21 @@ export function flannelManifest(o: FlannelOptions): string {
             priorityClassName: 'system-node-critical',
             tolerations: [{ operator: 'Exists' }],
             serviceAccountName: 'flannel',
+            // Upstream installs the CNI config from an init container, before flanneld has written
+            // the node's subnet file: the node turned Ready at once, the first pods scheduled on it
+            // failed their sandbox (no subnet yet) and the kubelet retried them 13 s later. Here a
+            // sidecar installs it once the subnet file is there, so Ready means pods can start.
             initContainers: [
               {
                 name: 'install-cni',
                 image: o.image,
                 imagePullPolicy: 'Never',
-                command: ['/opt/bin/install-conf'],
-                args: ['/etc/kube-flannel/cni-conf.json', '/etc/cni/net.d/10-flannel.conflist'],
+                restartPolicy: 'Always',
+                command: ['sh', '-c', INSTALL_CNI_WHEN_SUBNET_READY],
                 volumeMounts: [
                   { name: 'cni', mountPath: '/etc/cni/net.d' },
                   { name: 'flannel-cfg', mountPath: '/etc/kube-flannel/' },
+                  { name: 'run', mountPath: '/run/flannel' },
                 ],
               },
             ],

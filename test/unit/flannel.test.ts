@@ -64,12 +64,20 @@ test('flannel daemon: kube subnet manager, masquerading, capabilities and mounts
   );
   const mounts = (c: Doc) => c.volumeMounts.map((m: Doc) => hostPaths[m.name] ?? `configmap:${m.mountPath}`);
   assert.deepEqual(mounts(flanneld), ['/run/flannel', 'configmap:/etc/kube-flannel/', '/run/xtables.lock']);
-  // The init container puts the CNI config where containerd reads it (conf_dir /etc/cni/net.d).
+  // A sidecar puts the CNI config where containerd reads it (conf_dir /etc/cni/net.d), once
+  // flanneld has written the node's subnet file: the node is Ready only when pods can start.
   const [init] = ds.initContainers;
-  assert.deepEqual(mounts(init), ['/etc/cni/net.d', 'configmap:/etc/kube-flannel/']);
-  assert.deepEqual(
-    [...init.command, ...init.args],
-    ['/opt/bin/install-conf', '/etc/kube-flannel/cni-conf.json', '/etc/cni/net.d/10-flannel.conflist'],
+  assert.equal(init.restartPolicy, 'Always', 'a sidecar: it runs beside flanneld');
+  assert.deepEqual(mounts(init), ['/etc/cni/net.d', 'configmap:/etc/kube-flannel/', '/run/flannel']);
+  assert.deepEqual(init.command.slice(0, 2), ['sh', '-c']);
+  const script = init.command[2] as string;
+  assert.ok(
+    script.indexOf('/run/flannel/subnet.env') < script.indexOf('/opt/bin/install-conf'),
+    'waits for the subnet file before installing',
+  );
+  assert.match(
+    script,
+    /install-conf \/etc\/kube-flannel\/cni-conf\.json \/etc\/cni\/net\.d\/10-flannel\.conflist/,
   );
 });
 
