@@ -33,6 +33,30 @@ function findNode(profile: string, nodes: Node[], name: string): Node {
   return node;
 }
 
+/**
+ * The node's Ready heartbeat as the API server has it ('' before the node registered), read
+ * through a control plane; undefined when the API server does not answer.
+ */
+async function readyHeartbeat(via: Node, name: string): Promise<string | undefined> {
+  const r = await via
+    .exec(
+      [
+        'kubectl',
+        '--kubeconfig=/etc/kubernetes/admin.conf',
+        // An API server without etcd's majority does not answer: the wait goes on without this check.
+        '--request-timeout=10s',
+        'get',
+        'node',
+        name,
+        '-o',
+        'jsonpath={.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}',
+      ],
+      { timeoutMs: 30_000 },
+    )
+    .catch(() => undefined);
+  return r?.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
 /** etcd answers while a majority of its members (one per control plane) runs. */
 const quorum = (members: number) => Math.floor(members / 2) + 1;
 
@@ -90,8 +114,8 @@ export async function stopNode(
 
 /**
  * Starts one stopped node of a running cluster: the container starts, boots (systemd, containerd),
- * and its kubelet comes back with it; done when the API server reports the node Ready. A node
- * already running is only checked for Ready. The cluster needs a running control plane: a
+ * and its kubelet comes back with it; done when the API server reports the node Ready from a
+ * heartbeat of the restarted kubelet. A node already running is only checked for Ready. The cluster needs a running control plane: a
  * stopped cluster is started whole, by `minilab start`.
  */
 export async function startNode(
@@ -110,16 +134,29 @@ export async function startNode(
       await ctx.reporter.step(`Starting the load balancer ${lb.name}`, () => ctx.provider.startNode(lb));
     }
     const wasRunning = node.state.running;
+    // The API server keeps the Ready from before the stop until the node controller's grace period
+    // (tens of seconds) runs out: Ready counts once the restarted kubelet has reported (a new heartbeat).
+    let before: string | undefined;
     if (!wasRunning) {
+      before = await readyHeartbeat(found.node, name);
       await ctx.reporter.step(`Starting the node container ${name}`, () => ctx.provider.startNode(node));
       await ctx.reporter.step('Booting the node (systemd, containerd)', () => waitForBoot(node));
     }
     const entry = await credentials(ctx.provider, found);
+    let reported = before === undefined;
     await ctx.reporter.step(`Waiting for ${name} to be Ready`, (progress) =>
       waitUntil(
         `node ${name} to be Ready`,
         READY_TIMEOUT_MS,
-        () => whileRunning(node, () => ctx.kube.nodeReady(entry, name)),
+        () =>
+          whileRunning(node, async () => {
+            if (!reported) {
+              const now = await readyHeartbeat(found.node, name);
+              reported = now !== undefined && now !== before;
+              if (!reported) return 'the kubelet has not reported since the start';
+            }
+            return ctx.kube.nodeReady(entry, name);
+          }),
         { onState: progress },
       ),
     );

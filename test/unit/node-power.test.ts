@@ -144,9 +144,11 @@ test('node start starts and boots a stopped node, then waits for it to be Ready;
     const r = await startNode(f.ctx, 'demo', 'demo-worker1');
     assert.deepEqual(r, { profile: 'demo', node: 'demo-worker1', role: 'worker', action: 'started' });
     assert.deepEqual(f.world.calls, [
+      `get-node ${CP}`,
       'start-node demo-worker1',
       'boot demo-worker1',
       `read-admin-conf ${CP}`,
+      `get-node ${CP}`,
       'api node-ready',
     ]);
     assert.deepEqual(running(f), { [CP]: true, 'demo-worker1': true });
@@ -154,6 +156,31 @@ test('node start starts and boots a stopped node, then waits for it to be Ready;
     const again = await startNode(f.ctx, 'demo', 'demo-worker1');
     assert.equal(again.action, 'already-running');
     assert.deepEqual(f.world.calls, [`read-admin-conf ${CP}`, 'api node-ready']);
+  });
+});
+
+test('node start trusts Ready only once the restarted kubelet has reported: the Ready from before the stop is stale', async () => {
+  await withCluster({ nodes: 2 }, async (f) => {
+    await stopNode(f.ctx, 'demo', 'demo-worker1');
+    const worker = f.world.nodes.get('demo-worker1');
+    assert.ok(worker);
+    // The container starts; its kubelet's first heartbeat reaches the API server at the fourth look.
+    f.ctx.provider.startNode = async () => {
+      Object.assign(worker.state, { running: true, status: 'running' });
+    };
+    let looks = 0;
+    const call = f.world.call.bind(f.world);
+    f.world.call = (name: string) => {
+      call(name);
+      if (name === `get-node ${CP}` && ++looks === 4) worker.state.startedAt = '2026-12-04T15:00:00Z';
+    };
+    f.world.calls.length = 0;
+    assert.equal((await startNode(f.ctx, 'demo', 'demo-worker1')).action, 'started');
+    assert.deepEqual(
+      f.world.calls.filter((c) => c.startsWith('get-node') || c.startsWith('api')),
+      [...Array<string>(4).fill(`get-node ${CP}`), 'api node-ready'],
+    );
+    assert.ok(f.lines.includes('    the kubelet has not reported since the start'));
   });
 });
 
