@@ -115,8 +115,8 @@ export async function stopNode(
 /**
  * Starts one stopped node of a running cluster: the container starts, boots (systemd, containerd),
  * and its kubelet comes back with it; done when the API server reports the node Ready from a
- * heartbeat of the restarted kubelet. A node already running is only checked for Ready. The cluster needs a running control plane: a
- * stopped cluster is started whole, by `minilab start`.
+ * heartbeat of the restarted kubelet. A node already running is only checked for Ready. The
+ * cluster needs a running control plane: a stopped cluster is started whole, by `minilab start`.
  */
 export async function startNode(
   ctx: LifecycleContext,
