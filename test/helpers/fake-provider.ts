@@ -154,6 +154,12 @@ class FakeNode implements Node {
       case 'has-flannel':
         // flannel's init container writes its CNI config once its manifest is applied.
         return this.world.manifestApplied ? ok() : { exitCode: 1, stdout: '', stderr: '', started: true };
+      case 'get-node': {
+        // A kubelet reports as soon as its node starts: its Ready heartbeat is the start time.
+        if (!cmd.some((a) => a.includes('lastHeartbeatTime'))) return ok();
+        const name = cmd[cmd.indexOf('node') + 1] ?? '';
+        return ok(this.world.nodes.get(name)?.state.startedAt ?? '');
+      }
       case 'token-create':
         return ok('abcdef.0123456789abcdef\n');
       default:
@@ -318,7 +324,9 @@ export class FakeProvider implements Provider {
   async startNode(node: Node): Promise<void> {
     this.world.call(`start-node ${node.name}`);
     const n = this.world.nodes.get(node.name);
-    if (n) Object.assign(n.state, { running: true, status: 'running' });
+    // Each start a later time than the last, even within one millisecond.
+    const startedAt = new Date(Math.max(Date.now(), Date.parse(n?.state.startedAt ?? '') + 1 || 0));
+    if (n) Object.assign(n.state, { running: true, status: 'running', startedAt: startedAt.toISOString() });
   }
 
   async stopNode(node: Node): Promise<void> {

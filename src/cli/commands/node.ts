@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { addNode } from '../../lifecycle/add-node.js';
+import { startNode, stopNode } from '../../lifecycle/node-power.js';
 import { controlPlane } from '../../lifecycle/nodes.js';
 import { removeNode } from '../../lifecycle/remove-node.js';
 import { outputOption, profileOf, type OutputFormat } from '../options.js';
 import { table } from '../output.js';
 
 export function registerNode(program: Command, ctx: Context): void {
-  const node = program.command('node').description("add, remove and list a cluster's nodes");
+  const node = program.command('node').description("add, remove, stop, start and list a cluster's nodes");
   node
     .command('add')
     .description(
@@ -38,6 +39,40 @@ export function registerNode(program: Command, ctx: Context): void {
       const profile = profileOf(cmd, ctx.env);
       const r = await removeNode(await ctx.lifecycle(), profile, name);
       ctx.reporter.result(opts.output, r, (d) => `Node ${d.node} removed from cluster "${d.profile}"\n`);
+    });
+  node
+    .command('stop')
+    .description(
+      'stop one node (kubelet, then container), keeping its state; it stays in the cluster, NotReady',
+    )
+    .argument('<name>', 'the node')
+    .option(
+      '--force',
+      'stop a control plane even if etcd loses its majority (the API server stops answering until enough control planes run again)',
+    )
+    .addOption(outputOption())
+    .action(async (name: string, opts: { force?: boolean; output: OutputFormat }, cmd: Command) => {
+      const profile = profileOf(cmd, ctx.env);
+      const r = await stopNode(await ctx.lifecycle(), profile, name, { force: Boolean(opts.force) });
+      ctx.reporter.result(opts.output, r, (d) =>
+        d.action === 'stopped'
+          ? `Node ${d.node} of cluster "${d.profile}" stopped (NotReady until: minilab node start -p ${d.profile} ${d.node})\n`
+          : `Node ${d.node} of cluster "${d.profile}" is already stopped\n`,
+      );
+    });
+  node
+    .command('start')
+    .description('start one stopped node of a running cluster and wait for it to be Ready')
+    .argument('<name>', 'the node')
+    .addOption(outputOption())
+    .action(async (name: string, opts: { output: OutputFormat }, cmd: Command) => {
+      const profile = profileOf(cmd, ctx.env);
+      const r = await startNode(await ctx.lifecycle(), profile, name);
+      ctx.reporter.result(opts.output, r, (d) =>
+        d.action === 'started'
+          ? `Node ${d.node} of cluster "${d.profile}" started and Ready\n`
+          : `Node ${d.node} of cluster "${d.profile}" is already running and Ready\n`,
+      );
     });
   node
     .command('list')
