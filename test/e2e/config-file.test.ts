@@ -209,6 +209,27 @@ test('the host directory is in the worker; a NodePort answers on the host throug
   assert.equal(dns.log, 'nodeport-ok\n');
 });
 
+test('node stop and node start take one worker down and back: its pods answer again on the host', async () => {
+  const stopped = await s.minilab(['node', 'stop', '-p', profile, worker]);
+  assert.equal(stopped.code, 0, stopped.stderr);
+  assert.equal((await engine.containers.inspect(worker))?.running, false);
+  const st = await s.minilab(['status', '-p', profile, '-o', 'json']);
+  assert.equal(st.code, 16 + 1 + 2, 'status says a node container and its kubelet are down');
+  const last = await s.minilab(['node', 'stop', '-p', profile, controlPlane]);
+  assert.equal(last.code, 2, last.stderr);
+  assert.match(last.stderr, /last running control plane/);
+  assert.equal((await engine.containers.inspect(controlPlane))?.running, true, 'the refusal changed nothing');
+  const started = await s.minilab(['node', 'start', '-p', profile, worker], { timeoutMs: 5 * 60_000 });
+  assert.equal(started.code, 0, started.stderr);
+  const { core } = clients();
+  const node = await core.readNode({ name: worker });
+  assert.equal(node.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
+  const body = await waitFor('the NodePort on the host again', 180_000, () =>
+    httpGet(`http://127.0.0.1:${hostPort}/`),
+  );
+  assert.equal(body, 'nodeport-ok\n');
+});
+
 test('delete removes the cluster made from the file', async () => {
   const r = await s.minilab(['delete', '-p', profile], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
