@@ -54,7 +54,12 @@ after(async () => {
   await s.cleanup();
 });
 
-const clients = () => kubeClients(s.kubeconfig, profile);
+/** Set by the first case: the later ones need its cluster (a plain `start` would make another). */
+let made = false;
+function clients() {
+  if (!made) throw new Error(`the cluster of profile ${profile} was not made (see the first case)`);
+  return kubeClients(s.kubeconfig, profile);
+}
 
 /** kubectl in a control-plane node, against that node's own API server (not the load balancer). */
 function localKubectl(node: string, args: string[]) {
@@ -114,6 +119,7 @@ test('start --control-planes 3 --nodes 4: every node Ready behind the load balan
     timeoutMs: 20 * 60_000,
   });
   assert.equal(r.code, 0, r.stderr);
+  made = true;
   const { core } = clients();
   assert.deepEqual(await readyNodes(core), [...nodes].sort());
   // With a worker to run pods, every control plane keeps them off (kubeadm's taint).
@@ -221,10 +227,10 @@ test('with the first control plane stopped, the API answers through the load bal
 });
 
 test('start brings the stopped control plane back: Ready, etcd ok everywhere, the write made without it there', async () => {
+  const { core } = clients();
   const r = await s.minilab(['start', '-p', profile], { timeoutMs: 600_000 });
   assert.equal(r.code, 0, r.stderr);
   assert.equal((await engine.containers.inspect(firstControlPlane))?.running, true);
-  const { core } = clients();
   await waitForReadyNodes(core, nodes, 240_000);
   for (const cp of controlPlanes) await assertEtcdReady(cp, 'after the restart of the first control plane');
   // Read through the returned node's own API server and etcd member: it caught up.
@@ -243,10 +249,10 @@ test('start brings the stopped control plane back: Ready, etcd ok everywhere, th
 
 test('node add --control-plane warns about 4; node delete of it leaves 3 healthy etcd members', async () => {
   const added = `${profile}-control-plane4`;
+  const { core } = clients();
   const add = await s.minilab(['node', 'add', '-p', profile, '--control-plane'], { timeoutMs: 600_000 });
   assert.equal(add.code, 0, add.stderr);
   assert.match(add.stderr, /4 control planes survive no more failures than 3/);
-  const { core } = clients();
   await waitForReadyNodes(core, [...nodes, added], 240_000);
   assert.deepEqual(await loadBalancerBackends(), [...controlPlanes, added].sort());
   assert.deepEqual(await etcdMembers(firstControlPlane), [...controlPlanes, added].sort());
@@ -265,13 +271,13 @@ test('node add --control-plane warns about 4; node delete of it leaves 3 healthy
 });
 
 test('after the Docker engine restarts, every container has its address again, and nodes, etcd and data are back', async () => {
+  const { core } = clients();
   await assertOnlyOurContainersRun(engine);
   const addresses = await profileAddresses(engine, profile);
   assert.deepEqual(Object.keys(addresses).sort(), [...nodes, loadBalancer].sort());
   engine = await restartDockerd();
   await waitForProfileRunning(engine, profile, nodes.length + 1, 180_000);
   assert.deepEqual(await profileAddresses(engine, profile), addresses, 'the same address for each container');
-  const { core } = clients();
   await waitForReadyNodes(core, nodes, 300_000);
   for (const cp of controlPlanes) await assertEtcdReady(cp, 'after the engine restart');
   assert.equal(await readClaimFile(core, worker, 'read-after-engine-restart'), DATA);
