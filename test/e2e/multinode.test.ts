@@ -4,8 +4,24 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
 import type { DockerEngine } from '../../src/providers/docker/engine.js';
-import { cleanupTestResources, connect, runId } from '../helpers/engine.js';
-import { echoServerArchive, kubeClients, podResult, sandbox, waitFor } from '../helpers/cluster.js';
+import {
+  cleanupTestResources,
+  connect,
+  profileAddresses,
+  runId,
+  waitForProfileRunning,
+} from '../helpers/engine.js';
+import {
+  echoServerArchive,
+  kubeClients,
+  podResult,
+  readClaimFile,
+  sandbox,
+  waitFor,
+  waitForReadyNodes,
+  writeClaimFile,
+} from '../helpers/cluster.js';
+import { assertOnlyOurContainersRun, ensureDockerdRunning, restartDockerd } from '../helpers/dockerd.js';
 
 /**
  * One cluster of three nodes (a control plane and two workers, flannel as the network) shared by
@@ -26,6 +42,9 @@ before(async () => {
 });
 
 after(async () => {
+  // The engine may be down if the restart case failed half-way: bring it back first.
+  await ensureDockerdRunning().catch(() => undefined);
+  engine = await connect().catch(() => engine);
   await s.minilab(['delete', '-p', profile], { timeoutMs: 120_000 }).catch(() => undefined);
   await cleanupTestResources(engine);
   await s.cleanup();
@@ -242,6 +261,23 @@ test('stop and start bring every node back Ready with the workloads', async () =
     ]);
   }
   assert.equal(after.phase, 'Succeeded', after.log);
+});
+
+test('after the Docker engine restarts, every node is back Ready at its address, with the PVC file and the kubeconfig working', async () => {
+  const { core } = clients();
+  const data = `kept-${runId}`;
+  await writeClaimFile(core, workers[0] as string, data);
+  await assertOnlyOurContainersRun(engine);
+  const addresses = await profileAddresses(engine, profile);
+  assert.deepEqual(Object.keys(addresses).sort(), [...nodes].sort());
+  engine = await restartDockerd();
+  await waitForProfileRunning(engine, profile, nodes.length, 180_000);
+  assert.deepEqual(await profileAddresses(engine, profile), addresses, 'the same address for each node');
+  // Through the host's kubeconfig, as it was before the restart.
+  await waitForReadyNodes(core, nodes, 300_000);
+  assert.equal(await readClaimFile(core, workers[0] as string, 'read-after-engine-restart'), data);
+  const st = await s.minilab(['status', '-p', profile]);
+  assert.equal(st.code, 0, st.stdout + st.stderr);
 });
 
 test('delete removes every node, volume and the network', async () => {

@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { lstat, mkdir, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { createSocket } from 'node:dgram';
 import { request } from 'node:http';
@@ -18,6 +18,7 @@ import { parse } from 'yaml';
 import { DockerEngine } from '../../src/providers/docker/engine.js';
 import { projectRoot } from '../../src/version.js';
 import { cleanupTestResources, connect, runId, TEST_LABEL } from '../helpers/engine.js';
+import { assertOnlyOurContainersRun, ensureDockerdRunning, restartDockerd } from '../helpers/dockerd.js';
 import { createDataClaim, kubeClients, runBin, sandbox, waitFor, type Run } from '../helpers/cluster.js';
 
 const A = `rel-${runId}`;
@@ -120,7 +121,7 @@ before(async () => {
 
 after(async () => {
   // The engine may be down if the restart test failed half-way: bring it back first.
-  if (!(await engineAnswers())) await startDockerd(lastDockerd).catch(() => undefined);
+  await ensureDockerdRunning().catch(() => undefined);
   engine = await connect().catch(() => engine);
   for (const p of PROFILES)
     await runBin(['delete', '-p', p], s.env, { timeoutMs: 120_000 }).catch(() => undefined);
@@ -316,68 +317,6 @@ async function checkData(what: string, since = new Date(0)): Promise<void> {
 
 /** A second, rounded down, so it compares safely with the seconds of Kubernetes timestamps. */
 const now = () => new Date(Math.floor(Date.now() / 1000) * 1000);
-
-async function engineAnswers(): Promise<boolean> {
-  try {
-    await DockerEngine.connect(process.env.DOCKER_HOST, 2000);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-interface DockerdProcess {
-  argv: string[];
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-}
-let lastDockerd: DockerdProcess | undefined;
-
-/** Starts dockerd the way scripts/setup-docker.sh does: its own session, output to its log. */
-async function startDockerd(d: DockerdProcess | undefined): Promise<void> {
-  if (!d) return;
-  const log = openSync('/var/log/minilab-dockerd.log', 'a');
-  const child = spawn(d.argv[0] as string, d.argv.slice(1), {
-    detached: true,
-    stdio: ['ignore', log, log],
-    env: d.env,
-    cwd: d.cwd,
-  });
-  child.unref();
-  closeSync(log);
-  await waitFor('the Docker engine to answer again', 90_000, async () =>
-    (await engineAnswers()) ? true : undefined,
-  );
-}
-
-const gone = async (pid: number) => {
-  const st = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  // A zombie (state Z) has exited; nothing may be left to reap it here.
-  return st === undefined || / Z /.test(st.slice(st.lastIndexOf(')')));
-};
-
-/** Restarts the engine: SIGTERM to dockerd, wait until it is gone and silent, start it again. */
-async function restartDockerd(): Promise<void> {
-  const { stdout } = await promisify(execFile)('pgrep', ['-x', 'dockerd']);
-  const pids = stdout.trim().split('\n').filter(Boolean).map(Number);
-  assert.equal(pids.length, 1, `exactly one dockerd runs (found ${pids.length})`);
-  const pid = pids[0] as number;
-  const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
-  const env = Object.fromEntries(
-    (await readFile(`/proc/${pid}/environ`, 'utf8'))
-      .split('\0')
-      .filter((kv) => kv.includes('='))
-      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
-  );
-  lastDockerd = { argv, env, cwd: await readlink(`/proc/${pid}/cwd`) };
-  process.kill(pid, 'SIGTERM');
-  await waitFor('dockerd to exit', 120_000, async () => ((await gone(pid)) ? true : undefined));
-  await waitFor('the engine to stop answering', 30_000, async () =>
-    (await engineAnswers()) ? undefined : true,
-  );
-  await startDockerd(lastDockerd);
-  engine = await connect();
-}
 
 /** The local addresses listening on a port (tcp LISTEN, udp bound), from /proc/net. */
 async function listeners(port: number): Promise<string[]> {
@@ -964,18 +903,11 @@ test('a $KUBECONFIG list is written as kubectl writes it and read as kubectl rea
 
 test('after the Docker engine restarts, the cluster comes back by itself with its data, and the kubeconfig works', async () => {
   tally.cases++;
-  const running = (await engine.containers.list({})).filter((c) => c.running);
-  const foreign = running.filter((c) => c.labels[TEST_LABEL] !== runId).map((c) => c.name);
-  if (foreign.length > 0) {
-    throw new Error(
-      `not restarting the Docker engine: it also runs containers this test run did not make (${foreign.join(', ')}); ` +
-        'run this suite on an engine of its own (as CI does), or when nothing else runs',
-    );
-  }
+  await assertOnlyOurContainersRun(engine);
   const before = await engine.containers.inspect(nodeOf(A));
   const since = now();
   tally.faults.push('engine restart');
-  await restartDockerd();
+  engine = await restartDockerd();
   const back = await waitFor('the node container to run again', 120_000, async () => {
     const n = await engine.containers.inspect(nodeOf(A));
     return n?.running ? n : undefined;

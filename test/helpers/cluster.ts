@@ -166,3 +166,91 @@ export async function deployEcho(
     return (d.status?.availableReplicas ?? 0) >= 1 ? true : undefined;
   });
 }
+
+/** The names of the nodes whose Ready condition is True, sorted. */
+export async function readyNodes(core: k8s.CoreV1Api): Promise<string[]> {
+  const list = await core.listNode();
+  return list.items
+    .filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+    .map((n) => n.metadata?.name ?? '')
+    .sort();
+}
+
+/** Waits until exactly these nodes are Ready (sorted names compared). */
+export async function waitForReadyNodes(
+  core: k8s.CoreV1Api,
+  names: readonly string[],
+  timeoutMs: number,
+): Promise<void> {
+  const want = [...names].sort().join(',');
+  await waitFor(`nodes ${want} Ready`, timeoutMs, async () =>
+    (await readyNodes(core)).join(',') === want ? true : undefined,
+  );
+}
+
+/**
+ * Request options that abort one API call after `ms`: a call that reached an API server just as
+ * it stopped could otherwise hang. (The middleware keeps the client's own headers; it also names
+ * the caller in User-Agent, the one public way to build a client-node middleware.)
+ */
+export function abortAfter(ms: number): k8s.ConfigurationOptions<k8s.ObservableMiddleware> {
+  const base = k8s.setHeaderMiddleware('User-Agent', 'minilab-e2e');
+  return {
+    middleware: [
+      {
+        pre: (request) => {
+          request.setSignal(AbortSignal.timeout(ms));
+          return base.pre(request);
+        },
+        post: base.post,
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  };
+}
+
+/** Preloaded in every node (a shell and coreutils): the pods that use the PVC run it. */
+const STORAGE_HELPER_IMAGE = 'docker.io/minilab/storage-helper:v1';
+
+/** A pod on one node (by the scheduler, so a PVC can bind there) that runs a shell script once. */
+async function runWithClaim(core: k8s.CoreV1Api, name: string, node: string, script: string) {
+  await core.createNamespacedPod({
+    namespace: 'default',
+    body: {
+      metadata: { name },
+      spec: {
+        nodeSelector: { 'kubernetes.io/hostname': node },
+        restartPolicy: 'Never',
+        terminationGracePeriodSeconds: 1,
+        containers: [
+          {
+            name: 'c',
+            image: STORAGE_HELPER_IMAGE,
+            imagePullPolicy: 'Never',
+            command: ['sh', '-c', script],
+            volumeMounts: [{ name: 'data', mountPath: '/data' }],
+          },
+        ],
+        volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }],
+      },
+    },
+  });
+  return podResult(core, 'default', name, 300_000);
+}
+
+/**
+ * Makes the PVC "data" and writes `content` to /data/file from a pod on `node` (the volume is
+ * made there: local-path binds when the first pod is scheduled). Later reads use readClaimFile.
+ */
+export async function writeClaimFile(core: k8s.CoreV1Api, node: string, content: string): Promise<void> {
+  await createDataClaim(core);
+  const r = await runWithClaim(core, 'claim-writer', node, `printf %s '${content}' > /data/file`);
+  if (r.phase !== 'Succeeded') throw new Error(`the writer pod on ${node} failed: ${r.log}`);
+}
+
+/** What /data/file of the PVC "data" holds, read by a new pod (`name`) on `node`. */
+export async function readClaimFile(core: k8s.CoreV1Api, node: string, name: string): Promise<string> {
+  const r = await runWithClaim(core, name, node, 'cat /data/file');
+  if (r.phase !== 'Succeeded') throw new Error(`the reader pod ${name} on ${node} failed: ${r.log}`);
+  return r.log;
+}

@@ -69,3 +69,34 @@ export async function loadBusyboxImage(engine: DockerEngine, ref: string, cmd: s
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/** Every container of a profile (nodes and load balancer), by name: its address on the cluster network. */
+export async function profileAddresses(
+  engine: DockerEngine,
+  profile: string,
+): Promise<Record<string, string | undefined>> {
+  const out: Record<string, string | undefined> = {};
+  for (const c of await engine.containers.list({ 'io.minilab.profile': profile })) {
+    out[c.name] = (await engine.containers.inspect(c.id))?.ip;
+  }
+  return out;
+}
+
+/** Waits until every container of a profile runs again (their restart policy after an engine restart). */
+export async function waitForProfileRunning(
+  engine: DockerEngine,
+  profile: string,
+  count: number,
+  timeoutMs: number,
+): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    const all = await engine.containers.list({ 'io.minilab.profile': profile }).catch(() => []);
+    if (all.length === count && all.every((c) => c.running)) return;
+    if (Date.now() - started > timeoutMs) {
+      const states = all.map((c) => `${c.name} ${c.status}`).join(', ');
+      throw new Error(`timed out waiting for the ${count} containers of ${profile} to run: ${states}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
