@@ -29,6 +29,18 @@ command -v go >/dev/null || { echo "setup: Go is needed to build the Kubernetes 
 
 bash scripts/setup-docker.sh
 
+# Every node runs a kubelet and containerd, each holding inotify instances: a highly available
+# cluster (five containers) beside another cluster ran out of the kernel's default 128. The
+# values kind's documentation recommends; raised only, never lowered.
+for pair in fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512; do
+  key=${pair%%=*} want=${pair#*=}
+  have=$(sysctl -n "$key" 2>/dev/null || echo 0)
+  if [ "$have" -lt "$want" ]; then
+    log "raising $key from $have to $want"
+    sysctl -q -w "$pair" || log "could not set $key (read-only /proc/sys?): start fewer clusters at once"
+  fi
+done
+
 log "installing npm dependencies"
 npm ci --no-audit --no-fund --loglevel=error
 log "building minilab"
