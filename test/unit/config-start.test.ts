@@ -1,19 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseClusterConfig } from '../../src/config/cluster-config.js';
 import { planCluster, settingsOf } from '../../src/lifecycle/plan.js';
 import { start, type StartRequest } from '../../src/lifecycle/start.js';
-import type { LifecycleContext } from '../../src/lifecycle/types.js';
-import { nodeImageRef } from '../../src/image/components.js';
-import { ProfileStore } from '../../src/profile/store.js';
-import { Reporter } from '../../src/reporter.js';
-import { FakeProvider, FakeWorld, fakeClusterApi } from '../helpers/fake-provider.js';
+import { VERSION, withFixture } from '../helpers/lifecycle-fixture.js';
 
-const VERSION = 'v1.37.2';
 const FILE = `kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
 nodes:
@@ -93,41 +84,30 @@ test('a config file plans its nodes in order: names by role, its ports on their 
 });
 
 test('a start from a config file writes its subnets, proxy mode, gates, runtime config, patches and labels into kubeadm', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'minilab-config-'));
-  try {
-    const world = new FakeWorld();
-    world.images.add(nodeImageRef(VERSION));
-    const ctx: LifecycleContext = {
-      provider: new FakeProvider(world),
-      kube: fakeClusterApi(world, '10.10.0.0/24'),
-      reporter: new Reporter(new PassThrough(), new PassThrough(), {}),
-      profiles: new ProfileStore(join(dir, 'home')),
-      home: join(dir, 'home'),
-      env: { KUBECONFIG: join(dir, 'kubeconfig'), PATH: process.env.PATH },
-      extraLabels: {},
-    };
-    const r = await start(ctx, request());
-    assert.equal(r.apiServer, 'https://127.0.0.1:7443');
-    const init =
-      world.scripts.find((s) => s.node === 'cfg-control-plane' && /kubeadm init/.test(s.text))?.text ?? '';
-    for (const expected of [
-      /podSubnet: 10\.10\.0\.0\/16/,
-      /serviceSubnet: 10\.20\.0\.0\/16/,
-      /mode: nftables/,
-      /name: feature-gates\s+value: InPlacePodVerticalScaling=true/,
-      /InPlacePodVerticalScaling: true/,
-      /name: runtime-config\s+value: api\/alpha=false/,
-      /name: audit-log-maxage\s+value: "3"/,
-    ]) {
-      assert.match(init, expected);
-    }
-    const joinScript =
-      world.scripts.find((s) => s.node === 'cfg-worker1' && /kubeadm join/.test(s.text))?.text ?? '';
-    assert.match(joinScript, /value: minilab\.io\/node=true,tier=web/);
-    assert.match(joinScript, /10\.20\.0\.0\/16/, 'the worker filters the cluster Service range');
-    // flannel runs with the file's pod subnet (a worker: two nodes).
-    assert.ok(world.manifestApplied);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  await withFixture(
+    async ({ ctx, world }) => {
+      const r = await start(ctx, request());
+      assert.equal(r.apiServer, 'https://127.0.0.1:7443');
+      const init =
+        world.scripts.find((s) => s.node === 'cfg-control-plane' && /kubeadm init/.test(s.text))?.text ?? '';
+      for (const expected of [
+        /podSubnet: 10\.10\.0\.0\/16/,
+        /serviceSubnet: 10\.20\.0\.0\/16/,
+        /mode: nftables/,
+        /name: feature-gates\s+value: InPlacePodVerticalScaling=true/,
+        /InPlacePodVerticalScaling: true/,
+        /name: runtime-config\s+value: api\/alpha=false/,
+        /name: audit-log-maxage\s+value: "3"/,
+      ]) {
+        assert.match(init, expected);
+      }
+      const joinScript =
+        world.scripts.find((s) => s.node === 'cfg-worker1' && /kubeadm join/.test(s.text))?.text ?? '';
+      assert.match(joinScript, /value: minilab\.io\/node=true,tier=web/);
+      assert.match(joinScript, /10\.20\.0\.0\/16/, 'the worker filters the cluster Service range');
+      // flannel runs with the file's pod subnet (a worker: two nodes).
+      assert.ok(world.manifestApplied);
+    },
+    { name: 'config', podCidr: '10.10.0.0/24' },
+  );
 });

@@ -1,55 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { addNode } from '../../src/lifecycle/add-node.js';
 import { deleteProfile } from '../../src/lifecycle/delete.js';
 import { removeNode } from '../../src/lifecycle/remove-node.js';
-import { FIRST_POD_CIDR } from '../../src/lifecycle/kubeadm.js';
 import { start, type StartRequest } from '../../src/lifecycle/start.js';
 import { clusterStatus, statusExitCode } from '../../src/lifecycle/status.js';
 import { stop } from '../../src/lifecycle/stop.js';
-import type { LifecycleContext } from '../../src/lifecycle/types.js';
-import { nodeImageRef } from '../../src/image/components.js';
 import { lockProfile, profileLocked } from '../../src/profile/lock.js';
-import { ProfileStore } from '../../src/profile/store.js';
-import { Reporter } from '../../src/reporter.js';
-import { FakeProvider, FakeWorld, fakeClusterApi } from '../helpers/fake-provider.js';
-
-const VERSION = 'v1.37.2';
+import { VERSION, withFixture } from '../helpers/lifecycle-fixture.js';
 const NODE = 'demo-control-plane';
-
-async function fixture() {
-  const dir = await mkdtemp(join(tmpdir(), 'minilab-lifecycle-'));
-  const world = new FakeWorld();
-  world.images.add(nodeImageRef(VERSION));
-  const stderr = new PassThrough();
-  const lines: string[] = [];
-  stderr.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
-  const ctx: LifecycleContext = {
-    provider: new FakeProvider(world),
-    kube: fakeClusterApi(world, FIRST_POD_CIDR),
-    reporter: new Reporter(new PassThrough(), stderr, {}),
-    profiles: new ProfileStore(join(dir, 'home')),
-    home: join(dir, 'home'),
-    env: { KUBECONFIG: join(dir, 'kubeconfig'), PATH: process.env.PATH },
-    extraLabels: {},
-  };
-  return { dir, world, ctx, lines, done: () => rm(dir, { recursive: true, force: true }) };
-}
-
-/** Runs a case on a fresh fixture and removes its files afterwards, whatever happened. */
-async function withFixture(run: (f: Awaited<ReturnType<typeof fixture>>) => Promise<void>): Promise<void> {
-  const f = await fixture();
-  try {
-    await run(f);
-  } finally {
-    await f.done();
-  }
-}
 
 const request = (over: Partial<StartRequest> = {}): StartRequest => ({
   profile: 'demo',

@@ -1,77 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
-import { access, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildProgram } from '../../src/cli/program.js';
-import type { Context } from '../../src/cli/context.js';
-import { exitCodeOf, renderError } from '../../src/errors.js';
-import { nodeImageRef } from '../../src/image/components.js';
-import { FIRST_POD_CIDR } from '../../src/lifecycle/kubeadm.js';
 import { startNode, stopNode } from '../../src/lifecycle/node-power.js';
 import { removeNode } from '../../src/lifecycle/remove-node.js';
 import { start, type StartRequest } from '../../src/lifecycle/start.js';
 import { stop } from '../../src/lifecycle/stop.js';
-import type { LifecycleContext } from '../../src/lifecycle/types.js';
-import { ProfileStore } from '../../src/profile/store.js';
-import { Reporter } from '../../src/reporter.js';
-import { FakeProvider, FakeWorld, fakeClusterApi } from '../helpers/fake-provider.js';
-
-const VERSION = 'v1.37.2';
+import { VERSION, lifecycleFixture, type LifecycleFixture } from '../helpers/lifecycle-fixture.js';
 const CP = 'demo-control-plane';
 const LB = 'demo-external-load-balancer';
 
-async function fixture() {
-  const dir = await mkdtemp(join(tmpdir(), 'minilab-node-power-'));
-  const world = new FakeWorld();
-  world.images.add(nodeImageRef(VERSION));
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: string[] = [];
-  const lines: string[] = [];
-  stdout.on('data', (c: Buffer) => out.push(c.toString()));
-  stderr.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
-  const ctx: LifecycleContext = {
-    provider: new FakeProvider(world),
-    kube: fakeClusterApi(world, FIRST_POD_CIDR),
-    reporter: new Reporter(stdout, stderr, {}),
-    profiles: new ProfileStore(join(dir, 'home')),
-    home: join(dir, 'home'),
-    env: { KUBECONFIG: join(dir, 'kubeconfig'), PATH: process.env.PATH },
-    extraLabels: {},
-  };
-  /** Runs the CLI in-process on the fake provider: exit code, stdout and stderr, as main renders them. */
-  const cli = async (args: string[]) => {
-    out.length = 0;
-    lines.length = 0;
-    const cliCtx: Context = {
-      env: ctx.env,
-      stdin: new PassThrough(),
-      stdout,
-      stderr,
-      home: ctx.home,
-      profiles: ctx.profiles,
-      extraLabels: {},
-      reporter: ctx.reporter,
-      provider: async () => ctx.provider,
-      lifecycle: async () => ctx,
-      verbose: false,
-    };
-    let code = 0;
-    try {
-      await buildProgram(cliCtx).parseAsync(args, { from: 'user' });
-    } catch (err) {
-      stderr.write(renderError(err, false));
-      code = exitCodeOf(err);
-    }
-    await new Promise((r) => setImmediate(r));
-    return { code, stdout: out.join(''), stderr: lines };
-  };
-  return { world, ctx, lines, cli, done: () => rm(dir, { recursive: true, force: true }) };
-}
+const fixture = () => lifecycleFixture('node-power');
 
-type Fixture = Awaited<ReturnType<typeof fixture>>;
+type Fixture = LifecycleFixture;
 
 async function withCluster(req: Partial<StartRequest>, run: (f: Fixture) => Promise<void>): Promise<void> {
   const f = await fixture();
