@@ -213,8 +213,55 @@ test('node add joins a worker that runs pods; node delete drains and removes it'
   const onAdded = await podResult(core, 'default', 'on-added');
   assert.equal(onAdded.phase, 'Succeeded', onAdded.log);
 
+  // A Deployment's pod that prefers the new node runs there; draining the node moves it elsewhere.
+  const { apps } = clients();
+  const labels = { app: 'drained' };
+  await apps.createNamespacedDeployment({
+    namespace: 'default',
+    body: {
+      metadata: { name: 'drained' },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            affinity: {
+              nodeAffinity: {
+                preferredDuringSchedulingIgnoredDuringExecution: [
+                  {
+                    weight: 100,
+                    preference: {
+                      matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [added] }],
+                    },
+                  },
+                ],
+              },
+            },
+            containers: [{ name: 'echo', image: echoImage, imagePullPolicy: 'Never' }],
+          },
+        },
+      },
+    },
+  });
+  const readyOn = async () => {
+    const pods = await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=drained' });
+    const ready = pods.items.filter(
+      (p) =>
+        !p.metadata?.deletionTimestamp &&
+        p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    );
+    return ready.length === 1 ? ready[0]?.spec?.nodeName : undefined;
+  };
+  assert.equal(await waitFor('the Deployment pod on the new node', 120_000, readyOn), added);
+
   const del = await s.minilab(['node', 'delete', added, '-p', profile], { timeoutMs: 300_000 });
   assert.equal(del.code, 0, del.stderr);
+  const movedTo = await waitFor('the drained pod Ready on another node', 120_000, async () => {
+    const node = await readyOn();
+    return node && node !== added ? node : undefined;
+  });
+  assert.ok(workers.includes(movedTo), `rescheduled onto a worker (${movedTo})`);
   assert.ok(!(await core.listNode()).items.some((n) => n.metadata?.name === added), 'gone from the cluster');
   assert.equal(await engine.containers.inspect(added), undefined, 'gone from the engine');
   assert.deepEqual(await engine.volumes.list({ 'io.minilab.node': added }), [], 'its volume too');
