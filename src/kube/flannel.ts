@@ -5,7 +5,9 @@ import { GO_ENV } from './kubeadm-config.js';
 export const INSTALL_CNI_WHEN_SUBNET_READY = [
   'until [ -s /run/flannel/subnet.env ]; do sleep 0.1; done',
   '/opt/bin/install-conf /etc/kube-flannel/cni-conf.json /etc/cni/net.d/10-flannel.conflist',
-  'exec sleep 2147483647',
+  // As PID 1, sleep would ignore SIGTERM and every pod deletion would wait out its grace period.
+  "trap 'exit 0' TERM",
+  'sleep 2147483647 & wait',
 ].join('\n');
 
 export interface FlannelOptions {

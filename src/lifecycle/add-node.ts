@@ -138,6 +138,7 @@ export async function addNode(
                 'phase',
                 'upload-certs',
                 '--upload-certs',
+                '--skip-certificate-key-print',
                 '--certificate-key',
                 certificateKey,
               ],
@@ -159,7 +160,9 @@ export async function addNode(
           } finally {
             await deleteBootstrapToken(cp, token).catch(() => undefined);
           }
-          if (lb) await configureLoadBalancer(lb, [...controlPlanes.map((n) => n.name), name]);
+          if (lb && role === 'control-plane') {
+            await configureLoadBalancer(lb, [...controlPlanes.map((n) => n.name), name]);
+          }
         },
       );
       await ctx.reporter.step(`Waiting for ${name} to be Ready`, (progress) =>
@@ -174,8 +177,15 @@ export async function addNode(
       );
       return { profile, node: name, role };
     } catch (err) {
-      // A control plane may have become an etcd member: kubeadm reset removes it from etcd first.
+      // A control plane may have become an etcd member: kubeadm reset removes it from etcd first;
+      // the load balancer goes back to the control planes there were.
       if (joined && role === 'control-plane') await resetNode(joined).catch(() => undefined);
+      if (lb && role === 'control-plane') {
+        await configureLoadBalancer(
+          lb,
+          controlPlanes.map((n) => n.name),
+        ).catch(() => undefined);
+      }
       if (joined) await deleteNodeObject(cp, name).catch(() => undefined);
       await ctx.provider.deleteCluster(profile, [...journal.entries].reverse()).catch(() => undefined);
       throw err;

@@ -124,7 +124,7 @@ export async function kubeadmInit(
   });
   for (const [name, text] of Object.entries(patches)) files[`${PATCHES_DIR}/${name}`] = text;
   // Several control planes: the second pass uploads the certificates the others join with.
-  const upload = opts.highAvailability ? ' --upload-certs' : '';
+  const upload = opts.highAvailability ? ' --upload-certs --skip-certificate-key-print' : '';
   const init = (pass: keyof typeof KUBEADM_PASSES_SKIP) =>
     `kubeadm init --config /etc/minilab/kubeadm.yaml --skip-phases=${KUBEADM_PASSES_SKIP[pass].join(',')}${pass === 'second' ? upload : ''} --skip-token-print -v=2 ${KUBEADM_LOG}`;
   const failure = { timeoutMs: 300_000, logCommand: 'journalctl -u kubelet --no-pager -n 20' };

@@ -113,7 +113,7 @@ export function checkResources(info: ProviderInfo, req: PreflightRequest): void 
 export async function checkNewCluster(
   provider: Provider,
   req: NewClusterRequest,
-  opts: { path?: string },
+  opts: { path?: string; fromFile?: boolean },
 ): Promise<void> {
   const info = await provider.info();
   checkResources(info, req);
@@ -121,7 +121,9 @@ export async function checkNewCluster(
   for (const p of info.local ? req.ports : []) {
     if (!(await portFree(p.hostPort, p.protocol))) {
       throw new MinilabError('environment', `host port ${p.hostPort} is already in use`, {
-        hint: `free it, or choose another with --ports HOST:${p.containerPort}`,
+        hint: opts.fromFile
+          ? 'free it, or choose another host port in the config file'
+          : `free it, or choose another with --ports HOST:${p.containerPort}`,
       });
     }
   }

@@ -38,13 +38,23 @@ export async function removeNode(
           hint: `remove a worker, or the whole cluster: minilab delete -p ${profile}`,
         });
       }
-      // Commands go through another control plane: this one is leaving.
-      const via = others.find((n) => n.state.running);
-      if (!via) {
-        throw new MinilabError('environment', `no other control plane of profile "${profile}" is running`, {
-          hint: `start the cluster first: minilab start -p ${profile}`,
+      // Leaving etcd is kubeadm reset in the node itself: a stopped control plane would stay a member.
+      if (!node.state.running) {
+        throw new MinilabError('usage', `${name} is stopped: it must run to leave etcd`, {
+          hint: `start it first: minilab node start -p ${profile} ${name}`,
         });
       }
+      // etcd refuses to remove a member when the rest would have no majority running.
+      const running = others.filter((n) => n.state.running);
+      if (running.length < Math.floor(others.length / 2) + 1) {
+        throw new MinilabError(
+          'usage',
+          `removing ${name} would leave ${running.length} of ${others.length} control planes running: etcd needs a majority`,
+          { hint: `start the stopped control planes first: minilab start -p ${profile}` },
+        );
+      }
+      // Commands go through another control plane: this one is leaving.
+      const via = running[0] as (typeof running)[number];
       found = { node: via, nodes: found.nodes };
       if (others.length % 2 === 0) {
         ctx.reporter.warn(

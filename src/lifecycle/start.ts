@@ -8,7 +8,8 @@ import type { Node } from '../providers/types.js';
 import { RunJournal } from './journal.js';
 import { withProfileLock } from './lock.js';
 import { clusterNodes, nodeStopped } from './nodes.js';
-import { planCluster } from './plan.js';
+import { planCluster, requestedNodes } from './plan.js';
+import { API_SERVER_PORT } from '../kube/kubeadm-config.js';
 import { checkNewCluster } from './preflight.js';
 import { CREATE_STEPS, RESTART_STEPS } from './steps/index.js';
 import { runSteps, type StartState } from './steps/state.js';
@@ -52,7 +53,13 @@ export async function start(ctx: LifecycleContext, req: StartRequest): Promise<S
   // A request that cannot work is refused before the lock is taken and anything is written.
   await checkKubeconfigFiles(kubeconfigFiles(ctx.env));
   if ((await ctx.provider.listNodes(req.profile)).length === 0) {
-    await checkNewCluster(ctx.provider, req, { path: ctx.env.PATH });
+    // Every host port the user chose: --ports, or a config file's mappings and API server port.
+    const api = req.config?.networking.apiServerPort;
+    const ports = [
+      ...requestedNodes(req).flatMap((n) => n.extraPortMappings),
+      ...(api ? [{ hostPort: api, containerPort: API_SERVER_PORT, protocol: 'tcp' as const }] : []),
+    ];
+    await checkNewCluster(ctx.provider, { ...req, ports }, { path: ctx.env.PATH, fromFile: !!req.config });
   }
   return withProfileLock(ctx, req.profile, 'start', 10 * 60_000, async () => {
     const nodes = await clusterNodes(ctx.provider, req.profile);
@@ -127,6 +134,11 @@ async function restart(ctx: LifecycleContext, req: StartRequest, nodes: Node[]):
       'usage',
       `profile "${req.profile}" runs Kubernetes ${version}, not ${req.kubernetesVersion}`,
       { hint: `delete it first (minilab delete -p ${req.profile}) or use another profile` },
+    );
+  }
+  if (req.config) {
+    ctx.reporter.warn(
+      `the cluster of profile "${req.profile}" exists: of the config file only its node counts were checked (the rest applies when a cluster is made)`,
     );
   }
   const s = newState(ctx, { ...req, kubernetesVersion: version }, nodes);

@@ -461,3 +461,38 @@ test('node add --control-plane joins with freshly uploaded certificates and tell
     assert.ok(!f.world.nodes.has('demo-control-plane4'));
   });
 });
+
+test('on an HA cluster: a worker added stays out of the load balancer; a stopped control plane, or one whose removal leaves no etcd majority running, is not removed', async () => {
+  await withFixture(async (f) => {
+    await start(f.ctx, request({ nodes: 3, controlPlanes: 3 }));
+    f.world.calls.length = 0;
+    const added = await addNode(f.ctx, 'demo');
+    assert.equal(added.role, 'worker');
+    assert.ok(!f.world.calls.some((c) => c.startsWith('configure-lb')), 'the worker is no API backend');
+    const [cp3] = (await f.ctx.provider.listNodes('demo')).filter((n) => n.name === 'demo-control-plane3');
+    await f.ctx.provider.stopNode(cp3!, 1);
+    f.world.calls.length = 0;
+    await assert.rejects(
+      removeNode(f.ctx, 'demo', 'demo-control-plane3'),
+      (e: Error & { exitCode?: number; hint?: string }) => {
+        assert.match(e.message, /demo-control-plane3 is stopped: it must run to leave etcd/);
+        assert.match(e.hint ?? '', /minilab node start -p demo demo-control-plane3/);
+        assert.equal(e.exitCode, 2);
+        return true;
+      },
+    );
+    await assert.rejects(
+      removeNode(f.ctx, 'demo', 'demo-control-plane2'),
+      (e: Error & { exitCode?: number }) => {
+        assert.match(e.message, /would leave 1 of 2 control planes running: etcd needs a majority/);
+        assert.equal(e.exitCode, 2);
+        return true;
+      },
+    );
+    assert.ok(
+      !f.world.calls.some((c) => /drain|kubeadm-reset|configure-lb|delete-node/.test(c)),
+      f.world.calls.join('\n'),
+    );
+    assert.ok(f.world.nodes.has('demo-control-plane2') && f.world.nodes.has('demo-control-plane3'));
+  });
+});
