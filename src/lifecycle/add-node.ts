@@ -9,7 +9,7 @@ import { configureLoadBalancer } from './load-balancer.js';
 import { RunJournal } from './journal.js';
 import { clusterServiceSubnet, deleteBootstrapToken, kubeadmJoin } from './kubeadm.js';
 import { withProfileLock } from './lock.js';
-import { credentials, runningControlPlane } from './nodes.js';
+import { credentials, evenControlPlanesWarning, runningControlPlane } from './nodes.js';
 import { proxyEnv } from './plan.js';
 import { waitForBoot } from './steps/boot.js';
 import { READY_TIMEOUT_MS, whileRunning } from './steps/waits.js';
@@ -90,11 +90,8 @@ export async function addNode(
           },
         );
       }
-      if ((controlPlanes.length + 1) % 2 === 0) {
-        ctx.reporter.warn(
-          `${controlPlanes.length + 1} control planes survive no more failures than ${controlPlanes.length}: etcd keeps a majority; add one more for the next step up`,
-        );
-      }
+      const even = evenControlPlanesWarning(controlPlanes.length + 1);
+      if (even) ctx.reporter.warn(`${even}; add one more for the next step up`);
     }
     const version = cp.state.labels[Labels.version] ?? config?.kubernetesVersion ?? '';
     const { port } = ctx.provider.apiEndpoint(found.nodes);

@@ -3,7 +3,7 @@ import { waitUntil } from '../kube/wait.js';
 import { profileLocked } from '../profile/lock.js';
 import type { Node } from '../providers/types.js';
 import { withProfileLock } from './lock.js';
-import { controlPlane, credentials, runningControlPlane } from './nodes.js';
+import { controlPlane, credentials, etcdQuorum, runningControlPlane } from './nodes.js';
 import { waitForBoot } from './steps/boot.js';
 import { READY_TIMEOUT_MS, whileRunning } from './steps/waits.js';
 import type { LifecycleContext } from './types.js';
@@ -57,9 +57,6 @@ async function readyHeartbeat(via: Node, name: string): Promise<string | undefin
   return r?.exitCode === 0 ? r.stdout.trim() : undefined;
 }
 
-/** etcd answers while a majority of its members (one per control plane) runs. */
-const quorum = (members: number) => Math.floor(members / 2) + 1;
-
 /**
  * Stops one node as `minilab stop` stops each: the kubelet first, then the container; its state
  * stays. The Node object stays in the cluster too: it goes NotReady, and Kubernetes reschedules
@@ -88,7 +85,7 @@ export async function stopNode(
           hint: `stop the whole cluster instead: minilab stop -p ${profile}`,
         });
       }
-      const needed = quorum(members.length);
+      const needed = etcdQuorum(members.length);
       if (left < needed && !opts.force) {
         throw new MinilabError(
           'usage',

@@ -4,6 +4,16 @@ import type { KubeconfigEntry } from '../kube/kubeconfig.js';
 import { runInNode } from '../providers/run.js';
 import type { Node, Provider } from '../providers/types.js';
 
+/** How many etcd members (one per control plane) must run for etcd, and so the API server, to answer. */
+export const etcdQuorum = (members: number) => Math.floor(members / 2) + 1;
+
+/** Said when a cluster is left with an even number of control planes; undefined for an odd one. */
+export function evenControlPlanesWarning(controlPlanes: number): string | undefined {
+  return controlPlanes % 2 === 0
+    ? `${controlPlanes} control planes survive no more failures than ${controlPlanes - 1}: etcd keeps a majority`
+    : undefined;
+}
+
 /** A profile's nodes, the control plane first. */
 export async function clusterNodes(provider: Provider, profile: string): Promise<Node[]> {
   const nodes = await provider.listNodes(profile);

@@ -4,7 +4,7 @@ import type { RemovedResources } from '../providers/types.js';
 import { deleteNodeObject, resetNode } from './add-node.js';
 import { configureLoadBalancer } from './load-balancer.js';
 import { withProfileLock } from './lock.js';
-import { runningControlPlane } from './nodes.js';
+import { etcdQuorum, evenControlPlanesWarning, runningControlPlane } from './nodes.js';
 import type { LifecycleContext } from './types.js';
 
 export interface RemoveNodeResult extends RemovedResources {
@@ -46,7 +46,7 @@ export async function removeNode(
       }
       // etcd refuses to remove a member when the rest would have no majority running.
       const running = others.filter((n) => n.state.running);
-      if (running.length < Math.floor(others.length / 2) + 1) {
+      if (running.length < etcdQuorum(others.length)) {
         throw new MinilabError(
           'usage',
           `removing ${name} would leave ${running.length} of ${others.length} control planes running: etcd needs a majority`,
@@ -56,11 +56,8 @@ export async function removeNode(
       // Commands go through another control plane: this one is leaving.
       const via = running[0] as (typeof running)[number];
       found = { node: via, nodes: found.nodes };
-      if (others.length % 2 === 0) {
-        ctx.reporter.warn(
-          `${others.length} control planes survive no more failures than ${others.length - 1}: etcd keeps a majority`,
-        );
-      }
+      const even = evenControlPlanesWarning(others.length);
+      if (even) ctx.reporter.warn(even);
     }
     // A node that never finished joining (or is stopped) has nothing to drain.
     const registered =
