@@ -45,11 +45,11 @@ const running = (f: Fixture) =>
 /** Asserts a refusal: its exit code, message and hint, and that nothing was stopped or started. */
 async function refused(
   f: Fixture,
-  op: Promise<unknown>,
+  op: () => Promise<unknown>,
   expected: { exitCode: number; message: RegExp; hint: RegExp },
 ): Promise<void> {
   const before = running(f);
-  await assert.rejects(op, (e: Error & { exitCode?: number; hint?: string }) => {
+  await assert.rejects(op(), (e: Error & { exitCode?: number; hint?: string }) => {
     assert.equal(e.exitCode, expected.exitCode, e.message);
     assert.match(e.message, expected.message);
     assert.match(e.hint ?? '', expected.hint);
@@ -127,7 +127,10 @@ test('node start trusts Ready only once the restarted kubelet has reported: the 
 
 test('an unknown node is not found (exit 4) and the hint lists the nodes; a profile without a cluster too, before any lock', async () => {
   await withCluster({ nodes: 2 }, async (f) => {
-    for (const op of [stopNode(f.ctx, 'demo', 'demo-worker9'), startNode(f.ctx, 'demo', 'demo-worker9')]) {
+    for (const op of [
+      () => stopNode(f.ctx, 'demo', 'demo-worker9'),
+      () => startNode(f.ctx, 'demo', 'demo-worker9'),
+    ]) {
       await refused(f, op, {
         exitCode: 4,
         message: /profile "demo" has no node "demo-worker9"/,
@@ -137,8 +140,8 @@ test('an unknown node is not found (exit 4) and the hint lists the nodes; a prof
   });
   await withCluster({}, async (f) => {
     for (const op of [
-      stopNode(f.ctx, 'ghost', 'ghost-worker1'),
-      startNode(f.ctx, 'ghost', 'ghost-worker1'),
+      () => stopNode(f.ctx, 'ghost', 'ghost-worker1'),
+      () => startNode(f.ctx, 'ghost', 'ghost-worker1'),
     ]) {
       await refused(f, op, {
         exitCode: 4,
@@ -153,7 +156,7 @@ test('an unknown node is not found (exit 4) and the hint lists the nodes; a prof
 test('the last running control plane is refused (exit 2), --force or not: the hint is the whole-cluster stop', async () => {
   await withCluster({ nodes: 2 }, async (f) => {
     for (const force of [false, true]) {
-      await refused(f, stopNode(f.ctx, 'demo', CP, { force }), {
+      await refused(f, () => stopNode(f.ctx, 'demo', CP, { force }), {
         exitCode: 2,
         message: /demo-control-plane is the last running control plane of profile "demo"/,
         hint: /minilab stop -p demo/,
@@ -171,7 +174,7 @@ test('three control planes: one stops; the second would leave etcd without a maj
       'no warning: 2 of 3 keep a majority',
     );
     f.world.calls.length = 0;
-    await refused(f, stopNode(f.ctx, 'demo', 'demo-control-plane2'), {
+    await refused(f, () => stopNode(f.ctx, 'demo', 'demo-control-plane2'), {
       exitCode: 2,
       message: /stopping demo-control-plane2 leaves 1 of 3 control planes running: etcd needs 2/,
       hint: /minilab node start -p demo NAME\), or stop it anyway with --force/,
@@ -186,7 +189,7 @@ test('three control planes: one stops; the second would leave etcd without a maj
       'demo-control-plane3': false,
     });
     f.world.calls.length = 0;
-    await refused(f, stopNode(f.ctx, 'demo', CP, { force: true }), {
+    await refused(f, () => stopNode(f.ctx, 'demo', CP, { force: true }), {
       exitCode: 2,
       message: /last running control plane/,
       hint: /minilab stop -p demo/,
@@ -207,7 +210,7 @@ test('two control planes: stopping either would leave etcd without a majority', 
   await withCluster({ nodes: 3, controlPlanes: 3 }, async (f) => {
     await removeNode(f.ctx, 'demo', 'demo-control-plane3');
     f.world.calls.length = 0;
-    await refused(f, stopNode(f.ctx, 'demo', 'demo-control-plane2'), {
+    await refused(f, () => stopNode(f.ctx, 'demo', 'demo-control-plane2'), {
       exitCode: 2,
       message: /leaves 1 of 2 control planes running: etcd needs 2/,
       hint: /--force/,
@@ -220,7 +223,7 @@ test('node start needs a running control plane (the hint is minilab start); a st
     await stop(f.ctx, 'demo');
     f.world.calls.length = 0;
     for (const name of ['demo-worker1', CP]) {
-      await refused(f, startNode(f.ctx, 'demo', name), {
+      await refused(f, () => startNode(f.ctx, 'demo', name), {
         exitCode: 3,
         message: /the cluster of profile "demo" is stopped/,
         hint: /minilab start -p demo/,
