@@ -1,7 +1,7 @@
 import { stringify } from 'yaml';
 import { GO_ENV } from './kubeadm-config.js';
 
-/** The sidecar's script: wait for flanneld's subnet file, install the CNI config, stay (a sidecar runs on). */
+/** install-cni's script: wait for flanneld's subnet file, install the CNI config, stay (a container runs on). */
 export const INSTALL_CNI_WHEN_SUBNET_READY = [
   'until [ -s /run/flannel/subnet.env ]; do sleep 0.1; done',
   '/opt/bin/install-conf /etc/kube-flannel/cni-conf.json /etc/cni/net.d/10-flannel.conflist',
@@ -17,6 +17,12 @@ export interface FlannelOptions {
   podSubnet: string;
   /** host-gw: a route per node (the nodes share one L2 network); vxlan: an overlay. */
   backend: 'host-gw' | 'vxlan';
+  /**
+   * The cluster's stable API endpoint (the control plane's name, or the load balancer's). flanneld
+   * talks to it directly rather than through the kubernetes Service, which on a node that has
+   * just joined works only once kube-proxy there has written its rules (a lost SYN costs 1 s).
+   */
+  apiServer: { host: string; port: number };
 }
 
 const NS = 'kube-flannel';
@@ -104,24 +110,6 @@ export function flannelManifest(o: FlannelOptions): string {
             priorityClassName: 'system-node-critical',
             tolerations: [{ operator: 'Exists' }],
             serviceAccountName: 'flannel',
-            // Upstream installs the CNI config from an init container, before flanneld has written
-            // the node's subnet file: the node turned Ready at once, the first pods scheduled on it
-            // failed their sandbox (no subnet yet) and the kubelet retried them 13 s later. Here a
-            // sidecar installs it once the subnet file is there, so Ready means pods can start.
-            initContainers: [
-              {
-                name: 'install-cni',
-                image: o.image,
-                imagePullPolicy: 'Never',
-                restartPolicy: 'Always',
-                command: ['sh', '-c', INSTALL_CNI_WHEN_SUBNET_READY],
-                volumeMounts: [
-                  { name: 'cni', mountPath: '/etc/cni/net.d' },
-                  { name: 'flannel-cfg', mountPath: '/etc/kube-flannel/' },
-                  { name: 'run', mountPath: '/run/flannel' },
-                ],
-              },
-            ],
             containers: [
               {
                 name: 'kube-flannel',
@@ -139,6 +127,10 @@ export function flannelManifest(o: FlannelOptions): string {
                 resources: { requests: { cpu: '100m', memory: '50Mi' } },
                 securityContext: { privileged: false, capabilities: { add: ['NET_ADMIN', 'NET_RAW'] } },
                 env: [
+                  // The node's name given, so flanneld need not read its own pod to find it.
+                  { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                  { name: 'KUBERNETES_SERVICE_HOST', value: o.apiServer.host },
+                  { name: 'KUBERNETES_SERVICE_PORT', value: String(o.apiServer.port) },
                   { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                   { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                   { name: 'EVENT_QUEUE_DEPTH', value: '5000' },
@@ -149,6 +141,24 @@ export function flannelManifest(o: FlannelOptions): string {
                   { name: 'run', mountPath: '/run/flannel' },
                   { name: 'flannel-cfg', mountPath: '/etc/kube-flannel/' },
                   { name: 'xtables-lock', mountPath: '/run/xtables.lock' },
+                ],
+              },
+              // Upstream installs the CNI config from an init container, before flanneld has
+              // written the node's subnet file: the node turned Ready at once, the first pods
+              // scheduled on it failed their sandbox (no subnet yet) and the kubelet retried them
+              // 13 s later. Here a container beside flanneld installs it once the subnet file is
+              // there, so Ready means pods can start. (Not a sidecar init container: the kubelet
+              // would start flanneld only on its next pass over the pod, about a second later.)
+              {
+                name: 'install-cni',
+                image: o.image,
+                imagePullPolicy: 'Never',
+                command: ['sh', '-c', INSTALL_CNI_WHEN_SUBNET_READY],
+                resources: { requests: { cpu: '1m', memory: '1Mi' } },
+                volumeMounts: [
+                  { name: 'cni', mountPath: '/etc/cni/net.d' },
+                  { name: 'flannel-cfg', mountPath: '/etc/kube-flannel/' },
+                  { name: 'run', mountPath: '/run/flannel' },
                 ],
               },
             ],

@@ -1,5 +1,10 @@
 import { MinilabError } from '../errors.js';
-import { API_SERVER_PORT, caCertHash, newCertificateKey } from '../kube/kubeadm-config.js';
+import {
+  API_SERVER_PORT,
+  MAX_CONTROL_PLANES,
+  caCertHash,
+  newCertificateKey,
+} from '../kube/kubeadm-config.js';
 import { waitUntil } from '../kube/wait.js';
 import { Labels } from '../labels.js';
 import { resourceNames, validateNodeName } from '../profile/name.js';
@@ -90,12 +95,30 @@ export async function addNode(
           },
         );
       }
+      if (controlPlanes.length >= MAX_CONTROL_PLANES) {
+        throw new MinilabError(
+          'usage',
+          `profile "${profile}" has ${controlPlanes.length} control planes, the most a cluster has`,
+          { hint: 'add a worker instead: minilab node add (without --control-plane)' },
+        );
+      }
       const even = evenControlPlanesWarning(controlPlanes.length + 1);
       if (even) ctx.reporter.warn(`${even}; add one more for the next step up`);
     }
     const version = cp.state.labels[Labels.version] ?? config?.kubernetesVersion ?? '';
     const { port } = ctx.provider.apiEndpoint(found.nodes);
     const journal = new RunJournal();
+    // What the join needs from a control plane is fetched while the node is made and boots.
+    const token = runInNode(cp, 'kubeadm token create --ttl 15m', 'making a bootstrap token').then((t) =>
+      t.trim(),
+    );
+    const prepared = Promise.all([
+      token,
+      credentials(ctx.provider, found),
+      clusterServiceSubnet(cp),
+      role === 'control-plane' ? uploadCertificates(cp) : undefined,
+    ]);
+    prepared.catch(() => undefined); // awaited below, or dropped when the node is not made
     let joined: Node | undefined;
     try {
       const [node] = await ctx.reporter.step(`Creating the node container ${name}`, () =>
@@ -116,52 +139,28 @@ export async function addNode(
       );
       if (!node) throw new MinilabError('unexpected', `the provider made no node ${name}`);
       await ctx.reporter.step('Booting the node (systemd, containerd)', () => waitForBoot(node));
-      const entry = await credentials(ctx.provider, found);
+      const [bootstrapToken, entry, serviceSubnet, certificateKey] = await prepared;
       await ctx.reporter.step(
         `Joining ${name}${role === 'control-plane' ? ' as a control plane' : ''}`,
         async () => {
-          const token = (
-            await runInNode(cp, 'kubeadm token create --ttl 15m', 'making a bootstrap token')
-          ).trim();
-          let controlPlane: { certificateKey: string; taint: boolean } | undefined;
-          if (role === 'control-plane') {
-            // The certificates init uploaded are deleted after two hours: uploaded again, under a new key.
-            const certificateKey = newCertificateKey();
-            await runInNode(
-              cp,
-              [
-                'kubeadm',
-                'init',
-                'phase',
-                'upload-certs',
-                '--upload-certs',
-                '--skip-certificate-key-print',
-                '--certificate-key',
-                certificateKey,
-              ],
-              'uploading the control-plane certificates',
-            );
-            controlPlane = { certificateKey, taint: found.nodes.some((n) => n.role === 'worker') };
-          }
-          const serviceSubnet = await clusterServiceSubnet(cp);
           joined = node;
-          try {
-            await kubeadmJoin(node, {
-              serviceSubnet,
-              nodeIp: node.state.ip as string,
-              controlPlaneEndpoint: `${lb?.name ?? cp.name}:${API_SERVER_PORT}`,
-              bootstrapToken: token,
-              caCertHash: caCertHash(entry.certificateAuthorityData),
-              controlPlane,
-            });
-          } finally {
-            await deleteBootstrapToken(cp, token).catch(() => undefined);
-          }
+          await kubeadmJoin(node, {
+            serviceSubnet,
+            nodeIp: node.state.ip as string,
+            controlPlaneEndpoint: `${lb?.name ?? cp.name}:${API_SERVER_PORT}`,
+            bootstrapToken,
+            caCertHash: caCertHash(entry.certificateAuthorityData),
+            controlPlane: certificateKey
+              ? { certificateKey, taint: found.nodes.some((n) => n.role === 'worker') }
+              : undefined,
+          });
           if (lb && role === 'control-plane') {
             await configureLoadBalancer(lb, [...controlPlanes.map((n) => n.name), name]);
           }
         },
       );
+      // The token has served: it goes while the node turns Ready.
+      const tokenGone = deleteBootstrapToken(cp, bootstrapToken).catch(() => undefined);
       await ctx.reporter.step(`Waiting for ${name} to be Ready`, (progress) =>
         waitUntil(
           `node ${name} to be Ready`,
@@ -172,8 +171,10 @@ export async function addNode(
           },
         ),
       );
+      await tokenGone;
       return { profile, node: name, role };
     } catch (err) {
+      await token.then((t) => deleteBootstrapToken(cp, t)).catch(() => undefined);
       // A control plane may have become an etcd member: kubeadm reset removes it from etcd first;
       // the load balancer goes back to the control planes there were.
       if (joined && role === 'control-plane') await resetNode(joined).catch(() => undefined);
@@ -188,6 +189,29 @@ export async function addNode(
       throw err;
     }
   });
+}
+
+/**
+ * The control-plane certificates uploaded again under a fresh key, which the new control plane
+ * joins with: the ones init uploaded are deleted after two hours.
+ */
+async function uploadCertificates(cp: Node): Promise<string> {
+  const certificateKey = newCertificateKey();
+  await runInNode(
+    cp,
+    [
+      'kubeadm',
+      'init',
+      'phase',
+      'upload-certs',
+      '--upload-certs',
+      '--skip-certificate-key-print',
+      '--certificate-key',
+      certificateKey,
+    ],
+    'uploading the control-plane certificates',
+  );
+  return certificateKey;
 }
 
 /** kubeadm reset on a node: a control plane leaves etcd; local state goes (the node is removed next). */

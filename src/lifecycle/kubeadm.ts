@@ -1,6 +1,7 @@
 import { runInNode } from '../providers/run.js';
 import type { Node } from '../providers/types.js';
 import {
+  API_SERVER_PORT,
   GO_ENV,
   firstNodeCidr,
   bridgeCniConfig,
@@ -83,6 +84,14 @@ export async function writeNetworkConfig(node: Node, podSubnet = DEFAULT_POD_SUB
 }
 
 /**
+ * The kubelet restarted, so that it creates its static pods' mirror pods at once. Joining control
+ * planes find the etcd members by the etcd mirror pods; the first attempt, made when the node
+ * registered, is refused while the API server has not yet created the system priority classes,
+ * and the kubelet's next attempt comes ~10 s later. The static pods keep running through it.
+ */
+const MIRROR_PODS_AGAIN = 'systemctl restart kubelet';
+
+/**
  * Writes the kubeadm configuration and its add-on patches into the node and runs `kubeadm init`
  * in its two passes (KUBEADM_PASSES_SKIP), calling `apiUp` in between.
  */
@@ -145,7 +154,7 @@ ${init('first')}`,
     `${init('second')}
 if [ -e ${pem} ]; then
   sed -i -e 's#client-certificate-data: .*#client-certificate: ${pem}#' -e 's#client-key-data: .*#client-key: ${pem}#' /etc/kubernetes/kubelet.conf
-fi`,
+fi${opts.highAvailability ? `\n${MIRROR_PODS_AGAIN}` : ''}`,
     'kubeadm init (second pass: controller manager, scheduler, add-ons)',
     failure,
   );
@@ -169,14 +178,40 @@ export async function kubeadmJoin(
   // The Service range for the node's filter of untranslated Service traffic (a worker has no
   // cluster configuration of its own to read it from).
   const files = { '/etc/minilab/kubeadm.yaml': config, '/etc/minilab/service-cidrs': serviceSubnet };
+  const join = `kubeadm join --config /etc/minilab/kubeadm.yaml --skip-phases=preflight -v=2 ${KUBEADM_LOG}`;
   await runInNode(
     node,
     `${writeFilesScript(files)}
 ${KUBELET_GOGC}
-kubeadm join --config /etc/minilab/kubeadm.yaml --skip-phases=preflight -v=2 ${KUBEADM_LOG}`,
+${shape.controlPlane ? restartKubeletWhenApiReady(shape.nodeIp, join) : join}`,
     `kubeadm join (${node.name})`,
     { timeoutMs: 300_000, logCommand: 'journalctl -u kubelet --no-pager -n 20' },
   );
+}
+
+/**
+ * Runs a control plane's `kubeadm join` while a watcher restarts the kubelet once the node's own
+ * API server is ready, unless the kubelet already has its client certificate. A joining control
+ * plane's kubelet bootstraps against its local API server (kubeadm's behaviour since v1.31), which
+ * comes up only after the node's etcd member has joined; meanwhile the kubelet's certificate
+ * requests fail and back off exponentially, so its next try can come ~10 s after the API server is
+ * ready. A restart tries at once; the static pods keep running through it.
+ */
+function restartKubeletWhenApiReady(nodeIp: string, join: string): string {
+  const pem = '/var/lib/kubelet/pki/kubelet-client-current.pem';
+  const ready = `kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://${nodeIp}:${API_SERVER_PORT} --request-timeout=2s get --raw /readyz`;
+  return `(while [ ! -e ${pem} ]; do
+  if [ -e /etc/kubernetes/admin.conf ] && ${ready} >/dev/null 2>&1; then
+    [ -e ${pem} ] || systemctl restart kubelet
+    break
+  fi
+  sleep 0.5
+done) >/dev/null 2>&1 &
+nudge=$!
+rc=0
+${join} || rc=$?
+kill $nudge 2>/dev/null || true
+exit $rc`;
 }
 
 /** A bootstrap token is deleted once the nodes it was made for have joined: it grants joining. */

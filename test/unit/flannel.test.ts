@@ -7,7 +7,7 @@ import { flannelManifest } from '../../src/kube/flannel.js';
 type Doc = any;
 const image = 'ghcr.io/flannel-io/flannel:v0.28.10';
 const manifest = (backend: 'host-gw' | 'vxlan', podSubnet = '10.244.0.0/16') =>
-  flannelManifest({ image, podSubnet, backend });
+  flannelManifest({ image, podSubnet, backend, apiServer: { host: 'demo-control-plane', port: 6443 } });
 const docs = (backend: 'host-gw' | 'vxlan', podSubnet?: string) =>
   parseAllDocuments(manifest(backend, podSubnet)).map((d) => {
     assert.deepEqual(d.errors, [], 'every document parses');
@@ -32,12 +32,12 @@ test('flannel manifest: namespace, RBAC, config and a DaemonSet on every node, a
 test('flannel manifest: the given image, preloaded, in every container and nowhere another', () => {
   const text = manifest('vxlan');
   const ds = docs('vxlan')[5].spec.template.spec;
-  const containers = [...ds.initContainers, ...ds.containers];
+  assert.equal(ds.initContainers, undefined, 'no init container: both start in one pass of the kubelet');
   assert.deepEqual(
-    containers.map((c: Doc) => [c.name, c.image, c.imagePullPolicy]),
+    ds.containers.map((c: Doc) => [c.name, c.image, c.imagePullPolicy]),
     [
-      ['install-cni', image, 'Never'],
       ['kube-flannel', image, 'Never'],
+      ['install-cni', image, 'Never'],
     ],
   );
   const refs = [...text.matchAll(/^\s*image: (.*)$/gm)].map((m) => m[1]);
@@ -56,6 +56,11 @@ test('flannel daemon: kube subnet manager, masquerading, capabilities and mounts
   const env = Object.fromEntries(
     flanneld.env.map((e: Doc) => [e.name, e.value ?? e.valueFrom.fieldRef.fieldPath]),
   );
+  assert.equal(env.NODE_NAME, 'spec.nodeName', 'its node given: no read of its own pod');
+  // The API server by the cluster's stable name, not the kubernetes Service: on a node that has
+  // just joined, the Service works only once kube-proxy there has written its rules.
+  assert.equal(env.KUBERNETES_SERVICE_HOST, 'demo-control-plane');
+  assert.equal(env.KUBERNETES_SERVICE_PORT, '6443');
   assert.equal(env.POD_NAME, 'metadata.name');
   assert.equal(env.POD_NAMESPACE, 'metadata.namespace');
   assert.equal(env.EVENT_QUEUE_DEPTH, '5000');
@@ -64,10 +69,11 @@ test('flannel daemon: kube subnet manager, masquerading, capabilities and mounts
   );
   const mounts = (c: Doc) => c.volumeMounts.map((m: Doc) => hostPaths[m.name] ?? `configmap:${m.mountPath}`);
   assert.deepEqual(mounts(flanneld), ['/run/flannel', 'configmap:/etc/kube-flannel/', '/run/xtables.lock']);
-  // A sidecar puts the CNI config where containerd reads it (conf_dir /etc/cni/net.d), once
-  // flanneld has written the node's subnet file: the node is Ready only when pods can start.
-  const [init] = ds.initContainers;
-  assert.equal(init.restartPolicy, 'Always', 'a sidecar: it runs beside flanneld');
+  // A container beside flanneld puts the CNI config where containerd reads it (conf_dir
+  // /etc/cni/net.d), once flanneld has written the node's subnet file: the node is Ready only when
+  // pods can start.
+  const [, init] = ds.containers;
+  assert.equal(init.name, 'install-cni');
   assert.deepEqual(mounts(init), ['/etc/cni/net.d', 'configmap:/etc/kube-flannel/', '/run/flannel']);
   assert.deepEqual(init.command.slice(0, 2), ['sh', '-c']);
   const script = init.command[2] as string;

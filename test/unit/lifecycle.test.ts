@@ -277,11 +277,12 @@ test('node add makes, boots and joins the next free worker with a fresh token; n
     assert.deepEqual(added, { profile: 'demo', node: 'demo-worker2', role: 'worker' });
     assert.deepEqual(f.world.calls, [
       `has-flannel ${NODE}`,
+      // What the join needs from the control plane is asked for while the node is made.
+      `token-create ${NODE}`,
+      `read-admin-conf ${NODE}`,
+      `read-service-subnet ${NODE}`,
       'provision',
       'boot demo-worker2',
-      `read-admin-conf ${NODE}`,
-      `token-create ${NODE}`,
-      `read-service-subnet ${NODE}`,
       'kubeadm-join demo-worker2',
       `token-delete ${NODE}`,
       'api node-ready',

@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { MAX_CONTROL_PLANES } from '../../kube/kubeadm-config.js';
 import type { Context } from '../context.js';
 import { stop } from '../../lifecycle/stop.js';
 import { deleteProfile } from '../../lifecycle/delete.js';
@@ -99,7 +100,7 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .option(
       '--control-planes <n>',
       'control-plane nodes, behind a load balancer when more than one; odd (default: 1)',
-      parseIntOption('--control-planes', 1, 7),
+      parseIntOption('--control-planes', 1, MAX_CONTROL_PLANES),
     )
     .option(
       '--config <file>',

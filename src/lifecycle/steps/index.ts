@@ -22,7 +22,7 @@ export const CREATE_STEPS: readonly Step[] = [
   bridgeNetworkStep, // network.ts      one node: the bridge CNI config, before the kubelet starts
   controlPlaneStep, // control-plane.ts kubeadm init, two passes; /livez from the host between them
   flannelNetworkStep, // network.ts     several nodes: flannel's DaemonSet
-  joinStep, //         join.ts          control planes one by one, workers in parallel (kubeadm join)
+  joinStep, //         join.ts          every other node at once, control planes and workers (kubeadm join)
   storageStep, //      storage.ts       default StorageClass (applied during the second pass)
   kubeProxyStep, //    waits.ts         kube-proxy tuning where kubeadm cannot patch it
   waitStep, //         waits.ts         node Ready, pod CIDR, CoreDNS, default service account

@@ -3,6 +3,7 @@ import type { Node } from '../../providers/types.js';
 import { deleteBootstrapToken, kubeadmJoin } from '../kubeadm.js';
 import { settingsOf } from '../plan.js';
 import {
+  apiEndpointHost,
   controlPlaneOf,
   need,
   nodeLabelsOf,
@@ -26,15 +27,14 @@ function joinTitle(s: StartState): string {
 
 /**
  * Nodes join by the cluster's stable API endpoint name (the control plane's, or the load
- * balancer's with several), checking it by the CA's key hash. Control planes join one at a time
- * (each adds an etcd member, which needs the others healthy), while the workers join in parallel
- * alongside them; the token goes once all have joined.
+ * balancer's with several), checking it by the CA's key hash. Every node joins at once; the
+ * token goes once all have joined.
  */
 export const joinStep: Step = {
   title: joinTitle,
   skip: (s) => s.nodes.length === 1,
   run: async (s) => {
-    const endpointHost = s.plan?.loadBalancer?.name ?? controlPlaneOf(s).name;
+    const endpointHost = apiEndpointHost(s);
     const token = need(s.bootstrapToken, 'the bootstrap token');
     const hash = caCertHash(need(s.entry, 'the admin credentials').certificateAuthorityData);
     const workers = workersOf(s);
@@ -50,15 +50,16 @@ export const joinStep: Step = {
         serviceSubnet: settings.serviceSubnet,
         customize: settings.customize,
       });
-    const controlPlanes = async () => {
-      for (const node of otherControlPlanesOf(s)) {
-        await join(node, {
-          certificateKey: need(s.certificateKey, 'the certificate key'),
-          taint: workers.length > 0,
-        });
-      }
-    };
-    await Promise.all([controlPlanes(), ...workers.map((node) => join(node))]);
+    const controlPlanes = otherControlPlanesOf(s);
+    const certificateKey = controlPlanes.length > 0 ? need(s.certificateKey, 'the certificate key') : '';
+    // Control planes join together too, and their waits overlap. Their etcd members are still
+    // added one at a time: etcd takes one learner at a time, so kubeadm retries adding the next
+    // until the one before is promoted. (More learners at once would break the joins: a member
+    // started with the list of members from before another was added does not start.)
+    await Promise.all([
+      ...controlPlanes.map((node) => join(node, { certificateKey, taint: workers.length > 0 })),
+      ...workers.map((node) => join(node)),
+    ]);
     await deleteBootstrapToken(controlPlaneOf(s), token);
   },
 };

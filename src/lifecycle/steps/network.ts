@@ -2,7 +2,8 @@ import { flannelManifest } from '../../kube/flannel.js';
 import { flannelImage } from '../../image/components.js';
 import { nodeComponents, writeNetworkConfig } from '../kubeadm.js';
 import { settingsOf } from '../plan.js';
-import { controlPlaneOf, need, type Step } from './state.js';
+import { API_SERVER_PORT } from '../../kube/kubeadm-config.js';
+import { apiEndpointHost, controlPlaneOf, need, type Step } from './state.js';
 
 /**
  * One node: the plain bridge, configured before the kubelet starts, so the node is Ready at once
@@ -28,7 +29,12 @@ export const flannelNetworkStep: Step = {
     const image = flannelImage(await nodeComponents(controlPlaneOf(s)));
     await s.ctx.kube.apply(
       need(s.entry, 'the admin credentials'),
-      flannelManifest({ image, podSubnet: settingsOf(s.req).podSubnet, backend: 'host-gw' }),
+      flannelManifest({
+        image,
+        podSubnet: settingsOf(s.req).podSubnet,
+        backend: 'host-gw',
+        apiServer: { host: apiEndpointHost(s), port: API_SERVER_PORT },
+      }),
     );
   },
 };

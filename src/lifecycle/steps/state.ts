@@ -60,6 +60,10 @@ export const controlPlaneOf = (s: StartState): Node =>
     'the control-plane node',
   );
 
+/** The cluster's stable API endpoint host: the load balancer's name, or the control plane's. */
+export const apiEndpointHost = (s: StartState): string =>
+  s.plan?.loadBalancer?.name ?? controlPlaneOf(s).name;
+
 /** The control planes that join the first one (clusters with a load balancer). */
 export const otherControlPlanesOf = (s: StartState): Node[] =>
   s.nodes.filter((n) => n.role === 'control-plane').slice(1);
