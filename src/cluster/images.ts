@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Transform, type Readable } from 'node:stream';
+import { PassThrough, Transform, Writable, type Readable } from 'node:stream';
 import { MinilabError, formatMs } from '../errors.js';
 import { normalizeRef } from '../image/archive.js';
 import { CONTAINERD_PINNED_LABEL, Labels } from '../labels.js';
@@ -156,4 +156,62 @@ export async function loadOnEveryNode(
     nodes.map((n) => load(n, (d) => progress(nodes.length > 1 ? `${n.name}: ${d}` : d))),
   );
   return reports.find((r) => r?.status === 'loaded') ?? reports[0];
+}
+
+/**
+ * The images some nodes have and a node lacks (by reference), each with a node to copy it from,
+ * given every node's image list: for a node just made from the node image, the images loaded
+ * into the cluster (or pulled by it) since the cluster was made.
+ */
+export function imagesToCopy(
+  sources: { node: Node; images: ClusterImage[] }[],
+  present: ClusterImage[],
+): { image: ClusterImage; from: Node }[] {
+  const have = new Set(present.map((i) => i.ref));
+  const wanted = new Map<string, { image: ClusterImage; from: Node }>();
+  for (const { node, images } of sources) {
+    for (const image of images) {
+      if (!have.has(image.ref) && !wanted.has(image.ref)) wanted.set(image.ref, { image, from: node });
+    }
+  }
+  return [...wanted.values()];
+}
+
+/**
+ * Streams an image from one node's containerd into another's (ctr export piped into ctr import,
+ * no copy on disk), with the image ID label `image load` compares by.
+ */
+export async function copyImage(from: Node, to: Node, image: ClusterImage): Promise<void> {
+  const archive = new PassThrough();
+  let errors = '';
+  const stderr = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      errors += chunk.toString();
+      cb();
+    },
+  });
+  const exported = from
+    .execStream(['ctr', '-n', 'k8s.io', 'images', 'export', '-', image.ref], {
+      stdout: archive,
+      stderr,
+      timeoutMs: 30 * 60_000,
+    })
+    .then((code) => {
+      if (code !== 0) throw new Error(errors.trim() || `exit ${code}`);
+      archive.end();
+    })
+    .catch((err: unknown) => {
+      archive.destroy(err instanceof Error ? err : new Error(String(err)));
+      throw new MinilabError('clusterFailed', `exporting ${image.ref} from ${from.name} failed`, {
+        details: [String(err instanceof Error ? err.message : err)],
+        hint: 'load it again with minilab image load',
+      });
+    });
+  const imported = importStream(to, archive, image.ref);
+  await Promise.all([exported, imported]);
+  await runInNode(
+    to,
+    `ctr -n k8s.io images label ${image.ref} ${Labels.imageId}=${image.id} >/dev/null`,
+    `labelling ${image.ref}`,
+  );
 }

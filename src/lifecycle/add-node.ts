@@ -1,3 +1,4 @@
+import { clusterImages, copyImage, imagesToCopy } from '../cluster/images.js';
 import { MinilabError } from '../errors.js';
 import {
   API_SERVER_PORT,
@@ -112,11 +113,13 @@ export async function addNode(
     const token = runInNode(cp, 'kubeadm token create --ttl 15m', 'making a bootstrap token').then((t) =>
       t.trim(),
     );
+    const running = found.nodes.filter((n) => n.state.running);
     const prepared = Promise.all([
       token,
       credentials(ctx.provider, found),
       clusterServiceSubnet(cp),
       role === 'control-plane' ? uploadCertificates(cp) : undefined,
+      Promise.all(running.map(async (n) => ({ node: n, images: await clusterImages(n) }))),
     ]);
     prepared.catch(() => undefined); // awaited below, or dropped when the node is not made
     let joined: Node | undefined;
@@ -138,27 +141,48 @@ export async function addNode(
         ),
       );
       if (!node) throw new MinilabError('unexpected', `the provider made no node ${name}`);
-      await ctx.reporter.step('Booting the node (systemd, containerd)', () => waitForBoot(node));
-      const [bootstrapToken, entry, serviceSubnet, certificateKey] = await prepared;
-      await ctx.reporter.step(
-        `Joining ${name}${role === 'control-plane' ? ' as a control plane' : ''}`,
-        async () => {
-          joined = node;
-          await kubeadmJoin(node, {
-            serviceSubnet,
-            nodeIp: node.state.ip as string,
-            controlPlaneEndpoint: `${lb?.name ?? cp.name}:${API_SERVER_PORT}`,
-            bootstrapToken,
-            caCertHash: caCertHash(entry.certificateAuthorityData),
-            controlPlane: certificateKey
-              ? { certificateKey, taint: found.nodes.some((n) => n.role === 'worker') }
-              : undefined,
-          });
-          if (lb && role === 'control-plane') {
-            await configureLoadBalancer(lb, [...controlPlanes.map((n) => n.name), name]);
-          }
-        },
-      );
+      const [bootstrapToken, entry, serviceSubnet, certificateKey, sources] = await prepared;
+      const join = async () => {
+        joined = node;
+        await kubeadmJoin(node, {
+          serviceSubnet,
+          nodeIp: node.state.ip as string,
+          controlPlaneEndpoint: `${lb?.name ?? cp.name}:${API_SERVER_PORT}`,
+          bootstrapToken,
+          caCertHash: caCertHash(entry.certificateAuthorityData),
+          controlPlane: certificateKey
+            ? { certificateKey, taint: found.nodes.some((n) => n.role === 'worker') }
+            : undefined,
+        });
+        if (lb && role === 'control-plane') {
+          await configureLoadBalancer(lb, [...controlPlanes.map((n) => n.name), name]);
+        }
+      };
+      const asControlPlane = role === 'control-plane' ? ' as a control plane' : '';
+      // The node image's own images are pinned on every node: any other was loaded into the
+      // cluster (or pulled by it) and goes to the new node before its kubelet starts, since a pod
+      // may land there at once.
+      const pinned = sources.flatMap((s) => s.images.filter((i) => i.pinned));
+      if (imagesToCopy(sources, pinned).length > 0) {
+        await ctx.reporter.step('Booting the node (systemd, containerd)', () => waitForBoot(node));
+        const copies = imagesToCopy(sources, await clusterImages(node));
+        await ctx.reporter.step(
+          `Copying ${copies.length === 1 ? 'the image' : `${copies.length} images`} loaded into the cluster`,
+          async (progress) => {
+            for (const { image, from } of copies) {
+              progress(image.ref);
+              await copyImage(from, node, image);
+            }
+          },
+        );
+        await ctx.reporter.step(`Joining ${name}${asControlPlane}`, join);
+      } else {
+        // Nothing to copy: kubeadm starts while the node boots (the kubelet, enabled in the node
+        // image, starts with systemd in any case); a boot that fails is reported as such at once.
+        await ctx.reporter.step(`Booting and joining ${name}${asControlPlane}`, () =>
+          Promise.all([waitForBoot(node), join()]),
+        );
+      }
       // The token has served: it goes while the node turns Ready.
       const tokenGone = deleteBootstrapToken(cp, bootstrapToken).catch(() => undefined);
       await ctx.reporter.step(`Waiting for ${name} to be Ready`, (progress) =>

@@ -42,6 +42,8 @@ export class FakeWorld {
   readonly scripts: { node: string; text: string }[] = [];
   /** Every plan provisioned. */
   readonly plans: ClusterPlan[] = [];
+  /** The images in each node's containerd, by reference (none unless a test puts some). */
+  readonly nodeImages = new Map<string, Set<string>>();
 
   /** Records a call; throws when it is the one to fail. */
   call(name: string): void {
@@ -100,6 +102,10 @@ function classify(cmd: string[]): string {
     [/test -f \/etc\/kubernetes\/admin\.conf/, 'check-complete'],
     [/systemctl stop kubelet/, 'stop-kubelet'],
     [/systemctl is-active kubelet/, 'kubelet-active'],
+    [/ctr -n k8s\.io images ls/, 'images-ls'],
+    [/ctr -n k8s\.io images import/, 'images-import'],
+    [/ctr -n k8s\.io images export/, 'images-export'],
+    [/ctr -n k8s\.io images label/, 'images-label'],
   ];
   return rules.find(([re]) => re.test(text))?.[1] ?? `exec ${text}`;
 }
@@ -162,11 +168,25 @@ class FakeNode implements Node {
       }
       case 'token-create':
         return ok('abcdef.0123456789abcdef\n');
+      case 'images-ls': {
+        const refs = [...(this.world.nodeImages.get(this.name) ?? [])];
+        const line = (ref: string) =>
+          `${ref} application/vnd.oci.image.manifest.v1+json sha256:${ref} 1.0 MiB linux/amd64 -`;
+        return ok(['REF TYPE DIGEST SIZE PLATFORMS LABELS', ...refs.map(line)].join('\n'));
+      }
+      case 'images-label': {
+        // An imported image is labelled next: the node has it from then on.
+        const ref = cmd.join(' ').match(/images label (\S+)/)?.[1] ?? '';
+        const images = this.world.nodeImages.get(this.name) ?? new Set<string>();
+        this.world.nodeImages.set(this.name, images.add(ref));
+        return ok();
+      }
       default:
         return ok();
     }
   }
-  async execStream(): Promise<number> {
+  async execStream(cmd: string[]): Promise<number> {
+    this.world.call(`${classify(cmd)} ${this.name}`);
     return 0;
   }
   async execInteractive(): Promise<number> {

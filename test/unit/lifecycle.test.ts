@@ -258,6 +258,36 @@ test('a cluster of three nodes: flannel instead of the bridge, workers join afte
   });
 });
 
+test('node add copies the images loaded into the cluster to the new node before it joins, each from a node that has it', async () => {
+  await withFixture(async (f) => {
+    await start(f.ctx, request({ nodes: 2 }));
+    // The node image's own images are on every node; app:v1 was loaded everywhere, tool:v2 on
+    // the worker only (the control plane was stopped when it was loaded).
+    f.world.nodeImages.set(NODE, new Set(['preloaded:v1', 'app:v1']));
+    f.world.nodeImages.set('demo-worker1', new Set(['preloaded:v1', 'app:v1', 'tool:v2']));
+    f.world.nodeImages.set('demo-worker2', new Set(['preloaded:v1']));
+    f.world.calls.length = 0;
+    await addNode(f.ctx, 'demo');
+    const copies = f.world.calls.filter((c) => /images-(export|label)/.test(c));
+    assert.deepEqual(copies, [
+      `images-export ${NODE}`,
+      'images-label demo-worker2',
+      'images-export demo-worker1',
+      'images-label demo-worker2',
+    ]);
+    assert.deepEqual([...(f.world.nodeImages.get('demo-worker2') ?? [])].sort(), [
+      'app:v1',
+      'preloaded:v1',
+      'tool:v2',
+    ]);
+    assert.ok(
+      f.world.calls.indexOf('images-label demo-worker2') < f.world.calls.indexOf('kubeadm-join demo-worker2'),
+      'copied before the kubelet starts',
+    );
+    assert.ok(f.ctx.reporter.timings.some((t) => t.name === 'Copying 2 images loaded into the cluster'));
+  });
+});
+
 test('a worker that cannot join fails the start and every node of the run is removed', async () => {
   await withFixture(async (f) => {
     f.world.failAt = 'kubeadm-join demo-worker2';
@@ -281,7 +311,10 @@ test('node add makes, boots and joins the next free worker with a fresh token; n
       `token-create ${NODE}`,
       `read-admin-conf ${NODE}`,
       `read-service-subnet ${NODE}`,
+      `images-ls ${NODE}`,
+      'images-ls demo-worker1',
       'provision',
+      // Nothing was loaded into the cluster: nothing to copy, so the join starts while it boots.
       'boot demo-worker2',
       'kubeadm-join demo-worker2',
       `token-delete ${NODE}`,
