@@ -70,10 +70,13 @@ export async function addNode(
         hint: 'choose another --name, or leave it out for the next free worker name',
       });
     }
-    const config = await ctx.profiles.read(profile);
     const cp = found.node;
+    const [config, flannel, lb] = await Promise.all([
+      ctx.profiles.read(profile),
+      cp.exec(['test', '-e', '/etc/cni/net.d/10-flannel.conflist']),
+      ctx.provider.loadBalancer(profile),
+    ]);
     // A cluster made with one node runs the plain bridge: a second node would never get a network.
-    const flannel = await cp.exec(['test', '-e', '/etc/cni/net.d/10-flannel.conflist']);
     if (flannel.exitCode !== 0) {
       throw new MinilabError(
         'usage',
@@ -83,7 +86,6 @@ export async function addNode(
         },
       );
     }
-    const lb = await ctx.provider.loadBalancer(profile);
     const controlPlanes = found.nodes.filter((n) => n.role === 'control-plane');
     if (role === 'control-plane') {
       // One control plane is its own API endpoint: a second one would have nothing in front of both.
@@ -190,9 +192,8 @@ export async function addNode(
           `node ${name} to be Ready`,
           READY_TIMEOUT_MS,
           () => whileRunning(node, () => ctx.kube.nodeReady(entry, name)),
-          {
-            onState: progress,
-          },
+          // The one thing left to wait for, and a cheap read: asked more often than the default.
+          { onState: progress, intervalMs: 100 },
         ),
       );
       await tokenGone;

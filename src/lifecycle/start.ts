@@ -3,6 +3,7 @@ import { MinilabError } from '../errors.js';
 import { checkKubeconfigFiles, kubeconfigFiles } from '../kube/kubeconfig.js';
 import { Labels } from '../labels.js';
 import type { ClusterConfig } from '../config/cluster-config.js';
+import { resourceNames } from '../profile/name.js';
 import type { ProfileConfig } from '../profile/store.js';
 import type { Node } from '../providers/types.js';
 import { RunJournal } from './journal.js';
@@ -143,6 +144,17 @@ async function restart(ctx: LifecycleContext, req: StartRequest, nodes: Node[]):
   }
   const s = newState(ctx, { ...req, kubernetesVersion: version }, nodes);
   s.loadBalancer = await ctx.provider.loadBalancer(req.profile);
+  // Several control planes are reached through the load balancer only: without it nothing would
+  // come up, and the wait would last its whole timeout.
+  if (cps > 1 && !s.loadBalancer) {
+    throw new MinilabError(
+      'clusterFailed',
+      `the cluster of profile "${req.profile}" has lost its load balancer container (${resourceNames(req.profile).loadBalancer})`,
+      {
+        hint: `remove what is left and start again: minilab delete -p ${req.profile} && minilab start -p ${req.profile} --control-planes ${cps}`,
+      },
+    );
+  }
   s.wasRunning = nodes.every((n) => n.state.running) && (s.loadBalancer?.state.running ?? true);
   await runSteps(RESTART_STEPS, s);
   return result(s, s.wasRunning ? 'resynced' : 'restarted');

@@ -430,7 +430,7 @@ test('an API server port taken between picking and starting is picked again; a t
   });
 });
 
-test('three control planes and a worker: a load balancer named before kubeadm init, control planes join one by one', async () => {
+test('three control planes and a worker: a load balancer named before kubeadm init, the other nodes join together after it', async () => {
   await withFixture(async (f) => {
     const r = await start(f.ctx, request({ nodes: 4, controlPlanes: 3 }));
     const cps = [NODE, 'demo-control-plane2', 'demo-control-plane3'];
@@ -469,6 +469,25 @@ test('three control planes and a worker: a load balancer named before kubeadm in
     // delete removes the load balancer with the nodes.
     await deleteProfile(f.ctx, 'demo');
     assert.equal(await f.ctx.provider.loadBalancer('demo'), undefined);
+  });
+});
+
+test('a restart of a cluster whose load balancer container is gone says so at once and starts nothing', async () => {
+  await withFixture(async (f) => {
+    await start(f.ctx, request({ nodes: 3, controlPlanes: 3 }));
+    await stop(f.ctx, 'demo');
+    f.world.nodes.delete('demo-external-load-balancer');
+    f.world.calls.length = 0;
+    await assert.rejects(
+      start(f.ctx, request()),
+      (err: Error & { kind?: string }) =>
+        /lost its load balancer container \(demo-external-load-balancer\)/.test(err.message) &&
+        err.kind === 'clusterFailed',
+    );
+    assert.deepEqual(
+      f.world.calls.filter((c) => c.startsWith('start-node')),
+      [],
+    );
   });
 });
 
