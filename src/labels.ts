@@ -18,6 +18,8 @@ export const Labels = {
   flannel: `${LABEL_PREFIX}.flannel`,
   /** On an image in a node's containerd: the ID it had in the engine it was loaded from. */
   imageId: `${LABEL_PREFIX}.image-id`,
+  /** On an image in a node's containerd: put there by `minilab image load` (a node added later gets it too). */
+  loaded: `${LABEL_PREFIX}.loaded`,
 } as const;
 
 /** The Kubernetes label every minilab node carries (set by the kubelet at registration). */

@@ -12,6 +12,10 @@ export interface ClusterImage {
   id: string;
   sizeBytes: number;
   pinned: boolean;
+  /** Put there by `minilab image load` (not preloaded, not pulled by the cluster). */
+  loaded: boolean;
+  /** The ID the image had in the engine it was loaded from (images loaded from an archive have none). */
+  engineId?: string;
 }
 
 export interface LoadReport {
@@ -39,6 +43,8 @@ export function parseImageList(out: string): ClusterImage[] {
         id: labels[Labels.imageId] ?? f[2]!,
         sizeBytes: Math.round(Number(f[3]) * (UNITS[f[4] ?? 'B'] ?? 1)),
         pinned: labels[CONTAINERD_PINNED_LABEL] === 'pinned',
+        loaded: labels[Labels.loaded] === 'true' || labels[Labels.imageId] !== undefined,
+        ...(labels[Labels.imageId] ? { engineId: labels[Labels.imageId] } : {}),
       };
     })
     .sort((a, b) => a.ref.localeCompare(b.ref));
@@ -70,8 +76,24 @@ function meter(total: number | undefined, progress: (s: string) => void): Transf
   });
 }
 
-async function importStream(node: Node, archive: Readable, what: string): Promise<void> {
+/** Marks images in a node as loaded by minilab, with the engine's image ID where there is one. */
+async function labelLoaded(node: Node, refs: string[], engineId?: string): Promise<void> {
+  if (refs.length === 0) return;
+  const labels = `${Labels.loaded}=true${engineId ? ` ${Labels.imageId}=${engineId}` : ''}`;
   await runInNode(
+    node,
+    refs.map((ref) => `ctr -n k8s.io images label ${ref} ${labels} >/dev/null`).join('\n'),
+    `labelling ${refs.join(', ')}`,
+  );
+}
+
+/** The images `ctr images import` says it unpacked ("unpacking REF (DIGEST)...done"). */
+export function importedRefs(out: string): string[] {
+  return [...out.matchAll(/unpacking (\S+) \(sha256:[0-9a-f]+\)/g)].map((m) => m[1]!);
+}
+
+async function importStream(node: Node, archive: Readable, what: string): Promise<string[]> {
+  const out = await runInNode(
     node,
     ['ctr', '-n', 'k8s.io', 'images', 'import', '-'],
     `importing ${what} into containerd`,
@@ -81,6 +103,7 @@ async function importStream(node: Node, archive: Readable, what: string): Promis
       hint: 'is it an image archive (docker save or OCI layout)? the lines above show what containerd said',
     },
   );
+  return importedRefs(out);
 }
 
 /**
@@ -111,11 +134,7 @@ export async function loadImages(
     }
     const saved = await images.save(ref);
     await importStream(node, saved.pipe(meter(info.sizeBytes, (d) => progress(ref, d))), ref);
-    await runInNode(
-      node,
-      `ctr -n k8s.io images label ${wanted} ${Labels.imageId}=${info.id} >/dev/null`,
-      `labelling ${ref}`,
-    );
+    await labelLoaded(node, [wanted], info.id);
     reports.push({ ref, status: 'loaded', sizeBytes: info.sizeBytes, ms: performance.now() - started });
   }
   return reports;
@@ -136,7 +155,8 @@ export async function loadArchive(
     });
   }
   const started = performance.now();
-  await importStream(node, createReadStream(file).pipe(meter(size, progress)), file);
+  const refs = await importStream(node, createReadStream(file).pipe(meter(size, progress)), file);
+  await labelLoaded(node, refs);
   return { ref: file, status: 'loaded', sizeBytes: size, ms: performance.now() - started };
 }
 
@@ -159,19 +179,22 @@ export async function loadOnEveryNode(
 }
 
 /**
- * The images some nodes have and a node lacks (by reference), each with a node to copy it from,
- * given every node's image list: for a node just made from the node image, the images loaded
- * into the cluster (or pulled by it) since the cluster was made.
+ * The images loaded into the cluster (`minilab image load`) that some nodes have and a node lacks
+ * (by reference and ID), each with a node to copy it from, given every node's image list. Images
+ * the cluster pulled are left out: the node pulls them itself (and containerd here keeps no
+ * layers of a pulled image to export).
  */
 export function imagesToCopy(
   sources: { node: Node; images: ClusterImage[] }[],
   present: ClusterImage[],
 ): { image: ClusterImage; from: Node }[] {
-  const have = new Set(present.map((i) => i.ref));
+  const have = new Set(present.map((i) => `${i.ref} ${i.id}`));
   const wanted = new Map<string, { image: ClusterImage; from: Node }>();
   for (const { node, images } of sources) {
     for (const image of images) {
-      if (!have.has(image.ref) && !wanted.has(image.ref)) wanted.set(image.ref, { image, from: node });
+      const key = `${image.ref} ${image.id}`;
+      if (image.loaded && !have.has(key) && !wanted.has(image.ref))
+        wanted.set(image.ref, { image, from: node });
     }
   }
   return [...wanted.values()];
@@ -179,10 +202,12 @@ export function imagesToCopy(
 
 /**
  * Streams an image from one node's containerd into another's (ctr export piped into ctr import,
- * no copy on disk), with the image ID label `image load` compares by.
+ * no copy on disk), labelled as it was there. Both commands are over when this settles.
  */
 export async function copyImage(from: Node, to: Node, image: ClusterImage): Promise<void> {
   const archive = new PassThrough();
+  // A failed export destroys the stream; the import reports its own failure, this one is kept.
+  archive.on('error', () => undefined);
   let errors = '';
   const stderr = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -201,17 +226,15 @@ export async function copyImage(from: Node, to: Node, image: ClusterImage): Prom
       archive.end();
     })
     .catch((err: unknown) => {
-      archive.destroy(err instanceof Error ? err : new Error(String(err)));
+      const e = err instanceof Error ? err : new Error(String(err));
+      archive.destroy(e);
       throw new MinilabError('clusterFailed', `exporting ${image.ref} from ${from.name} failed`, {
-        details: [String(err instanceof Error ? err.message : err)],
-        hint: 'load it again with minilab image load',
+        details: [e.message],
+        hint: `load it again: minilab image load ${image.ref}`,
       });
     });
-  const imported = importStream(to, archive, image.ref);
-  await Promise.all([exported, imported]);
-  await runInNode(
-    to,
-    `ctr -n k8s.io images label ${image.ref} ${Labels.imageId}=${image.id} >/dev/null`,
-    `labelling ${image.ref}`,
-  );
+  const [exportDone, importDone] = await Promise.allSettled([exported, importStream(to, archive, image.ref)]);
+  if (exportDone.status === 'rejected') throw exportDone.reason;
+  if (importDone.status === 'rejected') throw importDone.reason;
+  await labelLoaded(to, [image.ref], image.engineId);
 }

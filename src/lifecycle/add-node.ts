@@ -121,7 +121,8 @@ export async function addNode(
       credentials(ctx.provider, found),
       clusterServiceSubnet(cp),
       role === 'control-plane' ? uploadCertificates(cp) : undefined,
-      Promise.all(running.map(async (n) => ({ node: n, images: await clusterImages(n) }))),
+      // A node whose images cannot be listed is no source: the others may be.
+      Promise.all(running.map(async (n) => ({ node: n, images: await clusterImages(n).catch(() => []) }))),
     ]);
     prepared.catch(() => undefined); // awaited below, or dropped when the node is not made
     let joined: Node | undefined;
@@ -161,29 +162,44 @@ export async function addNode(
         }
       };
       const asControlPlane = role === 'control-plane' ? ' as a control plane' : '';
-      // The node image's own images are pinned on every node: any other was loaded into the
-      // cluster (or pulled by it) and goes to the new node before its kubelet starts, since a pod
-      // may land there at once.
-      const pinned = sources.flatMap((s) => s.images.filter((i) => i.pinned));
-      if (imagesToCopy(sources, pinned).length > 0) {
+      // Images loaded into the cluster go to the new node before its kubelet starts, since a pod
+      // may land there at once. A copy that fails is a warning: the node works, and loading the
+      // image again puts it there.
+      if (imagesToCopy(sources, []).length > 0) {
         await ctx.reporter.step('Booting the node (systemd, containerd)', () => waitForBoot(node));
         const copies = imagesToCopy(sources, await clusterImages(node));
+        const failed: string[] = [];
         await ctx.reporter.step(
           `Copying ${copies.length === 1 ? 'the image' : `${copies.length} images`} loaded into the cluster`,
           async (progress) => {
             for (const { image, from } of copies) {
               progress(image.ref);
-              await copyImage(from, node, image);
+              await copyImage(from, node, image).catch((err: unknown) => {
+                failed.push(`${image.ref} (${err instanceof Error ? err.message : String(err)})`);
+              });
             }
           },
         );
+        if (failed.length > 0) {
+          ctx.reporter.warn(
+            `not copied to ${name}: ${failed.join('; ')}; minilab image load puts them there`,
+          );
+        }
         await ctx.reporter.step(`Joining ${name}${asControlPlane}`, join);
       } else {
         // Nothing to copy: kubeadm starts while the node boots (the kubelet, enabled in the node
-        // image, starts with systemd in any case); a boot that fails is reported as such at once.
-        await ctx.reporter.step(`Booting and joining ${name}${asControlPlane}`, () =>
-          Promise.all([waitForBoot(node), join()]),
-        );
+        // image, starts with systemd in any case). A boot that fails is reported once the join
+        // has given up too, so nothing is still joining when the node is removed.
+        await ctx.reporter.step(`Booting and joining ${name}${asControlPlane}`, async () => {
+          const joining = join();
+          await Promise.all([
+            waitForBoot(node).catch(async (err: unknown) => {
+              await joining.catch(() => undefined);
+              throw err;
+            }),
+            joining,
+          ]);
+        });
       }
       // The token has served: it goes while the node turns Ready.
       const tokenGone = deleteBootstrapToken(cp, bootstrapToken).catch(() => undefined);
@@ -194,6 +210,16 @@ export async function addNode(
           () => whileRunning(node, () => ctx.kube.nodeReady(entry, name)),
           // The one thing left to wait for, and a cheap read: asked more often than the default.
           { onState: progress, intervalMs: 100 },
+        ),
+      );
+      // Ready is the kubelet's word; a pod placed there at once also needs kube-proxy's rules
+      // (Services, DNS), which it writes on its first sync, a moment after it starts.
+      await ctx.reporter.step(`Waiting for kube-proxy on ${name}`, () =>
+        waitUntil(
+          `kube-proxy on ${name} to write its rules`,
+          READY_TIMEOUT_MS,
+          () => whileRunning(node, () => kubeProxySynced(node)),
+          { intervalMs: 100 },
         ),
       );
       await tokenGone;
@@ -215,6 +241,33 @@ export async function addNode(
     }
   });
 }
+
+/**
+ * Whether kube-proxy in the node has written its rules once: its health endpoint reports, per IP
+ * family, the time of its last sync (the zero time before the first; the top-level time is the
+ * current time whenever it counts itself healthy, which it does while starting).
+ */
+export async function kubeProxySynced(node: Node): Promise<true | string> {
+  const r = await node.exec([
+    'bash',
+    '-c',
+    `exec 3<>/dev/tcp/127.0.0.1/${KUBE_PROXY_HEALTHZ_PORT} && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3`,
+  ]);
+  const body = r.stdout.slice(r.stdout.indexOf('{'));
+  let health: { status?: Record<string, { lastUpdated?: string }> };
+  try {
+    health = JSON.parse(body) as typeof health;
+  } catch {
+    return 'kube-proxy not answering yet';
+  }
+  const families = Object.values(health.status ?? {});
+  if (families.length === 0) return 'kube-proxy has not synced yet';
+  const synced = families.every((f) => f.lastUpdated !== undefined && !f.lastUpdated.startsWith('0001-'));
+  return synced ? true : 'kube-proxy has not synced yet';
+}
+
+/** kube-proxy's health endpoint (kubeadm leaves its default, 0.0.0.0:10256). */
+const KUBE_PROXY_HEALTHZ_PORT = 10256;
 
 /**
  * The control-plane certificates uploaded again under a fresh key, which the new control plane

@@ -40,6 +40,9 @@ export function writeFilesScript(files: Record<string, string>): string {
     .join('\n');
 }
 
+/** The kubelet's client certificate and key, once its TLS bootstrap is done. */
+const KUBELET_CLIENT_PEM = '/var/lib/kubelet/pki/kubelet-client-current.pem';
+
 /** The kubelet's GOGC, in the environment file its unit reads. */
 const KUBELET_GOGC = `grep -q '^GOGC=' /etc/default/kubelet || echo 'GOGC=${GO_ENV[0]?.value}' >> /etc/default/kubelet`;
 
@@ -146,9 +149,10 @@ ${init('first')}`,
     failure,
   );
   await apiUp();
-  // What kubelet-finalize would do, minus its kubelet restart: kubelet.conf names the kubelet's
-  // rotating client certificate, for the kubelet's next start.
-  const pem = '/var/lib/kubelet/pki/kubelet-client-current.pem';
+  // What kubelet-finalize would do, minus its kubelet restart (made only with several control
+  // planes, for MIRROR_PODS_AGAIN): kubelet.conf names the kubelet's rotating client
+  // certificate, for the kubelet's next start.
+  const pem = KUBELET_CLIENT_PEM;
   await runInNode(
     node,
     `${init('second')}
@@ -198,7 +202,7 @@ ${shape.controlPlane ? restartKubeletWhenApiReady(shape.nodeIp, join) : join}`,
  * ready. A restart tries at once; the static pods keep running through it.
  */
 function restartKubeletWhenApiReady(nodeIp: string, join: string): string {
-  const pem = '/var/lib/kubelet/pki/kubelet-client-current.pem';
+  const pem = KUBELET_CLIENT_PEM;
   const ready = `kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://${nodeIp}:${API_SERVER_PORT} --request-timeout=2s get --raw /readyz`;
   return `(while [ ! -e ${pem} ]; do
   if [ -e /etc/kubernetes/admin.conf ] && ${ready} >/dev/null 2>&1; then

@@ -151,7 +151,7 @@ async function restart(ctx: LifecycleContext, req: StartRequest, nodes: Node[]):
       'clusterFailed',
       `the cluster of profile "${req.profile}" has lost its load balancer container (${resourceNames(req.profile).loadBalancer})`,
       {
-        hint: `remove what is left and start again: minilab delete -p ${req.profile} && minilab start -p ${req.profile} --control-planes ${cps}`,
+        hint: `remove what is left and start again: minilab delete -p ${req.profile} && minilab start -p ${req.profile} --control-planes ${cps} --nodes ${nodes.length}`,
       },
     );
   }

@@ -132,10 +132,11 @@ test('start --config makes the file cluster: its name, nodes, labels, subnets an
 
 test('feature gates, runtime config and the kubeadm patch reach the API server', async () => {
   const { core } = clients();
-  const pod = await core.readNamespacedPod({
-    name: `kube-apiserver-${controlPlane}`,
-    namespace: 'kube-system',
-  });
+  // The API server's mirror pod: the kubelet's first try to create it can be refused (the API
+  // server has not made the system priority classes yet) and its next comes up to 10 s later.
+  const pod = await waitFor('the API server mirror pod', 30_000, () =>
+    core.readNamespacedPod({ name: `kube-apiserver-${controlPlane}`, namespace: 'kube-system' }),
+  );
   const command = pod.spec?.containers[0]?.command ?? [];
   for (const flag of [
     '--feature-gates=InPlacePodVerticalScaling=true',

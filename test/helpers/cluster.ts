@@ -123,12 +123,19 @@ export async function waitFor<T>(
 
 /** A pod's logs once it has terminated (for pods that run one command and exit). */
 export async function podResult(core: k8s.CoreV1Api, namespace: string, name: string, timeoutMs = 120_000) {
-  const phase = await waitFor(`pod ${name} to finish`, timeoutMs, async () => {
+  const status = await waitFor(`pod ${name} to finish`, timeoutMs, async () => {
     const p = await core.readNamespacedPod({ name, namespace });
-    return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p.status.phase : undefined;
+    return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p.status : undefined;
   });
-  const log = await core.readNamespacedPodLog({ name, namespace });
-  return { phase, log: String(log) };
+  const log = await core
+    .readNamespacedPodLog({ name, namespace })
+    .catch((err: unknown) => `(no log: ${String(err)})`);
+  // A failed pod's log says why it failed; a pod refused by its kubelet has none, its status does.
+  const why =
+    status.phase === 'Failed'
+      ? `\nstatus: ${JSON.stringify({ reason: status.reason, message: status.message, containers: status.containerStatuses?.map((c) => c.state) })}`
+      : '';
+  return { phase: status.phase as string, log: `${String(log)}${why}` };
 }
 
 /** Deploys the echo server (one replica, pullPolicy Never) behind a Service and waits until it is available. */

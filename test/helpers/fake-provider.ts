@@ -44,6 +44,8 @@ export class FakeWorld {
   readonly plans: ClusterPlan[] = [];
   /** The images in each node's containerd, by reference (none unless a test puts some). */
   readonly nodeImages = new Map<string, Set<string>>();
+  /** Of those, the node image's own (pinned); the others count as loaded by `image load`. */
+  readonly preloaded = new Set<string>();
 
   /** Records a call; throws when it is the one to fail. */
   call(name: string): void {
@@ -102,6 +104,7 @@ function classify(cmd: string[]): string {
     [/test -f \/etc\/kubernetes\/admin\.conf/, 'check-complete'],
     [/systemctl stop kubelet/, 'stop-kubelet'],
     [/systemctl is-active kubelet/, 'kubelet-active'],
+    [/dev\/tcp\/127\.0\.0\.1\/10256/, 'kube-proxy-health'],
     [/ctr -n k8s\.io images ls/, 'images-ls'],
     [/ctr -n k8s\.io images import/, 'images-import'],
     [/ctr -n k8s\.io images export/, 'images-export'],
@@ -166,19 +169,26 @@ class FakeNode implements Node {
         const name = cmd[cmd.indexOf('node') + 1] ?? '';
         return ok(this.world.nodes.get(name)?.state.startedAt ?? '');
       }
+      case 'kube-proxy-health':
+        // kube-proxy has synced once (the zero time before its first sync).
+        return ok(
+          'HTTP/1.0 200 OK\r\n\r\n{"status":{"IPv4":{"lastUpdated":"2026-12-04T19:00:00Z","healthy":true}}}',
+        );
       case 'token-create':
         return ok('abcdef.0123456789abcdef\n');
       case 'images-ls': {
         const refs = [...(this.world.nodeImages.get(this.name) ?? [])];
+        const labels = (ref: string) =>
+          this.world.preloaded.has(ref) ? 'io.cri-containerd.pinned=pinned' : 'io.minilab.loaded=true';
         const line = (ref: string) =>
-          `${ref} application/vnd.oci.image.manifest.v1+json sha256:${ref} 1.0 MiB linux/amd64 -`;
+          `${ref} application/vnd.oci.image.manifest.v1+json sha256:${ref} 1.0 MiB linux/amd64 ${labels(ref)}`;
         return ok(['REF TYPE DIGEST SIZE PLATFORMS LABELS', ...refs.map(line)].join('\n'));
       }
       case 'images-label': {
         // An imported image is labelled next: the node has it from then on.
-        const ref = cmd.join(' ').match(/images label (\S+)/)?.[1] ?? '';
         const images = this.world.nodeImages.get(this.name) ?? new Set<string>();
-        this.world.nodeImages.set(this.name, images.add(ref));
+        for (const m of cmd.join(' ').matchAll(/images label (\S+)/g)) images.add(m[1]!);
+        this.world.nodeImages.set(this.name, images);
         return ok();
       }
       default:

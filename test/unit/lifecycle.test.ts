@@ -263,6 +263,7 @@ test('node add copies the images loaded into the cluster to the new node before 
     await start(f.ctx, request({ nodes: 2 }));
     // The node image's own images are on every node; app:v1 was loaded everywhere, tool:v2 on
     // the worker only (the control plane was stopped when it was loaded).
+    f.world.preloaded.add('preloaded:v1');
     f.world.nodeImages.set(NODE, new Set(['preloaded:v1', 'app:v1']));
     f.world.nodeImages.set('demo-worker1', new Set(['preloaded:v1', 'app:v1', 'tool:v2']));
     f.world.nodeImages.set('demo-worker2', new Set(['preloaded:v1']));
@@ -285,6 +286,25 @@ test('node add copies the images loaded into the cluster to the new node before 
       'copied before the kubelet starts',
     );
     assert.ok(f.ctx.reporter.timings.some((t) => t.name === 'Copying 2 images loaded into the cluster'));
+  });
+});
+
+test('node add joins the new node even when copying a loaded image fails, and says which', async () => {
+  await withFixture(async (f) => {
+    await start(f.ctx, request({ nodes: 2 }));
+    f.world.nodeImages.set(NODE, new Set(['app:v1']));
+    f.world.failAt = `images-export ${NODE}`;
+    const warnings: string[] = [];
+    const warn = f.ctx.reporter.warn.bind(f.ctx.reporter);
+    f.ctx.reporter.warn = (m: string) => {
+      warnings.push(m);
+      warn(m);
+    };
+    const added = await addNode(f.ctx, 'demo');
+    assert.equal(added.node, 'demo-worker2');
+    assert.ok(f.world.calls.includes('kubeadm-join demo-worker2'));
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', /not copied to demo-worker2: app:v1 .*minilab image load/);
   });
 });
 
@@ -315,10 +335,12 @@ test('node add makes, boots and joins the next free worker with a fresh token; n
       'images-ls demo-worker1',
       'provision',
       // Nothing was loaded into the cluster: nothing to copy, so the join starts while it boots.
-      'boot demo-worker2',
       'kubeadm-join demo-worker2',
+      'boot demo-worker2',
       `token-delete ${NODE}`,
       'api node-ready',
+      // Ready, and kube-proxy there has written its rules: a pod placed there reaches Services.
+      'kube-proxy-health demo-worker2',
     ]);
     assert.equal(f.world.volumeOf.get('demo-worker2'), 'demo-worker2-var', 'a volume of its own');
 
