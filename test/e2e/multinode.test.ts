@@ -12,6 +12,7 @@ import {
   waitForProfileRunning,
 } from '../helpers/engine.js';
 import {
+  createEchoDeployment,
   echoServerArchive,
   kubeClients,
   podResult,
@@ -215,33 +216,17 @@ test('node add joins a worker that runs pods; node delete drains and removes it'
   assert.equal(onAdded.phase, 'Succeeded', onAdded.log);
 
   // A Deployment's pod that prefers the new node runs there; draining the node moves it elsewhere.
-  const { apps } = clients();
-  const labels = { app: 'drained' };
-  await apps.createNamespacedDeployment({
-    namespace: 'default',
-    body: {
-      metadata: { name: 'drained' },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: labels },
-        template: {
-          metadata: { labels },
-          spec: {
-            affinity: {
-              nodeAffinity: {
-                preferredDuringSchedulingIgnoredDuringExecution: [
-                  {
-                    weight: 100,
-                    preference: {
-                      matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [added] }],
-                    },
-                  },
-                ],
-              },
+  await createEchoDeployment(clients().apps, 'drained', echoImage, {
+    affinity: {
+      nodeAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: [
+          {
+            weight: 100,
+            preference: {
+              matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [added] }],
             },
-            containers: [{ name: 'echo', image: echoImage, imagePullPolicy: 'Never' }],
           },
-        },
+        ],
       },
     },
   });

@@ -138,6 +138,33 @@ export async function podResult(core: k8s.CoreV1Api, namespace: string, name: st
   return { phase: status.phase as string, log: `${String(log)}${why}` };
 }
 
+/** Creates a Deployment of the echo server (one replica, pullPolicy Never, label app=NAME) in default. */
+export async function createEchoDeployment(
+  apps: k8s.AppsV1Api,
+  name: string,
+  image: string,
+  podSpec: Omit<k8s.V1PodSpec, 'containers'> = {},
+): Promise<void> {
+  const labels = { app: name };
+  await apps.createNamespacedDeployment({
+    namespace: 'default',
+    body: {
+      metadata: { name },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            ...podSpec,
+            containers: [{ name: 'echo', image, imagePullPolicy: 'Never', ports: [{ containerPort: 8080 }] }],
+          },
+        },
+      },
+    },
+  });
+}
+
 /** Deploys the echo server (one replica, pullPolicy Never) behind a Service and waits until it is available. */
 export async function deployEcho(
   clients: ReturnType<typeof kubeClients>,
@@ -145,22 +172,7 @@ export async function deployEcho(
   service: { name: string; port: number },
 ): Promise<void> {
   const labels = { app: service.name };
-  await clients.apps.createNamespacedDeployment({
-    namespace: 'default',
-    body: {
-      metadata: { name: service.name },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: labels },
-        template: {
-          metadata: { labels },
-          spec: {
-            containers: [{ name: 'echo', image, imagePullPolicy: 'Never', ports: [{ containerPort: 8080 }] }],
-          },
-        },
-      },
-    },
-  });
+  await createEchoDeployment(clients.apps, service.name, image);
   await clients.core.createNamespacedService({
     namespace: 'default',
     body: {
