@@ -74,6 +74,21 @@ export function storageManifest(images: { provisioner: string; helper: string })
             serviceAccountName: sa,
             priorityClassName: 'system-node-critical',
             tolerations: [{ operator: 'Exists' }],
+            // A worker where there is one: the control plane's memory is the cluster's scarcest.
+            affinity: {
+              nodeAffinity: {
+                preferredDuringSchedulingIgnoredDuringExecution: [
+                  {
+                    weight: 100,
+                    preference: {
+                      matchExpressions: [
+                        { key: 'node-role.kubernetes.io/control-plane', operator: 'DoesNotExist' },
+                      ],
+                    },
+                  },
+                ],
+              },
+            },
             containers: [
               {
                 name: 'local-path-provisioner',

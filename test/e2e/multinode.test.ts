@@ -88,6 +88,15 @@ test('start --nodes 3 makes a control plane and two Ready workers; status lists 
     cp?.spec?.taints?.some((t) => t.key === 'node-role.kubernetes.io/control-plane'),
     'the control plane keeps pods off when there are workers',
   );
+  const provisioner = await core.listNamespacedPod({
+    namespace: 'local-path-storage',
+    labelSelector: 'app=local-path-provisioner',
+  });
+  assert.deepEqual(
+    provisioner.items.map((p) => workers.includes(p.spec?.nodeName ?? '')),
+    [true],
+    'the storage provisioner runs on a worker, off the control plane',
+  );
   const st = await s.minilab(['status', '-p', profile, '-o', 'json']);
   assert.equal(st.code, 0, st.stdout + st.stderr);
   const status = JSON.parse(st.stdout) as { nodes: { name: string; role: string; kubelet: string }[] };

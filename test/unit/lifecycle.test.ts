@@ -208,7 +208,7 @@ test('delete removes the nodes, volumes, network, kubeconfig entry and profile',
   });
 });
 
-test('a cluster of three nodes: flannel instead of the bridge, workers join after the control plane', async () => {
+test('a cluster of three nodes: flannel instead of the bridge, workers join after the control plane, storage after them', async () => {
   await withFixture(async (f) => {
     const r = await start(f.ctx, request({ nodes: 3 }));
     const workers = ['demo-worker1', 'demo-worker2'];
@@ -223,13 +223,14 @@ test('a cluster of three nodes: flannel instead of the bridge, workers join afte
       `kubeadm-first-pass ${NODE}`,
       `read-admin-conf ${NODE}`,
       'api health /livez',
-      `read-components ${NODE}`,
       `kubeadm-second-pass ${NODE}`,
-      'api apply-storage',
       `read-components ${NODE}`,
       'api apply-manifest',
       ...workers.map((n) => `kubeadm-join ${n}`),
       `token-delete ${NODE}`,
+      // The storage provisioner, which prefers a worker, once the workers are there to prefer.
+      `read-components ${NODE}`,
+      'api apply-storage',
       'api health /readyz',
       ...[NODE, ...workers].map(() => 'api node-ready'),
       'api coredns-ready',

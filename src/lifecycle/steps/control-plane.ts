@@ -2,14 +2,15 @@ import { waitUntil } from '../../kube/wait.js';
 import { newBootstrapToken, newCertificateKey } from '../../kube/kubeadm-config.js';
 import { kubeadmInit } from '../kubeadm.js';
 import { credentials } from '../nodes.js';
-import { installStorage } from './storage.js';
+import { startStorage } from './storage.js';
 import { READY_TIMEOUT_MS, whileRunning } from './waits.js';
 import { settingsOf } from '../plan.js';
 import { controlPlaneOf, need, nodeLabelsOf, workersOf, type Step } from './state.js';
 
 /**
  * kubeadm init in two passes. Between them minilab waits for the API server's /livez from the
- * host and starts applying the default StorageClass, which then runs while the second pass does.
+ * host and, in a cluster of one node, starts applying the default StorageClass, which then runs
+ * while the second pass does.
  */
 export const controlPlaneStep: Step = {
   title: 'Initializing the control plane (kubeadm init)',
@@ -41,11 +42,8 @@ export const controlPlaneStep: Step = {
           () => whileRunning(node, () => kube.health(entry, '/livez')),
           { intervalMs: 100 },
         );
-        // Settled into a value at once: a failure is rethrown by the storage step, never unhandled.
-        s.storage = installStorage(s, node, entry).then(
-          () => undefined,
-          (err: unknown) => err ?? new Error('installing the default StorageClass failed'),
-        );
+        // With workers the provisioner goes on once they have joined (see the storage step).
+        if (workersOf(s).length === 0) startStorage(s, node, entry);
       },
     );
   },

@@ -5,7 +5,7 @@ import { waitUntil } from '../../kube/wait.js';
 import type { Node } from '../../providers/types.js';
 import { nodeComponents } from '../kubeadm.js';
 import { READY_TIMEOUT_MS } from './waits.js';
-import type { StartState, Step } from './state.js';
+import { controlPlaneOf, need, type StartState, type Step } from './state.js';
 
 /** The default StorageClass (local-path provisioner with the node's own images), by server-side apply. */
 export async function installStorage(s: StartState, node: Node, entry: KubeconfigEntry): Promise<void> {
@@ -32,10 +32,24 @@ export async function installStorage(s: StartState, node: Node, entry: Kubeconfi
   );
 }
 
-/** Waits for the StorageClass applied during the control-plane step (or reports its error). */
+/** Starts installing the default StorageClass; its failure is kept for the storage step to report. */
+export function startStorage(s: StartState, node: Node, entry: KubeconfigEntry): void {
+  // Settled into a value at once: a failure is rethrown by the storage step, never unhandled.
+  s.storage = installStorage(s, node, entry).then(
+    () => undefined,
+    (err: unknown) => err ?? new Error('installing the default StorageClass failed'),
+  );
+}
+
+/**
+ * Waits for the StorageClass applied during the control-plane step (one node), or applies it now
+ * that the workers have joined: the provisioner prefers a worker, and is placed once, so it must
+ * see them (the control plane's memory is the one to spare).
+ */
 export const storageStep: Step = {
   title: 'Installing the default StorageClass',
   run: async (s) => {
+    if (!s.storage) startStorage(s, controlPlaneOf(s), need(s.entry, 'the admin credentials'));
     const failure = await s.storage;
     if (failure) throw failure;
   },
