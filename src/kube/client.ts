@@ -8,8 +8,43 @@ export interface KubeClients {
   apps: k8s.AppsV1Api;
 }
 
-export function kubeClients(entry: KubeconfigEntry): KubeClients {
-  const config = new k8s.KubeConfig();
+/** How long one API request may take before it is aborted (watches, logs and streams are not bound). */
+export const REQUEST_TIMEOUT_MS = 15_000;
+
+/**
+ * A KubeConfig whose API clients abort each request after a deadline: an API server that accepts
+ * connections and never answers would otherwise hang the caller (and a profile lock) for good.
+ * Every client made from it (typed APIs, the object API that applies manifests) is bound.
+ */
+export class DeadlineKubeConfig extends k8s.KubeConfig {
+  constructor(readonly requestTimeoutMs = REQUEST_TIMEOUT_MS) {
+    super();
+  }
+
+  override makeApiClient<T extends k8s.ApiType>(apiClientType: k8s.ApiConstructor<T>): T {
+    const cluster = this.getCurrentCluster();
+    if (!cluster) throw new Error('No active cluster!');
+    const ms = this.requestTimeoutMs;
+    return new apiClientType(
+      k8s.createConfiguration({
+        baseServer: new k8s.ServerConfiguration(cluster.server, {}),
+        authMethods: { default: this },
+        promiseMiddleware: [
+          {
+            pre: async (request) => {
+              request.setSignal(AbortSignal.timeout(ms));
+              return request;
+            },
+            post: async (response) => response,
+          },
+        ],
+      }),
+    );
+  }
+}
+
+export function kubeClients(entry: KubeconfigEntry, requestTimeoutMs = REQUEST_TIMEOUT_MS): KubeClients {
+  const config = new DeadlineKubeConfig(requestTimeoutMs);
   config.loadFromString(renderKubeconfig(entry));
   return { config, core: config.makeApiClient(k8s.CoreV1Api), apps: config.makeApiClient(k8s.AppsV1Api) };
 }

@@ -25,11 +25,28 @@ export async function waitUntil(
       woken();
     })
     .catch(() => undefined);
+  const timedOut = () =>
+    new MinilabError(
+      'timeout',
+      `timed out after ${formatMs(timeoutMs)} waiting for ${what} (last: ${last})`,
+      {
+        hint: opts.hint ?? 'minilab logs shows the kubelet and control-plane logs',
+      },
+    );
+  // A check that never returns (a server that accepts and never answers) ends at the deadline too.
+  let deadlineTimer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'deadline'>((resolve) => {
+    deadlineTimer = setTimeout(() => resolve('deadline'), timeoutMs);
+  });
   try {
     for (;;) {
       changed = false;
       try {
-        const r = await check();
+        const r = await Promise.race([check(), deadline]);
+        if (r === 'deadline') {
+          last = `${last}; the last check had not answered`;
+          throw timedOut();
+        }
         if (r === true) return;
         if (r !== last) opts.onState?.(r);
         last = r;
@@ -38,15 +55,7 @@ export async function waitUntil(
         if (err instanceof MinilabError) throw err;
         last = err instanceof Error ? (err.message.split('\n')[0] ?? String(err)) : String(err);
       }
-      if (Date.now() - started > timeoutMs) {
-        throw new MinilabError(
-          'timeout',
-          `timed out after ${formatMs(timeoutMs)} waiting for ${what} (last: ${last})`,
-          {
-            hint: opts.hint ?? 'minilab logs shows the kubelet and control-plane logs',
-          },
-        );
-      }
+      if (Date.now() - started > timeoutMs) throw timedOut();
       if (changed) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, opts.intervalMs ?? 250);
@@ -58,6 +67,7 @@ export async function waitUntil(
       woken = () => undefined;
     }
   } finally {
+    clearTimeout(deadlineTimer);
     void wake?.then((stop) => stop?.());
   }
 }

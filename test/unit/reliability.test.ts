@@ -276,6 +276,22 @@ test('a wait ends at once when a check gives a verdict (a MinilabError), and nam
   );
 });
 
+test('a wait ends at its deadline even when a check never answers (a server that accepts and stays silent)', async () => {
+  let calls = 0;
+  await assert.rejects(
+    waitUntil('the API server', 300, async () => {
+      calls++;
+      if (calls === 1) return 'not ready';
+      return new Promise<true>(() => undefined);
+    }),
+    (err: unknown) =>
+      err instanceof MinilabError &&
+      err.exitCode === 5 &&
+      /waiting for the API server \(last: not ready; the last check had not answered\)/.test(err.message),
+  );
+  assert.equal(calls, 2, 'the hung check was the second');
+});
+
 test('--cpus and --ports values are refused at the edge with a hint', () => {
   assert.equal(parseCpus('2'), 2);
   for (const bad of ['0', 'two', '1.5', '-1', '']) {
