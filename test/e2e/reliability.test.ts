@@ -640,6 +640,24 @@ test('ssh, kubectl, dashboard and image load refuse a stopped cluster; image loa
   await checkData('after a stop and start', since);
 });
 
+test('a command in a node that outlives its deadline is ended there, not left running', async () => {
+  tally.cases++;
+  const marker = `deadline-${runId}`;
+  // The marker rides in the command line, so the node's process list shows whether it still runs.
+  const cmd = ['bash', '-c', `exec -a ${marker} sleep 300`];
+  await assert.rejects(engine.exec.run(nodeOf(A), cmd, { timeoutMs: 2000 }), /timed out after 2\.0s/);
+  let left = '';
+  await waitFor('the abandoned command to end in the node', 30_000, async () => {
+    const ps = await engine.exec.run(nodeOf(A), ['ps', '-eo', 'args']);
+    left = ps.stdout
+      .split('\n')
+      .filter((l) => l.includes(marker))
+      .join('; ');
+    return left === '' ? true : undefined;
+  });
+  assert.equal(left, '', 'no process of the timed-out command is left in the node');
+});
+
 test('ten stop/start cycles keep the data and leak no container, volume, network, kubeconfig entry or file', async () => {
   const resources = await engineResources(A);
   const files = await homeFiles();

@@ -46,9 +46,15 @@ export class Exec {
   async stream(nameOrId: string, cmd: string[], io: StreamIO): Promise<number> {
     const { docker } = this.client;
     const container = docker.getContainer(nameOrId);
+    // The engine cannot stop an exec: with a deadline, coreutils' timeout in the container ends
+    // the command when minilab stops waiting for it (TERM, then KILL 5 s later), so nothing it
+    // abandons (a kubeadm) runs on beside what comes next (a rollback, a reset).
+    const argv = io.timeoutMs
+      ? ['timeout', '--kill-after=5', `${Math.ceil(io.timeoutMs / 1000)}s`, ...cmd]
+      : cmd;
     const exec = await this.client.call('create an exec', () =>
       container.exec({
-        Cmd: cmd,
+        Cmd: argv,
         AttachStdin: Boolean(io.stdin),
         AttachStdout: true,
         AttachStderr: true,
@@ -56,8 +62,10 @@ export class Exec {
         Env: envList(io.env),
       }),
     );
+    let attached: { destroy(): void } | undefined;
     const run = async () => {
       const stream = await exec.start({ hijack: true, stdin: Boolean(io.stdin) });
+      attached = stream;
       const done = new Promise<void>((resolve, reject) => {
         stream.on('end', resolve);
         stream.on('close', resolve);
@@ -72,7 +80,13 @@ export class Exec {
       const info = await exec.inspect();
       return info.ExitCode ?? 1;
     };
-    return io.timeoutMs ? withTimeout(run(), io.timeoutMs, `\`${cmd.join(' ')}\` in ${nameOrId}`) : run();
+    if (!io.timeoutMs) return run();
+    try {
+      return await withTimeout(run(), io.timeoutMs, `\`${cmd.join(' ')}\` in ${nameOrId}`);
+    } catch (err) {
+      attached?.destroy();
+      throw err;
+    }
   }
 
   /**
