@@ -97,6 +97,31 @@ export async function withTimeout<T>(
   }
 }
 
+/**
+ * A deadline on inactivity, for transfers too long for a fixed one (an image of gigabytes):
+ * `touch()` at every sign of progress; `signal` aborts once `ms` pass without one.
+ */
+export function inactivityDeadline(ms: number): {
+  signal: AbortSignal;
+  touch: () => void;
+  stop: () => void;
+  fired: () => boolean;
+} {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const touch = () => {
+    clearTimeout(timer);
+    if (!controller.signal.aborted) timer = setTimeout(() => controller.abort(), ms);
+  };
+  touch();
+  return {
+    signal: controller.signal,
+    touch,
+    stop: () => clearTimeout(timer),
+    fired: () => controller.signal.aborted,
+  };
+}
+
 export function formatMs(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s`;
 }

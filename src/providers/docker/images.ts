@@ -1,11 +1,14 @@
-import { Writable, type Readable } from 'node:stream';
+import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { MinilabError, withTimeout } from '../../errors.js';
+import { MinilabError, formatMs, inactivityDeadline, withTimeout } from '../../errors.js';
 import type { ImageBuilder, ImageInfo, ImageStore } from '../types.js';
 import { statusOf, type DockerClient, type DockerError } from './client.js';
 import type { Containers } from './containers.js';
 import type { Exec } from './exec.js';
 import { DockerNode } from './node.js';
+
+/** How long an image upload may go without a byte moving either way before it is aborted. */
+const STALL_MS = 120_000;
 
 /** One line of docker pull's progress stream. */
 interface PullEvent {
@@ -28,6 +31,8 @@ export class DockerImages implements ImageStore {
     private readonly client: DockerClient,
     private readonly containers: Containers,
     private readonly execs: Exec,
+    /** How long an upload may go without a byte moving either way (tests shorten it). */
+    private readonly stallMs = STALL_MS,
   ) {}
 
   private get docker() {
@@ -75,15 +80,59 @@ export class DockerImages implements ImageStore {
 
   /** Loads an image archive (docker save / OCI layout tar) from a stream: POST /images/load. */
   async load(archive: Readable): Promise<void> {
-    const res = (await this.docker.loadImage(archive, { quiet: true })) as unknown as Readable;
-    await this.readProgress(res, 'load an image');
+    await this.upload('load an image', archive, (body, abortSignal) =>
+      this.docker.loadImage(body, { quiet: true, abortSignal }),
+    );
   }
 
   /** Imports a root filesystem tar as an image (docker import), with Dockerfile-style changes. */
   async importRootfs(rootfs: Readable, ref: string, changes: string[]): Promise<void> {
     const [repo, tag] = splitRef(ref);
-    const res = (await this.docker.importImage(rootfs, { repo, tag, changes })) as unknown as Readable;
-    await this.readProgress(res, 'import a root filesystem');
+    await this.upload('import a root filesystem', rootfs, (body, abortSignal) =>
+      this.docker.importImage(body, { repo, tag, changes, abortSignal }),
+    );
+  }
+
+  /**
+   * Sends a stream to the engine and reads its progress answer. No fixed deadline fits a transfer
+   * of any size: it is aborted once nothing has moved either way for a while, and an error of
+   * the stream it reads from (a file that cannot be read) ends it too.
+   */
+  private async upload(
+    what: string,
+    source: Readable,
+    send: (body: Readable, signal: AbortSignal) => Promise<unknown>,
+  ): Promise<void> {
+    const deadline = inactivityDeadline(this.stallMs);
+    const body = new PassThrough();
+    body.on('data', deadline.touch);
+    // The reader's own failure (a file that cannot be read) is the one to report.
+    let sourceError: unknown;
+    const feeding = pipeline(source, body).catch((err: unknown) => {
+      sourceError = err;
+      throw err;
+    });
+    feeding.catch(() => undefined); // awaited below; a failure before then must not go unhandled
+    try {
+      const res = (await send(body, deadline.signal)) as Readable;
+      res.on('data', deadline.touch);
+      await Promise.all([feeding, this.readProgress(res, what)]);
+    } catch (err) {
+      source.destroy();
+      body.destroy();
+      if (err instanceof MinilabError) throw err;
+      if (sourceError) throw sourceError;
+      if (deadline.fired()) {
+        throw new MinilabError(
+          'timeout',
+          `the Docker engine stopped moving for ${formatMs(this.stallMs)} while trying to ${what}`,
+          { hint: 'check that the Docker engine is healthy (and has disk space)', cause: err },
+        );
+      }
+      throw err;
+    } finally {
+      deadline.stop();
+    }
   }
 
   /**
@@ -181,17 +230,26 @@ export class DockerImages implements ImageStore {
 
   private async readProgress(res: Readable, what: string): Promise<void> {
     let failure: string | undefined;
+    // One JSON message a line; a line may arrive split across chunks, so the tail waits for the next.
+    let partial = '';
+    const take = (line: string) => {
+      if (!line.trim()) return;
+      try {
+        const msg = JSON.parse(line) as { error?: string; errorDetail?: { message?: string } };
+        if (msg.error) failure = msg.errorDetail?.message ?? msg.error;
+      } catch {
+        // not JSON: progress text, which carries no error
+      }
+    };
     const sink = new Writable({
       write(chunk: Buffer, _enc, cb) {
-        for (const line of chunk.toString('utf8').split('\n')) {
-          if (!line.trim()) continue;
-          try {
-            const msg = JSON.parse(line) as { error?: string; errorDetail?: { message?: string } };
-            if (msg.error) failure = msg.errorDetail?.message ?? msg.error;
-          } catch {
-            // partial JSON lines carry progress only
-          }
-        }
+        const lines = (partial + chunk.toString('utf8')).split('\n');
+        partial = lines.pop() ?? '';
+        lines.forEach(take);
+        cb();
+      },
+      final(cb) {
+        take(partial);
         cb();
       },
     });
