@@ -2,16 +2,19 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { mkdtemp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import getPort from 'get-port';
 import { createGuard, launchUrl, type Guard } from '../../src/dashboard/security.js';
 import { peerIsThisUser, type Connection } from '../../src/dashboard/peer.js';
 import { startServer, type DashboardServer, type ServerDeps } from '../../src/dashboard/server.js';
 import type { LiveEvent } from '../../src/dashboard/cluster.js';
 import type { Row } from '../../src/dashboard/model.js';
-import { canOpenBrowser } from '../../src/dashboard/browser.js';
+import { canOpenBrowser, openDashboard, type Opener } from '../../src/dashboard/browser.js';
 import { startDashboard } from '../../src/dashboard/index.js';
 import { MinilabError } from '../../src/errors.js';
 
@@ -348,7 +351,98 @@ test('a taken --port is an environment error with a hint; a missing web build to
   );
 });
 
+/** An opener that records what it is given, does what a browser does with it, then exits with `code`. */
+function recordingOpener(visit: (target: string) => Promise<void>, code = 0) {
+  const targets: string[] = [];
+  const open: Opener = async (target) => {
+    targets.push(target);
+    await visit(target);
+    const child = new EventEmitter();
+    setImmediate(() => child.emit('exit', code));
+    return child;
+  };
+  return { targets, open };
+}
+
+/** Follows one redirect the way a browser does; returns where it ended up. */
+async function follow(url: string): Promise<string> {
+  const u = new URL(url);
+  const r = await new Promise<Answer>((resolve, reject) => {
+    const req = request(url, { headers: { host: u.host } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: '' }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  return r.status === 303 ? new URL(String(r.headers.location), url).href : url;
+}
+
+test('Linux: the opener gets a one-time launch URL without the token, which lands the browser logged in', async () => {
+  const dashboard = await startDashboard({
+    profile: 'dev',
+    resolve: async () => entry,
+    assetsDir: join(dir, 'web'),
+  });
+  try {
+    const token = new URL(dashboard.url).hash.replace('#token=', '');
+    assert.ok(token.length >= 40);
+    let landed = '';
+    const opener = recordingOpener(async (target) => void (landed = await follow(target)));
+    const failures: string[] = [];
+    const dispose = await openDashboard(dashboard, (r) => failures.push(r), {
+      open: opener.open,
+      platform: 'linux',
+    });
+    assert.deepEqual(opener.targets, [dashboard.launchUrl]);
+    for (const arg of opener.targets)
+      assert.ok(!arg.includes(token), `the token in the opener's argument ${arg}`);
+    // The browser's request came from this user (the real /proc check): it lands on the page, token in the fragment.
+    assert.equal(landed, `http://127.0.0.1:${dashboard.port}/#token=${token}`);
+    await dispose();
+    assert.deepEqual(failures, []);
+  } finally {
+    await dashboard.close();
+  }
+});
+
+test('elsewhere: the opener gets a file URL of a 0600 page in a private folder; the page is gone after', async () => {
+  const dashboard = {
+    url: `http://127.0.0.1:${guard.port}/#token=${guard.token}`,
+    launchUrl: launchUrl(guard),
+  };
+  const opener = recordingOpener(async () => undefined);
+  const dispose = await openDashboard(dashboard, (r) => assert.fail(r), {
+    open: opener.open,
+    platform: 'darwin',
+    parent: dir,
+  });
+  const [target = ''] = opener.targets;
+  assert.match(target, /^file:\/\//);
+  assert.ok(!target.includes(guard.token));
+  assert.ok(!target.includes(guard.launch.code));
+  const file = fileURLToPath(target);
+  assert.equal((await stat(file)).mode & 0o777, 0o600);
+  assert.equal((await stat(dirname(file))).mode & 0o777, 0o700);
+  const page = await readFile(file, 'utf8');
+  assert.ok(page.includes(`content="0;url=${dashboard.url}"`));
+  await dispose();
+  assert.equal(existsSync(file), false);
+});
+
+test('an opener that fails is reported, not thrown', async () => {
+  const failures: string[] = [];
+  const dispose = await openDashboard(
+    { url: 'http://127.0.0.1:1/#token=x', launchUrl: 'http://127.0.0.1:1/launch/y' },
+    (r) => failures.push(r),
+    { platform: 'linux', open: recordingOpener(async () => undefined, 3).open },
+  );
+  await new Promise((r) => setImmediate(r));
+  await dispose();
+  assert.deepEqual(failures, ['the system opener exited with code 3']);
+});
+
 test('no answer in this file set a cookie', () => {
-  assert.ok(answers > 25, `only ${answers} answers seen`);
+  assert.ok(answers > 30, `only ${answers} answers seen`);
   assert.deepEqual(setCookies, []);
 });
