@@ -5,7 +5,7 @@ import getPort from 'get-port';
 import { MinilabError } from '../errors.js';
 import type { KubeconfigEntry } from '../kube/kubeconfig.js';
 import { LiveCluster } from './cluster.js';
-import { createGuard } from './security.js';
+import { createGuard, launchUrl, sessionUrl } from './security.js';
 import { startServer } from './server.js';
 
 export interface DashboardOptions {
@@ -19,8 +19,10 @@ export interface DashboardOptions {
 }
 
 export interface Dashboard {
-  /** The URL to open first: it carries this run's token. */
+  /** The URL to print: it carries this run's token, in the fragment. */
   url: string;
+  /** A one-time URL without the token, for the browser minilab starts (see browser.ts). */
+  launchUrl: string;
   port: number;
   close(): Promise<void>;
 }
@@ -60,7 +62,8 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       port,
     );
     return {
-      url: `${server.url}?token=${guard.token}`,
+      url: sessionUrl(guard),
+      launchUrl: launchUrl(guard),
       port,
       close: async () => {
         await server.close();

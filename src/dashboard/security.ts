@@ -1,20 +1,44 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
- * Who may talk to the dashboard: whoever holds this run's token (first in the URL, then in a cookie),
- * addressing the server by its loopback name and port. Any web page the user visits can send requests
- * to 127.0.0.1; the Host check stops DNS-rebinding pages, the token stops everything else, and
- * state-changing requests must also come from the dashboard's own origin.
+ * Who may talk to the dashboard: whoever holds this run's token, addressing the server by its
+ * loopback name and port. Any web page the user visits can send requests to 127.0.0.1; the Host
+ * check stops DNS-rebinding pages, the token stops everything else, and state-changing requests
+ * must also come from the dashboard's own origin.
+ *
+ * The page sends the token in an Authorization header, never in a cookie. Cookies are scoped by host
+ * but not by port, so a session cookie for 127.0.0.1 would go to every server there, including the
+ * workloads the dashboard itself port-forwards to 127.0.0.1. The alternatives keep a cookie and try
+ * to hide it: a per-session path prefix (Path= scoping) or a host name of its own under .localhost.
+ * Neither is a boundary: another local server receives the cookie as soon as the browser is sent to
+ * that path or name on its port, and the prefix or name is in every URL the dashboard shows. A header
+ * goes only where the page's own code sends it, and cross-origin pages cannot add one without a CORS
+ * preflight, which this server never grants.
+ *
+ * The page (index.html and its assets: the same files as in the package) is served without the
+ * token, as a navigation or <script> cannot carry a header; the page reads the token once from the
+ * URL fragment (#token=...), which browsers never send to a server, and keeps it in sessionStorage,
+ * which is per origin, port included.
  */
 export interface Guard {
   token: string;
   port: number;
-  cookieName: string;
+  /**
+   * A one-time code that opens a session from the browser minilab starts (GET /launch/CODE): the
+   * opener's command line never carries the token. See redeemLaunch.
+   */
+  launch: { code: string; expiresAt: number; used: boolean };
 }
 
-export function createGuard(port: number, token = randomBytes(32).toString('base64url')): Guard {
-  // Cookies are shared by every port of a host: a per-port name keeps two dashboards apart.
-  return { token, port, cookieName: `minilab-dashboard-${port}` };
+/** How long the launch link works: a cold browser start takes seconds, not minutes. */
+export const LAUNCH_LIFETIME_MS = 120_000;
+
+export const LAUNCH_PREFIX = '/launch/';
+
+const secret = () => randomBytes(32).toString('base64url');
+
+export function createGuard(port: number, token = secret(), now = Date.now()): Guard {
+  return { token, port, launch: { code: secret(), expiresAt: now + LAUNCH_LIFETIME_MS, used: false } };
 }
 
 export interface RequestFacts {
@@ -24,10 +48,13 @@ export interface RequestFacts {
 }
 
 export type Verdict =
-  | { ok: true }
-  /** The token came in the URL: set the cookie and send the browser to the same URL without it. */
-  | { ok: true; setCookie: string; redirectTo: string }
-  | { ok: false; status: 401 | 403; reason: string };
+  | {
+      ok: true;
+      url: URL;
+      /** The request asks to trade this launch code for the token (see redeemLaunch). */
+      launchCode?: string;
+    }
+  | { ok: false; status: 400 | 401 | 403; reason: string };
 
 const LOOPBACK_NAMES = ['127.0.0.1', 'localhost'];
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -37,22 +64,16 @@ function header(facts: RequestFacts, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function sameToken(guard: Guard, candidate: string | undefined): boolean {
+function sameSecret(expected: string, candidate: string | undefined): boolean {
   if (candidate === undefined) return false;
   const a = Buffer.from(candidate);
-  const b = Buffer.from(guard.token);
+  const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-export function parseCookies(value: string | undefined): Map<string, string> {
-  const cookies = new Map<string, string>();
-  for (const part of (value ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    const name = part.slice(0, Math.max(eq, 0)).trim();
-    if (name === '') continue;
-    if (!cookies.has(name)) cookies.set(name, part.slice(eq + 1).trim());
-  }
-  return cookies;
+/** The token of an `Authorization: Bearer TOKEN` header. */
+export function bearerToken(value: string | undefined): string | undefined {
+  return /^Bearer ([A-Za-z0-9_-]+)$/.exec(value ?? '')?.[1];
 }
 
 /** The Host header names this server: a loopback name and exactly its port. */
@@ -67,24 +88,34 @@ export function originAllowed(guard: Guard, origin: string | undefined): boolean
   return LOOPBACK_NAMES.some((name) => origin.toLowerCase() === `http://${name}:${guard.port}`);
 }
 
-export function sessionCookie(guard: Guard): string {
-  return `${guard.cookieName}=${guard.token}; Path=/; HttpOnly; SameSite=Strict`;
+/**
+ * The request target as a URL of this server, or undefined when it is not a path of it. Only the
+ * origin form ("/path?query") is accepted: "//host/..." or "/\host" would parse as another host, and
+ * some targets ("//", "http://[") do not parse at all.
+ */
+export function targetUrl(guard: Guard, target: string): URL | undefined {
+  if (!target.startsWith('/') || target.startsWith('//') || target.startsWith('/\\')) return undefined;
+  const origin = `http://127.0.0.1:${guard.port}`;
+  let url: URL;
+  try {
+    url = new URL(target, origin);
+  } catch {
+    return undefined;
+  }
+  return url.origin === origin ? url : undefined;
 }
 
 export function checkRequest(guard: Guard, facts: RequestFacts): Verdict {
   if (!hostAllowed(guard, header(facts, 'host'))) {
     return { ok: false, status: 403, reason: 'this server answers only to its loopback address' };
   }
+  const url = targetUrl(guard, facts.url);
+  if (!url) return { ok: false, status: 400, reason: 'malformed request target' };
   const method = facts.method.toUpperCase();
-  const url = new URL(facts.url, `http://127.0.0.1:${guard.port}`);
-  const fromCookie = parseCookies(header(facts, 'cookie')).get(guard.cookieName);
-  let verdict: Verdict;
-  if (sameToken(guard, fromCookie)) {
-    verdict = { ok: true };
-  } else if (method === 'GET' && sameToken(guard, url.searchParams.get('token') ?? undefined)) {
-    url.searchParams.delete('token');
-    verdict = { ok: true, setCookie: sessionCookie(guard), redirectTo: url.pathname + url.search };
-  } else {
+  if (
+    url.pathname.startsWith('/api/') &&
+    !sameSecret(guard.token, bearerToken(header(facts, 'authorization')))
+  ) {
     return {
       ok: false,
       status: 401,
@@ -97,5 +128,30 @@ export function checkRequest(guard: Guard, facts: RequestFacts): Verdict {
       return { ok: false, status: 403, reason: 'changes are accepted only from the dashboard page itself' };
     }
   }
-  return verdict;
+  if (method === 'GET' && url.pathname.startsWith(LAUNCH_PREFIX)) {
+    return { ok: true, url, launchCode: url.pathname.slice(LAUNCH_PREFIX.length) };
+  }
+  return { ok: true, url };
 }
+
+/**
+ * Uses up the launch code: true once, for the right code, before it expires. The caller must first
+ * have made sure the request comes from the user who runs minilab (see peer.ts): the code is in the
+ * command line of the browser minilab starts, which every local user can read.
+ */
+export function redeemLaunch(guard: Guard, code: string, now = Date.now()): boolean {
+  const { launch } = guard;
+  if (launch.used || now > launch.expiresAt || !sameSecret(launch.code, code)) return false;
+  launch.used = true;
+  return true;
+}
+
+/** The page with the token in the fragment only: where the launch link sends the browser. */
+export const sessionPath = (guard: Guard) => `/#token=${guard.token}`;
+
+/** The URL minilab prints: it opens a session in any browser of this machine. */
+export const sessionUrl = (guard: Guard) => `http://127.0.0.1:${guard.port}${sessionPath(guard)}`;
+
+/** The URL handed to the system's browser opener: it carries no token. */
+export const launchUrl = (guard: Guard) =>
+  `http://127.0.0.1:${guard.port}${LAUNCH_PREFIX}${guard.launch.code}`;

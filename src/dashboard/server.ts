@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { checkRequest, type Guard } from './security.js';
+import { checkRequest, redeemLaunch, sessionPath, type Guard } from './security.js';
+import { peerIsThisUser, type Connection } from './peer.js';
 import type { ClusterClients, LiveCluster } from './cluster.js';
 import { HttpError, errorMessage, toHttpError } from './errors.js';
 import type { DashboardInfo, LogEvents, StreamEvents } from './model.js';
@@ -26,6 +27,8 @@ export interface ServerDeps {
   assetsDir: string;
   /** Time between SSE keep-alive comments. */
   keepAliveMs?: number;
+  /** Whether a connection comes from the user running minilab (replaced in tests). */
+  peerIsUser?: (connection: Connection) => Promise<boolean>;
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -50,6 +53,15 @@ const SECURITY_HEADERS = {
 };
 
 const MAX_BODY = 16 * 1024;
+
+/** A percent-encoded path decoded; malformed encoding ("%zz", a cut UTF-8 sequence) is bad input. */
+function decodePath(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    throw new HttpError(400, 'malformed percent-encoding in the path');
+  }
+}
 
 function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
   res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': type, 'Cache-Control': 'no-store' });
@@ -242,7 +254,7 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
   }
 
   async function serveAsset(res: ServerResponse, path: string): Promise<void> {
-    const relative = path === '/' || !extname(path) ? 'index.html' : decodeURIComponent(path.slice(1));
+    const relative = path === '/' || !extname(path) ? 'index.html' : decodePath(path.slice(1));
     const root = resolve(deps.assetsDir);
     const file = normalize(join(root, relative));
     if (!file.startsWith(root + sep)) throw new HttpError(404, 'not found');
@@ -261,6 +273,29 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
     res.end(body);
   }
 
+  /**
+   * The browser minilab started trades the one-time code of its command line for the token, which it
+   * gets in the fragment of a same-origin path (never sent anywhere again; the page takes it from
+   * there). Only a connection of the user running minilab may: other users can read the code in
+   * that browser's command line.
+   */
+  async function launch(req: IncomingMessage, res: ServerResponse, code: string): Promise<void> {
+    const printed = 'open the URL that minilab dashboard printed';
+    if (!(await peerIsUser(req.socket))) {
+      return send(res, 403, `this link opens the dashboard only for the user who started it: ${printed}\n`);
+    }
+    if (!redeemLaunch(deps.guard, code)) {
+      return send(res, 410, `this launch link is used up, expired or wrong: ${printed}\n`);
+    }
+    res.writeHead(303, {
+      ...SECURITY_HEADERS,
+      'Cache-Control': 'no-store',
+      Location: sessionPath(deps.guard),
+    });
+    res.end();
+  }
+
+  const peerIsUser = deps.peerIsUser ?? ((c: Connection) => peerIsThisUser(c));
   const server = createServer((req, res) => {
     const verdict = checkRequest(deps.guard, {
       method: req.method ?? 'GET',
@@ -268,16 +303,9 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
       headers: req.headers,
     });
     if (!verdict.ok) return send(res, verdict.status, `${verdict.reason}\n`);
-    if ('setCookie' in verdict) {
-      res.writeHead(303, {
-        ...SECURITY_HEADERS,
-        'Set-Cookie': verdict.setCookie,
-        Location: verdict.redirectTo,
-      });
-      return res.end();
-    }
-    const url = new URL(req.url ?? '/', `http://127.0.0.1:${deps.guard.port}`);
-    route(req, res, url).catch((err: unknown) => {
+    const handled =
+      verdict.launchCode === undefined ? route(req, res, verdict.url) : launch(req, res, verdict.launchCode);
+    handled.catch((err: unknown) => {
       const e = toHttpError(err);
       if (res.headersSent) res.end();
       else sendJson(res, e.status, { error: e.message });

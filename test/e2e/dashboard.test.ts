@@ -2,7 +2,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdir, stat } from 'node:fs/promises';
-import { request } from 'node:http';
+import { createServer, request, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import type { DockerEngine } from '../../src/providers/docker/engine.js';
@@ -21,11 +22,14 @@ let engine: DockerEngine;
 let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
 let dashboard: DashboardProcess | undefined;
 let page: Page;
+/** When this run began: the screenshots must be newer. */
+const startedAt = Date.now();
 
 interface DashboardProcess {
   child: ChildProcessWithoutNullStreams;
   url: string;
   base: string;
+  token: string;
   stderr: () => string;
   /** Milliseconds from spawning the command to the URL being printed. */
   startedMs: number;
@@ -47,13 +51,15 @@ function startDashboard(): Promise<DashboardProcess> {
     child.on('exit', (code) => reject(new Error(`minilab dashboard exited with ${code}\n${stderr}`)));
     child.stdout.on('data', (c: Buffer) => {
       stdout += c.toString();
-      const url = /^(http:\/\/127\.0\.0\.1:\d+\/)\?token=\S+$/m.exec(stdout);
+      // The token is in the fragment, which a browser never sends to a server.
+      const url = /^(http:\/\/127\.0\.0\.1:\d+\/)#token=([A-Za-z0-9_-]+)$/m.exec(stdout);
       if (!url) return;
       clearTimeout(timer);
       resolve({
         child,
         url: url[0],
         base: url[1] as string,
+        token: url[2] as string,
         stderr: () => stderr,
         startedMs: performance.now() - started,
       });
@@ -148,24 +154,76 @@ test('the dashboard is served at once and shows the node Ready', async (t) => {
   t.diagnostic(
     `URL printed ${Math.round(dashboard.startedMs)} ms after the command; page shown at ${Math.round(shownMs)} ms`,
   );
-  // The token is traded for a cookie and dropped from the address bar.
+  // The page keeps the token in sessionStorage and drops it from the address bar; no cookie.
   assert.equal(page.url(), dashboard.base);
+  assert.deepEqual(await browser.context.cookies(), []);
   const nodes = page.getByRole('region', { name: 'Nodes' });
   await nodes.getByRole('row').filter({ hasText: node }).getByText('Ready', { exact: true }).waitFor();
   await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+  // A reload keeps the session.
+  await page.reload();
+  await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+  assert.equal(page.url(), dashboard.base);
 });
 
 test('requests without the token, or with a foreign Host header, are refused', async () => {
-  const noToken = await plainGet(dashboard!.base);
-  assert.equal(noToken.status, 401);
-  const api = await plainGet(`${dashboard!.base}api/stream`);
-  assert.equal(api.status, 401);
-  const rebound = await plainGet(dashboard!.url, {
-    Host: `rebound.example:${new URL(dashboard!.base).port}`,
+  const d = dashboard!;
+  const bearer = { Authorization: `Bearer ${d.token}` };
+  // The page holds no data and is served to anyone; the API only with the token in the header.
+  assert.equal((await plainGet(d.base)).status, 200);
+  assert.equal((await plainGet(`${d.base}api/info`)).status, 401);
+  assert.equal((await plainGet(`${d.base}api/info?token=${d.token}`)).status, 401);
+  assert.equal((await plainGet(`${d.base}api/info`, { Cookie: `token=${d.token}` })).status, 401);
+  assert.equal((await plainGet(`${d.base}api/info`, bearer)).status, 200);
+  const rebound = await plainGet(`${d.base}api/info`, {
+    ...bearer,
+    Host: `rebound.example:${new URL(d.base).port}`,
   });
   assert.equal(rebound.status, 403);
-  const ours = await plainGet(dashboard!.url);
-  assert.equal(ours.status, 303);
+  // A tab without the token says what to do.
+  const bare = await browser!.context.newPage();
+  await bare.goto(d.base);
+  await bare.getByRole('status').filter({ hasText: 'open the URL that minilab dashboard printed' }).waitFor();
+  await bare.close();
+});
+
+test('another server on 127.0.0.1 receives no dashboard credential from the logged-in browser', async () => {
+  const d = dashboard!;
+  const seen: IncomingHttpHeaders[] = [];
+  const other = createServer((req, res) => {
+    seen.push(req.headers);
+    res.writeHead(200, { 'Content-Type': 'text/html' }).end('<title>other</title>other server');
+  });
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+  const port = (other.address() as AddressInfo).port;
+  try {
+    // What a port-forwarded workload gets: tabs opened on it, by both loopback names and on the
+    // dashboard's own paths, in the browser that holds a session (a cookie for 127.0.0.1 would go
+    // along with each), and a navigation started by a dashboard page. (The dashboard page cannot
+    // fetch from another port at all: its CSP allows connections to itself only.)
+    const tab = await browser!.context.newPage();
+    for (const url of [
+      `http://127.0.0.1:${port}/`,
+      `http://localhost:${port}/`,
+      `http://127.0.0.1:${port}/api/info`,
+    ]) {
+      await tab.goto(url);
+    }
+    await tab.goto(d.url);
+    await tab.getByRole('heading', { name: 'Overview' }).waitFor();
+    // Deferred, so the evaluation returns before the navigation ends its context.
+    await tab.evaluate(`setTimeout(() => (location.href = 'http://127.0.0.1:${port}/from-dashboard'))`);
+    await tab.waitForURL(`http://127.0.0.1:${port}/from-dashboard`);
+    await tab.close();
+    assert.ok(seen.length >= 4, `the other server saw ${seen.length} requests`);
+    for (const headers of seen) {
+      assert.equal(headers.cookie, undefined, JSON.stringify(headers));
+      assert.equal(headers.authorization, undefined);
+      assert.ok(!JSON.stringify(headers).includes(d.token), JSON.stringify(headers));
+    }
+  } finally {
+    await new Promise<void>((resolve) => other.close(() => resolve()));
+  }
 });
 
 test('a deployment created through the API appears live, without a reload', async () => {
@@ -321,7 +379,10 @@ test('Ctrl-C stops the dashboard cleanly', async () => {
   assert.equal(await stopDashboard(d), 0, d.stderr());
   assert.match(d.stderr(), /Dashboard stopped/);
   await assert.rejects(plainGet(d.base));
+  // Written by this run (the files in git prove nothing).
   for (const name of ['overview', 'workloads', 'pod', 'services']) {
-    assert.ok((await stat(join(screenshots, `${name}.png`))).size > 1000);
+    const shot = await stat(join(screenshots, `${name}.png`));
+    assert.ok(shot.size > 1000, name);
+    assert.ok(shot.mtimeMs >= startedAt, `${name}.png was not written by this run`);
   }
 });

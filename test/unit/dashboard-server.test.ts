@@ -1,15 +1,20 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { mkdtemp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import getPort from 'get-port';
-import { createGuard, type Guard } from '../../src/dashboard/security.js';
+import { createGuard, launchUrl, type Guard } from '../../src/dashboard/security.js';
+import { peerIsThisUser, type Connection } from '../../src/dashboard/peer.js';
 import { startServer, type DashboardServer, type ServerDeps } from '../../src/dashboard/server.js';
 import type { LiveEvent } from '../../src/dashboard/cluster.js';
 import type { Row } from '../../src/dashboard/model.js';
-import { canOpenBrowser } from '../../src/dashboard/browser.js';
+import { canOpenBrowser, openDashboard, type Opener } from '../../src/dashboard/browser.js';
 import { startDashboard } from '../../src/dashboard/index.js';
 import { MinilabError } from '../../src/errors.js';
 
@@ -73,6 +78,8 @@ function call(
       },
       (res) => {
         let body = '';
+        answers += 1;
+        if (res.headers['set-cookie']) setCookies.push(...res.headers['set-cookie']);
         res.on('data', (c: Buffer) => {
           body += c.toString();
           if (opts.until?.(body)) {
@@ -88,7 +95,40 @@ function call(
   });
 }
 
-const cookie = () => `${guard.cookieName}=${guard.token}`;
+/** The session header the page sends. */
+const auth = () => `Bearer ${guard.token}`;
+
+/** A request written as raw bytes: targets no HTTP client would send. */
+function rawGet(target: string, port = guard.port): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () =>
+      socket.write(
+        `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: ${auth()}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString()));
+    socket.on('error', reject);
+    socket.on('end', () => {
+      const [head = '', body = ''] = text.split('\r\n\r\n');
+      const [status = '', ...lines] = head.split('\r\n');
+      const headers: Answer['headers'] = {};
+      for (const line of lines) {
+        const colon = line.indexOf(':');
+        headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      answers += 1;
+      if (headers['set-cookie']) setCookies.push(String(headers['set-cookie']));
+      resolve({ status: Number(status.split(' ')[1]), headers, body });
+    });
+  });
+}
+
+/** Who the server takes a launch request from; the real check unless a test says otherwise. */
+let peerIsUser: (c: Connection) => Promise<boolean> = (c) => peerIsThisUser(c);
+/** Every Set-Cookie header any answer in this file carried, out of how many answers. */
+const setCookies: string[] = [];
+let answers = 0;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'minilab-dashboard-unit-'));
@@ -104,6 +144,7 @@ before(async () => {
       info: { profile: 'dev', apiServer: 'https://127.0.0.1:1' },
       // A trailing slash, as the default (a URL turned into a path) has.
       assetsDir: join(dir, 'web') + '/',
+      peerIsUser: (c) => peerIsUser(c),
     },
     guard.port,
   );
@@ -121,39 +162,92 @@ test('the server listens on the loopback address only', () => {
   assert.equal(server.url, `http://127.0.0.1:${guard.port}/`);
 });
 
-test('without the token nothing is served, not even the page', async () => {
-  for (const path of ['/', '/assets/app-1234.js', '/api/info', '/api/stream']) {
+test('without the token no data is served; the page and its assets (no data in them) are', async () => {
+  for (const path of ['/api/info', '/api/stream', '/api/port-forwards', `/api/info?token=${guard.token}`]) {
     const r = await call(path);
     assert.equal(r.status, 401, path);
     assert.match(r.body, /token/);
   }
-});
-
-test('the first URL trades its token for a cookie; the cookie then opens the page with a strict CSP', async () => {
-  const first = await call(`/?token=${guard.token}`);
-  assert.equal(first.status, 303);
-  assert.equal(first.headers.location, '/');
-  const setCookie = String(first.headers['set-cookie']);
-  assert.match(setCookie, /HttpOnly/);
-  assert.match(setCookie, /SameSite=Strict/);
-  const page = await call('/', { headers: { cookie: cookie() } });
+  // A cookie holding the token is no credential either.
+  const cookie = await call('/api/info', {
+    headers: { cookie: `minilab-dashboard-${guard.port}=${guard.token}` },
+  });
+  assert.equal(cookie.status, 401);
+  const page = await call('/');
   assert.equal(page.status, 200);
   assert.match(page.body, /<title>dash<\/title>/);
   assert.match(String(page.headers['content-security-policy']), /default-src 'self'/);
   assert.match(String(page.headers['content-security-policy']), /frame-ancestors 'none'/);
-  const asset = await call('/assets/app-1234.js', { headers: { cookie: cookie() } });
+  const asset = await call('/assets/app-1234.js');
   assert.equal(asset.status, 200);
   assert.match(String(asset.headers['content-type']), /javascript/);
+  const info = await call('/api/info', { headers: { authorization: auth() } });
+  assert.equal(info.status, 200);
+});
+
+test('the launch link: refused to another user, then traded once for the token in a same-origin fragment', async () => {
+  const path = new URL(launchUrl(guard)).pathname;
+  assert.doesNotMatch(path, new RegExp(guard.token));
+  // Another local user read the code in the browser's command line: refused, and the code stays good.
+  peerIsUser = async () => false;
+  const stranger = await call(path);
+  peerIsUser = (c) => peerIsThisUser(c);
+  assert.equal(stranger.status, 403);
+  assert.equal(stranger.headers.location, undefined);
+  assert.doesNotMatch(stranger.body, new RegExp(guard.token));
+  // This test's own connection is the user's (the real check, from /proc/net/tcp).
+  const first = await call(path);
+  assert.equal(first.status, 303);
+  assert.equal(first.headers.location, `/#token=${guard.token}`);
+  assert.equal(first.headers['set-cookie'], undefined);
+  const again = await call(path);
+  assert.equal(again.status, 410);
+  assert.equal(again.headers.location, undefined);
 });
 
 test('a foreign Host header is refused, token or not', async () => {
-  const r = await call('/api/info', { headers: { host: 'rebound.example:80', cookie: cookie() } });
+  const r = await call('/api/info', { headers: { host: 'rebound.example:80', authorization: auth() } });
   assert.equal(r.status, 403);
+});
+
+test('a malformed request target is a 400, and the server keeps serving', async () => {
+  for (const target of ['//', 'http://[', '//:99']) {
+    const r = await rawGet(target);
+    assert.equal(r.status, 400, target);
+    assert.match(r.body, /malformed request target/, target);
+  }
+  const info = await call('/api/info', { headers: { authorization: auth() } });
+  assert.equal(info.status, 200);
+});
+
+test('no target sends the browser off this origin (protocol-relative or backslash paths)', async () => {
+  for (const target of [
+    `//evil.example/launch/${guard.launch.code}`,
+    `/\\evil.example/launch/${guard.launch.code}`,
+    '//evil.example/',
+    '/\\evil.example',
+  ]) {
+    const r = await rawGet(target);
+    assert.equal(r.status, 400, target);
+    assert.equal(r.headers.location, undefined, target);
+  }
+  // A path that looks like a host is a path here (with nothing at it), not a way out.
+  const r = await rawGet('/.//evil.example');
+  assert.equal(r.status, 404);
+  assert.equal(r.headers.location, undefined);
+});
+
+test('malformed percent-encoding is a 400, not a 502', async () => {
+  for (const path of ['/%zz.js', '/assets/%E0%A4%A.js', '/assets/%.css']) {
+    const r = await call(path, { headers: { authorization: auth() } });
+    assert.equal(r.status, 400, path);
+    assert.match(JSON.parse(r.body).error, /percent-encoding/);
+  }
 });
 
 test('files outside the web UI are never served', async () => {
   for (const path of ['/../secret.txt', '/assets/..%2f..%2fsecret.txt', '/%2e%2e/secret.txt']) {
-    const r = await call(path, { headers: { cookie: cookie() } });
+    const r = await call(path, { headers: { authorization: auth() } });
     assert.notEqual(r.status, 200, path);
     assert.doesNotMatch(r.body, /not for the web/);
   }
@@ -161,7 +255,7 @@ test('files outside the web UI are never served', async () => {
 
 test('the event stream starts with the cluster state and a snapshot, then sends changes', async () => {
   const done = call('/api/stream', {
-    headers: { cookie: cookie() },
+    headers: { authorization: auth() },
     until: (body) => body.includes('event: changes'),
   });
   // Push a change once the client is subscribed.
@@ -188,7 +282,7 @@ test('the event stream starts with the cluster state and a snapshot, then sends 
 
 test('actions need the dashboard origin, and say so when the cluster is away', async () => {
   const body = JSON.stringify({ namespace: 'default', name: 'web', replicas: 2 });
-  const json = { cookie: cookie(), 'content-type': 'application/json' };
+  const json = { authorization: auth(), 'content-type': 'application/json' };
   const noOrigin = await call('/api/scale', { method: 'POST', headers: json, body });
   assert.equal(noOrigin.status, 403);
   const crossSite = await call('/api/scale', {
@@ -207,7 +301,7 @@ test('actions need the dashboard origin, and say so when the cluster is away', a
 });
 
 test('bad input is refused before anything reaches the cluster', async () => {
-  const headers = { cookie: cookie(), origin: `http://127.0.0.1:${guard.port}` };
+  const headers = { authorization: auth(), origin: `http://127.0.0.1:${guard.port}` };
   const form = await call('/api/scale', {
     method: 'POST',
     headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
@@ -228,14 +322,16 @@ test('a browser is opened only where one can show', () => {
   assert.equal(canOpenBrowser({}, 'win32'), true);
 });
 
+/** A kubeconfig entry of a cluster that is not there: the dashboard serves and keeps retrying. */
+const entry = {
+  name: 'dev',
+  server: 'https://127.0.0.1:1',
+  certificateAuthorityData: '',
+  clientCertificateData: '',
+  clientKeyData: '',
+};
+
 test('a taken --port is an environment error with a hint; a missing web build too', async () => {
-  const entry = {
-    name: 'dev',
-    server: 'https://127.0.0.1:1',
-    certificateAuthorityData: '',
-    clientCertificateData: '',
-    clientKeyData: '',
-  };
   const taken = await startDashboard({
     profile: 'dev',
     port: guard.port,
@@ -253,4 +349,100 @@ test('a taken --port is an environment error with a hint; a missing web build to
     startDashboard({ profile: 'dev', resolve: async () => entry, assetsDir: join(dir, 'nothing') }),
     (err: unknown) => err instanceof MinilabError && /npm run build/.test(err.hint ?? ''),
   );
+});
+
+/** An opener that records what it is given, does what a browser does with it, then exits with `code`. */
+function recordingOpener(visit: (target: string) => Promise<void>, code = 0) {
+  const targets: string[] = [];
+  const open: Opener = async (target) => {
+    targets.push(target);
+    await visit(target);
+    const child = new EventEmitter();
+    setImmediate(() => child.emit('exit', code));
+    return child;
+  };
+  return { targets, open };
+}
+
+/** Follows one redirect the way a browser does; returns where it ended up. */
+async function follow(url: string): Promise<string> {
+  const u = new URL(url);
+  const r = await new Promise<Answer>((resolve, reject) => {
+    const req = request(url, { headers: { host: u.host } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: '' }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  return r.status === 303 ? new URL(String(r.headers.location), url).href : url;
+}
+
+test('Linux: the opener gets a one-time launch URL without the token, which lands the browser logged in', async () => {
+  const dashboard = await startDashboard({
+    profile: 'dev',
+    resolve: async () => entry,
+    assetsDir: join(dir, 'web'),
+  });
+  try {
+    const token = new URL(dashboard.url).hash.replace('#token=', '');
+    assert.ok(token.length >= 40);
+    let landed = '';
+    const opener = recordingOpener(async (target) => void (landed = await follow(target)));
+    const failures: string[] = [];
+    const dispose = await openDashboard(dashboard, (r) => failures.push(r), {
+      open: opener.open,
+      platform: 'linux',
+    });
+    assert.deepEqual(opener.targets, [dashboard.launchUrl]);
+    for (const arg of opener.targets)
+      assert.ok(!arg.includes(token), `the token in the opener's argument ${arg}`);
+    // The browser's request came from this user (the real /proc check): it lands on the page, token in the fragment.
+    assert.equal(landed, `http://127.0.0.1:${dashboard.port}/#token=${token}`);
+    await dispose();
+    assert.deepEqual(failures, []);
+  } finally {
+    await dashboard.close();
+  }
+});
+
+test('elsewhere: the opener gets a file URL of a 0600 page in a private folder; the page is gone after', async () => {
+  const dashboard = {
+    url: `http://127.0.0.1:${guard.port}/#token=${guard.token}`,
+    launchUrl: launchUrl(guard),
+  };
+  const opener = recordingOpener(async () => undefined);
+  const dispose = await openDashboard(dashboard, (r) => assert.fail(r), {
+    open: opener.open,
+    platform: 'darwin',
+    parent: dir,
+  });
+  const [target = ''] = opener.targets;
+  assert.match(target, /^file:\/\//);
+  assert.ok(!target.includes(guard.token));
+  assert.ok(!target.includes(guard.launch.code));
+  const file = fileURLToPath(target);
+  assert.equal((await stat(file)).mode & 0o777, 0o600);
+  assert.equal((await stat(dirname(file))).mode & 0o777, 0o700);
+  const page = await readFile(file, 'utf8');
+  assert.ok(page.includes(`content="0;url=${dashboard.url}"`));
+  await dispose();
+  assert.equal(existsSync(file), false);
+});
+
+test('an opener that fails is reported, not thrown', async () => {
+  const failures: string[] = [];
+  const dispose = await openDashboard(
+    { url: 'http://127.0.0.1:1/#token=x', launchUrl: 'http://127.0.0.1:1/launch/y' },
+    (r) => failures.push(r),
+    { platform: 'linux', open: recordingOpener(async () => undefined, 3).open },
+  );
+  await new Promise((r) => setImmediate(r));
+  await dispose();
+  assert.deepEqual(failures, ['the system opener exited with code 3']);
+});
+
+test('no answer in this file set a cookie', () => {
+  assert.ok(answers > 30, `only ${answers} answers seen`);
+  assert.deepEqual(setCookies, []);
 });

@@ -3,6 +3,7 @@ import type { DashboardInfo } from '../../src/dashboard/model.js';
 import { api } from './api.js';
 import { Announcer } from './components.js';
 import { parseRoute, type Route } from './route.js';
+import { NO_SESSION } from './session.js';
 import { useStore } from './store.js';
 import { Overview } from './views/overview.js';
 import { PodDetail } from './views/pod.js';
@@ -29,7 +30,10 @@ function ConnectionStatus() {
   const c = store.cluster;
   let tone = 'ok';
   let text = 'Live';
-  if (store.server === 'lost') {
+  if (store.server === 'refused') {
+    tone = 'bad';
+    text = NO_SESSION;
+  } else if (store.server === 'lost') {
     tone = 'bad';
     text = 'Dashboard stopped: run minilab dashboard again';
   } else if (store.server === 'connecting' && store.loaded) {

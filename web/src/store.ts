@@ -1,7 +1,9 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { ClusterState, Row, RowKind, StreamEvents } from '../../src/dashboard/model.js';
+import { openEventStream } from './session.js';
 
-export type ServerState = 'connecting' | 'open' | 'lost';
+/** refused: the server does not take this page's token (none, or one of an earlier run). */
+export type ServerState = 'connecting' | 'open' | 'lost' | 'refused';
 
 /** The row type of a kind (WorkloadRow serves three kinds). */
 type RowOf<K extends RowKind> = Row extends infer R
@@ -14,35 +16,38 @@ type RowOf<K extends RowKind> = Row extends infer R
 
 /**
  * The page's copy of the cluster: one server-sent event stream fills it (a snapshot, then batches of
- * changes). EventSource reconnects by itself; every reconnect starts with a fresh snapshot.
+ * changes). The stream reconnects by itself; every reconnect starts with a fresh snapshot.
  */
 class Store {
   private rows = new Map<string, Row>();
   private readonly listeners = new Set<() => void>();
-  private source?: EventSource;
+  private connected = false;
   server: ServerState = 'connecting';
   cluster: ClusterState = { state: 'connecting' };
   /** False until the first snapshot arrived. */
   loaded = false;
 
   connect(): void {
-    if (this.source) return;
-    const source = new EventSource('/api/stream');
-    this.source = source;
-    source.onopen = () => this.set(() => (this.server = 'open'));
-    source.onerror = () =>
-      this.set(() => (this.server = source.readyState === EventSource.CLOSED ? 'lost' : 'connecting'));
-    const on = <K extends keyof StreamEvents>(event: K, fn: (data: StreamEvents[K]) => void) =>
-      source.addEventListener(event, (e) => this.set(() => fn(JSON.parse((e as MessageEvent<string>).data))));
-    on('snapshot', ({ rows }) => {
-      this.rows = new Map(rows.map((r) => [r.uid, r]));
-      this.loaded = true;
+    if (this.connected) return;
+    this.connected = true;
+    openEventStream<StreamEvents>('/api/stream', {
+      on: {
+        snapshot: ({ rows }) =>
+          this.set(() => {
+            this.rows = new Map(rows.map((r) => [r.uid, r]));
+            this.loaded = true;
+          }),
+        changes: ({ upsert, remove }) =>
+          this.set(() => {
+            for (const uid of remove) this.rows.delete(uid);
+            for (const row of upsert) this.rows.set(row.uid, row);
+          }),
+        cluster: (state) => this.set(() => (this.cluster = state)),
+      },
+      onOpen: () => this.set(() => (this.server = 'open')),
+      onError: (retrying, status) =>
+        this.set(() => (this.server = retrying ? 'connecting' : status === 401 ? 'refused' : 'lost')),
     });
-    on('changes', ({ upsert, remove }) => {
-      for (const uid of remove) this.rows.delete(uid);
-      for (const row of upsert) this.rows.set(row.uid, row);
-    });
-    on('cluster', (state) => (this.cluster = state));
   }
 
   private set(change: () => void): void {

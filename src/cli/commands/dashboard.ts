@@ -30,16 +30,17 @@ export function registerDashboard(program: Command, ctx: Context): void {
       const resolve = async () => credentials(provider, await runningControlPlane(provider, profile));
       // The Kubernetes client is loaded here, not when the CLI starts.
       const { startDashboard } = await import('../../dashboard/index.js');
-      const { canOpenBrowser, openBrowser } = await import('../../dashboard/browser.js');
+      const { canOpenBrowser, openDashboard } = await import('../../dashboard/browser.js');
       const dashboard = await ctx.reporter.step(`Starting the dashboard of "${profile}"`, () =>
         startDashboard({ profile, port: opts.port, resolve }),
       );
       const stop = interruption();
+      let removeLaunchPage = async (): Promise<void> => undefined;
       try {
         ctx.stdout.write(`${dashboard.url}\n`);
         if (!opts.url) {
           if (canOpenBrowser(ctx.env)) {
-            await openBrowser(dashboard.url, (reason) =>
+            removeLaunchPage = await openDashboard(dashboard, (reason) =>
               ctx.reporter.warn(`could not open a browser (${reason}): open the URL above`),
             );
           } else {
@@ -50,6 +51,7 @@ export function registerDashboard(program: Command, ctx: Context): void {
         await stop.happened;
       } finally {
         stop.dispose();
+        await removeLaunchPage();
         await dashboard.close();
       }
       ctx.reporter.info('Dashboard stopped.');

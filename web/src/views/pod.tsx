@@ -3,6 +3,7 @@ import type { LogEvents } from '../../../src/dashboard/model.js';
 import { Badge, Table, podTone } from '../components.js';
 import { age } from '../format.js';
 import { yamlHref } from '../route.js';
+import { NO_SESSION, openEventStream } from '../session.js';
 import { useNow, useStore } from '../store.js';
 import { DeletePodDialog } from './workloads.js';
 
@@ -17,23 +18,24 @@ function useLog(namespace: string, pod: string, container: string, follow: boole
     setLines([]);
     setStatus(follow ? 'Connecting…' : 'Loading…');
     const params = new URLSearchParams({ namespace, pod, container, follow: String(follow), tail: '500' });
-    const source = new EventSource(`/api/logs?${params}`);
-    const on = <K extends keyof LogEvents>(event: K, fn: (data: LogEvents[K]) => void) =>
-      source.addEventListener(event, (e) => fn(JSON.parse((e as MessageEvent<string>).data)));
-    source.onopen = () => setStatus(follow ? 'Following' : '');
-    on('lines', ({ lines: more }) => setLines((old) => [...old, ...more].slice(-MAX_LINES)));
-    // The server ends the stream on purpose: do not let EventSource reconnect and replay the tail.
-    on('end', ({ reason }) => {
-      source.close();
-      setStatus(follow ? `Stopped: ${reason}.` : '');
+    // The server ends the stream on purpose: do not let it reconnect and replay the tail.
+    const source = openEventStream<LogEvents>(`/api/logs?${params}`, {
+      on: {
+        lines: ({ lines: more }) => setLines((old) => [...old, ...more].slice(-MAX_LINES)),
+        end: ({ reason }) => {
+          source.close();
+          setStatus(follow ? `Stopped: ${reason}.` : '');
+        },
+        failure: ({ message }) => {
+          source.close();
+          setStatus(`No log: ${message}`);
+        },
+      },
+      onOpen: () => setStatus(follow ? 'Following' : ''),
+      onError: (retrying, status) => {
+        if (!retrying) setStatus(status === 401 ? NO_SESSION : 'The log stream was refused.');
+      },
     });
-    on('failure', ({ message }) => {
-      source.close();
-      setStatus(`No log: ${message}`);
-    });
-    source.onerror = () => {
-      if (source.readyState === EventSource.CLOSED) setStatus('The log stream was refused.');
-    };
     return () => source.close();
   }, [namespace, pod, container, follow]);
   return { lines, status };
