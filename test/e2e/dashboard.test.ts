@@ -222,6 +222,8 @@ test('another server on 127.0.0.1 receives no dashboard credential from the logg
       assert.ok(!JSON.stringify(headers).includes(d.token), JSON.stringify(headers));
     }
   } finally {
+    // The browser keeps its connections open: close them, or close() waits until it lets go.
+    other.closeAllConnections();
     await new Promise<void>((resolve) => other.close(() => resolve()));
   }
 });
