@@ -152,7 +152,9 @@ export class Containers {
       return await once();
     } catch (err) {
       if (!/did not receive an exit event|could not kill/.test(messageOf(err))) throw err;
-      const c = await this.docker.getContainer(nameOrId).inspect();
+      const c = await this.client.call('inspect a container', () =>
+        this.docker.getContainer(nameOrId).inspect(),
+      );
       await this.thawFrozenCgroups({
         id: c.Id,
         name: c.Name.replace(/^\//, ''),

@@ -11,6 +11,9 @@ import type {
 import type { Containers } from './containers.js';
 import type { Exec } from './exec.js';
 
+/** The deadline of a command run in a node when its caller names none. */
+const EXEC_TIMEOUT_MS = 120_000;
+
 /** A node that is a container: every operation is one engine call on it. */
 export class DockerNode implements Node {
   constructor(
@@ -33,7 +36,8 @@ export class DockerNode implements Node {
     return this.containers.inspect(this.state.id || this.name);
   }
   exec(cmd: string[], opts?: ExecOptions): Promise<ExecResult> {
-    return this.execs.run(this.name, cmd, opts);
+    // A command whose output is collected is a short one: none runs without a deadline.
+    return this.execs.run(this.name, cmd, { timeoutMs: EXEC_TIMEOUT_MS, ...opts });
   }
   execStream(cmd: string[], io: StreamIO): Promise<number> {
     return this.execs.stream(this.name, cmd, io);
