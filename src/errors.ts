@@ -10,6 +10,8 @@ export const ExitCode = {
   notFound: 4,
   timeout: 5,
   clusterFailed: 6,
+  /** The cluster is up, but the kubeconfig could not be written: the next `start` writes it. */
+  kubeconfig: 7,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

@@ -1,11 +1,17 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { Document, isMap, isSeq, parseDocument, YAMLMap, YAMLSeq } from 'yaml';
 import { MinilabError } from '../errors.js';
-import { acquireLock } from '../profile/lock.js';
-import { writeFileAtomic } from '../profile/store.js';
+import {
+  fileError,
+  lockKubeconfigFile,
+  makeFolder,
+  ownerForNew,
+  resolveLinks,
+  writeKubeconfigFile,
+} from './kubeconfig-file.js';
 
 /** One cluster's kubeconfig entries, all named after the profile. */
 export interface KubeconfigEntry {
@@ -246,43 +252,51 @@ async function readIfExists(file: string): Promise<string | undefined> {
     return await readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
+    throw fileError('read', file, err as NodeJS.ErrnoException);
   }
 }
 
+export interface KubeconfigWriteOptions {
+  /** The environment minilab runs in: under sudo, what it makes in the invoking user's folders is theirs. */
+  env?: NodeJS.ProcessEnv;
+  /** How long to wait for a lock held by kubectl or another minilab. */
+  lockTimeoutMs?: number;
+}
+
+/** kubectl and minilab hold a kubeconfig's lock for milliseconds: one held this long is most likely stale. */
+const LOCK_TIMEOUT_MS = 10_000;
+
 /**
- * Runs a read-modify-write of kubeconfig files under their locks (taken in sorted order, as kubectl
- * does, so two writers never wait on each other crosswise); each changed file is written atomically
- * with mode 0600 (an existing file keeps its owner bits).
+ * Runs a read-modify-write of kubeconfig files under kubectl's locks (taken in sorted order, as
+ * kubectl does, so two writers never wait on each other crosswise); a file reached through
+ * symbolic links is also locked under its real name, which other names of it lead to. Each changed
+ * file is written through its links, atomically, keeping its mode and owner (new ones: 0600).
  */
 async function editKubeconfigs<T>(
   files: string[],
   plan: (texts: Map<string, string | undefined>) => { writes: Map<string, string>; result: T },
+  opts: KubeconfigWriteOptions,
 ): Promise<T> {
-  // The file a new entry goes to is created with its directory; other files are locked only when their directory exists.
+  const env = opts.env ?? {};
+  // The file a new entry goes to is created with its folder; other files are locked only when their folder exists.
   const existing = files.filter((f) => existsSync(f));
-  const fallback = files.length === 1 || existing.length === 0 ? files[files.length - 1] : existing[0];
-  await mkdir(dirname(fallback as string), { recursive: true, mode: 0o700 });
+  const fallback = (files.length === 1 || existing.length === 0 ? files.at(-1) : existing[0]) as string;
+  await makeFolder(dirname(fallback), await ownerForNew(dirname(fallback), env)).catch((err) => {
+    throw fileError('write', fallback, err as NodeJS.ErrnoException);
+  });
+  const locked = new Set<string>();
+  for (const file of files) {
+    for (const path of [file, await resolveLinks(file)]) if (existsSync(dirname(path))) locked.add(path);
+  }
   const releases: (() => Promise<void>)[] = [];
   try {
-    for (const file of [...files].sort()) {
-      if (!existsSync(dirname(file))) continue;
-      releases.push(
-        await acquireLock(file, `kubeconfig ${file}`, {
-          timeoutMs: 30_000,
-          purpose: 'minilab kubeconfig update',
-        }),
-      );
+    for (const path of [...locked].sort()) {
+      releases.push(await lockKubeconfigFile(path, opts.lockTimeoutMs ?? LOCK_TIMEOUT_MS));
     }
     const texts = new Map<string, string | undefined>();
     for (const file of files) texts.set(file, await readIfExists(file));
     const { writes, result } = plan(texts);
-    for (const [file, text] of writes) {
-      const before = texts.get(file);
-      const mode = before === undefined ? 0o600 : (await stat(file)).mode & 0o777 & ~0o077;
-      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-      await writeFileAtomic(file, text, mode || 0o600);
-    }
+    for (const [file, text] of writes) await writeKubeconfigFile(file, text, env);
     return result;
   } finally {
     for (const release of releases.reverse()) await release();
@@ -296,22 +310,35 @@ export async function writeKubeconfigEntry(
   files: string | string[],
   entry: KubeconfigEntry,
   switchContext: boolean,
+  opts: KubeconfigWriteOptions = {},
 ): Promise<string> {
   const list = asList(files);
-  return editKubeconfigs(list, (texts) => {
-    const { writes, file } = planUpsert(list, texts, entry, switchContext);
-    return { writes, result: file };
-  });
+  return editKubeconfigs(
+    list,
+    (texts) => {
+      const { writes, file } = planUpsert(list, texts, entry, switchContext);
+      return { writes, result: file };
+    },
+    opts,
+  );
 }
 
 /** Removes the profile's entries from the kubeconfig file(s); says whether there were any. */
-export async function removeKubeconfigEntry(files: string | string[], name: string): Promise<boolean> {
+export async function removeKubeconfigEntry(
+  files: string | string[],
+  name: string,
+  opts: KubeconfigWriteOptions = {},
+): Promise<boolean> {
   const list = asList(files);
   if (!list.some((f) => existsSync(f))) return false;
-  return editKubeconfigs(list, (texts) => {
-    const { writes, removed } = planRemove(list, texts, name);
-    return { writes, result: removed };
-  });
+  return editKubeconfigs(
+    list,
+    (texts) => {
+      const { writes, removed } = planRemove(list, texts, name);
+      return { writes, result: removed };
+    },
+    opts,
+  );
 }
 
 /** The profile's entry as kubectl sees it in the kubeconfig file(s). */

@@ -82,6 +82,8 @@ async function create(ctx: LifecycleContext, req: StartRequest): Promise<StartRe
   try {
     await runSteps(CREATE_STEPS, s);
   } catch (caught) {
+    // Only the kubeconfig was left to write: the finished cluster stays, and the next start writes it.
+    if (caught instanceof MinilabError && caught.kind === 'kubeconfig') throw caught;
     s.cancelled = true;
     // A failure because a node stopped under a step is reported as just that.
     let stopped: MinilabError | undefined;

@@ -6,7 +6,18 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  chown,
+  lstat,
+  mkdir,
+  readFile,
+  readdir,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { createSocket } from 'node:dgram';
 import { request } from 'node:http';
 import { createServer, type AddressInfo, type Server } from 'node:net';
@@ -15,6 +26,7 @@ import { text } from 'node:stream/consumers';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { parse } from 'yaml';
+import { lockKubeconfigFile } from '../../src/kube/kubeconfig-file.js';
 import { DockerEngine } from '../../src/providers/docker/engine.js';
 import { projectRoot } from '../../src/version.js';
 import { cleanupTestResources, connect, runId, TEST_LABEL } from '../helpers/engine.js';
@@ -915,6 +927,96 @@ test('a $KUBECONFIG list is written as kubectl writes it and read as kubectl rea
   assert.equal(st.code, 0, st.stdout + st.stderr);
   assert.equal((JSON.parse(st.stdout) as { kubeconfig: { path: string } }).kubeconfig.path, later);
   await rm(`${dir}-kubectl`, { recursive: true, force: true });
+});
+
+test("a symlinked kubeconfig under sudo -E: start writes through the link, keeps the user as owner, and shares kubectl's lock", async () => {
+  tally.cases++;
+  const dir = join(s.dir, 'linked');
+  const user = { uid: 1000, gid: 1000 };
+  // A user's home whose ~/.kube/config is a dotfile manager's link, as `sudo -E` passes it to root.
+  const home = join(dir, 'home');
+  const real = join(dir, 'dotfiles', 'kube-config');
+  const link = join(home, '.kube', 'config');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(join(dir, 'dotfiles'), { recursive: true });
+  await mkdir(join(home, '.kube'), { recursive: true, mode: 0o700 });
+  await writeFile(real, FOREIGN, { mode: 0o600 });
+  for (const p of [home, join(home, '.kube'), join(dir, 'dotfiles'), real])
+    await chown(p, user.uid, user.gid);
+  await symlink(real, link);
+  const { KUBECONFIG: _unused, ...base } = s.env;
+  const env = { ...base, HOME: home, SUDO_UID: String(user.uid), SUDO_GID: String(user.gid) };
+
+  // kubectl's lock (an empty <file>.lock) is held for 5 s: start waits for it, then writes.
+  await writeFile(`${link}.lock`, '', { mode: 0 });
+  const run = minilab(['start', '-p', A, '--no-switch-context'], { env });
+  await new Promise((r) => setTimeout(r, 5000));
+  assert.deepEqual(await entryCount(A, [real]), [0, 0, 0], 'nothing written while kubectl holds the lock');
+  const releasedAt = Date.now();
+  await rm(`${link}.lock`);
+  const r = await run;
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok((await stat(real)).mtimeMs >= releasedAt - 5, 'written once the lock was released');
+  assert.ok((await lstat(link)).isSymbolicLink(), 'the link is still a link');
+  assert.equal(await readlink(link), real);
+  const after = await stat(real);
+  assert.deepEqual(
+    [after.uid, after.gid, after.mode & 0o777],
+    [user.uid, user.gid, 0o600],
+    "still the user's",
+  );
+  assert.deepEqual(await entryCount(A, [real]), [1, 1, 1]);
+  await assertForeignIntact('written through a link', real);
+  assert.deepEqual(await readdir(join(home, '.kube')), ['config'], 'no lock or temporary file left');
+  assert.deepEqual(await readdir(join(dir, 'dotfiles')), ['kube-config']);
+  const nodes = await kubectl(['--context', A, 'get', 'nodes', '-o', 'name'], link);
+  assert.equal(nodes.stdout.trim(), `node/${nodeOf(A)}`);
+
+  // While minilab holds the lock, kubectl refuses to write; once released, it writes.
+  const release = await lockKubeconfigFile(link, 1000);
+  await assert.rejects(
+    kubectl(['config', 'set-context', 'other', '--cluster=prod'], link),
+    /config\.lock: file exists/,
+  );
+  await release();
+  await kubectl(['config', 'set-context', 'other', '--cluster=prod'], link);
+  await kubectl(['config', 'delete-context', 'other'], link);
+
+  // A new ~/.kube/config in the user's home is made theirs, not root's.
+  const fresh = join(dir, 'fresh');
+  await mkdir(fresh);
+  await chown(fresh, user.uid, user.gid);
+  const made = await minilab(['start', '-p', A, '--no-switch-context'], { env: { ...env, HOME: fresh } });
+  assert.equal(made.code, 0, made.stderr);
+  for (const [p, mode] of [
+    [join(fresh, '.kube'), 0o700],
+    [join(fresh, '.kube', 'config'), 0o600],
+  ] as const) {
+    const st = await stat(p);
+    assert.deepEqual([st.uid, st.gid, st.mode & 0o777], [user.uid, user.gid, mode], p);
+  }
+
+  // A kubeconfig that cannot be written: the running cluster stays, exit 7 says why and what to run.
+  await rm(link);
+  await symlink(join(dir, 'missing', 'config'), link);
+  const failed = await minilab(['start', '-p', A, '--no-switch-context'], { env });
+  assertUserError(
+    failed,
+    7,
+    new RegExp(`the cluster of profile "${A}" is up, but its kubeconfig was not written`),
+    'unwritable kubeconfig',
+  );
+  const st = await minilab(['status', '-p', A]);
+  assert.equal(st.code, 0, st.stdout + st.stderr);
+  await mkdir(join(dir, 'missing'));
+  const resynced = await minilab(['start', '-p', A, '--no-switch-context'], { env });
+  assert.equal(resynced.code, 0, resynced.stderr);
+  assert.deepEqual(await entryCount(A, [join(dir, 'missing', 'config')]), [1, 1, 1]);
+
+  // The profile records the sandbox's kubeconfig again, for the tests that follow.
+  const back = await minilab(['start', '-p', A, '--no-switch-context']);
+  assert.equal(back.code, 0, back.stderr);
+  await rm(dir, { recursive: true, force: true });
 });
 
 // ---- engine restart ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rm, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import { addNode } from '../../src/lifecycle/add-node.js';
 import { deleteProfile } from '../../src/lifecycle/delete.js';
@@ -8,6 +9,7 @@ import { removeNode } from '../../src/lifecycle/remove-node.js';
 import { start, type StartRequest } from '../../src/lifecycle/start.js';
 import { clusterStatus, statusExitCode } from '../../src/lifecycle/status.js';
 import { stop } from '../../src/lifecycle/stop.js';
+import { exitCodeOf, renderError } from '../../src/errors.js';
 import { lockProfile, profileLocked } from '../../src/profile/lock.js';
 import { VERSION, withFixture } from '../helpers/lifecycle-fixture.js';
 const NODE = 'demo-control-plane';
@@ -117,6 +119,42 @@ for (const failAt of CREATE_CALLS) {
     });
   });
 }
+
+test('a start whose kubeconfig write fails keeps the finished cluster, says so (exit 7), and the next start writes it', async () => {
+  await withFixture(async (f) => {
+    // $KUBECONFIG is a dotfile manager's link into a folder that is not there yet: readable (as
+    // absent), not writable.
+    const kubeconfig = f.ctx.env.KUBECONFIG as string;
+    const dotfiles = join(f.dir, 'dotfiles');
+    await rm(kubeconfig, { force: true });
+    await symlink(join(dotfiles, 'config'), kubeconfig);
+    let failure: unknown;
+    await assert.rejects(start(f.ctx, request()), (err) => ((failure = err), true));
+    assert.equal(exitCodeOf(failure), 7);
+    assert.equal(
+      renderError(failure, false),
+      `error: the cluster of profile "demo" is up, but its kubeconfig was not written: kubeconfig ${kubeconfig} is a link to ${join(dotfiles, 'config')}, whose folder ${dotfiles} does not exist\n` +
+        `hint: create ${dotfiles}, or point ${kubeconfig} at a file in an existing folder; the cluster is kept; to write its kubeconfig, run: minilab start -p demo\n`,
+    );
+    assert.deepEqual(f.world.calls, CREATE_CALLS, 'nothing rolled back');
+    assert.deepEqual([...f.world.nodes.keys()], [NODE]);
+    assert.deepEqual(f.ctx.reporter.timings.at(-1), {
+      ...f.ctx.reporter.timings.at(-1),
+      name: 'Writing the kubeconfig',
+      ok: false,
+    });
+    assert.equal((await f.ctx.profiles.read('demo'))?.name, 'demo', 'the profile stays');
+    assert.equal(await profileLocked(f.ctx.home, 'demo'), false);
+
+    await mkdir(dotfiles);
+    const r = await start(f.ctx, request());
+    assert.equal(r.action, 'resynced');
+    assert.ok((await lstat(kubeconfig)).isSymbolicLink(), 'the link stays a link');
+    const kc = parse(await readFile(join(dotfiles, 'config'), 'utf8')) as { 'current-context': string };
+    assert.equal(kc['current-context'], 'demo');
+    assert.deepEqual((await f.ctx.profiles.read('demo'))?.kubeconfig, { path: kubeconfig, context: 'demo' });
+  });
+});
 
 test('a failed start with --keep-on-failure keeps the half-made cluster', async () => {
   await withFixture(async (f) => {

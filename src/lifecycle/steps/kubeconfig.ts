@@ -1,12 +1,21 @@
+import { MinilabError } from '../../errors.js';
 import { kubeconfigFiles, writeKubeconfigEntry } from '../../kube/kubeconfig.js';
 import { need, type Step } from './state.js';
 
-/** The context merged into the user's kubeconfig (locked, 0600), then recorded in the profile. */
+/**
+ * The context merged into the user's kubeconfig (under kubectl's lock, through its links), then
+ * recorded in the profile. The cluster is whole by now: a failed write keeps it (exit code 7),
+ * and the next `start` re-syncs the kubeconfig.
+ */
 export const kubeconfigStep: Step = {
   title: 'Writing the kubeconfig',
   run: async (s) => {
     const entry = need(s.entry, 'the admin credentials');
-    const path = await writeKubeconfigEntry(kubeconfigFiles(s.ctx.env), entry, s.req.switchContext);
+    const path = await writeKubeconfigEntry(kubeconfigFiles(s.ctx.env), entry, s.req.switchContext, {
+      env: s.ctx.env,
+    }).catch((err: unknown) => {
+      throw kubeconfigNotWritten(s.req.profile, err);
+    });
     s.kubeconfig = { path, context: entry.name };
     const stored = s.config ?? (await s.ctx.profiles.read(s.req.profile));
     await s.ctx.profiles.write({
@@ -20,3 +29,17 @@ export const kubeconfigStep: Step = {
     });
   },
 };
+
+/** Says the cluster is up and stays, why its kubeconfig was not written, and how to write it. */
+function kubeconfigNotWritten(profile: string, err: unknown): MinilabError {
+  const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+  const fix = err instanceof MinilabError && err.hint ? `${err.hint}; ` : '';
+  return new MinilabError(
+    'kubeconfig',
+    `the cluster of profile "${profile}" is up, but its kubeconfig was not written: ${reason}`,
+    {
+      hint: `${fix}the cluster is kept; to write its kubeconfig, run: minilab start -p ${profile}`,
+      cause: err,
+    },
+  );
+}
