@@ -733,8 +733,10 @@ test('exposure: loopback-only ports, 0600 files, a dashboard that refuses strang
       async () => /http:\/\/\S+/.exec(dashboard.stdout())?.[0],
     );
     const u = new URL(url);
-    token = u.searchParams.get('token') ?? '';
+    // The token rides in the fragment, which a browser never sends to any server.
+    token = new URLSearchParams(u.hash.slice(1)).get('token') ?? '';
     assert.ok(token.length >= 32, 'a long random token');
+    assert.equal(u.search, '', 'nothing secret in the part of the URL that is sent');
     assert.equal(u.hostname, '127.0.0.1');
     const port = Number(u.port);
     const bound = await listeners(port);
@@ -745,27 +747,38 @@ test('exposure: loopback-only ports, 0600 files, a dashboard that refuses strang
       `dashboard sockets: ${bound.join(', ')}`,
     );
     const host = `127.0.0.1:${port}`;
-    const none = await httpGet(port, '/', { host });
+    const bearer = (t: string) => ({ host, authorization: `Bearer ${t}` });
+    const none = await httpGet(port, '/api/info', { host });
     assert.equal(none.status, 401, 'no token');
-    const wrong = await httpGet(port, `/?token=${'x'.repeat(token.length)}`, { host });
+    const wrong = await httpGet(port, '/api/info', bearer('x'.repeat(token.length)));
     assert.equal(wrong.status, 401, 'a wrong token');
-    const wrongCookie = await httpGet(port, '/api/overview', {
+    const inQuery = await httpGet(port, `/api/info?token=${token}`, { host });
+    assert.equal(inQuery.status, 401, 'the token in the query counts for nothing');
+    const inCookie = await httpGet(port, '/api/info', {
       host,
-      cookie: `minilab-dashboard-${port}=nope`,
+      cookie: `minilab-dashboard-${port}=${token}`,
     });
-    assert.equal(wrongCookie.status, 401, 'a wrong cookie');
-    const foreign = await httpGet(port, `/?token=${token}`, { host: `evil.example:${port}` });
+    assert.equal(inCookie.status, 401, 'the token in a cookie counts for nothing');
+    const foreign = await httpGet(port, '/api/info', { ...bearer(token), host: `evil.example:${port}` });
     assert.equal(foreign.status, 403, 'a foreign Host header');
-    const rebinding = await httpGet(port, `/?token=${token}`, { host: `127.0.0.1:${port + 1}` });
+    const rebinding = await httpGet(port, '/api/info', {
+      ...bearer(token),
+      host: `127.0.0.1:${port + 1}`,
+    });
     assert.equal(rebinding.status, 403, 'another port in the Host header');
-    for (const refused of [none, wrong, wrongCookie, foreign, rebinding]) {
+    for (const refused of [none, wrong, inQuery, inCookie, foreign, rebinding]) {
       assert.ok(
         !refused.body.includes(token) && !JSON.stringify(refused.headers).includes(token),
         'no token in a refusal',
       );
     }
-    const ok = await httpGet(port, `/?token=${token}`, { host });
-    assert.ok([200, 302, 303].includes(ok.status), `the right token and Host: ${ok.status}`);
+    const ok = await httpGet(port, '/api/info', bearer(token));
+    assert.equal(ok.status, 200, 'the right token and Host');
+    const page = await httpGet(port, '/', { host });
+    assert.ok(
+      !page.body.includes(token) && !JSON.stringify(page.headers).includes(token),
+      'the page holds no token',
+    );
   } finally {
     dashboard.child.kill('SIGINT');
   }
