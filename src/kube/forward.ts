@@ -5,7 +5,7 @@ import { openSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MinilabError } from '../errors.js';
-import { listForwards, readForward, recordForward } from '../profile/services.js';
+import { listForwards, readForward, recordOwnForward } from '../profile/services.js';
 import { projectRoot } from '../version.js';
 import { kubeClients } from './client.js';
 import type { KubeconfigEntry } from './kubeconfig.js';
@@ -71,7 +71,7 @@ export function forwardTarget(entry: KubeconfigEntry, req: ForwardRequest): Prom
  * Forwards a 127.0.0.1 port to a ready endpoint of the Service until SIGINT or SIGTERM, or until the
  * cluster goes away (three failed API checks in a row, 15 s). Each connection goes to a ready pod
  * looked up afresh, so the forward outlives the pods it started with. A background forwarder
- * records itself.
+ * records itself, and its record goes when the process ends, whichever way.
  */
 export async function serveForward(
   entry: KubeconfigEntry,
@@ -108,19 +108,19 @@ export async function serveForward(
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  let release = () => {};
   try {
     if (opts.background)
-      await recordForward(req.dir, {
-        pid: process.pid,
+      release = await recordOwnForward(req.dir, {
         url: forward.url,
         namespace: req.namespace,
         service: req.service,
-        startedAt: new Date().toISOString(),
       });
     opts.onServing(forward.url);
     await stopped;
   } finally {
     stop();
     forward.close();
+    release();
   }
 }
