@@ -64,6 +64,13 @@ const echoOnce = async (url: string, text: string): Promise<{ socket: Socket; re
   return { socket, reply: data.toString() };
 };
 
+/** The forwarder still answers a new client. */
+const assertServes = async (url: string) => {
+  const next = await echoOnce(url, 'next');
+  assert.equal(next.reply, 'next');
+  next.socket.destroy();
+};
+
 const until = async (what: string, check: () => boolean) => {
   for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(check(), what);
@@ -79,9 +86,7 @@ test('a client resetting its connection (a closed browser tab) ends that connect
     first.socket.resetAndDestroy();
     await until('the reset connection closed its websocket', () => sockets[0]?.readyState === 3);
 
-    const second = await echoOnce(forward.url, 'second');
-    assert.equal(second.reply, 'second');
-    second.socket.destroy();
+    await assertServes(forward.url);
   } finally {
     forward.close();
   }
@@ -105,9 +110,7 @@ test('an upstream failing (websocket error, no ready pod) ends that connection o
     sockets[0]?.fail();
     await ended;
 
-    const second = await echoOnce(forward.url, 'second');
-    assert.equal(second.reply, 'second');
-    second.socket.destroy();
+    await assertServes(forward.url);
   } finally {
     forward.close();
   }
