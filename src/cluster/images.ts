@@ -1,6 +1,6 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { PassThrough, Transform, Writable, type Readable } from 'node:stream';
+import { constants, createReadStream, type Stats } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { MinilabError, formatMs } from '../errors.js';
 import { normalizeRef } from '../image/archive.js';
 import { CONTAINERD_PINNED_LABEL, Labels } from '../labels.js';
@@ -55,25 +55,41 @@ export async function clusterImages(node: Node): Promise<ClusterImage[]> {
   return parseImageList(await runInNode(node, 'ctr -n k8s.io images ls', 'listing images in the node'));
 }
 
-/** Counts bytes going through, reporting size and rate now and then. */
-function meter(total: number | undefined, progress: (s: string) => void): Transform {
-  let bytes = 0;
-  let lastReport = 0;
-  const started = performance.now();
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      bytes += chunk.length;
-      const now = performance.now();
-      if (now - lastReport > 500) {
-        lastReport = now;
-        const rate = bytes / 1e6 / ((now - started) / 1000);
-        progress(
-          `${(bytes / 1e6).toFixed(0)}${total ? `/${(total / 1e6).toFixed(0)}` : ''} MB, ${rate.toFixed(0)} MB/s`,
-        );
+/**
+ * The bytes of `source`, counted, with the size and rate reported now and then. A failed read
+ * ends the stream early, as if the source had ended, and is kept in `failed`: an errored input
+ * given to an exec that is not attached yet would never end, and `ctr import` would wait for it.
+ */
+function metered(
+  source: Readable,
+  total: number | undefined,
+  progress: (s: string) => void,
+  failed: { error?: Error },
+): Readable {
+  // At once, not when the import starts reading: a file that cannot be opened fails before that.
+  source.on('error', (err) => (failed.error ??= err));
+  async function* chunks() {
+    let bytes = 0;
+    let lastReport = 0;
+    const started = performance.now();
+    try {
+      for await (const chunk of source) {
+        bytes += (chunk as Buffer).length;
+        const now = performance.now();
+        if (now - lastReport > 500) {
+          lastReport = now;
+          const rate = bytes / 1e6 / ((now - started) / 1000);
+          progress(
+            `${(bytes / 1e6).toFixed(0)}${total ? `/${(total / 1e6).toFixed(0)}` : ''} MB, ${rate.toFixed(0)} MB/s`,
+          );
+        }
+        yield chunk as Buffer;
       }
-      cb(null, chunk);
-    },
-  });
+    } catch (err) {
+      failed.error ??= err instanceof Error ? err : new Error(String(err));
+    }
+  }
+  return Readable.from(chunks(), { objectMode: false });
 }
 
 /** Marks images in a node as loaded by minilab, with the engine's image ID where there is one. */
@@ -92,17 +108,45 @@ export function importedRefs(out: string): string[] {
   return [...out.matchAll(/unpacking (\S+) \(sha256:[0-9a-f]+\)/g)].map((m) => m[1]!);
 }
 
-async function importStream(node: Node, archive: Readable, what: string): Promise<string[]> {
-  const out = await runInNode(
-    node,
-    ['ctr', '-n', 'k8s.io', 'images', 'import', '-'],
-    `importing ${what} into containerd`,
-    {
-      input: archive,
-      timeoutMs: 30 * 60_000,
-      hint: 'is it an image archive (docker save or OCI layout)? the lines above show what containerd said',
-    },
-  );
+/**
+ * Streams an archive into `ctr images import` in the node. When reading the archive fails, that
+ * failure is the error (ctr, given a cut archive, fails too, with less to say).
+ */
+async function importStream(
+  node: Node,
+  source: Readable,
+  what: string,
+  meter: { total?: number; progress: (d: string) => void } = { progress: () => undefined },
+): Promise<string[]> {
+  const failed: { error?: Error } = {};
+  const input = metered(source, meter.total, meter.progress, failed);
+  let out: string | undefined;
+  let importError: unknown;
+  try {
+    out = await runInNode(
+      node,
+      ['ctr', '-n', 'k8s.io', 'images', 'import', '-'],
+      `importing ${what} into containerd`,
+      {
+        input,
+        timeoutMs: 30 * 60_000,
+        hint: 'is it an image archive (docker save or OCI layout)? the lines above show what containerd said',
+      },
+    );
+  } catch (err) {
+    importError = err;
+  } finally {
+    // ctr may have stopped before the end: nothing else reads the rest.
+    input.destroy();
+    source.destroy();
+  }
+  if (failed.error) {
+    throw new MinilabError('environment', `reading ${what} failed: ${failed.error.message}`, {
+      cause: failed.error,
+      hint: 'nothing was loaded from it; check that it can be read, then load it again',
+    });
+  }
+  if (out === undefined) throw importError;
   return importedRefs(out);
 }
 
@@ -132,12 +176,34 @@ export async function loadImages(
       reports.push({ ref, status: 'unchanged', sizeBytes: info.sizeBytes, ms: performance.now() - started });
       continue;
     }
-    const saved = await images.save(ref);
-    await importStream(node, saved.pipe(meter(info.sizeBytes, (d) => progress(ref, d))), ref);
+    await importStream(node, await images.save(ref), ref, {
+      total: info.sizeBytes,
+      progress: (d) => progress(ref, d),
+    });
     await labelLoaded(node, [wanted], info.id);
     reports.push({ ref, status: 'loaded', sizeBytes: info.sizeBytes, ms: performance.now() - started });
   }
   return reports;
+}
+
+/** The size of an archive to load, once it is known to be a file this process can read. */
+async function archiveSize(file: string): Promise<number> {
+  const hint = 'give the path of a docker save or OCI archive file';
+  let info: Stats;
+  try {
+    info = await stat(file);
+  } catch {
+    throw new MinilabError('notFound', `archive ${file} does not exist`, { hint });
+  }
+  if (!info.isFile()) throw new MinilabError('usage', `archive ${file} is not a file`, { hint });
+  try {
+    await access(file, constants.R_OK);
+  } catch {
+    throw new MinilabError('usage', `archive ${file} cannot be read (permission denied)`, {
+      hint: `${hint} that this user can read`,
+    });
+  }
+  return info.size;
 }
 
 /** Streams an image archive file (docker save or OCI layout tar) into the node. */
@@ -146,16 +212,9 @@ export async function loadArchive(
   file: string,
   progress: (d: string) => void,
 ): Promise<LoadReport> {
-  let size: number;
-  try {
-    size = (await stat(file)).size;
-  } catch {
-    throw new MinilabError('notFound', `archive ${file} does not exist`, {
-      hint: 'give the path of a docker save or OCI archive',
-    });
-  }
+  const size = await archiveSize(file);
   const started = performance.now();
-  const refs = await importStream(node, createReadStream(file).pipe(meter(size, progress)), file);
+  const refs = await importStream(node, createReadStream(file), file, { total: size, progress });
   await labelLoaded(node, refs);
   return { ref: file, status: 'loaded', sizeBytes: size, ms: performance.now() - started };
 }

@@ -1,5 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { listenForward, type LoopbackForward } from '../kube/port-forward.js';
 import type { ClusterClients } from './cluster.js';
 import { HttpError } from './errors.js';
 import type { PortForwardInfo } from './model.js';
@@ -40,9 +40,16 @@ export async function readyEndpoint(
 }
 
 interface Forward extends PortForwardInfo {
-  server: Server;
-  sockets: Set<Socket>;
+  local: LoopbackForward;
 }
+
+const info = ({ id, namespace, service, port, url }: Forward): PortForwardInfo => ({
+  id,
+  namespace,
+  service,
+  port,
+  url,
+});
 
 /**
  * Loopback ports that forward to Services. Each new connection picks a ready pod afresh, so a forward
@@ -50,81 +57,60 @@ interface Forward extends PortForwardInfo {
  */
 export class PortForwards {
   private readonly forwards = new Map<string, Forward>();
+  /** Opens under way: a second open of the same forward joins the first (two would leave a listener behind). */
+  private readonly opening = new Map<string, Promise<PortForwardInfo>>();
+  private closed = false;
 
   constructor(private readonly clients: () => ClusterClients) {}
 
   list(): PortForwardInfo[] {
-    return [...this.forwards.values()].map(({ id, namespace, service, port, url }) => ({
-      id,
-      namespace,
-      service,
-      port,
-      url,
-    }));
+    return [...this.forwards.values()].map(info);
   }
 
-  async open(namespace: string, service: string, port: number): Promise<PortForwardInfo> {
+  open(namespace: string, service: string, port: number): Promise<PortForwardInfo> {
     const id = `${namespace}/${service}/${port}`;
     const existing = this.forwards.get(id);
-    if (existing) return this.list().find((f) => f.id === id) as PortForwardInfo;
-    // Fail now, with a message for the page, when nothing could answer.
-    await readyEndpoint(this.clients(), namespace, service, port);
-    const sockets = new Set<Socket>();
-    const server = createServer((socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      void this.connect(socket, namespace, service, port);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    const localPort = (server.address() as AddressInfo).port;
-    const forward: Forward = {
-      id,
-      namespace,
-      service,
-      port,
-      url: `http://127.0.0.1:${localPort}/`,
-      server,
-      sockets,
-    };
-    this.forwards.set(id, forward);
-    return this.list().find((f) => f.id === id) as PortForwardInfo;
+    if (existing) return Promise.resolve(info(existing));
+    let opened = this.opening.get(id);
+    if (!opened) {
+      opened = this.listen(id, namespace, service, port).finally(() => this.opening.delete(id));
+      this.opening.set(id, opened);
+    }
+    return opened;
   }
 
-  private async connect(socket: Socket, namespace: string, service: string, port: number): Promise<void> {
-    socket.on('error', () => socket.destroy());
-    try {
+  private async listen(
+    id: string,
+    namespace: string,
+    service: string,
+    port: number,
+  ): Promise<PortForwardInfo> {
+    // Fail now, with a message for the page, when nothing could answer.
+    await readyEndpoint(this.clients(), namespace, service, port);
+    const local = await listenForward(async () => {
       const clients = this.clients();
       const target = await readyEndpoint(clients, namespace, service, port);
-      const ws = await new k8s.PortForward(clients.config).portForward(
-        namespace,
-        target.pod,
-        [target.port],
-        socket,
-        null,
-        socket,
-      );
-      if (typeof ws === 'function') return;
-      ws.on('close', () => socket.end());
-      ws.on('error', () => socket.destroy());
-      socket.on('close', () => ws.close());
-    } catch {
-      socket.destroy();
+      return { api: new k8s.PortForward(clients.config), namespace, pod: target.pod, port: target.port };
+    });
+    if (this.closed) {
+      local.close();
+      throw new HttpError(503, 'the dashboard is shutting down');
     }
+    const forward: Forward = { id, namespace, service, port, url: `${local.url}/`, local };
+    this.forwards.set(id, forward);
+    return info(forward);
   }
 
   close(id: string): boolean {
     const forward = this.forwards.get(id);
     if (!forward) return false;
     this.forwards.delete(id);
-    forward.server.close();
-    for (const s of forward.sockets) s.destroy();
+    forward.local.close();
     return true;
   }
 
   closeAll(): void {
+    this.closed = true;
     for (const id of [...this.forwards.keys()]) this.close(id);
   }
 }

@@ -1,14 +1,17 @@
+import * as k8s from '@kubernetes/client-node';
+import getPort from 'get-port';
 import { spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MinilabError } from '../errors.js';
-import { listForwards, readForward, recordForward } from '../profile/services.js';
+import { listForwards, readForward, recordOwnForward } from '../profile/services.js';
 import { projectRoot } from '../version.js';
 import { kubeClients } from './client.js';
 import type { KubeconfigEntry } from './kubeconfig.js';
 import { apiServerReady } from './readyz.js';
-import { forwardToPod, serviceTarget, type ServiceTarget } from './service.js';
+import { listenForward } from './port-forward.js';
+import { serviceTarget, type ServiceTarget } from './service.js';
 
 export interface ForwardRequest {
   profile: string;
@@ -66,7 +69,9 @@ export function forwardTarget(entry: KubeconfigEntry, req: ForwardRequest): Prom
 
 /**
  * Forwards a 127.0.0.1 port to a ready endpoint of the Service until SIGINT or SIGTERM, or until the
- * cluster goes away (three failed API checks in a row, 15 s). A background forwarder records itself.
+ * cluster goes away (three failed API checks in a row, 15 s). Each connection goes to a ready pod
+ * looked up afresh, so the forward outlives the pods it started with. A background forwarder
+ * records itself, and its record goes when the process ends, whichever way.
  */
 export async function serveForward(
   entry: KubeconfigEntry,
@@ -74,33 +79,48 @@ export async function serveForward(
   target: ServiceTarget,
   opts: { background: boolean; onServing: (url: string) => void },
 ): Promise<void> {
-  const { url, stop } = await forwardToPod(kubeClients(entry).config, target);
-  if (opts.background) {
-    await recordForward(req.dir, {
-      pid: process.pid,
-      url,
-      namespace: req.namespace,
-      service: req.service,
-      startedAt: new Date().toISOString(),
-    });
-  }
-  opts.onServing(url);
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      clearInterval(liveness);
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      stop();
-      resolve();
-    };
+  const { config } = kubeClients(entry);
+  const api = new k8s.PortForward(config);
+  const forward = await listenForward(
+    async () => {
+      const t = await serviceTarget(config, req.namespace, req.service, req.port);
+      return { api, namespace: t.namespace, pod: t.pod, port: t.podPort };
+    },
+    await getPort({ host: '127.0.0.1', port: target.servicePort > 1024 ? target.servicePort : undefined }),
+  );
+  // Listening for the signals before the record exists: a `--stop` right after must end this
+  // process through the same path.
+  let stop = () => {};
+  const stopped = new Promise<void>((resolve) => {
     let failures = 0;
     const liveness = setInterval(() => {
       void apiServerReady(entry).then((r) => {
         failures = r === true ? 0 : failures + 1;
-        if (failures >= 3) done();
+        if (failures >= 3) stop();
       });
     }, 5000);
-    process.on('SIGINT', done);
-    process.on('SIGTERM', done);
+    stop = () => {
+      clearInterval(liveness);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
+  let release = () => {};
+  try {
+    if (opts.background)
+      release = await recordOwnForward(req.dir, {
+        url: forward.url,
+        namespace: req.namespace,
+        service: req.service,
+      });
+    opts.onServing(forward.url);
+    await stopped;
+  } finally {
+    stop();
+    forward.close();
+    release();
+  }
 }

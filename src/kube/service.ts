@@ -1,6 +1,4 @@
 import * as k8s from '@kubernetes/client-node';
-import getPort from 'get-port';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { MinilabError } from '../errors.js';
 
 export interface ServiceTarget {
@@ -65,44 +63,4 @@ export async function serviceTarget(
   throw new MinilabError('notFound', `service "${name}" has no ready endpoints`, {
     hint: `check its pods: minilab kubectl -- get pods -n ${namespace} -o wide (selector: ${JSON.stringify(svc.spec?.selector ?? {})})`,
   });
-}
-
-/** A loopback listener forwarding each connection to the pod through the API server. */
-export async function forwardToPod(
-  config: k8s.KubeConfig,
-  target: ServiceTarget,
-  localPort?: number,
-): Promise<{ url: string; stop: () => void }> {
-  const forward = new k8s.PortForward(config);
-  const open = new Set<Socket>();
-  const server = createServer((socket) => {
-    open.add(socket);
-    socket.on('close', () => open.delete(socket));
-    forward
-      .portForward(target.namespace, target.pod, [target.podPort], socket, null, socket)
-      .catch(() => socket.destroy());
-  });
-  const port =
-    localPort ??
-    (await getPort({ host: '127.0.0.1', port: target.servicePort > 1024 ? target.servicePort : undefined }));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        err.code === 'EADDRINUSE'
-          ? new MinilabError('environment', `port ${port} on 127.0.0.1 is in use`, {
-              hint: 'choose another with --port',
-            })
-          : err,
-      ),
-    );
-    server.listen(port, '127.0.0.1', resolve);
-  });
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    // Stopping a forward ends its open connections too, not only the listener.
-    stop: () => {
-      server.close();
-      open.forEach((s) => s.destroy());
-    },
-  };
 }

@@ -1,9 +1,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
+import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import { projectRoot } from '../../src/version.js';
 import type { DockerEngine } from '../../src/providers/docker/engine.js';
@@ -134,6 +136,57 @@ test('service --url answers HTTP from the host until --stop; no endpoints is a c
   const none = await s.minilab(['service', '-p', profile, 'nobody', '--url']);
   assert.equal(none.code, 4);
   assert.match(none.stderr, /has no ready endpoints/);
+});
+
+test('service --url: a client resetting its connection leaves the forward serving; a stale record is neither used nor signalled', async () => {
+  const r = await s.minilab(['service', '-p', profile, 'echo', '--url']);
+  assert.equal(r.code, 0, r.stderr);
+  const url = r.stdout.trim();
+  const client = connectTcp(Number(new URL(url).port), '127.0.0.1');
+  await once(client, 'connect');
+  client.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  await once(client, 'data');
+  client.resetAndDestroy();
+  await new Promise((res) => setTimeout(res, 500));
+  assert.equal((await httpGet(`${url}/`)).status, 200, 'the forward outlived a reset client');
+  assert.match((await s.minilab(['service', '-p', profile, '--stop'])).stdout, /stopped default\/echo/);
+
+  // A record left by a forwarder gone long ago, whose PID another process holds now.
+  const other = spawn('sleep', ['120'], { stdio: 'ignore' });
+  try {
+    const dir = join(s.home, 'profiles', profile, 'services');
+    await mkdir(dir, { recursive: true });
+    await writeFile(
+      join(dir, 'default.echo.json'),
+      JSON.stringify({
+        pid: other.pid,
+        process: { bootId: 'a-boot-before', startTime: '1', cmdline: 'node\0' },
+        url: 'http://127.0.0.1:9',
+        namespace: 'default',
+        service: 'echo',
+        startedAt: new Date(0).toISOString(),
+      }),
+    );
+    const fresh = await s.minilab(['service', '-p', profile, 'echo', '--url']);
+    assert.equal(fresh.code, 0, fresh.stderr);
+    assert.notEqual(fresh.stdout.trim(), 'http://127.0.0.1:9', 'the dead URL was not given out');
+    assert.equal((await httpGet(`${fresh.stdout.trim()}/`)).status, 200);
+    const stopped = await s.minilab(['service', '-p', profile, '--stop']);
+    assert.equal(stopped.stdout, `stopped default/echo (${fresh.stdout.trim()})\n`);
+    await new Promise((res) => setTimeout(res, 500));
+    assert.equal(other.exitCode, null, 'the process holding the old PID was not signalled');
+    assert.equal(other.signalCode, null);
+  } finally {
+    other.kill('SIGKILL');
+  }
+});
+
+test('image load --archive of a directory is a usage error with a hint, not a stack trace', async () => {
+  const r = await s.minilab(['image', 'load', '-p', profile, '--archive', s.dir]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, new RegExp(`^error: archive ${s.dir} is not a file$`, 'm'));
+  assert.match(r.stderr, /^hint: give the path of a docker save or OCI archive file$/m);
+  assert.doesNotMatch(r.stderr, /EISDIR|^\s+at /m);
 });
 
 test('logs show a component, and --export writes a bundle', async () => {

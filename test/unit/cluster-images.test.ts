@@ -1,7 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { imagesToCopy, importedRefs, parseImageList, type ClusterImage } from '../../src/cluster/images.js';
-import type { Node } from '../../src/providers/types.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable, Writable } from 'node:stream';
+import {
+  imagesToCopy,
+  importedRefs,
+  loadArchive,
+  loadImages,
+  parseImageList,
+  type ClusterImage,
+} from '../../src/cluster/images.js';
+import type { MinilabError } from '../../src/errors.js';
+import type { ExecResult, ImageStore, Node } from '../../src/providers/types.js';
 
 const LIST = `REF TYPE DIGEST SIZE PLATFORMS LABELS
 docker.io/my/app:dev application/vnd.docker.distribution.manifest.v2+json sha256:aaa 12.0 MiB linux/amd64 io.minilab.image-id=sha256:e1,io.minilab.loaded=true
@@ -56,3 +68,116 @@ test('images to copy to a new node: loaded ones it lacks (by reference and ID), 
     'the new node has an older tool:v1: the loaded one replaces it; pulled and pinned images stay behind',
   );
 });
+
+/**
+ * A node whose `ctr images import` behaves as through Docker: it starts reading its input only after
+ * a moment (the exec is created first), ends when the input ends, and fails on a cut archive.
+ */
+function importingNode(archive: Buffer) {
+  const calls: { cmd: string[]; got?: Buffer }[] = [];
+  const node = {
+    name: 'cp',
+    async exec(cmd: string[], opts: { input?: string | Buffer | Readable } = {}): Promise<ExecResult> {
+      const call: { cmd: string[]; got?: Buffer } = { cmd };
+      calls.push(call);
+      if (cmd[0] !== 'ctr') return { exitCode: 0, stdout: '', stderr: '', started: true };
+      await new Promise((r) => setTimeout(r, 20));
+      const chunks: Buffer[] = [];
+      await new Promise<void>((resolve) => {
+        const input = opts.input as Readable;
+        input.on('end', resolve);
+        input.on('error', resolve);
+        input.pipe(new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) }));
+      });
+      call.got = Buffer.concat(chunks);
+      return call.got.equals(archive)
+        ? {
+            exitCode: 0,
+            stdout: 'unpacking docker.io/my/app:dev (sha256:0a1b)...done\n',
+            stderr: '',
+            started: true,
+          }
+        : { exitCode: 1, stdout: '', stderr: 'ctr: unexpected EOF', started: true };
+    },
+  } as unknown as Node;
+  return { node, calls };
+}
+
+const ARCHIVE = Buffer.alloc(256 * 1024, 7);
+
+test('image load --archive: a directory is a usage error before anything runs; a missing file is not found', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'minilab-archive-'));
+  try {
+    const { node, calls } = importingNode(ARCHIVE);
+    await assert.rejects(
+      loadArchive(node, dir, () => undefined),
+      (err: MinilabError) => {
+        assert.equal(err.kind, 'usage');
+        assert.match(err.message, /is not a file/);
+        assert.match(err.hint ?? '', /docker save or OCI archive file/);
+        return true;
+      },
+    );
+    await assert.rejects(
+      loadArchive(node, join(dir, 'absent.tar'), () => undefined),
+      { kind: 'notFound' },
+    );
+    assert.equal(calls.length, 0, 'nothing ran in the node');
+
+    const file = join(dir, 'app.tar');
+    await writeFile(file, ARCHIVE);
+    const r = await loadArchive(node, file, () => undefined);
+    assert.deepEqual([r.status, r.sizeBytes], ['loaded', ARCHIVE.length]);
+    assert.ok(calls[0]?.got?.equals(ARCHIVE), 'ctr import got the whole archive');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+const images = (save: () => Readable) =>
+  ({
+    info: async () => ({ id: 'sha256:e1', sizeBytes: ARCHIVE.length }),
+    save: async () => save(),
+  }) as unknown as ImageStore;
+
+test(
+  'a docker save stream failing midway fails the load with its reason; ctr import sees its input end',
+  { timeout: 10_000 },
+  async () => {
+    const { node, calls } = importingNode(ARCHIVE);
+    async function* cut() {
+      yield ARCHIVE.subarray(0, 1000);
+      await new Promise((r) => setTimeout(r, 10));
+      throw new Error('engine connection lost');
+    }
+    const saved = () => Readable.from(cut(), { objectMode: false });
+    await assert.rejects(
+      loadImages(images(saved), node, ['my/app:dev'], () => undefined),
+      (err: MinilabError) => {
+        assert.equal(err.kind, 'environment');
+        assert.match(err.message, /^reading my\/app:dev failed: engine connection lost$/);
+        return true;
+      },
+    );
+    const ctr = calls.find((c) => c.cmd[0] === 'ctr');
+    assert.ok(ctr?.got && ctr.got.length < ARCHIVE.length, 'ctr import got a cut archive and ended');
+  },
+);
+
+test(
+  'a stream failing before ctr import reads it neither crashes nor leaves the import waiting',
+  { timeout: 10_000 },
+  async () => {
+    const { node, calls } = importingNode(ARCHIVE);
+    const saved = () => {
+      const s = new PassThrough();
+      process.nextTick(() => s.destroy(new Error('EISDIR: illegal operation on a directory, read')));
+      return s;
+    };
+    await assert.rejects(
+      loadImages(images(saved), node, ['my/app:dev'], () => undefined),
+      /reading my\/app:dev failed: EISDIR/,
+    );
+    assert.equal(calls.find((c) => c.cmd[0] === 'ctr')?.got?.length, 0);
+  },
+);
