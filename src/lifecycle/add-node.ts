@@ -16,7 +16,7 @@ import { RunJournal } from './journal.js';
 import { clusterServiceSubnet, deleteBootstrapToken, kubeadmJoin } from './kubeadm.js';
 import { withProfileLock } from './lock.js';
 import { credentials, evenControlPlanesWarning, runningControlPlane } from './nodes.js';
-import { proxyEnv } from './plan.js';
+import { addedNodeProxyEnv } from './plan.js';
 import { waitForBoot } from './steps/boot.js';
 import { READY_TIMEOUT_MS, whileRunning } from './steps/waits.js';
 import type { LifecycleContext } from './types.js';
@@ -110,6 +110,11 @@ export async function addNode(
     }
     const version = cp.state.labels[Labels.version] ?? config?.kubernetesVersion ?? '';
     const { port } = ctx.provider.apiEndpoint(found.nodes);
+    const env = await addedNodeProxyEnv(ctx.env, cp, [
+      ...found.nodes.map((n) => n.name),
+      name,
+      ...(lb ? [lb.name] : []),
+    ]);
     const journal = new RunJournal();
     // What the join needs from a control plane is fetched while the node is made and boots.
     const token = runInNode(cp, 'kubeadm token create --ttl 15m', 'making a bootstrap token').then((t) =>
@@ -136,7 +141,7 @@ export async function addNode(
             apiServerPort: port,
             cpus: config?.cpus,
             memoryBytes: config?.memoryBytes,
-            env: proxyEnv(ctx.env),
+            env,
             labels: ctx.extraLabels,
             nodes: [{ name, role, ports: [] }],
           },

@@ -227,14 +227,24 @@ export async function deleteBootstrapToken(controlPlane: Node, token: string): P
   );
 }
 
-/** The cluster's Service range, from a control plane's API server manifest (nodes added later). */
-export async function clusterServiceSubnet(controlPlane: Node): Promise<string> {
+/** The cluster's Service and pod ranges, from a control plane's manifests (nodes added later). */
+export async function clusterSubnets(
+  controlPlane: Node,
+): Promise<{ serviceSubnet: string; podSubnet: string }> {
   const out = await runInNode(
     controlPlane,
-    `sed -n 's/.*--service-cluster-ip-range=\\([^" ]*\\).*/\\1/p' /etc/kubernetes/manifests/kube-apiserver.yaml | head -n1`,
-    "reading the cluster's Service range",
+    `flag() { sed -n "s/.*$1=\\([^\\" ]*\\).*/\\1/p" /etc/kubernetes/manifests/$2.yaml | head -n1; }
+echo "$(flag --service-cluster-ip-range kube-apiserver)"
+echo "$(flag --cluster-cidr kube-controller-manager)"`,
+    "reading the cluster's Service and pod ranges",
   );
-  return out.trim() || DEFAULT_SERVICE_SUBNET;
+  const [service, pod] = out.split('\n').map((line) => line.trim());
+  return { serviceSubnet: service || DEFAULT_SERVICE_SUBNET, podSubnet: pod || DEFAULT_POD_SUBNET };
+}
+
+/** The cluster's Service range (see clusterSubnets). */
+export async function clusterServiceSubnet(controlPlane: Node): Promise<string> {
+  return (await clusterSubnets(controlPlane)).serviceSubnet;
 }
 
 /** The node's components.json: the versions and images this node image was built with. */

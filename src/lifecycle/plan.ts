@@ -4,8 +4,9 @@ import { API_SERVER_PORT } from '../kube/kubeadm-config.js';
 import { nodeImageRef } from '../image/components.js';
 import { usageError } from '../errors.js';
 import { resourceNames } from '../profile/name.js';
-import type { ClusterPlan, PortMapping } from '../providers/types.js';
-import { DEFAULT_SETTINGS, type ClusterSettings } from './kubeadm.js';
+import { proxied, proxyEnv } from '../providers/proxy.js';
+import type { ClusterPlan, Node, NodePlan, PortMapping } from '../providers/types.js';
+import { clusterSubnets, DEFAULT_SETTINGS, type ClusterSettings } from './kubeadm.js';
 import { LOAD_BALANCER_COMMAND } from './load-balancer.js';
 import type { StartRequest } from './start.js';
 
@@ -65,6 +66,26 @@ export function planCluster(
     protocol: 'tcp',
   };
   const ha = controlPlanes > 1;
+  const nodes = asked.map((n, i): NodePlan => {
+    const index = asked.slice(0, i).filter((m) => m.role === n.role).length;
+    const first = n.role === 'control-plane' && index === 0;
+    return {
+      name: n.role === 'control-plane' ? names.controlPlane(index) : names.node(index + 1),
+      role: n.role,
+      ports: [
+        ...(first && !ha ? [api] : []),
+        ...n.extraPortMappings.map((p): PortMapping => ({
+          hostIp: p.listenAddress,
+          hostPort: p.hostPort,
+          containerPort: p.containerPort,
+          protocol: p.protocol,
+        })),
+      ],
+      ...(n.extraMounts.length > 0 ? { mounts: n.extraMounts } : {}),
+      ...(Object.keys(n.labels).length > 0 ? { labels: n.labels } : {}),
+    };
+  });
+  const { serviceSubnet, podSubnet } = settingsOf(req);
   return {
     profile: req.profile,
     kubernetesVersion: req.kubernetesVersion,
@@ -72,30 +93,18 @@ export function planCluster(
     apiServerPort: opts.apiServerPort,
     cpus: req.cpus,
     memoryBytes: req.memoryBytes,
-    env: proxyEnv(opts.env, settingsOf(req)),
+    // The network's subnets join NO_PROXY once the provider has made the network.
+    env: proxyEnv(opts.env, [
+      ...nodes.map((n) => n.name),
+      ...(ha ? [names.loadBalancer] : []),
+      serviceSubnet,
+      podSubnet,
+    ]),
     labels: opts.labels,
     ...(ha
       ? { loadBalancer: { name: names.loadBalancer, ports: [api], command: LOAD_BALANCER_COMMAND } }
       : {}),
-    nodes: asked.map((n, i) => {
-      const index = asked.slice(0, i).filter((m) => m.role === n.role).length;
-      const first = n.role === 'control-plane' && index === 0;
-      return {
-        name: n.role === 'control-plane' ? names.controlPlane(index) : names.node(index + 1),
-        role: n.role,
-        ports: [
-          ...(first && !ha ? [api] : []),
-          ...n.extraPortMappings.map((p): PortMapping => ({
-            hostIp: p.listenAddress,
-            hostPort: p.hostPort,
-            containerPort: p.containerPort,
-            protocol: p.protocol,
-          })),
-        ],
-        ...(n.extraMounts.length > 0 ? { mounts: n.extraMounts } : {}),
-        ...(Object.keys(n.labels).length > 0 ? { labels: n.labels } : {}),
-      };
-    }),
+    nodes,
   };
 }
 
@@ -142,28 +151,17 @@ export function withApiServerPort(plan: ClusterPlan, port: number): ClusterPlan 
   };
 }
 
-/** HTTP(S)_PROXY passed into the nodes, with the cluster's own ranges added to NO_PROXY. */
-export function proxyEnv(
+/**
+ * The proxy environment of a node added to a running cluster: as a start's (planCluster), with
+ * NO_PROXY naming `names` (every node, the new one, the load balancer) and the ranges the control
+ * plane's manifests set. Nothing is read from the node without a proxy.
+ */
+export async function addedNodeProxyEnv(
   env: NodeJS.ProcessEnv,
-  subnets: { podSubnet: string; serviceSubnet: string } = DEFAULT_SETTINGS,
-): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const key of ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY']) {
-    const value = env[key] ?? env[key.toLowerCase()];
-    if (value) out[key] = value;
-  }
-  if (out.HTTP_PROXY || out.HTTPS_PROXY) {
-    out.NO_PROXY = [
-      out.NO_PROXY,
-      'localhost',
-      '127.0.0.1',
-      subnets.serviceSubnet,
-      subnets.podSubnet,
-      '.svc',
-      '.cluster.local',
-    ]
-      .filter(Boolean)
-      .join(',');
-  }
-  return out;
+  controlPlane: Node,
+  names: readonly string[],
+): Promise<Record<string, string>> {
+  if (!proxied(env)) return {};
+  const { serviceSubnet, podSubnet } = await clusterSubnets(controlPlane);
+  return proxyEnv(env, [...names, serviceSubnet, podSubnet]);
 }

@@ -63,7 +63,7 @@ export interface ClusterPlan {
   apiServerPort: number;
   cpus?: number;
   memoryBytes?: number;
-  /** Environment of every node (proxy settings). */
+  /** Environment of every node (proxy settings; the provider adds its network's subnets to NO_PROXY, see proxy.ts). */
   env: Record<string, string>;
   /** Extra labels on every resource made for the plan (MINILAB_LABELS). */
   labels: Record<string, string>;

@@ -7,12 +7,26 @@ import type { Context } from '../../src/cli/context.js';
 import { exitCodeOf, renderError } from '../../src/errors.js';
 import { nodeImageRef } from '../../src/image/components.js';
 import { FIRST_POD_CIDR } from '../../src/lifecycle/kubeadm.js';
+import type { StartRequest } from '../../src/lifecycle/start.js';
 import type { LifecycleContext } from '../../src/lifecycle/types.js';
 import { ProfileStore } from '../../src/profile/store.js';
 import { Reporter } from '../../src/reporter.js';
 import { FakeProvider, FakeWorld, fakeClusterApi } from './fake-provider.js';
 
 export const VERSION = 'v1.37.2';
+
+/** A start of profile "demo": one node, defaults otherwise. */
+export const startRequest = (over: Partial<StartRequest> = {}): StartRequest => ({
+  profile: 'demo',
+  kubernetesVersion: VERSION,
+  explicitVersion: false,
+  nodes: 1,
+  ports: [],
+  wait: 'all',
+  keepOnFailure: false,
+  switchContext: true,
+  ...over,
+});
 
 /**
  * A lifecycle context on the fake provider, in a directory of its own: the world to inspect, what

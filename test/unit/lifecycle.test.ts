@@ -6,25 +6,13 @@ import { parse } from 'yaml';
 import { addNode } from '../../src/lifecycle/add-node.js';
 import { deleteProfile } from '../../src/lifecycle/delete.js';
 import { removeNode } from '../../src/lifecycle/remove-node.js';
-import { start, type StartRequest } from '../../src/lifecycle/start.js';
+import { start } from '../../src/lifecycle/start.js';
 import { clusterStatus, statusExitCode } from '../../src/lifecycle/status.js';
 import { stop } from '../../src/lifecycle/stop.js';
 import { exitCodeOf, renderError } from '../../src/errors.js';
 import { lockProfile, profileLocked } from '../../src/profile/lock.js';
-import { VERSION, withFixture } from '../helpers/lifecycle-fixture.js';
+import { startRequest as request, withFixture } from '../helpers/lifecycle-fixture.js';
 const NODE = 'demo-control-plane';
-
-const request = (over: Partial<StartRequest> = {}): StartRequest => ({
-  profile: 'demo',
-  kubernetesVersion: VERSION,
-  explicitVersion: false,
-  nodes: 1,
-  ports: [],
-  wait: 'all',
-  keepOnFailure: false,
-  switchContext: true,
-  ...over,
-});
 
 /** What a new cluster's start does, in order: the steps' effects on the provider, node and API. */
 const CREATE_CALLS = [

@@ -6,7 +6,7 @@ import { startNode, stopNode } from '../../src/lifecycle/node-power.js';
 import { removeNode } from '../../src/lifecycle/remove-node.js';
 import { start, type StartRequest } from '../../src/lifecycle/start.js';
 import { stop } from '../../src/lifecycle/stop.js';
-import { VERSION, lifecycleFixture, type LifecycleFixture } from '../helpers/lifecycle-fixture.js';
+import { lifecycleFixture, startRequest, type LifecycleFixture } from '../helpers/lifecycle-fixture.js';
 const CP = 'demo-control-plane';
 const LB = 'demo-external-load-balancer';
 
@@ -18,17 +18,7 @@ async function withCluster(req: Partial<StartRequest>, run: (f: Fixture) => Prom
   const f = await fixture();
   try {
     if (req.nodes) {
-      await start(f.ctx, {
-        profile: 'demo',
-        kubernetesVersion: VERSION,
-        explicitVersion: false,
-        nodes: 1,
-        ports: [],
-        wait: 'all',
-        keepOnFailure: false,
-        switchContext: true,
-        ...req,
-      });
+      await start(f.ctx, startRequest(req));
     }
     f.world.calls.length = 0;
     f.lines.length = 0;

@@ -12,6 +12,7 @@ import type {
   ProviderInfo,
   RemovedResources,
 } from '../types.js';
+import { proxied, withNoProxy } from '../proxy.js';
 import { nextFixedAddress } from './addresses.js';
 import { DockerEngine } from './engine.js';
 import { DockerNode } from './node.js';
@@ -57,6 +58,8 @@ export class DockerProvider implements Provider {
     const names = resourceNames(plan.profile);
     if ((await networks.ensure(names.network, ownedLabels(plan.profile, 'network', plan.labels))).created)
       journal.record({ kind: 'network', name: names.network });
+    // Behind a proxy, node-to-node traffic stays direct: the addresses are the network's (kind does the same).
+    const env = proxied(plan.env) ? withNoProxy(plan.env, await networks.subnets(names.network)) : plan.env;
     // Fixed addresses where the network has minilab's subnet: the lowest free ones, in plan order.
     const fixed = await networks.fixedAddresses(names.network);
     const address = () => {
@@ -105,7 +108,7 @@ export class DockerProvider implements Provider {
         cpus: plan.cpus,
         memoryBytes: plan.memoryBytes,
         labels,
-        env: plan.env,
+        env,
         mountLibModules: existsSync('/lib/modules'),
         binds: node.mounts,
         ipv4Address: address(),

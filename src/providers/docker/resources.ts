@@ -82,6 +82,14 @@ export class Networks {
     return { addressing: addressingOf(config.Subnet), used };
   }
 
+  /** Every subnet of a network (IPv4 and IPv6), as the engine's IPAM holds them. */
+  async subnets(name: string): Promise<string[]> {
+    const info = await this.client.call('inspect a network', () =>
+      this.client.docker.getNetwork(name).inspect(),
+    );
+    return ((info.IPAM?.Config ?? []) as { Subnet?: string }[]).flatMap((c) => (c.Subnet ? [c.Subnet] : []));
+  }
+
   /** Removes a network if nothing is attached to it; "already gone" and "still in use" are reported, not thrown. */
   async remove(name: string): Promise<'removed' | 'absent' | 'in-use'> {
     try {
