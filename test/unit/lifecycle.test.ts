@@ -40,8 +40,8 @@ const CREATE_TITLES = [
   'Booting the node (systemd, containerd)',
   'Configuring the pod network (bridge CNI)',
   'Initializing the control plane (kubeadm init)',
-  'Installing the default StorageClass',
   'Waiting for node Ready, CoreDNS and the default service account',
+  'Installing the default StorageClass',
   'Writing the kubeconfig',
 ];
 
@@ -253,9 +253,10 @@ test('a cluster of three nodes: flannel instead of the bridge, workers join afte
       `read-components ${NODE}`,
       'api apply-manifest',
       ...workers.map((n) => `kubeadm-join ${n}`),
-      `token-delete ${NODE}`,
-      // The storage provisioner, which prefers a worker, once the workers are there to prefer.
+      // The storage provisioner, which prefers a worker, once the workers are there to prefer,
+      // applied while the token goes and the nodes turn Ready.
       `read-components ${NODE}`,
+      `token-delete ${NODE}`,
       'api apply-storage',
       'api health /readyz',
       ...[NODE, ...workers].map(() => 'api node-ready'),
@@ -272,8 +273,8 @@ test('a cluster of three nodes: flannel instead of the bridge, workers join afte
         'Initializing the control plane (kubeadm init)',
         'Installing the pod network (flannel)',
         'Joining 2 workers',
-        'Installing the default StorageClass',
         'Waiting for node Ready, CoreDNS and the default service account',
+        'Installing the default StorageClass',
         'Writing the kubeconfig',
       ],
     );

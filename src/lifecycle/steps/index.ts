@@ -23,9 +23,9 @@ export const CREATE_STEPS: readonly Step[] = [
   controlPlaneStep, // control-plane.ts kubeadm init, two passes; /livez from the host between them
   flannelNetworkStep, // network.ts     several nodes: flannel's DaemonSet
   joinStep, //         join.ts          every other node at once, control planes and workers (kubeadm join)
-  storageStep, //      storage.ts       default StorageClass (one node: applied during the second pass)
   kubeProxyStep, //    waits.ts         kube-proxy tuning where kubeadm cannot patch it
   waitStep, //         waits.ts         node Ready, pod CIDR, CoreDNS, default service account
+  storageStep, //      storage.ts       default StorageClass (applied meanwhile: after init's first pass, or the joins)
   markCompleteStep, // complete.ts      the marker goes: the cluster is whole
   kubeconfigStep, //   kubeconfig.ts    context merged into the user's kubeconfig
 ];

@@ -2,6 +2,7 @@ import { API_SERVER_PORT, caCertHash } from '../../kube/kubeadm-config.js';
 import type { Node } from '../../providers/types.js';
 import { deleteBootstrapToken, kubeadmJoin } from '../kubeadm.js';
 import { settingsOf } from '../plan.js';
+import { startStorage } from './storage.js';
 import {
   apiEndpointHost,
   controlPlaneOf,
@@ -60,6 +61,9 @@ export const joinStep: Step = {
       ...controlPlanes.map((node) => join(node, { certificateKey, taint: workers.length > 0 })),
       ...workers.map((node) => join(node)),
     ]);
+    // The workers are registered: the storage provisioner, which prefers one, goes on now and is
+    // applied while the nodes turn Ready (the storage step, after the waits, reports how it went).
+    if (workers.length > 0) startStorage(s, controlPlaneOf(s), need(s.entry, 'the admin credentials'));
     await deleteBootstrapToken(controlPlaneOf(s), token);
   },
 };

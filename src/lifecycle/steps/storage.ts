@@ -42,9 +42,9 @@ export function startStorage(s: StartState, node: Node, entry: KubeconfigEntry):
 }
 
 /**
- * Waits for the StorageClass applied during the control-plane step (one node), or applies it now
- * that the workers have joined: the provisioner prefers a worker, and is placed once, so it must
- * see them (the control plane's memory is the one to spare).
+ * Waits for the StorageClass, applied while other steps ran: during kubeadm's second pass with one
+ * node; with workers, once they have joined (the provisioner prefers a worker and is placed once,
+ * so it must see them: the control plane's memory is the one to spare).
  */
 export const storageStep: Step = {
   title: 'Installing the default StorageClass',
