@@ -38,7 +38,12 @@ export interface VerifiedFile {
   sha256: string;
 }
 
-/** A release base URL from --release-url or MINILAB_RELEASE_URL: http(s), no trailing slash. */
+/**
+ * A release base URL from --release-url or MINILAB_RELEASE_URL: https, no trailing slash. Plain
+ * http is refused: the binary and the digest it is checked against come from the same server, so
+ * whoever sits on the path could swap both, and the downloaded kubeadm runs here (as root when
+ * minilab does) and becomes the nodes' kubelet.
+ */
 export function validateReleaseUrl(url: string): string {
   let parsed: URL | undefined;
   try {
@@ -46,10 +51,16 @@ export function validateReleaseUrl(url: string): string {
   } catch {
     parsed = undefined;
   }
-  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+  if (parsed?.protocol === 'http:') {
+    throw usageError(
+      `release URL "${url}" is plain http: its binaries could be swapped on the way`,
+      'serve the mirror over https (a private CA can be trusted with NODE_EXTRA_CA_CERTS=ca.pem)',
+    );
+  }
+  if (parsed?.protocol !== 'https:') {
     throw usageError(
       `invalid release URL "${url}"`,
-      'give an http(s) base URL that serves <version>/bin/linux/<arch>/kubeadm',
+      'give an https base URL that serves <version>/bin/linux/<arch>/kubeadm',
     );
   }
   return url.replace(/\/+$/, '');

@@ -216,8 +216,8 @@ test('an unreachable server is an environment error naming the URL', async () =>
 });
 
 test('release URLs are checked at the edge', async () => {
-  assert.equal(validateReleaseUrl('http://127.0.0.1:8080/mirror/'), 'http://127.0.0.1:8080/mirror');
-  for (const bad of ['ftp://127.0.0.1/release', 'not a url', '']) {
+  assert.equal(validateReleaseUrl('https://127.0.0.1:8080/mirror/'), 'https://127.0.0.1:8080/mirror');
+  for (const bad of ['ftp://127.0.0.1/release', 'not a url', '', 'http://127.0.0.1:8080/mirror']) {
     assert.throws(
       () => validateReleaseUrl(bad),
       (e: unknown) => e instanceof MinilabError && e.exitCode === 2,
@@ -230,6 +230,25 @@ test('release URLs are checked at the edge', async () => {
   const badUrl = await runCli(['image', 'build', '--source', 'release', '--release-url', 'ftp://x'], env);
   assert.equal(badUrl.code, 2, badUrl.stderr);
   assert.match(badUrl.stderr, /invalid release URL "ftp:\/\/x"/);
+  // The binaries and their digests come from one server: over plain http both could be swapped.
+  const seen = requests.length;
+  const plain = await runCli(
+    ['image', 'build', '--source', 'release', '--release-url', `${base}/release`],
+    env,
+  );
+  assert.equal(plain.code, 2, plain.stderr);
+  assert.match(
+    plain.stderr,
+    /^error: release URL "http:\/\/127\.0\.0\.1:\d+\/release" is plain http: .*\nhint: .*https/,
+  );
+  assert.equal(plain.stderr.trim().split('\n').length, 2, 'one line and a hint');
+  const plainEnv = await runCli(['image', 'build', '--source', 'release'], {
+    ...env,
+    MINILAB_RELEASE_URL: `${base}/release`,
+  });
+  assert.equal(plainEnv.code, 2, plainEnv.stderr);
+  assert.match(plainEnv.stderr, /is plain http/);
+  assert.equal(requests.length, seen, 'nothing was asked of the server');
   const badEnv = await runCli(['image', 'build', '--source', 'release'], {
     ...env,
     MINILAB_RELEASE_URL: 'nope',
