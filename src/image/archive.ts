@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import tarFs from 'tar-fs';
 import tarStream from 'tar-stream';
+import { privateDir } from '../private-files.js';
 
 type Headers = Partial<tarStream.Header> & { name: string };
 
@@ -50,9 +51,9 @@ export interface ImageSpec {
 
 const sha256 = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
-/** Writes a tar stream to `out` while hashing it; the file appears only when complete. */
+/** Writes a tar stream to `out` (0600) while hashing it; the file appears only when complete. */
 async function writeLayer(source: Readable, out: string): Promise<Layer> {
-  await mkdir(dirname(out), { recursive: true });
+  await privateDir(dirname(out));
   const hash = createHash('sha256');
   let size = 0;
   const tee = new Transform({
@@ -64,7 +65,7 @@ async function writeLayer(source: Readable, out: string): Promise<Layer> {
   });
   const tmp = `${out}.tmp-${process.pid}`;
   try {
-    await pipeline(source, tee, createWriteStream(tmp));
+    await pipeline(source, tee, createWriteStream(tmp, { mode: 0o600 }));
     await rename(tmp, out);
   } catch (err) {
     await rm(tmp, { force: true });

@@ -92,6 +92,17 @@ test("kubectl runs with the cluster's version against the profile", async () => 
   assert.equal(bad.code, 1, 'kubectl exit codes come through');
 });
 
+test("kubectl's admin kubeconfig is gone when it exits: none in the profile's folder", async () => {
+  const r = await s.minilab(['kubectl', '-p', profile, '--', 'config', 'view', '--minify', '-o', 'name']);
+  assert.equal(r.code, 0, r.stderr);
+  const profileDir = join(s.home, 'profiles', profile);
+  assert.deepEqual(
+    (await readdir(profileDir)).filter((f) => f.includes('kubeconfig')),
+    [],
+    "no kubeconfig left in the profile's folder",
+  );
+});
+
 test('image load streams a local image in, skips it when unchanged, and a pod runs it with pullPolicy Never', async () => {
   await engine.images.load(await echoServerArchive(image, s.dir));
   const first = await s.minilab(['image', 'load', '-p', profile, image, '-o', 'json']);
