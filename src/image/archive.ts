@@ -259,6 +259,19 @@ export function imageArchive(images: ImageSpec[]): Readable {
 
 const blobPath = (digest: string) => `blobs/sha256/${digest.replace(/^sha256:/, '')}`;
 
+/** Docker's image reference grammar (distribution/reference): [domain[:port]/]path[:tag][@digest]. */
+const DOMAIN_PART = '[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?';
+const DOMAIN = `(?:${DOMAIN_PART}(?:\\.${DOMAIN_PART})*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?`;
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const TAG = '\\w[\\w.-]{0,127}';
+const DIGEST = '[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}';
+const IMAGE_REFERENCE = new RegExp(
+  `^(?:${DOMAIN}/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*(?::${TAG})?(?:@${DIGEST})?$`,
+);
+
+/** Whether a string is an image reference, and so holds nothing a shell or a config file would read. */
+export const isImageReference = (ref: string) => ref.length <= 512 && IMAGE_REFERENCE.test(ref);
+
 /** A name containerd stores: docker.io/library/ added where Docker would assume it. */
 export function normalizeRef(ref: string): string {
   const first = ref.split('/')[0] ?? '';

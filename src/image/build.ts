@@ -412,8 +412,8 @@ async function assembleNode(
   });
   const { node } = builder;
   try {
-    const sh = (script: string, what: string, input?: Readable) =>
-      runInNode(node, script, `node image build: ${what}`, {
+    const sh = (command: string | string[], what: string, input?: Readable) =>
+      runInNode(node, command, `node image build: ${what}`, {
         input,
         kind: 'environment',
         timeoutMs: 30 * 60_000,
@@ -460,11 +460,18 @@ async function assembleNode(
     const missing = refs.filter((r) => !listed.includes(r));
     if (missing.length > 0)
       throw new MinilabError('unexpected', `containerd lacks ${missing.join(', ')} after import`);
-    // Pinned images are never garbage-collected by the kubelet.
+    // Pinned images are never garbage-collected by the kubelet. The references (kubeadm's output)
+    // are the script's arguments, never part of its text.
     await sh(
-      refs
-        .map((r) => `ctr -n k8s.io images label ${r} ${CONTAINERD_PINNED_LABEL}=pinned >/dev/null`)
-        .join('\n'),
+      [
+        'bash',
+        '-euo',
+        'pipefail',
+        '-c',
+        `for ref; do ctr -n k8s.io images label "$ref" ${CONTAINERD_PINNED_LABEL}=pinned >/dev/null; done`,
+        'pin',
+        ...refs,
+      ],
       'pinning the preloaded images',
     );
     progress('stopping containerd and committing');

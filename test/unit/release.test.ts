@@ -40,6 +40,14 @@ for (const [name, body] of Object.entries(binaries)) {
   files.set(path, body);
   files.set(`${path}.sha256`, `${sha256(body)}\n`);
 }
+// A kubeadm whose image list carries shell text, as a tampered mirror could serve.
+const HOSTILE_IMAGE = 'registry.example/pause:3.10.1;reboot';
+const hostile = { ...binaries, kubeadm: FAKE_KUBEADM.replace('done ;;', `done; echo '${HOSTILE_IMAGE}' ;;`) };
+for (const [name, body] of Object.entries(hostile)) {
+  const path = `/hostile/${VERSION}/bin/linux/amd64/${name}`;
+  files.set(path, body);
+  files.set(`${path}.sha256`, `${sha256(body)}\n`);
+}
 const badPath = `/bad/${VERSION}/bin/linux/amd64/kubelet`;
 files.set(badPath, 'tampered kubelet\n');
 files.set(`${badPath}.sha256`, `${sha256('fake kubelet\n')}\n`);
@@ -151,6 +159,32 @@ test('release components come from the downloaded kubeadm', async () => {
   assert.equal((await ensureReleaseComponents(VERSION, source)).key, c.key, 'same inputs, same key');
   const other = await ensureReleaseComponents(VERSION, { ...source, localPathProvisioner: 'v0.0.31' });
   assert.notEqual(other.key, c.key);
+});
+
+test("a kubeadm image list naming anything but image references is refused: it would reach the node's scripts", async () => {
+  const err = await failure(() =>
+    ensureReleaseComponents(VERSION, {
+      baseUrl: `${base}/hostile`,
+      cacheDir: join(cacheDir, 'hostile'),
+      arch: 'amd64',
+      localPathProvisioner: 'v0.0.30',
+    }),
+  );
+  assert.equal(err.exitCode, 3);
+  assert.ok(err.message.endsWith(`names "${HOSTILE_IMAGE}", not an image reference`), err.message);
+  assert.ok(err.hint);
+});
+
+test('downloaded binaries are kept for this user alone: folders 0700, programs 0700, digests 0600', async () => {
+  const dir = join(cacheDir, 'modes');
+  await ensureReleaseBinaries(VERSION, { baseUrl: `${base}/release`, cacheDir: dir, arch: 'amd64' });
+  const mode = async (path: string) => ((await stat(path)).mode & 0o777).toString(8);
+  assert.equal(await mode(dir), '700');
+  assert.equal(await mode(join(dir, VERSION)), '700');
+  for (const name of ['kubeadm', 'kubelet', 'kubectl']) {
+    assert.equal(await mode(join(dir, VERSION, name)), '700', name);
+    assert.equal(await mode(join(dir, VERSION, `${name}.sha256`)), '600', `${name}.sha256`);
+  }
 });
 
 test('a checksum mismatch names the file and both digests, and keeps nothing', async () => {
