@@ -279,7 +279,7 @@ const median = (xs: number[]) => {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const provider = await DockerProvider.connect(process.env.DOCKER_HOST);
+  const provider = await DockerProvider.connect(process.env);
   const image = await provider.images.info(nodeImageRef(args.version));
   if (!image)
     throw new Error(`node image ${nodeImageRef(args.version)} is not built: run minilab image build first`);

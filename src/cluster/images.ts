@@ -92,15 +92,14 @@ function metered(
   return Readable.from(chunks(), { objectMode: false });
 }
 
-/** Marks images in a node as loaded by minilab, with the engine's image ID where there is one. */
+/**
+ * Marks images in a node as loaded by minilab, with the engine's image ID where there is one. The
+ * references come from the user or from ctr's output: each is one argument, never shell text.
+ */
 async function labelLoaded(node: Node, refs: string[], engineId?: string): Promise<void> {
-  if (refs.length === 0) return;
-  const labels = `${Labels.loaded}=true${engineId ? ` ${Labels.imageId}=${engineId}` : ''}`;
-  await runInNode(
-    node,
-    refs.map((ref) => `ctr -n k8s.io images label ${ref} ${labels} >/dev/null`).join('\n'),
-    `labelling ${refs.join(', ')}`,
-  );
+  const labels = [`${Labels.loaded}=true`, ...(engineId ? [`${Labels.imageId}=${engineId}`] : [])];
+  for (const ref of refs)
+    await runInNode(node, ['ctr', '-n', 'k8s.io', 'images', 'label', ref, ...labels], `labelling ${ref}`);
 }
 
 /** The images `ctr images import` says it unpacked ("unpacking REF (DIGEST)...done"). */

@@ -1,8 +1,11 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tarFs from 'tar-fs';
+import tarStream from 'tar-stream';
 import { MinilabError, usageError } from '../errors.js';
+import { openPrivateFile, privateDir, writePrivateFile } from '../private-files.js';
 import { runInNode } from '../providers/run.js';
 import type { Node, Provider } from '../providers/types.js';
 import { minilabVersion } from '../version.js';
@@ -54,15 +57,24 @@ export function componentLogCommand(component: string, opts: { follow: boolean; 
   ];
 }
 
+/**
+ * Collects a node's logs into the folder named by its first argument (made here: a path that
+ * exists already is refused). Links are never followed: `cp -r` copies them as links (which the
+ * host then skips), and a container log is read only where its link resolves inside /var/log/pods.
+ */
 const EXPORT_SCRIPT = `
-d=/var/tmp/minilab-logs
-rm -rf "$d"; mkdir -p "$d/containers" "$d/kubernetes"
+umask 077
+d=$1
+mkdir "$d"; mkdir "$d/containers" "$d/kubernetes"
 journalctl --no-pager -b -o short-iso > "$d/journal.log" 2>&1 || true
 for u in kubelet containerd; do journalctl --no-pager -b -o short-iso -u "$u" > "$d/$u.log" 2>&1 || true; done
 ctr -n k8s.io containers ls > "$d/containers.txt" 2>&1 || true
 ctr -n k8s.io images ls > "$d/images.txt" 2>&1 || true
-for f in /var/log/containers/*.log; do [ -e "$f" ] && cut -d' ' -f4- "$f" > "$d/containers/$(basename "$f")" 2>/dev/null || true; done
-cp -rL /var/log/pods "$d/pods" 2>/dev/null || true
+for f in /var/log/containers/*.log; do
+  t=$(readlink -f "$f") || continue
+  case "$t" in /var/log/pods/*) [ -f "$t" ] && cut -d' ' -f4- "$t" > "$d/containers/$(basename "$f")" 2>/dev/null || true ;; esac
+done
+cp -r /var/log/pods "$d/pods" 2>/dev/null || true
 cp /etc/minilab/kubeadm.yaml /etc/minilab/components.json "$d/kubernetes/" 2>/dev/null || true
 cp -r /etc/kubernetes/manifests "$d/kubernetes/" 2>/dev/null || true
 K="kubectl --kubeconfig=/etc/kubernetes/admin.conf"
@@ -75,32 +87,28 @@ ip addr > "$d/network.txt" 2>&1; ip route >> "$d/network.txt" 2>&1; iptables-sav
 
 /**
  * Writes a log bundle like `kind export logs`: for each node its logs, container and pod logs,
- * versions and config; beside them what the provider says of the nodes and itself.
+ * versions and config; beside them what the provider says of the nodes and itself. The bundle is
+ * its user's alone (folders 0700, files 0600): it holds the cluster's config and events.
  */
 export async function exportLogs(provider: Provider, nodes: Node[], dir: string): Promise<string[]> {
   const written: string[] = [];
   const failed: string[] = [];
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   for (const node of nodes) {
     const target = join(dir, node.name);
-    await mkdir(target, { recursive: true });
+    await privateDir(target);
     // One node that cannot give its logs (stopped, broken) does not stop the others'.
     try {
       if (node.state.running) {
-        await runInNode(node, EXPORT_SCRIPT, 'collecting logs in the node', { timeoutMs: 180_000 });
-        const archive = await node.copyOut('/var/tmp/minilab-logs');
-        await pipeline(
-          archive,
-          tarFs.extract(target, { map: (h) => ({ ...h, name: h.name.replace(/^minilab-logs\/?/, '') }) }),
-        );
-        await node.exec(['rm', '-rf', '/var/tmp/minilab-logs']);
+        await collectNodeLogs(node, target);
         written.push(target);
       }
       const consoleLog = await node.logs({ tail: 5000 });
       const chunks: Buffer[] = [];
       for await (const c of consoleLog) chunks.push(c as Buffer);
-      await writeFile(join(target, 'node-console.log'), Buffer.concat(chunks));
+      await writePrivateFile(join(target, 'node-console.log'), Buffer.concat(chunks));
     } catch (err) {
-      await writeFile(
+      await writePrivateFile(
         join(target, 'export-error.txt'),
         `${err instanceof Error ? err.message : String(err)}\n`,
       );
@@ -112,7 +120,7 @@ export async function exportLogs(provider: Provider, nodes: Node[], dir: string)
     nodes: nodes.map((n) => n.state),
     provider: await provider.info(),
   };
-  await writeFile(join(dir, 'inspect.json'), JSON.stringify(inspect, null, 2) + '\n');
+  await writePrivateFile(join(dir, 'inspect.json'), JSON.stringify(inspect, null, 2) + '\n');
   written.push(join(dir, 'inspect.json'));
   if (failed.length > 0) {
     throw new MinilabError('clusterFailed', `the logs of ${failed.length} node(s) could not be collected`, {
@@ -121,4 +129,114 @@ export async function exportLogs(provider: Provider, nodes: Node[], dir: string)
     });
   }
   return written;
+}
+
+/**
+ * Collects a node's logs in a folder of the node's own for this run (two exports at once do not
+ * share one), copies it out into `target`, and removes it whichever way the export ends.
+ */
+async function collectNodeLogs(node: Node, target: string): Promise<void> {
+  const inNode = `/var/tmp/minilab-logs-${randomBytes(8).toString('hex')}`;
+  const remove = () =>
+    node
+      .exec(['rm', '-rf', inNode], { timeoutMs: 30_000 })
+      .then(() => undefined)
+      .catch(() => undefined);
+  await withCleanup(async () => {
+    await runInNode(
+      node,
+      ['bash', '-euo', 'pipefail', '-c', EXPORT_SCRIPT, 'minilab-export-logs', inNode],
+      'collecting logs in the node',
+      { timeoutMs: 180_000 },
+    );
+    await extractBundle(await node.copyOut(inNode), target, basename(inNode));
+  }, remove);
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * Runs `fn`, then `cleanup` however it ends: also on SIGINT, SIGTERM or SIGHUP, after which the
+ * signal ends the process as it would have.
+ */
+async function withCleanup<T>(fn: () => Promise<T>, cleanup: () => Promise<void>): Promise<T> {
+  const unwatch = () => SIGNALS.forEach((signal) => process.off(signal, onSignal));
+  const onSignal = (signal: NodeJS.Signals) => {
+    unwatch();
+    void cleanup().finally(() => process.kill(process.pid, signal));
+  };
+  SIGNALS.forEach((signal) => process.once(signal, onSignal));
+  try {
+    return await fn();
+  } finally {
+    unwatch();
+    await cleanup();
+  }
+}
+
+/**
+ * Extracts a node's log folder (a tar stream whose entries sit under `top`) into `dir`, as plain
+ * files (0600) and folders (0700) only. Links are skipped, a node's link could name any host file;
+ * so is every name that would land outside `dir` (absolute, `..`, outside `top`, or through a link
+ * already in `dir`). Returns the names skipped.
+ */
+export async function extractBundle(archive: Readable, dir: string, top: string): Promise<string[]> {
+  const skipped: string[] = [];
+  const extract = tarStream.extract();
+  archive.on('error', (err) => extract.destroy(err));
+  archive.pipe(extract);
+  try {
+    for await (const entry of extract) {
+      const { name, type } = entry.header;
+      const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+      const inside =
+        !name.startsWith('/') && parts[0] === top && !parts.includes('..') ? parts.slice(1) : undefined;
+      const kind =
+        type === 'file' || type === 'contiguous-file' ? 'file' : type === 'directory' ? 'dir' : undefined;
+      let done = false;
+      if (inside && kind === 'dir') done = await dirInside(dir, inside);
+      else if (
+        inside &&
+        inside.length > 0 &&
+        kind === 'file' &&
+        (await dirInside(dir, inside.slice(0, -1)))
+      ) {
+        done = await writeEntry(join(dir, ...inside), entry);
+      }
+      if (!done) skipped.push(name);
+      entry.resume();
+    }
+  } finally {
+    archive.destroy();
+  }
+  return skipped;
+}
+
+/** Makes the folders `parts` below `root` (0700); false when one exists as something else (a link). */
+async function dirInside(root: string, parts: string[]): Promise<boolean> {
+  let path = root;
+  for (const part of parts) {
+    path = join(path, part);
+    try {
+      await mkdir(path, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (!(await lstat(path)).isDirectory()) return false;
+    }
+  }
+  return true;
+}
+
+/** Writes one entry's bytes to a new or replaced file (0600); false when a link or folder is in the way. */
+async function writeEntry(path: string, body: AsyncIterable<unknown>): Promise<boolean> {
+  let handle;
+  try {
+    handle = await openPrivateFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'EISDIR') return false;
+    throw err;
+  }
+  await pipeline(body, handle.createWriteStream());
+  return true;
 }

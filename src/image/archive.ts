@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import tarFs from 'tar-fs';
 import tarStream from 'tar-stream';
+import { privateDir } from '../private-files.js';
 
 type Headers = Partial<tarStream.Header> & { name: string };
 
@@ -50,9 +51,9 @@ export interface ImageSpec {
 
 const sha256 = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
-/** Writes a tar stream to `out` while hashing it; the file appears only when complete. */
+/** Writes a tar stream to `out` (0600) while hashing it; the file appears only when complete. */
 async function writeLayer(source: Readable, out: string): Promise<Layer> {
-  await mkdir(dirname(out), { recursive: true });
+  await privateDir(dirname(out));
   const hash = createHash('sha256');
   let size = 0;
   const tee = new Transform({
@@ -64,7 +65,7 @@ async function writeLayer(source: Readable, out: string): Promise<Layer> {
   });
   const tmp = `${out}.tmp-${process.pid}`;
   try {
-    await pipeline(source, tee, createWriteStream(tmp));
+    await pipeline(source, tee, createWriteStream(tmp, { mode: 0o600 }));
     await rename(tmp, out);
   } catch (err) {
     await rm(tmp, { force: true });
@@ -257,6 +258,19 @@ export function imageArchive(images: ImageSpec[]): Readable {
 }
 
 const blobPath = (digest: string) => `blobs/sha256/${digest.replace(/^sha256:/, '')}`;
+
+/** Docker's image reference grammar (distribution/reference): [domain[:port]/]path[:tag][@digest]. */
+const DOMAIN_PART = '[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?';
+const DOMAIN = `(?:${DOMAIN_PART}(?:\\.${DOMAIN_PART})*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?`;
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const TAG = '\\w[\\w.-]{0,127}';
+const DIGEST = '[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}';
+const IMAGE_REFERENCE = new RegExp(
+  `^(?:${DOMAIN}/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*(?::${TAG})?(?:@${DIGEST})?$`,
+);
+
+/** Whether a string is an image reference, and so holds nothing a shell or a config file would read. */
+export const isImageReference = (ref: string) => ref.length <= 512 && IMAGE_REFERENCE.test(ref);
 
 /** A name containerd stores: docker.io/library/ added where Docker would assume it. */
 export function normalizeRef(ref: string): string {

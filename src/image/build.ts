@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createReadStream } from 'node:fs';
@@ -11,6 +11,7 @@ import { MinilabError } from '../errors.js';
 import { CONTAINERD_PINNED_LABEL, Labels, ownedLabels } from '../labels.js';
 import { runInNode } from '../providers/run.js';
 import type { ImageStore } from '../providers/types.js';
+import { privateDir } from '../private-files.js';
 import { projectRoot } from '../version.js';
 import {
   gzipLayer,
@@ -81,6 +82,7 @@ export async function buildNodeImage(
   validateKubernetesVersion(version);
   const { reporter } = ctx;
   const cache = join(ctx.home, 'cache');
+  await privateDir(cache);
   const source = opts.source ?? 'go';
   const release = source === 'release';
 
@@ -146,7 +148,7 @@ async function ensureBase(ctx: BuildContext, cache: string, progress: (s: string
   const rootfs = join(dir, 'rootfs.tar');
   const toolsKey = await cacheKey({ paths: [join(baseDir, 'build-tools-layer.sh')], root: imagesDir });
   const toolsLayer = join(dir, `tools-layer-${toolsKey}.tar`);
-  await mkdir(dir, { recursive: true });
+  await privateDir(dir);
   if (!existsSync(rootfs)) {
     progress('debootstrap (about a minute)');
     await runScript(join(baseDir, 'build-rootfs.sh'), [rootfs], {
@@ -221,6 +223,7 @@ async function ensureComponents(
   });
   const dir = join(cache, 'components', `${version}-${key}`);
   if (!existsSync(join(dir, 'components.json'))) {
+    await privateDir(dir);
     await runScript(join(imagesDir, 'components', 'build.sh'), [version, dir], {
       progress,
       what: `building Kubernetes ${version} from Go modules`,
@@ -409,8 +412,8 @@ async function assembleNode(
   });
   const { node } = builder;
   try {
-    const sh = (script: string, what: string, input?: Readable) =>
-      runInNode(node, script, `node image build: ${what}`, {
+    const sh = (command: string | string[], what: string, input?: Readable) =>
+      runInNode(node, command, `node image build: ${what}`, {
         input,
         kind: 'environment',
         timeoutMs: 30 * 60_000,
@@ -457,11 +460,18 @@ async function assembleNode(
     const missing = refs.filter((r) => !listed.includes(r));
     if (missing.length > 0)
       throw new MinilabError('unexpected', `containerd lacks ${missing.join(', ')} after import`);
-    // Pinned images are never garbage-collected by the kubelet.
+    // Pinned images are never garbage-collected by the kubelet. The references (kubeadm's output)
+    // are the script's arguments, never part of its text.
     await sh(
-      refs
-        .map((r) => `ctr -n k8s.io images label ${r} ${CONTAINERD_PINNED_LABEL}=pinned >/dev/null`)
-        .join('\n'),
+      [
+        'bash',
+        '-euo',
+        'pipefail',
+        '-c',
+        `for ref; do ctr -n k8s.io images label "$ref" ${CONTAINERD_PINNED_LABEL}=pinned >/dev/null; done`,
+        'pin',
+        ...refs,
+      ],
       'pinning the preloaded images',
     );
     progress('stopping containerd and committing');

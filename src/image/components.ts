@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MinilabError, usageError } from '../errors.js';
+import { isImageReference } from './archive.js';
 
 /** What images/components/build.sh reports about the binaries it built. */
 export interface Components {
@@ -29,7 +30,24 @@ export const KUBE_COMMANDS = [
 ] as const;
 
 export async function readComponents(dir: string): Promise<Components> {
-  return JSON.parse(await readFile(join(dir, 'components.json'), 'utf8')) as Components;
+  const c = JSON.parse(await readFile(join(dir, 'components.json'), 'utf8')) as Components;
+  return validateComponents(c, `${join(dir, 'components.json')} (from kubeadm config images list)`);
+}
+
+/**
+ * Components as kubeadm and the build reported them, checked before they go anywhere: every image
+ * they name (kubeadm's list, the storage and flannel images made from reported versions) must be
+ * an image reference, since they end up in commands and config files in the node.
+ */
+export function validateComponents(c: Components, from: string): Components {
+  const refs = [...c.images, ...Object.values(storageImages(c)), ...(c.flannel ? [flannelImage(c)] : [])];
+  const bad = refs.find((ref) => !isImageReference(ref));
+  if (bad !== undefined) {
+    throw new MinilabError('environment', `${from} names ${JSON.stringify(bad)}, not an image reference`, {
+      hint: 'the Kubernetes build or release is not what minilab expects: remove MINILAB_HOME/cache and build again',
+    });
+  }
+  return c;
 }
 
 const VERSION = /^v1\.(\d+)\.(\d+)$/;

@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { chmod, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { MinilabError, formatMs, usageError } from '../errors.js';
+import { privateDir, writePrivateFile } from '../private-files.js';
 import { cacheKey } from './cache.js';
-import type { Components } from './components.js';
+import { validateComponents, type Components } from './components.js';
 
 /**
  * Where the Kubernetes project publishes its release binaries. The only place this address is
@@ -38,7 +39,12 @@ export interface VerifiedFile {
   sha256: string;
 }
 
-/** A release base URL from --release-url or MINILAB_RELEASE_URL: http(s), no trailing slash. */
+/**
+ * A release base URL from --release-url or MINILAB_RELEASE_URL: https, no trailing slash. Plain
+ * http is refused: the binary and the digest it is checked against come from the same server, so
+ * whoever sits on the path could swap both, and the downloaded kubeadm runs here (as root when
+ * minilab does) and becomes the nodes' kubelet.
+ */
 export function validateReleaseUrl(url: string): string {
   let parsed: URL | undefined;
   try {
@@ -46,10 +52,16 @@ export function validateReleaseUrl(url: string): string {
   } catch {
     parsed = undefined;
   }
-  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+  if (parsed?.protocol === 'http:') {
+    throw usageError(
+      `release URL "${url}" is plain http: its binaries could be swapped on the way`,
+      'serve the mirror over https (a private CA can be trusted with NODE_EXTRA_CA_CERTS=ca.pem)',
+    );
+  }
+  if (parsed?.protocol !== 'https:') {
     throw usageError(
       `invalid release URL "${url}"`,
-      'give an http(s) base URL that serves <version>/bin/linux/<arch>/kubeadm',
+      'give an https base URL that serves <version>/bin/linux/<arch>/kubeadm',
     );
   }
   return url.replace(/\/+$/, '');
@@ -100,13 +112,13 @@ export async function downloadVerified(
 ): Promise<VerifiedFile> {
   const stall = opts.stallTimeoutMs ?? STALL_TIMEOUT_MS;
   const expected = await fetchChecksum(`${url}.sha256`, stall);
-  await mkdir(dirname(dest), { recursive: true });
+  await privateDir(dirname(dest));
   const tmp = `${dest}.partial-${process.pid}`;
   const hash = createHash('sha256');
   let received = 0;
   let total: number | undefined;
   try {
-    const file = await open(tmp, 'w');
+    const file = await open(tmp, 'w', 0o600);
     try {
       await fetchChunks(
         url,
@@ -133,8 +145,9 @@ export async function downloadVerified(
         },
       );
     }
-    await chmod(tmp, 0o755);
-    await writeFile(`${dest}.sha256`, `${actual}\n`);
+    // A program for this user alone (the node image takes it with its own mode).
+    await chmod(tmp, 0o700);
+    await writePrivateFile(`${dest}.sha256`, `${actual}\n`);
     await rename(tmp, dest);
     return { path: dest, sha256: actual };
   } catch (err) {
@@ -165,14 +178,17 @@ export async function ensureReleaseComponents(
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean);
-  const info: Components = {
-    kubernetes: version,
-    etcd: imageTag(images, 'etcd'),
-    coredns: imageTag(images, 'coredns'),
-    pause: imageTag(images, 'pause'),
-    localPathProvisioner: source.localPathProvisioner,
-    images,
-  };
+  const info: Components = validateComponents(
+    {
+      kubernetes: version,
+      etcd: imageTag(images, 'etcd'),
+      coredns: imageTag(images, 'coredns'),
+      pause: imageTag(images, 'pause'),
+      localPathProvisioner: source.localPathProvisioner,
+      images,
+    },
+    `the downloaded kubeadm's image list (${kubeadm})`,
+  );
   const key = await cacheKey({
     values: {
       source: 'release',

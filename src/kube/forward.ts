@@ -1,11 +1,11 @@
 import * as k8s from '@kubernetes/client-node';
 import getPort from 'get-port';
 import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MinilabError } from '../errors.js';
 import { listForwards, readForward, recordOwnForward } from '../profile/services.js';
+import { openPrivateLog } from '../private-files.js';
 import { projectRoot } from '../version.js';
 import { kubeClients } from './client.js';
 import type { KubeconfigEntry } from './kubeconfig.js';
@@ -32,7 +32,7 @@ export async function startBackgroundForward(req: ForwardRequest, env: NodeJS.Pr
   if (existing && (await listForwards(req.dir)).some((f) => f.pid === existing.pid)) return existing.url;
   const log = join(req.dir, 'services', `${req.namespace}.${req.service}.log`);
   await mkdir(join(req.dir, 'services'), { recursive: true, mode: 0o700 });
-  const out = openSync(log, 'a');
+  const out = openPrivateLog(log);
   const child = spawn(
     process.execPath,
     [

@@ -30,12 +30,18 @@ export async function markCreating(node: Node, marker: string): Promise<{ conntr
   return { conntrackWritable: out.includes('writable') };
 }
 
-/** A shell fragment that writes each file (parents created) from a quoted here-document. */
+/**
+ * A shell fragment that writes each file (parents created) from a quoted here-document. Contents
+ * carry what users wrote (a config file's patches): a line that would end the document early is
+ * avoided by another delimiter.
+ */
 export function writeFilesScript(files: Record<string, string>): string {
   return Object.entries(files)
     .map(([path, text]) => {
       const body = text.endsWith('\n') ? text : `${text}\n`;
-      return `mkdir -p "$(dirname ${path})"\ncat > ${path} <<'MINILAB_EOF'\n${body}MINILAB_EOF`;
+      let eof = 'MINILAB_EOF';
+      while (body.split('\n').includes(eof)) eof += '_';
+      return `mkdir -p "$(dirname ${path})"\ncat > ${path} <<'${eof}'\n${body}${eof}`;
     })
     .join('\n');
 }

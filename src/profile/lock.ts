@@ -7,6 +7,16 @@ import { MinilabError, formatMs } from '../errors.js';
 const STALE_MS = 15_000;
 
 export interface LockOptions {
+  /**
+   * A lock not refreshed for this long is taken over (default 15 s); a live holder refreshes it
+   * three times as often. A holder suspended longer (Ctrl-Z, a laptop asleep) may find it gone.
+   */
+  staleMs?: number;
+  /**
+   * Called, at most once, when this holder finds its lock taken over by another command (after it
+   * was suspended for longer than staleMs): it no longer holds it, and should stop.
+   */
+  onLost?: (err: MinilabError) => void;
   /** How long to wait for another command holding the lock. */
   timeoutMs: number;
   /** Called once when the lock is held by someone else and we start waiting. */
@@ -29,15 +39,29 @@ export async function acquireLock(
   const started = Date.now();
   let announced = false;
   const infoFile = opts.holderFile;
+  const stale = opts.staleMs ?? STALE_MS;
   for (;;) {
     try {
-      const release = await lockfile.lock(path, { realpath: false, stale: STALE_MS, update: 5_000 });
+      let lost = false;
+      const release = await lockfile.lock(path, {
+        realpath: false,
+        stale,
+        update: Math.floor(stale / 3),
+        // The lock's modification time is its holder's token: proper-lockfile finds another one there
+        // when the lock was taken over. Its default is to throw, from a timer: an uncaught exception.
+        onCompromised: () => {
+          lost = true;
+          opts.onLost?.(lostLockError(what, stale));
+        },
+      });
       if (infoFile) {
         await writeFile(infoFile, `${opts.purpose} (pid ${process.pid})`, { mode: 0o600 }).catch(
           () => undefined,
         );
       }
       return async () => {
+        // The lock and its holder file belong to whoever took it over.
+        if (lost) return;
         // Removed while still held: only a holder writes this file, so it is ours to remove.
         if (infoFile) await rm(infoFile, { force: true });
         await release().catch(() => undefined);
@@ -63,6 +87,16 @@ export async function acquireLock(
       await new Promise((r) => setTimeout(r, 250));
     }
   }
+}
+
+function lostLockError(what: string, staleMs: number): MinilabError {
+  return new MinilabError(
+    'unexpected',
+    `${what} was taken over by another command while this one was suspended for more than ${formatMs(staleMs)}`,
+    {
+      hint: 'what this command was doing may be half done: check with minilab status, then run it again',
+    },
+  );
 }
 
 /** Whether a command holds the profile's lock now (reads only: creates nothing). */

@@ -9,7 +9,7 @@ export async function connectProvider(driver: string, env: NodeJS.ProcessEnv): P
   switch (driver) {
     case 'docker': {
       const { DockerProvider } = await import('./docker/provider.js');
-      return DockerProvider.connect(env.DOCKER_HOST);
+      return DockerProvider.connect(env);
     }
     default:
       throw new MinilabError('usage', `unknown driver "${driver}"`, {

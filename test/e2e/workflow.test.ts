@@ -2,8 +2,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { existsSync, type Stats } from 'node:fs';
+import { lstat, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
@@ -90,6 +90,17 @@ test("kubectl runs with the cluster's version against the profile", async () => 
   assert.match(v.stdout, /"gitVersion": "v1\.\d+\.\d+"/);
   const bad = await s.minilab(['kubectl', '-p', profile, '--', 'get', 'pod', 'does-not-exist']);
   assert.equal(bad.code, 1, 'kubectl exit codes come through');
+});
+
+test("kubectl's admin kubeconfig is gone when it exits: none in the profile's folder", async () => {
+  const r = await s.minilab(['kubectl', '-p', profile, '--', 'config', 'view', '--minify', '-o', 'name']);
+  assert.equal(r.code, 0, r.stderr);
+  const profileDir = join(s.home, 'profiles', profile);
+  assert.deepEqual(
+    (await readdir(profileDir)).filter((f) => f.includes('kubeconfig')),
+    [],
+    "no kubeconfig left in the profile's folder",
+  );
 });
 
 test('image load streams a local image in, skips it when unchanged, and a pod runs it with pullPolicy Never', async () => {
@@ -222,6 +233,56 @@ test('logs show a component, and --export writes a bundle', async () => {
     containers.some((c) => c.includes('kube-apiserver')),
     'control-plane container logs are included',
   );
+});
+
+/** Every path below dir, with what lstat says of it. */
+async function walk(dir: string): Promise<{ path: string; st: Stats }[]> {
+  const out: { path: string; st: Stats }[] = [];
+  for (const name of await readdir(dir)) {
+    const path = join(dir, name);
+    const st = await lstat(path);
+    out.push({ path, st });
+    if (st.isDirectory()) out.push(...(await walk(path)));
+  }
+  return out;
+}
+
+test('logs --export follows no link in the node, two at once each finish, and the bundles are private', async () => {
+  const inNode = (script: string) => s.minilab(['ssh', '-p', profile, '--', 'sh', '-c', script]);
+  // A pod log folder holding links to the cluster CA's key, as a pod with a hostPath could plant.
+  const planted = '/var/log/pods/zz_planted_0/c';
+  const link = '/var/log/containers/planted_zz_c-0.log';
+  const key = '/etc/kubernetes/pki/ca.key';
+  const plant = await inNode(
+    `mkdir -p ${planted} && ln -sf ${key} ${planted}/0.log && ln -sf ${key} ${link}`,
+  );
+  assert.equal(plant.code, 0, plant.stderr);
+  try {
+    const dirs = [join(s.dir, 'logs-a'), join(s.dir, 'logs-b')];
+    const runs = await Promise.all(dirs.map((d) => s.minilab(['logs', '-p', profile, '--export', d])));
+    for (const r of runs) assert.equal(r.code, 0, r.stderr);
+    for (const dir of dirs) {
+      assert.equal((await lstat(dir)).mode & 0o777, 0o700, dir);
+      const entries = await walk(dir);
+      assert.ok(
+        entries.some((e) => e.path.endsWith('journal.log')),
+        `${dir} has the journal`,
+      );
+      assert.ok(
+        entries.some((e) => e.path.includes('kube-apiserver')),
+        `${dir} has the API server's log`,
+      );
+      for (const { path, st } of entries) {
+        assert.ok(!st.isSymbolicLink(), `${path} is no link`);
+        assert.equal(st.mode & 0o777, st.isDirectory() ? 0o700 : 0o600, path);
+        if (st.isFile()) assert.doesNotMatch(await readFile(path, 'utf8'), /PRIVATE KEY/, path);
+      }
+    }
+    const left = await inNode('ls -d /var/tmp/minilab-logs* 2>/dev/null || true');
+    assert.equal(left.stdout.trim(), '', 'no log folder left in the node');
+  } finally {
+    await inNode(`rm -rf /var/log/pods/zz_planted_0 ${link}`);
+  }
 });
 
 test('completion scripts name the commands and complete profiles', async () => {

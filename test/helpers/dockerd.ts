@@ -15,7 +15,7 @@ import { connect, runId, TEST_LABEL } from './engine.js';
 
 export async function engineAnswers(): Promise<boolean> {
   try {
-    await DockerEngine.connect(process.env.DOCKER_HOST, 2000);
+    await DockerEngine.connect(process.env, 2000);
     return true;
   } catch {
     return false;

@@ -10,7 +10,7 @@ export const TEST_LABEL = 'io.minilab.test';
 export const runId = randomBytes(4).toString('hex');
 export const testLabels = { [TEST_LABEL]: runId };
 
-export const connect = () => DockerEngine.connect(process.env.DOCKER_HOST, 10_000);
+export const connect = () => DockerEngine.connect(process.env, 10_000);
 
 /** Removes every container, volume and network labelled by this test run; returns what was left before. */
 export async function cleanupTestResources(

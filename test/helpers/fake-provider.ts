@@ -40,6 +40,8 @@ export class FakeWorld {
   failAt?: string;
   /** Every command run in a node, as text, with the node's name: what the kubeadm files said. */
   readonly scripts: { node: string; text: string }[] = [];
+  /** Every command run in a node as its argument vector (exec and execStream). */
+  readonly argv: { node: string; argv: string[] }[] = [];
   /** Every plan provisioned. */
   readonly plans: ClusterPlan[] = [];
   /** The images in each node's containerd, by reference (none unless a test puts some). */
@@ -137,6 +139,7 @@ class FakeNode implements Node {
     if (cmd.length === 1 && cmd[0] === 'true') return ok();
     const what = classify(cmd);
     this.world.scripts.push({ node: this.name, text: cmd.join(' ') });
+    this.world.argv.push({ node: this.name, argv: [...cmd] });
     this.world.call(`${what} ${this.name}`);
     const node = this.world.nodes.get(this.name);
     if (!node?.state.running) return { exitCode: 126, stdout: '', stderr: 'not running', started: false };
@@ -196,6 +199,7 @@ class FakeNode implements Node {
     }
   }
   async execStream(cmd: string[]): Promise<number> {
+    this.world.argv.push({ node: this.name, argv: [...cmd] });
     this.world.call(`${classify(cmd)} ${this.name}`);
     return 0;
   }

@@ -80,7 +80,7 @@ function importingNode(archive: Buffer) {
     async exec(cmd: string[], opts: { input?: string | Buffer | Readable } = {}): Promise<ExecResult> {
       const call: { cmd: string[]; got?: Buffer } = { cmd };
       calls.push(call);
-      if (cmd[0] !== 'ctr') return { exitCode: 0, stdout: '', stderr: '', started: true };
+      if (!cmd.includes('import')) return { exitCode: 0, stdout: '', stderr: '', started: true };
       await new Promise((r) => setTimeout(r, 20));
       const chunks: Buffer[] = [];
       await new Promise<void>((resolve) => {

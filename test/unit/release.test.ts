@@ -40,6 +40,14 @@ for (const [name, body] of Object.entries(binaries)) {
   files.set(path, body);
   files.set(`${path}.sha256`, `${sha256(body)}\n`);
 }
+// A kubeadm whose image list carries shell text, as a tampered mirror could serve.
+const HOSTILE_IMAGE = 'registry.example/pause:3.10.1;reboot';
+const hostile = { ...binaries, kubeadm: FAKE_KUBEADM.replace('done ;;', `done; echo '${HOSTILE_IMAGE}' ;;`) };
+for (const [name, body] of Object.entries(hostile)) {
+  const path = `/hostile/${VERSION}/bin/linux/amd64/${name}`;
+  files.set(path, body);
+  files.set(`${path}.sha256`, `${sha256(body)}\n`);
+}
 const badPath = `/bad/${VERSION}/bin/linux/amd64/kubelet`;
 files.set(badPath, 'tampered kubelet\n');
 files.set(`${badPath}.sha256`, `${sha256('fake kubelet\n')}\n`);
@@ -153,6 +161,32 @@ test('release components come from the downloaded kubeadm', async () => {
   assert.notEqual(other.key, c.key);
 });
 
+test("a kubeadm image list naming anything but image references is refused: it would reach the node's scripts", async () => {
+  const err = await failure(() =>
+    ensureReleaseComponents(VERSION, {
+      baseUrl: `${base}/hostile`,
+      cacheDir: join(cacheDir, 'hostile'),
+      arch: 'amd64',
+      localPathProvisioner: 'v0.0.30',
+    }),
+  );
+  assert.equal(err.exitCode, 3);
+  assert.ok(err.message.endsWith(`names "${HOSTILE_IMAGE}", not an image reference`), err.message);
+  assert.ok(err.hint);
+});
+
+test('downloaded binaries are kept for this user alone: folders 0700, programs 0700, digests 0600', async () => {
+  const dir = join(cacheDir, 'modes');
+  await ensureReleaseBinaries(VERSION, { baseUrl: `${base}/release`, cacheDir: dir, arch: 'amd64' });
+  const mode = async (path: string) => ((await stat(path)).mode & 0o777).toString(8);
+  assert.equal(await mode(dir), '700');
+  assert.equal(await mode(join(dir, VERSION)), '700');
+  for (const name of ['kubeadm', 'kubelet', 'kubectl']) {
+    assert.equal(await mode(join(dir, VERSION, name)), '700', name);
+    assert.equal(await mode(join(dir, VERSION, `${name}.sha256`)), '600', `${name}.sha256`);
+  }
+});
+
 test('a checksum mismatch names the file and both digests, and keeps nothing', async () => {
   const dir = join(cacheDir, 'bad', VERSION);
   const err = await failure(() => downloadVerified(`${base}${badPath}`, join(dir, 'kubelet')));
@@ -216,8 +250,8 @@ test('an unreachable server is an environment error naming the URL', async () =>
 });
 
 test('release URLs are checked at the edge', async () => {
-  assert.equal(validateReleaseUrl('http://127.0.0.1:8080/mirror/'), 'http://127.0.0.1:8080/mirror');
-  for (const bad of ['ftp://127.0.0.1/release', 'not a url', '']) {
+  assert.equal(validateReleaseUrl('https://127.0.0.1:8080/mirror/'), 'https://127.0.0.1:8080/mirror');
+  for (const bad of ['ftp://127.0.0.1/release', 'not a url', '', 'http://127.0.0.1:8080/mirror']) {
     assert.throws(
       () => validateReleaseUrl(bad),
       (e: unknown) => e instanceof MinilabError && e.exitCode === 2,
@@ -230,6 +264,25 @@ test('release URLs are checked at the edge', async () => {
   const badUrl = await runCli(['image', 'build', '--source', 'release', '--release-url', 'ftp://x'], env);
   assert.equal(badUrl.code, 2, badUrl.stderr);
   assert.match(badUrl.stderr, /invalid release URL "ftp:\/\/x"/);
+  // The binaries and their digests come from one server: over plain http both could be swapped.
+  const seen = requests.length;
+  const plain = await runCli(
+    ['image', 'build', '--source', 'release', '--release-url', `${base}/release`],
+    env,
+  );
+  assert.equal(plain.code, 2, plain.stderr);
+  assert.match(
+    plain.stderr,
+    /^error: release URL "http:\/\/127\.0\.0\.1:\d+\/release" is plain http: .*\nhint: .*https/,
+  );
+  assert.equal(plain.stderr.trim().split('\n').length, 2, 'one line and a hint');
+  const plainEnv = await runCli(['image', 'build', '--source', 'release'], {
+    ...env,
+    MINILAB_RELEASE_URL: `${base}/release`,
+  });
+  assert.equal(plainEnv.code, 2, plainEnv.stderr);
+  assert.match(plainEnv.stderr, /is plain http/);
+  assert.equal(requests.length, seen, 'nothing was asked of the server');
   const badEnv = await runCli(['image', 'build', '--source', 'release'], {
     ...env,
     MINILAB_RELEASE_URL: 'nope',

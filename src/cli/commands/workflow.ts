@@ -1,9 +1,10 @@
-import { resolve as resolvePath } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { MinilabError } from '../../errors.js';
 import { controlPlane, credentials, runningControlPlane } from '../../lifecycle/nodes.js';
-import { kubectlFor, profileKubeconfigFile, runKubectl } from '../../kube/kubectl.js';
+import { kubectlFor, runKubectl, withKubeconfigFile } from '../../kube/kubectl.js';
 import { nodeSession } from '../../cluster/shell.js';
 import { COMPONENTS, componentLogCommand, exportLogs, validateComponent } from '../../cluster/logs.js';
 import { listForwards, stopForwards } from '../../profile/services.js';
@@ -56,8 +57,9 @@ export function registerWorkflow(program: Command, ctx: Context): void {
       const { profile, node, entry } = await profileAccess(ctx, cmd);
       const version = node.state.labels[Labels.version] ?? 'unknown';
       const bin = await kubectlFor(node, ctx.home, version);
-      const file = await profileKubeconfigFile(ctx.profiles.dir(profile), entry);
-      ctx.exitCode = await runKubectl(bin, file, args);
+      // Earlier versions left the admin kubeconfig here: it goes.
+      await rm(join(ctx.profiles.dir(profile), 'kubeconfig'), { force: true });
+      ctx.exitCode = await withKubeconfigFile(entry, (file) => runKubectl(bin, file, args));
     });
 
   program

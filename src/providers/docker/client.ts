@@ -1,5 +1,8 @@
 import Docker from 'dockerode';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { MinilabError, withTimeout } from '../../errors.js';
 import { ProviderError } from '../errors.js';
 
@@ -19,9 +22,26 @@ export interface DockerError {
 export const statusOf = (err: unknown) => (err as DockerError)?.statusCode;
 export const messageOf = (err: unknown) => String((err as DockerError)?.message ?? err);
 
-/** Docker's connection options from a DOCKER_HOST value (unix:// or tcp://). */
-export function engineAddress(dockerHost: string | undefined): Docker.DockerOptions {
-  const where = dockerHost || DEFAULT_HOST;
+/** The environment the docker CLI reads to reach an engine (and so does minilab). */
+export interface EngineEnv {
+  DOCKER_HOST?: string;
+  /** Non-empty: TLS, the engine's certificate checked against ca.pem. */
+  DOCKER_TLS_VERIFY?: string;
+  /** Non-empty: TLS without checking the engine's certificate. */
+  DOCKER_TLS?: string;
+  /** Where ca.pem, cert.pem and key.pem are (default: ~/.docker). */
+  DOCKER_CERT_PATH?: string;
+  HOME?: string;
+}
+
+/**
+ * Docker's connection options from the environment, as the docker CLI reads it: DOCKER_HOST
+ * (unix:// or tcp://); over TCP, TLS when DOCKER_TLS_VERIFY or DOCKER_TLS is set (non-empty),
+ * with DOCKER_CERT_PATH's (or ~/.docker's) ca.pem, cert.pem and key.pem, and the engine's
+ * certificate verified when DOCKER_TLS_VERIFY is.
+ */
+export function engineAddress(env: EngineEnv): Docker.DockerOptions & { agent?: Agent } {
+  const where = env.DOCKER_HOST || DEFAULT_HOST;
   if (where.startsWith('unix://')) return { socketPath: where.slice('unix://'.length) };
   const url = /^(tcp|http|https):\/\/([^:/]+)(?::(\d+))?/.exec(where);
   if (!url) {
@@ -29,10 +49,33 @@ export function engineAddress(dockerHost: string | undefined): Docker.DockerOpti
       hint: 'use unix:///path/to/docker.sock or tcp://HOST:PORT',
     });
   }
+  const address = { host: url[2], port: Number(url[3] ?? 2375) };
+  const verify = Boolean(env.DOCKER_TLS_VERIFY);
+  if (!verify && !env.DOCKER_TLS) return { ...address, protocol: url[1] === 'https' ? 'https' : 'http' };
+  const certs = env.DOCKER_CERT_PATH || join(env.HOME || homedir(), '.docker');
+  const read = (name: string, required: boolean) => {
+    const file = join(certs, name);
+    if (!required && !existsSync(file)) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new MinilabError('environment', `cannot read ${file} for TLS to the Docker engine at ${where}`, {
+        hint: 'put ca.pem, cert.pem and key.pem in DOCKER_CERT_PATH (default ~/.docker), as the docker CLI expects',
+        cause: err,
+      });
+    }
+  };
+  // As the docker CLI: the client certificate when there is one; the CA only to verify with.
+  const cert = read('cert.pem', false);
+  const key = read('key.pem', cert !== undefined);
+  const ca = verify ? read('ca.pem', true) : undefined;
   return {
-    host: url[2],
-    port: Number(url[3] ?? 2375),
-    protocol: url[1] === 'https' ? 'https' : 'http',
+    ...address,
+    protocol: 'https',
+    ...(ca ? { ca } : {}),
+    ...(cert && key ? { cert, key } : {}),
+    // dockerode passes no rejectUnauthorized of its own: an agent carries it.
+    ...(verify ? {} : { agent: new Agent({ rejectUnauthorized: false }) }),
   };
 }
 
@@ -47,10 +90,10 @@ export class DockerClient {
     readonly local: boolean,
   ) {}
 
-  /** Connects to DOCKER_HOST or the default socket and checks that an engine answers. */
-  static async connect(dockerHost: string | undefined, timeoutMs = 4_000): Promise<DockerClient> {
-    const where = dockerHost || DEFAULT_HOST;
-    const address = engineAddress(dockerHost);
+  /** Connects to DOCKER_HOST (with TLS as the docker CLI would) or the default socket; checks it answers. */
+  static async connect(env: EngineEnv, timeoutMs = 4_000): Promise<DockerClient> {
+    const where = env.DOCKER_HOST || DEFAULT_HOST;
+    const address = engineAddress(env);
     const docker = new Docker(address);
     const socket = address.socketPath;
     if (typeof socket === 'string' && !existsSync(socket)) {

@@ -1,4 +1,4 @@
-import { DockerClient } from './client.js';
+import { DockerClient, type EngineEnv } from './client.js';
 import { Containers } from './containers.js';
 import { Exec } from './exec.js';
 import { DockerImages } from './images.js';
@@ -35,8 +35,8 @@ export class DockerEngine {
     this.volumes = new Volumes(client);
   }
 
-  static async connect(dockerHost: string | undefined, timeoutMs?: number): Promise<DockerEngine> {
-    return new DockerEngine(await DockerClient.connect(dockerHost, timeoutMs));
+  static async connect(env: EngineEnv, timeoutMs?: number): Promise<DockerEngine> {
+    return new DockerEngine(await DockerClient.connect(env, timeoutMs));
   }
 
   async info(): Promise<EngineInfo> {

@@ -14,6 +14,7 @@ import type {
 } from '../types.js';
 import { proxied, withNoProxy } from '../proxy.js';
 import { nextFixedAddress } from './addresses.js';
+import type { EngineEnv } from './client.js';
 import { DockerEngine } from './engine.js';
 import { DockerNode } from './node.js';
 
@@ -26,8 +27,8 @@ export class DockerProvider implements Provider {
 
   constructor(readonly engine: DockerEngine) {}
 
-  static async connect(dockerHost: string | undefined): Promise<DockerProvider> {
-    return new DockerProvider(await DockerEngine.connect(dockerHost));
+  static async connect(env: EngineEnv): Promise<DockerProvider> {
+    return new DockerProvider(await DockerEngine.connect(env));
   }
 
   get images() {
