@@ -835,7 +835,7 @@ test('exposure: loopback-only ports, 0600 files, a dashboard that refuses strang
     if (secrets.some((x) => x && o.text.includes(x)) || /PRIVATE KEY-----/.test(o.text)) {
       // The dashboard prints its token in the one URL it shows: that is the point of it.
       const lines = o.text.split('\n').filter((l) => secrets.some((x) => x && l.includes(x)));
-      if (o.args[0] === 'dashboard' && lines.every((l) => /^http:\/\/127\.0\.0\.1:\d+\/\?token=/.test(l)))
+      if (o.args[0] === 'dashboard' && lines.every((l) => /^http:\/\/127\.0\.0\.1:\d+\/#token=/.test(l)))
         continue;
       leaks.push(`minilab ${o.args.join(' ')}`);
     }
