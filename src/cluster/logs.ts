@@ -58,6 +58,27 @@ export function componentLogCommand(component: string, opts: { follow: boolean; 
 }
 
 /**
+ * A follow (`journalctl -f`, `tail -F | cut`) that ends in the node when its stdin ends. The engine
+ * cannot stop an exec and a client going away leaves it running (moby issue 9098): a Ctrl-C of
+ * `minilab logs -f` would leave its follower in the node. It runs in a session of its own, killed whole
+ * once stdin reaches its end (the CLI ended it, or its connection went); the script ends as soon
+ * as the follower does. Run it with stdin attached: without, stdin is empty and it ends at once.
+ */
+export function followUntilInputEnds(cmd: string[]): string[] {
+  const script = [
+    // Background commands get /dev/null as stdin: the watcher reads the input through fd 3.
+    'exec 3<&0',
+    'setsid "$@" </dev/null 3<&- & follower=$!',
+    // Before setsid has run there is no group yet: the process itself goes.
+    '{ while read -r _ <&3; do :; done; kill -- -"$follower" 2>/dev/null || kill "$follower" 2>/dev/null; } & watcher=$!',
+    'wait "$follower"; code=$?',
+    'kill "$watcher" 2>/dev/null; wait "$watcher"',
+    'exit "$code"',
+  ].join('\n');
+  return ['bash', '-c', script, 'follow', ...cmd];
+}
+
+/**
  * Collects a node's logs into the folder named by its first argument (made here: a path that
  * exists already is refused). Links are never followed: `cp -r` copies them as links (which the
  * host then skips), and a container log is read only where its link resolves inside /var/log/pods.

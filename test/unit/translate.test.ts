@@ -2,8 +2,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { nodeCreateOptions, nodeStateFromInspect } from '../../src/providers/docker/translate.js';
 import { Labels, ownedLabels, parseExtraLabels } from '../../src/labels.js';
+import { parseCpus, parseMemory, parsePort } from '../../src/cli/commands/lifecycle.js';
+import { parseClusterConfig } from '../../src/config/cluster-config.js';
+import { RunJournal } from '../../src/lifecycle/journal.js';
+import { planCluster } from '../../src/lifecycle/plan.js';
+import type { StartRequest } from '../../src/lifecycle/start.js';
+import type { DockerClient } from '../../src/providers/docker/client.js';
+import { DockerEngine } from '../../src/providers/docker/engine.js';
+import { DockerProvider } from '../../src/providers/docker/provider.js';
 import type { ContainerSpec } from '../../src/providers/docker/types.js';
-import type { ContainerInspectInfo } from 'dockerode';
+import type { ContainerCreateOptions, ContainerInspectInfo, NetworkCreateOptions } from 'dockerode';
+import { startRequest } from '../helpers/lifecycle-fixture.js';
 
 const spec: ContainerSpec = {
   name: 'dev-control-plane',
@@ -33,9 +42,115 @@ test('node containers run like kind nodes: privileged, unconfined, tmpfs, /var v
   assert.equal(o.Hostname, 'dev-control-plane');
 });
 
-test('ports are published on loopback only', () => {
-  const o = nodeCreateOptions(spec);
-  assert.deepEqual(o.HostConfig.PortBindings, { '6443/tcp': [{ HostIp: '127.0.0.1', HostPort: '41234' }] });
+/**
+ * The Docker provider over a fake engine that records what it is asked to create (networks,
+ * volumes, containers) and answers as an engine would, so a plan is provisioned as by `start`.
+ */
+function recordingEngine() {
+  const created: ContainerCreateOptions[] = [];
+  let network: NetworkCreateOptions | undefined;
+  const inspect = (o: ContainerCreateOptions) => ({
+    Id: o.name,
+    Name: `/${o.name}`,
+    Config: { Image: o.Image, Labels: o.Labels },
+    State: { Status: 'running', Running: true },
+    NetworkSettings: { Networks: { [network?.Name ?? '']: { IPAddress: '192.168.49.9' } }, Ports: {} },
+  });
+  const docker = {
+    listNetworks: async () => [],
+    createNetwork: async (o: NetworkCreateOptions) => void (network = o),
+    getNetwork: () => ({ inspect: async () => ({ IPAM: network?.IPAM, Containers: {} }) }),
+    listContainers: async () => [],
+    getVolume: () => ({
+      inspect: async () => Promise.reject(Object.assign(new Error('no such volume'), { statusCode: 404 })),
+    }),
+    createVolume: async () => ({}),
+    createContainer: async (o: ContainerCreateOptions) => (created.push(o), { id: o.name }),
+    getContainer: (id: string) => ({
+      start: async () => undefined,
+      inspect: async () => inspect(created.find((c) => c.name === id) as ContainerCreateOptions),
+    }),
+  };
+  const client = { docker, local: false, call: (_what: string, fn: () => unknown) => fn() };
+  return { provider: new DockerProvider(new DockerEngine(client as unknown as DockerClient)), created };
+}
+
+/** `--ports` values as the CLI parses them. */
+const portsFlag = (...values: string[]) =>
+  values.reduce((all, v) => parsePort(v, all), [] as StartRequest['ports']);
+
+/** Every host binding the engine was asked for: container name, port, host address and port. */
+const bindings = (created: ContainerCreateOptions[]) =>
+  created.flatMap((c) =>
+    Object.entries(c.HostConfig?.PortBindings ?? {}).flatMap(([port, binds]) =>
+      (binds as { HostIp: string; HostPort: string }[]).map(
+        (b) => `${c.name} ${port} ${b.HostIp}:${b.HostPort}`,
+      ),
+    ),
+  );
+
+test('start --ports 8080:30080 --ports 5353:53/udp --cpus 2 --memory 3g: the engine is asked for a node publishing the API server and each port on 127.0.0.1 only, with those limits', async () => {
+  const { provider, created } = recordingEngine();
+  const req = startRequest({
+    profile: 'dev',
+    ports: portsFlag('8080:30080', '5353:53/udp'),
+    cpus: parseCpus('2'),
+    memoryBytes: parseMemory('3g'),
+  });
+  await provider.provision(planCluster(req, { apiServerPort: 41234, env: {}, labels: {} }), new RunJournal());
+
+  assert.deepEqual(
+    created.map((c) => c.name),
+    ['dev-control-plane'],
+  );
+  const node = created[0] as ContainerCreateOptions;
+  assert.deepEqual(bindings(created).sort(), [
+    'dev-control-plane 30080/tcp 127.0.0.1:8080',
+    'dev-control-plane 53/udp 127.0.0.1:5353',
+    'dev-control-plane 6443/tcp 127.0.0.1:41234',
+  ]);
+  assert.deepEqual(Object.keys(node.ExposedPorts ?? {}).sort(), ['30080/tcp', '53/udp', '6443/tcp']);
+  assert.equal(node.HostConfig?.PublishAllPorts, undefined, 'no port the plan does not name is published');
+  assert.equal(node.HostConfig?.NetworkMode, undefined, "the profile's own network, not the host's");
+  assert.equal(node.HostConfig?.NanoCpus, 2e9);
+  assert.equal(node.HostConfig?.Memory, 3 * 1024 ** 3);
+  assert.equal(node.HostConfig?.MemorySwap, 3 * 1024 ** 3, 'no swap beyond the memory limit');
+});
+
+test('several control planes: only the load balancer publishes the API server, the first control plane --ports, all on 127.0.0.1', async () => {
+  const { provider, created } = recordingEngine();
+  const req = startRequest({ profile: 'ha', nodes: 4, controlPlanes: 3, ports: portsFlag('8080:80') });
+  await provider.provision(planCluster(req, { apiServerPort: 40000, env: {}, labels: {} }), new RunJournal());
+
+  assert.deepEqual(
+    created.map((c) => c.name),
+    ['ha-external-load-balancer', 'ha-control-plane', 'ha-control-plane2', 'ha-control-plane3', 'ha-worker1'],
+  );
+  assert.deepEqual(bindings(created), [
+    'ha-external-load-balancer 6443/tcp 127.0.0.1:40000',
+    'ha-control-plane 80/tcp 127.0.0.1:8080',
+  ]);
+});
+
+test("a config file's listenAddress (another loopback address) is the engine's host address", async () => {
+  const { provider, created } = recordingEngine();
+  const config = parseClusterConfig(
+    [
+      'kind: Cluster',
+      'apiVersion: kind.x-k8s.io/v1alpha4',
+      'nodes:',
+      '  - role: control-plane',
+      '    extraPortMappings:',
+      '      - { containerPort: 80, hostPort: 8081, listenAddress: 127.0.0.2 }',
+    ].join('\n'),
+    'cluster.yaml',
+  );
+  const req = startRequest({ profile: 'cfg', config });
+  await provider.provision(planCluster(req, { apiServerPort: 40001, env: {}, labels: {} }), new RunJournal());
+  assert.deepEqual(bindings(created).sort(), [
+    'cfg-control-plane 6443/tcp 127.0.0.1:40001',
+    'cfg-control-plane 80/tcp 127.0.0.2:8081',
+  ]);
 });
 
 test('/lib/modules is mounted read-only only when asked', () => {

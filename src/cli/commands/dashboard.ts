@@ -2,21 +2,7 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { parseIntOption, profileOf } from '../options.js';
 import { credentials, runningControlPlane } from '../../lifecycle/nodes.js';
-
-/** Settles on the first Ctrl-C (or SIGTERM) instead of letting it kill the process; dispose when done. */
-function interruption(): { happened: Promise<void>; dispose: () => void } {
-  let done!: () => void;
-  const happened = new Promise<void>((resolve) => (done = resolve));
-  process.once('SIGINT', done);
-  process.once('SIGTERM', done);
-  return {
-    happened,
-    dispose: () => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-    },
-  };
-}
+import { interruption } from '../interrupt.js';
 
 export function registerDashboard(program: Command, ctx: Context): void {
   program

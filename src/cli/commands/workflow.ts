@@ -1,14 +1,23 @@
 import { rm } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
+import { PassThrough } from 'node:stream';
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { MinilabError } from '../../errors.js';
 import { controlPlane, credentials, runningControlPlane } from '../../lifecycle/nodes.js';
 import { kubectlFor, runKubectl, withKubeconfigFile } from '../../kube/kubectl.js';
 import { nodeSession } from '../../cluster/shell.js';
-import { COMPONENTS, componentLogCommand, exportLogs, validateComponent } from '../../cluster/logs.js';
+import {
+  COMPONENTS,
+  componentLogCommand,
+  exportLogs,
+  followUntilInputEnds,
+  validateComponent,
+} from '../../cluster/logs.js';
 import { listForwards, stopForwards } from '../../profile/services.js';
 import { Labels } from '../../labels.js';
+import type { Node } from '../../providers/types.js';
+import { interruption } from '../interrupt.js';
 import { parseIntOption, profileOf } from '../options.js';
 
 /** The running cluster a command acts on, and the node it means (--node picks one by name). */
@@ -29,6 +38,26 @@ async function targetNode(ctx: Context, cmd: Command, nodeName?: string) {
 async function profileAccess(ctx: Context, cmd: Command) {
   const { profile, provider, found, node } = await targetNode(ctx, cmd);
   return { profile, node, entry: await credentials(provider, found) };
+}
+
+/**
+ * Prints a log as it grows until it ends, or until Ctrl-C (or SIGTERM), which ends the follow in
+ * the node too (see followUntilInputEnds); an interrupted follow is a success, as journalctl's is.
+ */
+async function followLog(ctx: Context, node: Node, command: string[]): Promise<number> {
+  const input = new PassThrough();
+  const stop = interruption();
+  void stop.happened.then(() => input.end());
+  try {
+    const code = await node.execStream(followUntilInputEnds(command), {
+      stdin: input,
+      stdout: ctx.stdout,
+      stderr: ctx.stderr,
+    });
+    return input.writableEnded ? 0 : code;
+  } finally {
+    stop.dispose();
+  }
 }
 
 export function registerWorkflow(program: Command, ctx: Context): void {
@@ -91,10 +120,10 @@ export function registerWorkflow(program: Command, ctx: Context): void {
         let failed = 0;
         for (const c of components) {
           if (!opts.component) ctx.stdout.write(`==> ${c} <==\n`);
-          const code = await node.execStream(
-            componentLogCommand(c, { follow: Boolean(opts.follow), tail: opts.tail }),
-            { stdout: ctx.stdout, stderr: ctx.stderr },
-          );
+          const command = componentLogCommand(c, { follow: Boolean(opts.follow), tail: opts.tail });
+          const code = opts.follow
+            ? await followLog(ctx, node, command)
+            : await node.execStream(command, { stdout: ctx.stdout, stderr: ctx.stderr });
           if (code !== 0) failed++;
         }
         if (opts.component && failed > 0) ctx.exitCode = 6;
