@@ -152,7 +152,7 @@ async function importStream(
 /**
  * Streams images from the host's Docker engine into the node's containerd (docker save piped
  * straight into ctr import: no temporary copy on disk). Images already there with the same ID
- * are skipped.
+ * are skipped; several names of one image are loaded once and the others tagged.
  */
 export async function loadImages(
   images: ImageStore,
@@ -162,6 +162,8 @@ export async function loadImages(
 ): Promise<LoadReport[]> {
   const present = await clusterImages(node);
   const reports: LoadReport[] = [];
+  // An image loaded under one name: its other names are only tags on the same content.
+  const loadedAs = new Map<string, string>();
   for (const ref of refs) {
     const info = await images.info(ref);
     if (!info) {
@@ -175,10 +177,20 @@ export async function loadImages(
       reports.push({ ref, status: 'unchanged', sizeBytes: info.sizeBytes, ms: performance.now() - started });
       continue;
     }
-    await importStream(node, await images.save(ref), ref, {
-      total: info.sizeBytes,
-      progress: (d) => progress(ref, d),
-    });
+    const source = loadedAs.get(info.id);
+    if (source) {
+      await runInNode(
+        node,
+        ['ctr', '-n', 'k8s.io', 'images', 'tag', '--force', source, wanted],
+        `tagging ${source} as ${wanted}`,
+      );
+    } else {
+      await importStream(node, await images.save(ref), ref, {
+        total: info.sizeBytes,
+        progress: (d) => progress(ref, d),
+      });
+      loadedAs.set(info.id, wanted);
+    }
     await labelLoaded(node, [wanted], info.id);
     reports.push({ ref, status: 'loaded', sizeBytes: info.sizeBytes, ms: performance.now() - started });
   }

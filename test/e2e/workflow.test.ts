@@ -50,6 +50,7 @@ after(async () => {
   for (const p of [profile, kept, small])
     await s.minilab(['delete', '-p', p], { timeoutMs: 120_000 }).catch(() => undefined);
   await engine.images.remove(image).catch(() => undefined);
+  await engine.images.remove(`${image}-alias`).catch(() => undefined);
   await engine.images.remove(archived).catch(() => undefined);
   await cleanupTestResources(engine);
   await s.cleanup();
@@ -139,8 +140,19 @@ test('image load streams a local image in, skips it when unchanged, and a pod ru
     (JSON.parse(second.stdout) as { loaded: { status: string }[] }).loaded[0]?.status,
     'unchanged',
   );
+  // A second name of the same image: loaded as a containerd tag of the first, not streamed again.
+  const alias = `${image}-alias`;
+  const [repo, tag] = [alias.slice(0, alias.lastIndexOf(':')), alias.slice(alias.lastIndexOf(':') + 1)];
+  await engine.client.docker.getImage(image).tag({ repo, tag });
+  const both = await s.minilab(['image', 'load', '-p', profile, image, alias, '-o', 'json']);
+  assert.equal(both.code, 0, both.stderr);
+  assert.deepEqual(
+    (JSON.parse(both.stdout) as { loaded: { status: string }[] }).loaded.map((l) => l.status),
+    ['unchanged', 'loaded'],
+  );
   const ls = await s.minilab(['image', 'ls', '-p', profile]);
   assert.match(ls.stdout, new RegExp(`docker.io/${image}`));
+  assert.match(ls.stdout, new RegExp(`docker.io/${alias}`));
   const missing = await s.minilab(['image', 'load', '-p', profile, 'minilab-test/absent:nope']);
   assert.equal(missing.code, 4);
   assert.match(missing.stderr, /not in the Docker engine/);

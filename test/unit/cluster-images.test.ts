@@ -181,3 +181,24 @@ test(
     assert.equal(calls.find((c) => c.cmd[0] === 'ctr')?.got?.length, 0);
   },
 );
+
+test('two names of one image are loaded once: the second is a containerd tag of the first', async () => {
+  const { node, calls } = importingNode(ARCHIVE);
+  const reports = await loadImages(
+    images(() => Readable.from([ARCHIVE])),
+    node,
+    ['my/app:dev', 'my/app:latest'],
+    () => undefined,
+  );
+  assert.deepEqual(
+    reports.map((r) => [r.ref, r.status]),
+    [
+      ['my/app:dev', 'loaded'],
+      ['my/app:latest', 'loaded'],
+    ],
+  );
+  const ctr = calls.filter((c) => c.cmd[0] === 'ctr').map((c) => c.cmd[4]);
+  assert.equal(ctr.filter((c) => c === 'import').length, 1, `one import: ${ctr.join(', ')}`);
+  const tag = calls.find((c) => c.cmd.includes('tag'));
+  assert.deepEqual(tag?.cmd.slice(-2), ['docker.io/my/app:dev', 'docker.io/my/app:latest']);
+});
