@@ -52,6 +52,8 @@ export async function loadBusyboxImage(engine: DockerEngine, ref: string, cmd: s
       'hostname',
       'wc',
       'stty',
+      // What minilab runs a node command under when it has a deadline (every node has it).
+      'timeout',
     ];
     const layer = await layerFromEntries(
       [

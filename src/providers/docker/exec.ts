@@ -6,6 +6,9 @@ import type { DockerClient } from './client.js';
 /** runc's words when it could not start a command at all (exit 126): the command never ran. */
 const NOT_STARTED = /OCI runtime exec failed/;
 
+/** `timeout`'s words (coreutils', busybox's) when the command it was to run could not start. */
+const TIMEOUT_NOT_STARTED = /^timeout: (failed to run command|can't execute)/m;
+
 const envList = (env: Record<string, string> | undefined) =>
   env ? Object.entries(env).map(([k, v]) => `${k}=${v}`) : undefined;
 
@@ -39,19 +42,24 @@ export class Exec {
       stdout: Buffer.concat(out).toString('utf8'),
       stderr: Buffer.concat(err).toString('utf8'),
     };
-    return { ...result, started: !(exitCode === 126 && NOT_STARTED.test(result.stdout + result.stderr)) };
+    const neverRan =
+      (exitCode === 126 && NOT_STARTED.test(result.stdout + result.stderr)) ||
+      // Under a deadline the command runs under `timeout`, which started; the command did not.
+      (Boolean(opts.timeoutMs) &&
+        (exitCode === 126 || exitCode === 127) &&
+        TIMEOUT_NOT_STARTED.test(result.stderr));
+    return { ...result, started: !neverRan };
   }
 
   /** Runs a command with its streams attached to the given ones (no TTY); resolves to the exit code. */
   async stream(nameOrId: string, cmd: string[], io: StreamIO): Promise<number> {
     const { docker } = this.client;
     const container = docker.getContainer(nameOrId);
-    // The engine cannot stop an exec: with a deadline, coreutils' timeout in the container ends
-    // the command when minilab stops waiting for it (TERM, then KILL 5 s later), so nothing it
-    // abandons (a kubeadm) runs on beside what comes next (a rollback, a reset).
-    const argv = io.timeoutMs
-      ? ['timeout', '--kill-after=5', `${Math.ceil(io.timeoutMs / 1000)}s`, ...cmd]
-      : cmd;
+    // The engine cannot stop an exec: with a deadline, `timeout` in the container ends the command
+    // when minilab stops waiting for it (TERM, then KILL 5 s later), so nothing it abandons (a
+    // kubeadm) runs on beside what comes next (a rollback, a reset). The short options are the ones
+    // coreutils' and busybox's timeout share.
+    const argv = io.timeoutMs ? ['timeout', '-k', '5', String(Math.ceil(io.timeoutMs / 1000)), ...cmd] : cmd;
     const exec = await this.client.call('create an exec', () =>
       container.exec({
         Cmd: argv,
