@@ -13,7 +13,7 @@ import { runInNode } from '../providers/run.js';
 import type { Node, NodeRole } from '../providers/types.js';
 import { configureLoadBalancer } from './load-balancer.js';
 import { RunJournal } from './journal.js';
-import { clusterServiceSubnet, deleteBootstrapToken, kubeadmJoin } from './kubeadm.js';
+import { clusterSubnets, deleteBootstrapToken, kubeadmJoin } from './kubeadm.js';
 import { withProfileLock } from './lock.js';
 import { credentials, evenControlPlanesWarning, runningControlPlane } from './nodes.js';
 import { addedNodeProxyEnv } from './plan.js';
@@ -110,7 +110,10 @@ export async function addNode(
     }
     const version = cp.state.labels[Labels.version] ?? config?.kubernetesVersion ?? '';
     const { port } = ctx.provider.apiEndpoint(found.nodes);
-    const env = await addedNodeProxyEnv(ctx.env, cp, [
+    // The cluster's ranges, read once: the join needs the Service range, NO_PROXY both.
+    const subnets = clusterSubnets(cp);
+    subnets.catch(() => undefined); // awaited below, or dropped when the node is not made
+    const env = await addedNodeProxyEnv(ctx.env, subnets, [
       ...found.nodes.map((n) => n.name),
       name,
       ...(lb ? [lb.name] : []),
@@ -124,7 +127,7 @@ export async function addNode(
     const prepared = Promise.all([
       token,
       credentials(ctx.provider, found),
-      clusterServiceSubnet(cp),
+      subnets.then((r) => r.serviceSubnet),
       role === 'control-plane' ? uploadCertificates(cp) : undefined,
       // A node whose images cannot be listed is no source: the others may be.
       Promise.all(running.map(async (n) => ({ node: n, images: await clusterImages(n).catch(() => []) }))),

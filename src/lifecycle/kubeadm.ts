@@ -248,11 +248,6 @@ echo "$(flag --cluster-cidr kube-controller-manager)"`,
   return { serviceSubnet: service || DEFAULT_SERVICE_SUBNET, podSubnet: pod || DEFAULT_POD_SUBNET };
 }
 
-/** The cluster's Service range (see clusterSubnets). */
-export async function clusterServiceSubnet(controlPlane: Node): Promise<string> {
-  return (await clusterSubnets(controlPlane)).serviceSubnet;
-}
-
 /** The node's components.json: the versions and images this node image was built with. */
 export async function nodeComponents(node: Node): Promise<Components> {
   return JSON.parse(

@@ -5,8 +5,8 @@ import { nodeImageRef } from '../image/components.js';
 import { usageError } from '../errors.js';
 import { resourceNames } from '../profile/name.js';
 import { proxied, proxyEnv } from '../providers/proxy.js';
-import type { ClusterPlan, Node, NodePlan, PortMapping } from '../providers/types.js';
-import { clusterSubnets, DEFAULT_SETTINGS, type ClusterSettings } from './kubeadm.js';
+import type { ClusterPlan, NodePlan, PortMapping } from '../providers/types.js';
+import { DEFAULT_SETTINGS, type ClusterSettings } from './kubeadm.js';
 import { LOAD_BALANCER_COMMAND } from './load-balancer.js';
 import type { StartRequest } from './start.js';
 
@@ -153,15 +153,15 @@ export function withApiServerPort(plan: ClusterPlan, port: number): ClusterPlan 
 
 /**
  * The proxy environment of a node added to a running cluster: as a start's (planCluster), with
- * NO_PROXY naming `names` (every node, the new one, the load balancer) and the ranges the control
- * plane's manifests set. Nothing is read from the node without a proxy.
+ * NO_PROXY naming `names` (every node, the new one, the load balancer) and the cluster's ranges
+ * (`subnets`, from the control plane's manifests), waited for only when there is a proxy.
  */
 export async function addedNodeProxyEnv(
   env: NodeJS.ProcessEnv,
-  controlPlane: Node,
+  subnets: Promise<{ serviceSubnet: string; podSubnet: string }>,
   names: readonly string[],
 ): Promise<Record<string, string>> {
   if (!proxied(env)) return {};
-  const { serviceSubnet, podSubnet } = await clusterSubnets(controlPlane);
+  const { serviceSubnet, podSubnet } = await subnets;
   return proxyEnv(env, [...names, serviceSubnet, podSubnet]);
 }

@@ -355,10 +355,11 @@ test('node add makes, boots and joins the next free worker with a fresh token; n
     assert.deepEqual(added, { profile: 'demo', node: 'demo-worker2', role: 'worker' });
     assert.deepEqual(f.world.calls, [
       `has-flannel ${NODE}`,
-      // What the join needs from the control plane is asked for while the node is made.
+      // What the join needs from the control plane is asked for while the node is made (the
+      // ranges first: NO_PROXY would need them before the node is made, behind a proxy).
+      `read-service-subnet ${NODE}`,
       `token-create ${NODE}`,
       `read-admin-conf ${NODE}`,
-      `read-service-subnet ${NODE}`,
       `images-ls ${NODE}`,
       'images-ls demo-worker1',
       'provision',

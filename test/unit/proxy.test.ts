@@ -112,8 +112,8 @@ test("node add behind a proxy gives the new node a NO_PROXY naming every node, i
     const beforeProvision = f.world.calls.slice(0, f.world.calls.indexOf('provision'));
     assert.equal(
       beforeProvision.filter((c) => c === 'read-service-subnet demo-control-plane').length,
-      2,
-      "the ranges are read for NO_PROXY before the node is made (and for the join's filter)",
+      1,
+      'the ranges are read once, before the node is made: for NO_PROXY and for the join',
     );
 
     delete f.ctx.env.HTTPS_PROXY;
