@@ -16,6 +16,9 @@ export const Labels = {
   buildKey: `${LABEL_PREFIX}.build-key`,
   /** On a node image: the flannel release preloaded in it (clusters of several nodes need one). */
   flannel: `${LABEL_PREFIX}.flannel`,
+  /** On a node image: the containerd and runc it runs (built from Go modules; absent in older images). */
+  containerd: `${LABEL_PREFIX}.containerd`,
+  runc: `${LABEL_PREFIX}.runc`,
   /** On an image in a node's containerd: the ID it had in the engine it was loaded from. */
   imageId: `${LABEL_PREFIX}.image-id`,
   /** On an image in a node's containerd: put there by `minilab image load` (a node added later gets it too). */

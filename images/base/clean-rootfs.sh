@@ -40,11 +40,7 @@ path-exclude=/usr/share/locale/*
 path-include=/usr/share/locale/locale.alias
 EOF
 
-# 2. Legacy containerd shims (v1 API): Kubernetes uses io.containerd.runc.v2
-#    only, and containerd 2.x drops them. ~20 MB.
-rm -f "${root}/usr/bin/containerd-shim" "${root}/usr/bin/containerd-shim-runc-v1"
-
-# 2b. CNI plugins: a node uses bridge, host-local, loopback and portmap (the
+# 2. CNI plugins: a node uses bridge, host-local, loopback and portmap (the
 #     pod network minilab writes); the other plugins (dhcp, macvlan, ipvlan,
 #     vlan, ptp, vrf, sbr, ...) are ~45 MB nobody calls. Kept when asked for
 #     a full set with MINILAB_KEEP_ALL_CNI=1.
@@ -84,7 +80,8 @@ find "${root}/etc/systemd/system" -mindepth 2 -maxdepth 2 -path '*.wants/*' -typ
 find "${root}/etc/systemd/system" -mindepth 1 -maxdepth 1 -name '*.wants' -type d -empty -delete
 
 mkdir -p "${root}/etc/systemd/system/multi-user.target.wants"
-ln -sf /usr/lib/systemd/system/containerd.service \
+# containerd's own unit comes with the runtime built from Go modules (images/runtime)
+ln -sf /usr/local/lib/systemd/system/containerd.service \
        "${root}/etc/systemd/system/multi-user.target.wants/containerd.service"
 
 #    Mask units that would touch the host kernel or the console, or that

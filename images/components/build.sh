@@ -43,12 +43,9 @@ FLANNEL_CNI_MODULE_VERSION=v0.9.1
 KUBE_COMMANDS=(kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-
-say() { echo "components: $*"; }
-die() {
-  echo "components: error: $*" >&2
-  exit 1
-}
+# shellcheck source=go-build-lib.sh
+source "$here/go-build-lib.sh"
+LIB_NAME=components
 
 if [ $# -ne 2 ]; then
   echo "usage: $0 VERSION OUTDIR   (e.g. $0 v1.36.5 /tmp/out)" >&2
@@ -64,43 +61,7 @@ GIT_MAJOR=${BASH_REMATCH[1]}
 GIT_MINOR=${BASH_REMATCH[2]}
 [ -n "${BASH_REMATCH[4]}" ] && GIT_MINOR+="+"
 
-[ "$(uname -s)" = Linux ] || die "build on Linux (the binaries are run to check them)"
-command -v go >/dev/null || die "go is not installed"
-
-mkdir -p "$OUTDIR"
-OUTDIR=$(cd "$OUTDIR" && pwd)
-WORK=${MINILAB_GO_WORK:-$OUTDIR/.src}
-mkdir -p "$WORK/logs"
-WORK=$(cd "$WORK" && pwd)
-
-export GOTOOLCHAIN=auto # a module may ask for a newer Go than the installed one
-export GOFLAGS=-mod=mod
-export GOWORK=off
-export CGO_ENABLED=0
-export GOOS=linux
-unset GOARCH # built for this machine: the binaries are run to check them
-
-step="starting"
-on_exit() {
-  local rc=$?
-  if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then
-    echo "components: FAILED while $step (exit $rc); logs in $WORK/logs" >&2
-  fi
-}
-trap on_exit EXIT
-
-# run LOG DIR CMD... : run a command in DIR with its output in WORK/logs/LOG.log;
-# on failure show the end of that log.
-run() {
-  local log="$WORK/logs/$1.log" dir=$2
-  shift 2
-  echo "+ (cd $dir && $*)" >>"$log"
-  if ! (cd "$dir" && "$@") >>"$log" 2>&1; then
-    echo "components: command failed: $*" >&2
-    tail -n 40 "$log" | sed 's/^/  | /' >&2
-    return 1
-  fi
-}
+go_build_setup "$OUTDIR"
 
 # modinfo MODULE@VERSION FORMAT : go list -m -f FORMAT, run outside any module.
 modinfo() {
@@ -166,7 +127,6 @@ go_get_module() {
   fi
 }
 
-size_mb() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f MB", b / 1000000 }'; }
 
 T0=$SECONDS
 timings=()

@@ -102,7 +102,10 @@ async function labelLoaded(node: Node, refs: string[], engineId?: string): Promi
     await runInNode(node, ['ctr', '-n', 'k8s.io', 'images', 'label', ref, ...labels], `labelling ${ref}`);
 }
 
-/** The images `ctr images import` says it unpacked ("unpacking REF (DIGEST)...done"). */
+/**
+ * The images `ctr images import --local` says it unpacked ("unpacking REF (DIGEST)...done"; the
+ * transfer service, ctr's default in containerd 2.x, prints a progress table instead).
+ */
 export function importedRefs(out: string): string[] {
   return [...out.matchAll(/unpacking (\S+) \(sha256:[0-9a-f]+\)/g)].map((m) => m[1]!);
 }
@@ -124,7 +127,7 @@ async function importStream(
   try {
     out = await runInNode(
       node,
-      ['ctr', '-n', 'k8s.io', 'images', 'import', '-'],
+      ['ctr', '-n', 'k8s.io', 'images', 'import', '--local', '-'],
       `importing ${what} into containerd`,
       {
         input,

@@ -34,6 +34,7 @@ import {
 } from './components.js';
 import { DEFAULT_RELEASE_URL, RELEASE_BINARIES, ensureReleaseComponents } from './release.js';
 import { runScript } from './run-script.js';
+import { ensureRuntime, type RuntimeStage, type RuntimeVersions } from './runtime.js';
 
 export interface BuildContext {
   /** The engine's image store the node image is built in. */
@@ -59,6 +60,7 @@ export interface BuildResult {
   sizeBytes: number;
   reused: boolean;
   components: Components;
+  runtime: RuntimeVersions;
   preloaded: { ref: string; sizeBytes: number }[];
 }
 
@@ -66,7 +68,7 @@ const imagesDir = join(projectRoot, 'images');
 
 /**
  * Builds the node image for a Kubernetes version in named, cached stages:
- * base root filesystem -> Kubernetes components -> component images -> node image.
+ * base root filesystem, container runtime, Kubernetes components -> component images -> node image.
  * Components and their images come from Go modules (go build, our own image layers) or, with
  * source "release", from official release binaries (sha256-verified) and registry images.
  * A second run with nothing changed reuses every stage.
@@ -86,8 +88,11 @@ export async function buildNodeImage(
   const source = opts.source ?? 'go';
   const release = source === 'release';
 
-  const base = await reporter.step('Base root filesystem (Debian trixie, systemd, containerd)', (progress) =>
+  const base = await reporter.step('Base root filesystem (Debian trixie, systemd)', (progress) =>
     ensureBase(ctx, cache, progress),
+  );
+  const runtime = await reporter.step('Container runtime (containerd, runc, crictl: go build)', (progress) =>
+    ensureRuntime(cache, progress),
   );
   const components = await reporter.step(
     `Kubernetes ${version} ${release ? 'release binaries (download, sha256-verified)' : 'components (go build)'}`,
@@ -105,7 +110,7 @@ export async function buildNodeImage(
   );
 
   const nodeKey = await cacheKey({
-    values: { base: base.key, components: components.key, images: images.key, version },
+    values: { base: base.key, runtime: runtime.key, components: components.key, images: images.key, version },
     // The recipe below is an input too: a change to this file rebuilds the node image.
     paths: [join(imagesDir, 'node'), fileURLToPath(import.meta.url)],
     root: imagesDir,
@@ -120,12 +125,14 @@ export async function buildNodeImage(
       sizeBytes: existing.sizeBytes,
       reused: true,
       components: components.info,
+      runtime: runtime.info,
       preloaded: images.preloaded,
     };
   }
   await reporter.step(
     `Node image ${ref} (preloading ${images.preloaded.length} images into containerd)`,
-    (progress) => assembleNode(ctx, { ref, key: nodeKey, baseRef: base.ref, components, images }, progress),
+    (progress) =>
+      assembleNode(ctx, { ref, key: nodeKey, baseRef: base.ref, runtime, components, images }, progress),
   );
   const info = await ctx.images.info(ref);
   return {
@@ -134,6 +141,7 @@ export async function buildNodeImage(
     sizeBytes: info?.sizeBytes ?? 0,
     reused: false,
     components: components.info,
+    runtime: runtime.info,
     preloaded: images.preloaded,
   };
 }
@@ -400,6 +408,7 @@ async function assembleNode(
     ref: string;
     key: string;
     baseRef: string;
+    runtime: RuntimeStage;
     components: ComponentsStage;
     images: ImageSet;
   },
@@ -419,11 +428,12 @@ async function assembleNode(
         timeoutMs: 30 * 60_000,
         hint: 'the lines above show why; run the build again with -v for details',
       });
-    progress('copying node files and Kubernetes binaries');
+    progress('copying node files, the container runtime and Kubernetes binaries');
     await node.copyIn('/', nodeFiles());
     const c = job.components.info;
     const binLayer = await layerFromEntries(
       [
+        ...job.runtime.nodeFiles,
         ...job.components.nodeBinaries,
         { type: 'file', name: 'etc/minilab/sandbox-image', content: `${kubeadmImage(c, 'pause')}\n` },
         { type: 'file', name: 'etc/minilab/components.json', content: JSON.stringify(c, null, 2) + '\n' },
@@ -440,7 +450,7 @@ async function assembleNode(
        store=/var/lib/containerd/io.containerd.content.v1.content
        if [ -e "$store" ] && [ ! -L "$store" ]; then rm -rf "$store"; fi
        ln -sfn ${CONTENT_DIR} "$store"
-       sed -i "s|^\\(\\s*sandbox_image = \\).*|\\1\\"$(cat /etc/minilab/sandbox-image)\\"|" /etc/containerd/config.toml
+       sed -i "s|^\\(\\s*sandbox = \\).*|\\1'$(cat /etc/minilab/sandbox-image)'|" /etc/containerd/config.toml
        mkdir -p /run/containerd
        nohup containerd >/tmp/containerd.log 2>&1 &
        for i in $(seq 1 50); do [ -S /run/containerd/containerd.sock ] && ctr version >/dev/null 2>&1 && exit 0; sleep 0.2; done
@@ -486,10 +496,15 @@ async function assembleNode(
       'CMD []',
       'STOPSIGNAL SIGRTMIN+3',
       'ENV container=docker',
+      // ctr asks the daemon for its deprecations on every call and prints them (on cgroup v1 hosts:
+      // one line per call). containerd's own log says it once; `ctr deprecations list` shows them.
+      'ENV CONTAINERD_SUPPRESS_DEPRECATION_WARNINGS=1',
       `LABEL ${Labels.managed}=true`,
       `LABEL ${Labels.version}=${c.kubernetes}`,
       `LABEL ${Labels.buildKey}=${job.key}`,
       ...(c.flannel ? [`LABEL ${Labels.flannel}=${c.flannel}`] : []),
+      `LABEL ${Labels.containerd}=${job.runtime.info.containerd}`,
+      `LABEL ${Labels.runc}=${job.runtime.info.runc}`,
     ]);
   } finally {
     await builder.remove();

@@ -17,6 +17,8 @@ export interface NodeStatus {
 export interface ClusterStatus {
   profile: string;
   kubernetesVersion: string;
+  /** The container runtime the control-plane node runs (node images from before it was built here: absent). */
+  runtime?: { containerd: string; runc: string };
   /** The control-plane node (kept for scripts written against one node). */
   node: { name: string; container: string; ip?: string };
   nodes: NodeStatus[];
@@ -38,6 +40,12 @@ function kubeletState(node: Node): Promise<LayerState> {
     .exec(['systemctl', 'is-active', 'kubelet'], { timeoutMs: 5000 })
     .then((r): LayerState => (r.stdout.trim() === 'active' ? 'running' : 'stopped'))
     .catch((): LayerState => 'unknown');
+}
+
+function runtimeOf(node: Node): Pick<ClusterStatus, 'runtime'> {
+  const containerd = node.state.labels[Labels.containerd];
+  const runc = node.state.labels[Labels.runc];
+  return containerd && runc ? { runtime: { containerd, runc } } : {};
 }
 
 export async function clusterStatus(ctx: LifecycleContext, profile: string): Promise<ClusterStatus> {
@@ -70,6 +78,7 @@ export async function clusterStatus(ctx: LifecycleContext, profile: string): Pro
   return {
     profile,
     kubernetesVersion: node.state.labels[Labels.version] ?? config?.kubernetesVersion ?? '',
+    ...runtimeOf(node),
     node: { name: node.name, container: node.state.status, ip: node.state.ip },
     nodes: each,
     ...(lb ? { loadBalancer: { name: lb.name, container: lb.state.status, ip: lb.state.ip } } : {}),

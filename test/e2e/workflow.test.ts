@@ -109,6 +109,79 @@ test('ssh gives an interactive shell with a real TTY (tmux)', async () => {
   }
 });
 
+test('the node runs containerd 2.x and runc built here: crictl lists the control plane, the kubelet and status -o json report them', async () => {
+  const version = JSON.parse((await s.minilab(['version', '-o', 'json'])).stdout) as {
+    runtime: { containerd: string; runc: string; crictl: string };
+  };
+  const { containerd, runc, crictl } = version.runtime;
+  assert.match(containerd, /^v2\./);
+
+  const ps = await s.minilab(['ssh', '-p', profile, '--', 'crictl', 'ps', '-o', 'json']);
+  assert.equal(ps.code, 0, ps.stderr);
+  const names = (
+    JSON.parse(ps.stdout) as { containers: { metadata: { name: string }; state: string }[] }
+  ).containers
+    .filter((c) => c.state === 'CONTAINER_RUNNING')
+    .map((c) => c.metadata.name);
+  for (const c of [
+    'etcd',
+    'kube-apiserver',
+    'kube-controller-manager',
+    'kube-scheduler',
+    'kube-proxy',
+    'coredns',
+  ])
+    assert.ok(names.includes(c), `crictl ps lists ${c} running: ${names.join(', ')}`);
+
+  const versions = await s.minilab([
+    'ssh',
+    '-p',
+    profile,
+    '--',
+    'sh',
+    '-c',
+    'containerd --version; runc --version; crictl --version',
+  ]);
+  assert.equal(versions.code, 0, versions.stderr);
+  assert.match(
+    versions.stdout,
+    new RegExp(`^containerd github.com/containerd/containerd/v2 ${containerd} `, 'm'),
+  );
+  assert.match(versions.stdout, new RegExp(`^runc version ${runc.slice(1)}$`, 'm'));
+  assert.match(versions.stdout, /^libseccomp: \d+\.\d+\.\d+$/m, 'runc is built with seccomp');
+  assert.match(versions.stdout, new RegExp(`^crictl version ${crictl.slice(1)}$`, 'm'));
+  const debian = await s.minilab([
+    'ssh',
+    '-p',
+    profile,
+    '--',
+    'sh',
+    '-c',
+    'dpkg-query -W containerd runc 2>&1; true',
+  ]);
+  assert.match(
+    debian.stdout,
+    /no packages found matching containerd/,
+    "Debian's containerd is not installed",
+  );
+
+  const nodes = await s.minilab([
+    'kubectl',
+    '-p',
+    profile,
+    '--',
+    'get',
+    'nodes',
+    '-o',
+    'jsonpath={.items[*].status.nodeInfo.containerRuntimeVersion}',
+  ]);
+  assert.equal(nodes.stdout.trim(), `containerd://${containerd.slice(1)}`);
+  const status = JSON.parse((await s.minilab(['status', '-p', profile, '-o', 'json'])).stdout) as {
+    runtime?: { containerd: string; runc: string };
+  };
+  assert.deepEqual(status.runtime, { containerd, runc });
+});
+
 test("kubectl runs with the cluster's version against the profile", async () => {
   const r = await s.minilab(['kubectl', '-p', profile, '--', 'get', 'nodes', '-o', 'name']);
   assert.equal(r.code, 0, r.stderr);
@@ -501,7 +574,8 @@ test('logs -f prints new lines as they come; Ctrl-C ends it with 0, and no follo
     await follow.see('stdout', /\S/, 30_000);
     // A new pod sandbox: containerd logs it (at info) after the follow began.
     await createPodOnce(core, pod, 'docker.io/minilab/storage-helper:v1', ['true']);
-    await follow.see('stdout', new RegExp(`RunPodSandbox for .*Name:${pod}`), 60_000);
+    // (containerd 1.7 printed the metadata as Name:POD, 2.x as name:"POD")
+    await follow.see('stdout', new RegExp(`RunPodSandbox for .*[Nn]ame:"?${pod}`), 60_000);
     assert.deepEqual(await follow.stop('SIGINT'), { code: 0, signal: null }, follow.stderr());
   } finally {
     follow.kill();

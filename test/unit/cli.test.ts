@@ -6,9 +6,17 @@ import { table } from '../../src/cli/output.js';
 test('version -o json prints exactly one JSON document on stdout', async () => {
   const r = await runCli(['version', '-o', 'json']);
   assert.equal(r.code, 0);
-  const data = JSON.parse(r.stdout) as { minilab: string; defaultKubernetesVersion: string };
+  const data = JSON.parse(r.stdout) as {
+    minilab: string;
+    defaultKubernetesVersion: string;
+    runtime: { containerd: string; runc: string; crictl: string };
+  };
   assert.match(data.minilab, /^\d+\.\d+\.\d+/);
   assert.match(data.defaultKubernetesVersion, /^v1\.\d+\.\d+$/);
+  // the versions images/runtime/build.sh pins
+  assert.match(data.runtime.containerd, /^v2\.\d+\.\d+$/);
+  assert.match(data.runtime.runc, /^v1\.\d+\.\d+$/);
+  assert.match(data.runtime.crictl, /^v1\.\d+\.\d+$/);
   assert.equal(r.stderr, '');
 });
 

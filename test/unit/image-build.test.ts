@@ -35,6 +35,23 @@ const COMPONENTS = {
   ],
 };
 
+/** What images/runtime/build.sh would report. */
+const RUNTIME = {
+  containerd: 'v2.3.7',
+  runc: 'v1.4.4',
+  crictl: 'v1.37.0',
+  libseccomp: '2.5.4',
+  goVersion: 'go1.26.8',
+};
+
+/** The stage scripts a build from nothing runs, in order. */
+const STAGES = [
+  'base/build-rootfs.sh',
+  'base/build-tools-layer.sh',
+  'runtime/build.sh',
+  'components/build.sh',
+];
+
 /**
  * A `bash` first on PATH for the build's stage scripts (debootstrap, the tools layer, go build):
  * it records each script it is asked to run and writes small stand-ins for what that script makes.
@@ -50,11 +67,16 @@ async function stageScripts(dir: string) {
     join(bin, 'bash'),
     `#!/bin/sh
 if [ "$1" = --minilab-stub ]; then echo stub; exit 0; fi
-echo "$(basename "$1")" >> '${log}'
-case "$(basename "$1")" in
-  build-rootfs.sh) printf 'a root filesystem' > "$2" ;;
-  build-tools-layer.sh) printf 'a tools layer' > "$3" ;;
-  build.sh)
+stage="$(basename "$(dirname "$1")")/$(basename "$1")"
+echo "$stage" >> '${log}'
+case "$stage" in
+  base/build-rootfs.sh) printf 'a root filesystem' > "$2" ;;
+  base/build-tools-layer.sh) printf 'a tools layer' > "$3" ;;
+  runtime/build.sh)
+    mkdir -p "$2"
+    for f in containerd containerd-shim-runc-v2 ctr runc crictl containerd.service; do printf '%s' "$f" > "$2/$f"; done
+    printf '%s' '${JSON.stringify(RUNTIME)}' > "$2/runtime.json" ;;
+  components/build.sh)
     mkdir -p "$3"
     for f in kube etcd coredns pause local-path-provisioner flanneld install-conf flannel; do printf '%s' "$f" > "$3/$f"; done
     cp '${components}' "$3/components.json" ;;
@@ -175,12 +197,15 @@ test(
 
       const first = await buildNodeImage(ctx, VERSION);
       assert.equal(first.reused, false);
-      assert.deepEqual(await scripts.ran(), ['build-rootfs.sh', 'build-tools-layer.sh', 'build.sh']);
+      assert.deepEqual(await scripts.ran(), STAGES);
+      assert.deepEqual(first.runtime, RUNTIME);
       const made = engine.builds[0];
       assert.ok(made?.committed);
       assert.equal(made.committed.ref, `minilab/node:${VERSION}`);
       const key = made.committed.labels[Labels.buildKey];
       assert.match(key ?? '', /^[0-9a-f]{16}$/);
+      assert.equal(made.committed.labels[Labels.containerd], RUNTIME.containerd);
+      assert.equal(made.committed.labels[Labels.runc], RUNTIME.runc);
       assert.deepEqual([...made.imported].sort(), preloaded);
 
       const again = await buildNodeImage(ctx, VERSION);
@@ -192,7 +217,7 @@ test(
       assert.equal(engine.builds.length, 2, '--force assembles the node image again');
       assert.deepEqual(
         await scripts.ran(),
-        ['build-rootfs.sh', 'build-tools-layer.sh', 'build.sh'],
+        STAGES,
         'no stage before it ran again (no debootstrap, no go build)',
       );
       const remade = engine.builds[1] as Build;

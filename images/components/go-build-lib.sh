@@ -1,0 +1,54 @@
+# Shared by images/components/build.sh and images/runtime/build.sh: logging,
+# the Go environment, and running build commands with their output in logs.
+# The sourcing script sets LIB_NAME (the prefix of every line it prints) and
+# `step` (what it is doing, named if it fails).
+
+say() { echo "${LIB_NAME}: $*"; }
+die() {
+  echo "${LIB_NAME}: error: $*" >&2
+  exit 1
+}
+
+# go_build_setup OUTDIR : check the host, make OUTDIR and WORK (absolute),
+# export the Go environment, and report the failing step on exit.
+go_build_setup() {
+  [ "$(uname -s)" = Linux ] || die "build on Linux (the binaries are run to check them)"
+  command -v go >/dev/null || die "go is not installed"
+  mkdir -p "$1"
+  OUTDIR=$(cd "$1" && pwd)
+  WORK=${MINILAB_GO_WORK:-$OUTDIR/.src}
+  mkdir -p "$WORK/logs"
+  WORK=$(cd "$WORK" && pwd)
+
+  export GOTOOLCHAIN=auto # a module may ask for a newer Go than the installed one
+  export GOFLAGS=-mod=mod
+  export GOWORK=off
+  export CGO_ENABLED=0
+  export GOOS=linux
+  unset GOARCH # built for this machine: the binaries are run to check them
+
+  step="starting"
+  trap on_exit EXIT
+}
+
+on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then
+    echo "${LIB_NAME}: FAILED while $step (exit $rc); logs in $WORK/logs" >&2
+  fi
+}
+
+# run LOG DIR CMD... : run a command in DIR with its output in WORK/logs/LOG.log;
+# on failure show the end of that log.
+run() {
+  local log="$WORK/logs/$1.log" dir=$2
+  shift 2
+  echo "+ (cd $dir && $*)" >>"$log"
+  if ! (cd "$dir" && "$@") >>"$log" 2>&1; then
+    echo "${LIB_NAME}: command failed: $*" >&2
+    tail -n 40 "$log" | sed 's/^/  | /' >&2
+    return 1
+  fi
+}
+
+size_mb() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f MB", b / 1000000 }'; }
