@@ -38,7 +38,7 @@ async function readNumber(path: string): Promise<number | undefined> {
  */
 export async function preflight(provider: Provider, req: PreflightRequest): Promise<PreflightResult> {
   const info = await provider.info();
-  const warnings: string[] = [];
+  const warnings: string[] = [...(info.warnings ?? [])];
   if (info.rootless) {
     warnings.push(
       `the ${info.engine.name} engine runs rootless: nodes need cgroup v2 with delegated cpu, memory and pids controllers`,

@@ -160,6 +160,8 @@ export interface ProviderInfo {
   os: string;
   /** Whether the engine runs on this machine (host ports are then checked here). */
   local: boolean;
+  /** What the user should know about this engine before a cluster is made (preflight shows them). */
+  warnings?: string[];
 }
 
 /** What a provider made for a plan, recorded as it is made so a failed start removes exactly that. */
@@ -228,6 +230,13 @@ export interface Provider {
   deleteNode(node: Node): Promise<RemovedResources>;
   /** Removes a profile's resources (found by label), or exactly those a journal names. */
   deleteCluster(profile: string, only?: readonly CreatedResource[]): Promise<RemovedResources>;
+  /**
+   * Closes what the engine leaves open on the profile's published ports (Docker before 28: ports
+   * on 127.0.0.1 reachable by network neighbours, see docker/loopback-guard.ts), as their containers
+   * now publish them; returns warnings for what it could not do, and never fails. Only providers
+   * whose engines need it have it.
+   */
+  guardPorts?(profile: string): Promise<string[]>;
   /** The API server's address on the host, from the cluster's nodes. */
   apiEndpoint(nodes: readonly Node[]): { host: string; port: number };
   readonly images: ImageStore;

@@ -15,7 +15,15 @@ import type {
 import { proxied, withNoProxy } from '../proxy.js';
 import { nextFixedAddress } from './addresses.js';
 import type { EngineEnv } from './client.js';
-import { DockerEngine } from './engine.js';
+import { DockerEngine, type EngineInfo } from './engine.js';
+import {
+  assessExposure,
+  LoopbackGuard,
+  probeHost,
+  runCommand,
+  type CommandRunner,
+  type Exposure,
+} from './loopback-guard.js';
 import { DockerNode } from './node.js';
 
 /**
@@ -25,7 +33,17 @@ import { DockerNode } from './node.js';
 export class DockerProvider implements Provider {
   readonly driver = 'docker';
 
-  constructor(readonly engine: DockerEngine) {}
+  /** How the engine's loopback ports stand (asked once: the engine's version and this process's rights). */
+  private exposure?: Promise<Exposure>;
+
+  constructor(
+    readonly engine: DockerEngine,
+    /** How the loopback guard runs iptables, and as whom this process runs (fakes in tests). */
+    private readonly firewall: { run: CommandRunner; uid?: number } = {
+      run: runCommand,
+      uid: process.getuid?.(),
+    },
+  ) {}
 
   static async connect(env: EngineEnv): Promise<DockerProvider> {
     return new DockerProvider(await DockerEngine.connect(env));
@@ -37,6 +55,7 @@ export class DockerProvider implements Provider {
 
   async info(): Promise<ProviderInfo> {
     const i = await this.engine.info();
+    const { warning } = await this.loopbackExposure(i);
     return {
       driver: this.driver,
       engine: { name: 'Docker', version: i.serverVersion },
@@ -48,7 +67,46 @@ export class DockerProvider implements Provider {
       rootDir: i.rootDir,
       os: i.os,
       local: this.engine.client.local,
+      warnings: warning ? [warning] : [],
     };
+  }
+
+  private loopbackExposure(known?: EngineInfo): Promise<Exposure> {
+    this.exposure ??= (async () => {
+      const i = known ?? (await this.engine.info());
+      const local = this.engine.client.local;
+      return assessExposure(
+        {
+          version: i.serverVersion,
+          local,
+          rootless: i.rootless,
+          forwarded: i.os === 'Docker Desktop' || (local && process.platform !== 'linux'),
+        },
+        // Another machine's firewall is not this one's: nothing to ask here.
+        local ? await probeHost(this.firewall.run, this.firewall.uid) : { mirroredLoopback: false },
+      );
+    })();
+    return this.exposure;
+  }
+
+  /**
+   * On Docker before 28, the raw-table rules Docker 28 would write for the loopback ports the
+   * profile's containers publish (running containers only: a stopped one publishes nothing);
+   * on an engine that filters them itself, or with no containers left, rules written before go.
+   */
+  async guardPorts(profile: string): Promise<string[]> {
+    try {
+      const e = await this.loopbackExposure();
+      if (!e.manageable) return [];
+      const owned = { [Labels.profile]: profile, [Labels.managed]: 'true' };
+      const ports = e.exposed ? (await this.engine.containers.list(owned)).flatMap((c) => c.ports) : [];
+      await new LoopbackGuard(this.firewall.run, e.mirroredLoopback).sync(profile, ports);
+      return [];
+    } catch (err) {
+      return [
+        `could not guard the ports of profile "${profile}" on 127.0.0.1 against network neighbours: ${(err as Error).message}`,
+      ];
+    }
   }
 
   private handle = (state: DockerNode['state']) =>
@@ -168,6 +226,8 @@ export class DockerProvider implements Provider {
     for (const name of await volumes.list(own)) {
       if ((await volumes.remove(name)) === 'removed') removed.volumes.push(name);
     }
+    // A rule left behind would only drop what the kernel calls martian: its failure is not the delete's.
+    await this.guardPorts(node.profile);
     return removed;
   }
 
@@ -188,6 +248,8 @@ export class DockerProvider implements Provider {
     for (const name of network) {
       if ((await networks.remove(name)) === 'removed') removed.network = name;
     }
+    // The guard rules follow what is left: none after a delete, a node's fewer after a rollback.
+    await this.guardPorts(profile);
     return removed;
   }
 
