@@ -48,11 +48,13 @@ OUTDIR=$1
 go_build_setup "$OUTDIR"
 
 # module_tree MODULE VERSION NAME : a writable copy of MODULE@VERSION's tree in
-# WORK/src/NAME (downloaded through the module proxy), printed.
+# WORK/src/NAME (downloaded through the module proxy), its path left in $src.
+# (Not a $(...) function: errexit does not reach inside one.)
 module_tree() {
-  local dir
-  dir=$(cd "$WORK" && go mod download -json "$1@$2" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-  [ -d "$dir" ] || die "could not download $1@$2"
+  local dir json="$WORK/logs/download-$3.json"
+  (cd "$WORK" && go mod download -json "$1@$2") >"$json" 2>&1 || die "could not download $1@$2: $(cat "$json")"
+  dir=$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' "$json")
+  [ -d "$dir" ] || die "could not download $1@$2: $(cat "$json")"
   if [ ! -f "$WORK/src/$3/.version" ] || [ "$(cat "$WORK/src/$3/.version")" != "$2" ]; then
     rm -rf "$WORK/src/$3"
     mkdir -p "$WORK/src"
@@ -60,7 +62,7 @@ module_tree() {
     chmod -R u+w "$WORK/src/$3"
     echo "$2" >"$WORK/src/$3/.version"
   fi
-  echo "$WORK/src/$3"
+  src="$WORK/src/$3"
 }
 
 timings=()
@@ -70,7 +72,7 @@ timings=()
 # node uses overlayfs). The shim gets the Makefile's no_grpc tag.
 step="building containerd"
 t=$SECONDS
-src=$(module_tree "$CONTAINERD_MODULE" "$CONTAINERD_VERSION" containerd)
+module_tree "$CONTAINERD_MODULE" "$CONTAINERD_VERSION" containerd
 pkg=$CONTAINERD_MODULE
 stamp="-X $pkg/version.Version=$CONTAINERD_VERSION -X $pkg/version.Revision=${MINILAB_CONTAINERD_REVISION:-} -X $pkg/version.Package=$pkg"
 for cmd in containerd ctr; do
@@ -93,10 +95,10 @@ timings+=("containerd: $((SECONDS - t))s")
 # static PIE on amd64 and arm64, tags seccomp urfave_cli_no_docs netgo osusergo).
 step="building runc"
 t=$SECONDS
-command -v cc >/dev/null || die "runc needs a C compiler (apt-get install gcc libc6-dev)"
+command -v "$(go env CC)" >/dev/null || die "runc needs a C compiler (apt-get install gcc libc6-dev)"
 pkg-config --exists libseccomp 2>/dev/null && [ -n "$(find /usr/lib /usr/local/lib -name libseccomp.a 2>/dev/null | head -n1)" ] ||
   die "runc needs libseccomp's static library (apt-get install libseccomp-dev pkg-config)"
-src=$(module_tree "$RUNC_MODULE" "$RUNC_VERSION" runc)
+module_tree "$RUNC_MODULE" "$RUNC_VERSION" runc
 mode=() link=(-extldflags -static)
 case $(go env GOARCH) in
   amd64 | arm64) mode=(-buildmode=pie) link=(-linkmode external -extldflags -static-pie) ;;
@@ -109,9 +111,11 @@ got=$("$OUTDIR/runc" --version)
 [ "$(head -n1 <<<"$got")" = "runc version ${RUNC_VERSION#v}" ] || die "runc --version says '$got'"
 libseccomp=$(sed -n 's/^libseccomp: //p' <<<"$got")
 [ -n "$libseccomp" ] || die "runc was built without libseccomp: '$got'"
-# static: no program interpreter, no shared libraries needed
-if readelf -lW "$OUTDIR/runc" | grep -q INTERP || readelf -dW "$OUTDIR/runc" | grep -q NEEDED; then
-  die "runc is dynamically linked: $(readelf -dW "$OUTDIR/runc" | grep NEEDED | tr '\n' ' ')"
+# static: no program interpreter, no shared libraries needed (readelf failing stops the script)
+headers=$(readelf -lW "$OUTDIR/runc")
+dynamic=$(readelf -dW "$OUTDIR/runc")
+if grep -q INTERP <<<"$headers" || grep -q NEEDED <<<"$dynamic"; then
+  die "runc is dynamically linked: $(grep NEEDED <<<"$dynamic" | tr '\n' ' ')"
 fi
 say "runc $RUNC_VERSION (libseccomp $libseccomp)"
 timings+=("runc: $((SECONDS - t))s")
@@ -119,7 +123,7 @@ timings+=("runc: $((SECONDS - t))s")
 # crictl: as cri-tools' Makefile (CGO_ENABLED=0, -trimpath, version without the v).
 step="building crictl"
 t=$SECONDS
-src=$(module_tree "$CRICTL_MODULE" "$CRICTL_VERSION" cri-tools)
+module_tree "$CRICTL_MODULE" "$CRICTL_VERSION" cri-tools
 run crictl "$src" go build -mod=readonly -trimpath -buildvcs=false \
   -ldflags "-X $CRICTL_MODULE/pkg/version.Version=${CRICTL_VERSION#v} -s -w" -o "$OUTDIR/crictl" ./cmd/crictl
 got=$("$OUTDIR/crictl" --version)
@@ -134,7 +138,7 @@ cat >"$OUTDIR/runtime.json" <<EOF
   "runc": "$RUNC_VERSION",
   "crictl": "$CRICTL_VERSION",
   "libseccomp": "$libseccomp",
-  "goVersion": "$(go env GOVERSION)"
+  "goVersion": "$(go version "$OUTDIR/containerd" | awk '{ print $2 }')"
 }
 EOF
 for f in containerd containerd-shim-runc-v2 ctr runc crictl; do say "$f $(size_mb "$OUTDIR/$f")"; done

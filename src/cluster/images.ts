@@ -103,8 +103,9 @@ async function labelLoaded(node: Node, refs: string[], engineId?: string): Promi
 }
 
 /**
- * The images `ctr images import --local` says it unpacked ("unpacking REF (DIGEST)...done"; the
- * transfer service, ctr's default in containerd 2.x, prints a progress table instead).
+ * The images `ctr images import --local` says it unpacked ("unpacking REF (DIGEST)...done"). Every
+ * ctr image command here takes `--local` (containerd's client-side path, as in 1.7): the transfer
+ * service, ctr's default in 2.x, prints a progress table instead and ignores `tag --force`.
  */
 export function importedRefs(out: string): string[] {
   return [...out.matchAll(/unpacking (\S+) \(sha256:[0-9a-f]+\)/g)].map((m) => m[1]!);
@@ -184,7 +185,7 @@ export async function loadImages(
     if (source) {
       await runInNode(
         node,
-        ['ctr', '-n', 'k8s.io', 'images', 'tag', '--force', source, wanted],
+        ['ctr', '-n', 'k8s.io', 'images', 'tag', '--local', '--force', source, wanted],
         `tagging ${source} as ${wanted}`,
       );
     } else {
@@ -289,7 +290,7 @@ export async function copyImage(from: Node, to: Node, image: ClusterImage): Prom
     },
   });
   const exported = from
-    .execStream(['ctr', '-n', 'k8s.io', 'images', 'export', '-', image.ref], {
+    .execStream(['ctr', '-n', 'k8s.io', 'images', 'export', '--local', '-', image.ref], {
       stdout: archive,
       stderr,
       timeoutMs: 30 * 60_000,

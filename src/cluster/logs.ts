@@ -96,12 +96,12 @@ for f in /var/log/containers/*.log; do
   case "$t" in /var/log/pods/*) [ -f "$t" ] && cut -d' ' -f4- "$t" > "$d/containers/$(basename "$f")" 2>/dev/null || true ;; esac
 done
 cp -r /var/log/pods "$d/pods" 2>/dev/null || true
-cp /etc/minilab/kubeadm.yaml /etc/minilab/components.json "$d/kubernetes/" 2>/dev/null || true
+cp /etc/minilab/kubeadm.yaml /etc/minilab/components.json /etc/minilab/runtime.json "$d/kubernetes/" 2>/dev/null || true
 cp -r /etc/kubernetes/manifests "$d/kubernetes/" 2>/dev/null || true
 K="kubectl --kubeconfig=/etc/kubernetes/admin.conf"
 $K get nodes,pods,services,events -A -o wide > "$d/kubernetes/resources.txt" 2>&1 || true
 $K describe nodes > "$d/kubernetes/nodes-describe.txt" 2>&1 || true
-{ kubeadm version -o short; kubelet --version; containerd --version; runc --version; uname -a; cat /etc/os-release; } > "$d/versions.txt" 2>&1 || true
+{ kubeadm version -o short; kubelet --version; containerd --version; runc --version; crictl --version; uname -a; cat /etc/os-release; } > "$d/versions.txt" 2>&1 || true
 systemctl list-units --no-pager > "$d/systemd-units.txt" 2>&1 || true
 ip addr > "$d/network.txt" 2>&1; ip route >> "$d/network.txt" 2>&1; iptables-save >> "$d/network.txt" 2>&1 || true
 `;

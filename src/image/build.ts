@@ -112,7 +112,12 @@ export async function buildNodeImage(
   const nodeKey = await cacheKey({
     values: { base: base.key, runtime: runtime.key, components: components.key, images: images.key, version },
     // The recipe below is an input too: a change to this file rebuilds the node image.
-    paths: [join(imagesDir, 'node'), fileURLToPath(import.meta.url)],
+    paths: [
+      join(imagesDir, 'node'),
+      fileURLToPath(import.meta.url),
+      // where the runtime's files go in the node
+      fileURLToPath(new URL('./runtime.js', import.meta.url)),
+    ],
     root: imagesDir,
   });
   const ref = nodeImageRef(version);
@@ -458,7 +463,7 @@ async function assembleNode(
       'starting containerd',
     );
     const { specs, pulled } = job.images;
-    const importImages = 'ctr -n k8s.io images import --no-unpack --all-platforms - >/dev/null';
+    const importImages = 'ctr -n k8s.io images import --local --no-unpack --all-platforms - >/dev/null';
     progress(`importing ${specs.length + pulled.length} images`);
     await sh(importImages, 'importing images into containerd', imageArchive(specs));
     for (const ref of pulled) {

@@ -33,7 +33,11 @@ const VERSION_LINE = /^(CONTAINERD|RUNC|CRICTL)_VERSION=(v[0-9][0-9A-Za-z.-]*)$/
 
 /** The runtime versions this minilab's node image recipe pins (read from the build script). */
 export async function pinnedRuntime(): Promise<{ containerd: string; runc: string; crictl: string }> {
-  const text = await readFile(script, 'utf8');
+  const text = await readFile(script, 'utf8').catch((err: unknown) => {
+    throw new MinilabError('environment', `cannot read ${script}: ${(err as Error).message}`, {
+      hint: 'minilab runs from its source tree; reinstall or check out the tree again',
+    });
+  });
   const found = Object.fromEntries([...text.matchAll(VERSION_LINE)].map((m) => [m[1], m[2]]));
   const { CONTAINERD, RUNC, CRICTL } = found;
   if (!CONTAINERD || !RUNC || !CRICTL) {
@@ -51,6 +55,10 @@ export async function pinnedRuntime(): Promise<{ containerd: string; runc: strin
  */
 export async function ensureRuntime(cache: string, progress: (s: string) => void): Promise<RuntimeStage> {
   const key = await cacheKey({
+    // the stamps these set are in the binaries
+    values: Object.fromEntries(
+      ['MINILAB_CONTAINERD_REVISION', 'MINILAB_RUNC_COMMIT'].map((v) => [v, process.env[v] ?? '']),
+    ),
     paths: [join(imagesDir, 'runtime'), join(imagesDir, 'components', 'go-build-lib.sh')],
     root: imagesDir,
   });

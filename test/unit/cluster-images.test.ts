@@ -199,6 +199,9 @@ test('two names of one image are loaded once: the second is a containerd tag of 
   );
   const ctr = calls.filter((c) => c.cmd[0] === 'ctr').map((c) => c.cmd[4]);
   assert.equal(ctr.filter((c) => c === 'import').length, 1, `one import: ${ctr.join(', ')}`);
+  const importCall = calls.find((c) => c.cmd.includes('import'));
+  assert.ok(importCall?.cmd.includes('--local'), 'ctr import --local: the path that prints what it unpacked');
   const tag = calls.find((c) => c.cmd.includes('tag'));
+  assert.ok(tag?.cmd.includes('--local'), 'ctr tag --local honours --force');
   assert.deepEqual(tag?.cmd.slice(-2), ['docker.io/my/app:dev', 'docker.io/my/app:latest']);
 });

@@ -25,8 +25,8 @@ export function registerVersion(program: Command, ctx: Context): void {
         data,
         (d) =>
           `minilab ${d.minilab}\ndefault Kubernetes ${d.defaultKubernetesVersion}\n` +
-          `node runtime containerd ${d.runtime.containerd}, runc ${d.runtime.runc}, crictl ${d.runtime.crictl}\n` +
-          `node ${d.node} (${d.platform})\n`,
+          `node image runtime: containerd ${d.runtime.containerd}, runc ${d.runtime.runc}, crictl ${d.runtime.crictl}\n` +
+          `Node.js ${d.node} (${d.platform})\n`,
       );
     });
 }
