@@ -99,10 +99,14 @@ export async function withTimeout<T>(
   }
 }
 
+/** How long an image stream (upload, export) may go without a byte moving before it is aborted. */
+export const STREAM_STALL_MS = 120_000;
+
 /**
  * A deadline on inactivity, for transfers too long for a fixed one (an image of gigabytes):
  * `touch()` at every sign of progress; `signal` aborts once `ms` pass without one.
  */
+
 export function inactivityDeadline(ms: number): {
   signal: AbortSignal;
   touch: () => void;

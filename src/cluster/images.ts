@@ -1,7 +1,7 @@
 import { constants, createReadStream, type Stats } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { PassThrough, Readable, Writable } from 'node:stream';
-import { MinilabError, formatMs } from '../errors.js';
+import { MinilabError, STREAM_STALL_MS, formatMs } from '../errors.js';
 import { normalizeRef } from '../image/archive.js';
 import { CONTAINERD_PINNED_LABEL, Labels } from '../labels.js';
 import { runInNode } from '../providers/run.js';
@@ -294,6 +294,8 @@ export async function copyImage(from: Node, to: Node, image: ClusterImage): Prom
       stdout: archive,
       stderr,
       timeoutMs: 30 * 60_000,
+      // as an image load from the engine: a stream that stops is a failure, not a wait of 30 minutes
+      stallMs: STREAM_STALL_MS,
     })
     .then((code) => {
       if (code !== 0) throw new Error(errors.trim() || `exit ${code}`);

@@ -1,22 +1,53 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { MinilabError } from '../errors.js';
+import { MinilabError, formatMs, inactivityDeadline } from '../errors.js';
+
+/**
+ * How long a build script may print nothing before it is stopped: well above the longest silent
+ * step seen (a cold `go build` of the Kubernetes binaries, about 7 minutes on 2 cores).
+ */
+export const SCRIPT_STALL_MS = 30 * 60_000;
 
 /**
  * Runs one of the project's build scripts (bash, from images/), reporting each output line as
- * progress and keeping the last lines for the error when it fails.
+ * progress and keeping the last lines for the error when it fails. A script silent for `stallMs`
+ * is stopped with everything it started (its own process group) and reported as such.
  */
 export async function runScript(
   script: string,
   args: string[],
-  opts: { progress?: (line: string) => void; env?: NodeJS.ProcessEnv; what: string; hint: string },
+  opts: {
+    progress?: (line: string) => void;
+    env?: NodeJS.ProcessEnv;
+    what: string;
+    hint: string;
+    stallMs?: number;
+  },
 ): Promise<void> {
   const child = spawn('bash', [script, ...args], {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
+  const stallMs = opts.stallMs ?? SCRIPT_STALL_MS;
+  const stall = inactivityDeadline(stallMs);
+  const stopGroup = (signal: NodeJS.Signals) => {
+    try {
+      if (child.pid) process.kill(-child.pid, signal);
+    } catch {
+      // already gone
+    }
+  };
+  stall.signal.addEventListener('abort', () => {
+    stopGroup('SIGTERM');
+    setTimeout(() => stopGroup('SIGKILL'), 5000).unref();
+  });
+  // minilab interrupted: the build goes with it
+  const onExit = () => stopGroup('SIGTERM');
+  process.once('exit', onExit);
   const tail: string[] = [];
   const onLine = (line: string) => {
+    stall.touch();
     tail.push(line);
     if (tail.length > 25) tail.shift();
     if (line.trim()) opts.progress?.(line.trim().slice(0, 120));
@@ -26,7 +57,16 @@ export async function runScript(
   const code = await new Promise<number>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (c) => resolve(c ?? 1));
+  }).finally(() => {
+    stall.stop();
+    process.removeListener('exit', onExit);
   });
+  if (stall.fired()) {
+    throw new MinilabError('timeout', `${opts.what} printed nothing for ${formatMs(stallMs)}: stopped`, {
+      details: tail,
+      hint: opts.hint,
+    });
+  }
   if (code !== 0) {
     throw new MinilabError('environment', `${opts.what} failed (exit ${code})`, {
       details: tail,

@@ -106,6 +106,8 @@ export interface StreamIO {
   stderr: Writable;
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** Fail when the command sends nothing (stdout or stderr) for this long (a stalled stream). */
+  stallMs?: number;
 }
 
 export interface TerminalIO {

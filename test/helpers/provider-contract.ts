@@ -152,6 +152,29 @@ export function providerContract(name: string, makeSetup: () => Promise<Contract
     assert.equal(Buffer.concat(chunks).toString(), 'one\ntwo\n');
   });
 
+  test(`${name}: a streaming exec that stops sending fails after stallMs; one that keeps sending does not`, async () => {
+    const started = performance.now();
+    await assert.rejects(
+      node.execStream(['sh', '-c', 'echo first; sleep 20; echo late'], {
+        stdout: new PassThrough(),
+        stderr: new PassThrough(),
+        timeoutMs: 30_000,
+        stallMs: 1500,
+      }),
+      (err: Error & { kind?: string }) =>
+        err.kind === 'timeout' && /sent nothing for 1\.5s/.test(err.message),
+    );
+    const waited = performance.now() - started;
+    assert.ok(waited < 15_000, `failed when the stream stopped, not at the end (${Math.round(waited)} ms)`);
+    // Output every half second for 3 s: never 1.5 s without a byte.
+    const code = await node.execStream(['sh', '-c', 'for i in 1 2 3 4 5 6; do echo $i; sleep 0.5; done'], {
+      stdout: new PassThrough().resume(),
+      stderr: new PassThrough(),
+      stallMs: 1500,
+    });
+    assert.equal(code, 0);
+  });
+
   test(`${name}: exec with a TTY gets a terminal and the exit status`, async () => {
     const stdin = Object.assign(new PassThrough(), {
       isTTY: false,

@@ -1,5 +1,5 @@
 import { PassThrough, Readable, type Writable } from 'node:stream';
-import { withTimeout } from '../../errors.js';
+import { MinilabError, formatMs, inactivityDeadline, withTimeout } from '../../errors.js';
 import type { ExecOptions, ExecResult, StreamIO, TerminalIO } from '../types.js';
 import type { DockerClient } from './client.js';
 
@@ -71,13 +71,24 @@ export class Exec {
       }),
     );
     let attached: { destroy(): void } | undefined;
+    const stall = io.stallMs ? inactivityDeadline(io.stallMs) : undefined;
     const run = async () => {
       const stream = await exec.start({ hijack: true, stdin: Boolean(io.stdin) });
       attached = stream;
+      stall?.touch();
       const done = new Promise<void>((resolve, reject) => {
         stream.on('end', resolve);
         stream.on('close', resolve);
         stream.on('error', reject);
+        stream.on('data', () => stall?.touch());
+        stall?.signal.addEventListener('abort', () =>
+          reject(
+            new MinilabError(
+              'timeout',
+              `\`${cmd.join(' ')}\` in ${nameOrId} sent nothing for ${formatMs(io.stallMs ?? 0)}`,
+            ),
+          ),
+        );
       });
       docker.modem.demuxStream(stream, io.stdout, io.stderr);
       if (io.stdin) {
@@ -88,12 +99,16 @@ export class Exec {
       const info = await exec.inspect();
       return info.ExitCode ?? 1;
     };
-    if (!io.timeoutMs) return run();
     try {
-      return await withTimeout(run(), io.timeoutMs, `\`${cmd.join(' ')}\` in ${nameOrId}`);
+      return await (io.timeoutMs
+        ? withTimeout(run(), io.timeoutMs, `\`${cmd.join(' ')}\` in ${nameOrId}`)
+        : run());
     } catch (err) {
+      // the connection goes: a command still writing to it gets EPIPE; `timeout` ends one that is not
       attached?.destroy();
       throw err;
+    } finally {
+      stall?.stop();
     }
   }
 

@@ -1,14 +1,11 @@
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { MinilabError, formatMs, inactivityDeadline, withTimeout } from '../../errors.js';
+import { MinilabError, STREAM_STALL_MS, formatMs, inactivityDeadline, withTimeout } from '../../errors.js';
 import type { ImageBuilder, ImageInfo, ImageStore } from '../types.js';
 import { statusOf, type DockerClient, type DockerError } from './client.js';
 import type { Containers } from './containers.js';
 import type { Exec } from './exec.js';
 import { DockerNode } from './node.js';
-
-/** How long an image upload may go without a byte moving either way before it is aborted. */
-const STALL_MS = 120_000;
 
 /** One line of docker pull's progress stream. */
 interface PullEvent {
@@ -32,7 +29,7 @@ export class DockerImages implements ImageStore {
     private readonly containers: Containers,
     private readonly execs: Exec,
     /** How long an upload may go without a byte moving either way (tests shorten it). */
-    private readonly stallMs = STALL_MS,
+    private readonly stallMs = STREAM_STALL_MS,
   ) {}
 
   private get docker() {

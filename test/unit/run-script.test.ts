@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runScript } from '../../src/image/run-script.js';
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test('a build script silent for stallMs is stopped with what it started, as a timeout naming the step', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'minilab-script-'));
+  try {
+    const script = join(dir, 'stalls.sh');
+    // A "go build" that hangs: a child of the script, silent.
+    await writeFile(script, `echo starting\nsleep 60 &\necho $! > '${join(dir, 'pid')}'\nwait\n`);
+    const lines: string[] = [];
+    await assert.rejects(
+      runScript(script, [], { what: 'building X', hint: 'h', stallMs: 500, progress: (l) => lines.push(l) }),
+      (err: Error & { kind?: string; details?: string[] }) =>
+        err.kind === 'timeout' && /building X printed nothing for 500ms: stopped/.test(err.message),
+    );
+    assert.deepEqual(lines, ['starting']);
+    const pid = Number(await readFile(join(dir, 'pid'), 'utf8'));
+    for (let i = 0; i < 50 && alive(pid); i++) await sleep(100);
+    assert.equal(alive(pid), false, 'the silent child was stopped too');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a build script that keeps printing runs to its end; a failing one reports its exit code and last lines', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'minilab-script-'));
+  try {
+    const ok = join(dir, 'ok.sh');
+    await writeFile(ok, 'for i in 1 2 3 4 5 6; do echo step $i; sleep 0.2; done\n');
+    await runScript(ok, [], { what: 'building Y', hint: 'h', stallMs: 600 });
+    const bad = join(dir, 'bad.sh');
+    await writeFile(bad, 'echo "go: module not found" >&2\nexit 3\n');
+    await assert.rejects(
+      runScript(bad, [], { what: 'building Z', hint: 'h' }),
+      (err: Error & { kind?: string; details?: string[] }) =>
+        err.kind === 'environment' &&
+        /building Z failed \(exit 3\)/.test(err.message) &&
+        (err.details ?? []).includes('go: module not found'),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
