@@ -133,15 +133,8 @@ test('the node runs containerd 2.x and runc built here: crictl lists the control
   ])
     assert.ok(names.includes(c), `crictl ps lists ${c} running: ${names.join(', ')}`);
 
-  const versions = await s.minilab([
-    'ssh',
-    '-p',
-    profile,
-    '--',
-    'sh',
-    '-c',
-    'containerd --version; runc --version; crictl --version',
-  ]);
+  const inNode = (script: string) => s.minilab(['ssh', '-p', profile, '--', 'sh', '-c', script]);
+  const versions = await inNode('containerd --version; runc --version; crictl --version');
   assert.equal(versions.code, 0, versions.stderr);
   assert.match(
     versions.stdout,
@@ -150,15 +143,7 @@ test('the node runs containerd 2.x and runc built here: crictl lists the control
   assert.match(versions.stdout, new RegExp(`^runc version ${runc.slice(1)}$`, 'm'));
   assert.match(versions.stdout, /^libseccomp: \d+\.\d+\.\d+$/m, 'runc is built with seccomp');
   assert.match(versions.stdout, new RegExp(`^crictl version ${crictl.slice(1)}$`, 'm'));
-  const debian = await s.minilab([
-    'ssh',
-    '-p',
-    profile,
-    '--',
-    'sh',
-    '-c',
-    'dpkg-query -W containerd runc 2>&1; true',
-  ]);
+  const debian = await inNode('dpkg-query -W containerd runc 2>&1; true');
   assert.match(
     debian.stdout,
     /no packages found matching containerd/,

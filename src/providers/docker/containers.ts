@@ -18,6 +18,9 @@ const PORT_TAKEN = /port is already allocated|address already in use/i;
 const HOST_PORT = /(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:]*\]):(\d{1,5})/i;
 
 /** Containers: create, inspect, list, start, stop, remove, files in and out, logs, stats. */
+/** How long a container removal may take before frozen cgroups are suspected (see remove). */
+const THAW_AFTER_MS = 3000;
+
 export class Containers {
   constructor(private readonly client: DockerClient) {}
 
@@ -129,29 +132,48 @@ export class Containers {
 
   /**
    * Removes a container (forced, with its anonymous volumes); "already gone" counts as success.
-   * A node killed while runc inside it was changing a pod container's cgroups can leave that
-   * cgroup frozen (cgroup v1); its processes then never die and the engine cannot kill the node.
-   * Such cgroups are thawed (see thawFrozenCgroups) and the removal tried once more.
+   * A node killed while runc inside it had frozen a pod container's cgroup (cgroup v1: runc freezes
+   * a cgroup to signal all its processes, then thaws it) leaves that cgroup frozen; its processes
+   * then never die, and the engine waits 10 s for an exit event before it gives up. A removal still
+   * running after THAW_AFTER_MS (a normal one takes well under a second) gets such cgroups thawed
+   * beside it (see thawFrozenCgroups), so the engine's wait ends; one that failed that way is tried
+   * once more after the thaw.
    */
   async remove(nameOrId: string): Promise<'removed' | 'absent'> {
-    const once = async (): Promise<'removed' | 'absent'> => {
-      try {
-        await this.client.call(
-          'remove a container',
-          () => this.docker.getContainer(nameOrId).remove({ force: true, v: true }),
-          60_000,
-        );
-        return 'removed';
-      } catch (err) {
-        if (statusOf(err) === 404) return 'absent';
-        if (statusOf(err) === 409 && /already in progress/.test(messageOf(err))) return 'removed';
-        throw err;
-      }
-    };
+    let thaw: Promise<void> | undefined;
+    const timer = setTimeout(() => (thaw = this.thawContainer(nameOrId)), THAW_AFTER_MS);
     try {
-      return await once();
+      return await this.removeOnce(nameOrId);
     } catch (err) {
       if (!/did not receive an exit event|could not kill/.test(messageOf(err))) throw err;
+      clearTimeout(timer);
+      await (thaw ??= this.thawContainer(nameOrId));
+      return await this.removeOnce(nameOrId);
+    } finally {
+      clearTimeout(timer);
+      // a helper started beside the removal is gone before this returns
+      await thaw;
+    }
+  }
+
+  private async removeOnce(nameOrId: string): Promise<'removed' | 'absent'> {
+    try {
+      await this.client.call(
+        'remove a container',
+        () => this.docker.getContainer(nameOrId).remove({ force: true, v: true }),
+        60_000,
+      );
+      return 'removed';
+    } catch (err) {
+      if (statusOf(err) === 404) return 'absent';
+      if (statusOf(err) === 409 && /already in progress/.test(messageOf(err))) return 'removed';
+      throw err;
+    }
+  }
+
+  /** thawFrozenCgroups for a container by name; nothing when it is gone or cannot be read. */
+  private async thawContainer(nameOrId: string): Promise<void> {
+    try {
       const c = await this.client.call('inspect a container', () =>
         this.docker.getContainer(nameOrId).inspect(),
       );
@@ -161,7 +183,8 @@ export class Containers {
         image: c.Image,
         labels: c.Config.Labels ?? {},
       });
-      return once();
+    } catch {
+      // removed meanwhile, or the helper could not run: the removal reports what matters
     }
   }
 
@@ -186,7 +209,7 @@ export class Containers {
     const nodeOnly: string[] = [Labels.role, Labels.node, Labels.apiServerPort, Labels.version];
     const labels = Object.fromEntries(Object.entries(c.labels).filter(([k]) => !nodeOnly.includes(k)));
     const name = `${c.name}-thaw`;
-    await this.remove(name);
+    await this.removeOnce(name);
     await this.createPlain({
       name,
       image: c.image,
@@ -199,7 +222,7 @@ export class Containers {
       await this.start(name);
       await this.waitForExit(name, 60_000);
     } finally {
-      await this.remove(name).catch(() => undefined);
+      await this.removeOnce(name).catch(() => undefined);
     }
   }
 
