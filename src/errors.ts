@@ -106,7 +106,6 @@ export const STREAM_STALL_MS = 120_000;
  * A deadline on inactivity, for transfers too long for a fixed one (an image of gigabytes):
  * `touch()` at every sign of progress; `signal` aborts once `ms` pass without one.
  */
-
 export function inactivityDeadline(ms: number): {
   signal: AbortSignal;
   touch: () => void;

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { MinilabError, formatMs, inactivityDeadline } from '../errors.js';
+import { forwardSignals } from '../signals.js';
 
 /**
  * How long a build script may print nothing before it is stopped: well above the longest silent
@@ -42,9 +43,9 @@ export async function runScript(
     stopGroup('SIGTERM');
     setTimeout(() => stopGroup('SIGKILL'), 5000).unref();
   });
-  // minilab interrupted: the build goes with it
-  const onExit = () => stopGroup('SIGTERM');
-  process.once('exit', onExit);
+  // The script has a process group of its own (so a stall stops all of it), which the terminal's
+  // Ctrl-C no longer reaches: minilab passes it on, and the build ends with it.
+  const unwatch = forwardSignals(stopGroup);
   const tail: string[] = [];
   const onLine = (line: string) => {
     stall.touch();
@@ -59,7 +60,7 @@ export async function runScript(
     child.on('close', (c) => resolve(c ?? 1));
   }).finally(() => {
     stall.stop();
-    process.removeListener('exit', onExit);
+    unwatch();
   });
   if (stall.fired()) {
     throw new MinilabError('timeout', `${opts.what} printed nothing for ${formatMs(stallMs)}: stopped`, {

@@ -9,6 +9,7 @@ import { MinilabError } from '../errors.js';
 import type { Node } from '../providers/types.js';
 import { privateDir, writePrivateFile } from '../private-files.js';
 import { renderKubeconfig, type KubeconfigEntry } from './kubeconfig.js';
+import { forwardSignals } from '../signals.js';
 
 /**
  * A kubectl of the cluster's own version on the host: the node's multi-call binary, copied out
@@ -60,16 +61,12 @@ export async function withKubeconfigFile<T>(
   }
 }
 
-/** Signals meant for kubectl: passed on, so it ends (and minilab cleans up after it). */
-const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-
 /** Runs kubectl with this process's terminal (so `kubectl exec -it` works); resolves to its exit code. */
 export function runKubectl(bin: string, kubeconfig: string, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, ['--kubeconfig', kubeconfig, ...args], { stdio: 'inherit' });
-    const forward = (signal: NodeJS.Signals) => child.kill(signal);
-    const unwatch = () => FORWARDED.forEach((s) => process.off(s, forward));
-    FORWARDED.forEach((s) => process.on(s, forward));
+    // Signals meant for kubectl: passed on, so it ends (and minilab cleans up after it).
+    const unwatch = forwardSignals((signal) => child.kill(signal));
     child.on('error', (err) => {
       unwatch();
       reject(err);

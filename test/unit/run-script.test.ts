@@ -55,3 +55,23 @@ test('a build script that keeps printing runs to its end; a failing one reports 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('Ctrl-C reaches the build script and what it started (its own process group): the build ends, minilab reports it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'minilab-script-'));
+  try {
+    const script = join(dir, 'long.sh');
+    await writeFile(script, `sleep 60 &\necho $! > '${join(dir, 'pid')}'\necho started\nwait\n`);
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const build = runScript(script, [], { what: 'building W', hint: 'h', progress: () => started() });
+    await running;
+    process.kill(process.pid, 'SIGINT');
+    await assert.rejects(build, (err: Error & { kind?: string }) => /building W failed/.test(err.message));
+    const pid = Number(await readFile(join(dir, 'pid'), 'utf8'));
+    for (let i = 0; i < 50 && alive(pid); i++) await sleep(100);
+    assert.equal(alive(pid), false, "the script's child ended with it");
+    assert.equal(process.listenerCount('SIGINT'), 0, 'no signal handler left behind');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

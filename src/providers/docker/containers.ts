@@ -17,10 +17,10 @@ import type { ContainerSpec, LoadBalancerSpec, PlainContainerSpec } from './type
 const PORT_TAKEN = /port is already allocated|address already in use/i;
 const HOST_PORT = /(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:]*\]):(\d{1,5})/i;
 
-/** Containers: create, inspect, list, start, stop, remove, files in and out, logs, stats. */
 /** How long a container removal may take before frozen cgroups are suspected (see remove). */
 const THAW_AFTER_MS = 3000;
 
+/** Containers: create, inspect, list, start, stop, remove, files in and out, logs, stats. */
 export class Containers {
   constructor(private readonly client: DockerClient) {}
 
