@@ -5,11 +5,14 @@ import { MinilabError, STREAM_STALL_MS, formatMs } from '../errors.js';
 import { normalizeRef } from '../image/archive.js';
 import { CONTAINERD_PINNED_LABEL, Labels } from '../labels.js';
 import { runInNode } from '../providers/run.js';
+import { mirroredTags, mirrorServes, publishToMirror } from './mirror.js';
 import type { ImageStore, Node } from '../providers/types.js';
 
 export interface ClusterImage {
   ref: string;
   id: string;
+  /** The digest of the image's target in containerd (its manifest or index). */
+  digest: string;
   sizeBytes: number;
   pinned: boolean;
   /** Put there by `minilab image load` (not preloaded, not pulled by the cluster). */
@@ -41,6 +44,7 @@ export function parseImageList(out: string): ClusterImage[] {
       return {
         ref: f[0]!,
         id: labels[Labels.imageId] ?? f[2]!,
+        digest: f[2]!,
         sizeBytes: Math.round(Number(f[3]) * (UNITS[f[4] ?? 'B'] ?? 1)),
         pinned: labels[CONTAINERD_PINNED_LABEL] === 'pinned',
         loaded: labels[Labels.loaded] === 'true' || labels[Labels.imageId] !== undefined,
@@ -100,6 +104,20 @@ async function labelLoaded(node: Node, refs: string[], engineId?: string): Promi
   const labels = [`${Labels.loaded}=true`, ...(engineId ? [`${Labels.imageId}=${engineId}`] : [])];
   for (const ref of refs)
     await runInNode(node, ['ctr', '-n', 'k8s.io', 'images', 'label', ref, ...labels], `labelling ${ref}`);
+}
+
+/**
+ * Makes the node's mirror serve these loaded images under their names, so that a pull with
+ * `imagePullPolicy: Always` finds them (src/cluster/mirror.ts). A name the mirror cannot hold
+ * (a digest reference) stays loaded, pulled only by digest or with IfNotPresent.
+ */
+async function mirrorLoaded(node: Node, refs: string[]): Promise<void> {
+  if (refs.length === 0) return;
+  const images = await clusterImages(node);
+  await publishToMirror(
+    node,
+    images.filter((i) => refs.includes(i.ref)).map((i) => ({ ref: i.ref, digest: i.digest })),
+  );
 }
 
 /**
@@ -165,6 +183,8 @@ export async function loadImages(
   progress: (ref: string, detail: string) => void,
 ): Promise<LoadReport[]> {
   const present = await clusterImages(node);
+  const tags = await mirroredTags(node);
+  const mirrored = new Set(present.filter((p) => mirrorServes(tags, p.ref, p.digest)).map((p) => p.ref));
   const reports: LoadReport[] = [];
   // An image loaded under one name: its other names are only tags on the same content.
   const loadedAs = new Map<string, string>();
@@ -178,6 +198,8 @@ export async function loadImages(
     const started = performance.now();
     const wanted = normalizeRef(ref);
     if (present.some((p) => p.ref === wanted && p.id === info.id)) {
+      // in the mirror too, where a cluster made before it had the image already
+      if (!mirrored.has(wanted)) await mirrorLoaded(node, [wanted]);
       reports.push({ ref, status: 'unchanged', sizeBytes: info.sizeBytes, ms: performance.now() - started });
       continue;
     }
@@ -196,6 +218,7 @@ export async function loadImages(
       loadedAs.set(info.id, wanted);
     }
     await labelLoaded(node, [wanted], info.id);
+    await mirrorLoaded(node, [wanted]);
     reports.push({ ref, status: 'loaded', sizeBytes: info.sizeBytes, ms: performance.now() - started });
   }
   return reports;
@@ -231,6 +254,7 @@ export async function loadArchive(
   const started = performance.now();
   const refs = await importStream(node, createReadStream(file), file, { total: size, progress });
   await labelLoaded(node, refs);
+  await mirrorLoaded(node, refs);
   return { ref: file, status: 'loaded', sizeBytes: size, ms: performance.now() - started };
 }
 
@@ -313,4 +337,5 @@ export async function copyImage(from: Node, to: Node, image: ClusterImage): Prom
   if (exportDone.status === 'rejected') throw exportDone.reason;
   if (importDone.status === 'rejected') throw importDone.reason;
   await labelLoaded(to, [image.ref], image.engineId);
+  await publishToMirror(to, [{ ref: image.ref, digest: image.digest }]);
 }

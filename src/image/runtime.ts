@@ -13,6 +13,8 @@ export interface RuntimeVersions {
   containerd: string;
   runc: string;
   crictl: string;
+  /** distribution's registry: the node's mirror of loaded images. */
+  registry: string;
   /** The libseccomp runc is statically linked with. */
   libseccomp: string;
   goVersion: string;
@@ -67,7 +69,7 @@ export async function ensureRuntime(cache: string, progress: (s: string) => void
     await privateDir(dir);
     await runScript(script, [dir], {
       progress,
-      what: 'building containerd, runc and crictl from Go modules',
+      what: 'building containerd, runc, crictl and the registry from Go modules',
       hint: 'the Go module proxy must be reachable; runc needs gcc and libseccomp-dev (scripts/setup.sh installs them)',
     });
   }
@@ -84,7 +86,9 @@ function runtimeFiles(dir: string, info: RuntimeVersions): LayerEntry[] {
     mode: 0o755,
   });
   return [
-    ...['containerd', 'containerd-shim-runc-v2', 'ctr', 'crictl'].map((f) => bin(f, 'usr/local/bin')),
+    ...['containerd', 'containerd-shim-runc-v2', 'ctr', 'crictl', 'registry'].map((f) =>
+      bin(f, 'usr/local/bin'),
+    ),
     bin('runc', 'usr/local/sbin'),
     {
       type: 'host-file',

@@ -48,6 +48,7 @@ test('images to copy to a new node: loaded ones it lacks (by reference and ID), 
   const img = (ref: string, id: string, loaded = true): ClusterImage => ({
     ref,
     id,
+    digest: `sha256:${id}`,
     sizeBytes: 1,
     pinned: !loaded,
     loaded,

@@ -40,6 +40,7 @@ const RUNTIME = {
   containerd: 'v2.3.7',
   runc: 'v1.4.4',
   crictl: 'v1.37.0',
+  registry: 'v3.1.2',
   libseccomp: '2.5.4',
   goVersion: 'go1.26.8',
 };
@@ -74,7 +75,7 @@ case "$stage" in
   base/build-tools-layer.sh) printf 'a tools layer' > "$3" ;;
   runtime/build.sh)
     mkdir -p "$2"
-    for f in containerd containerd-shim-runc-v2 ctr runc crictl containerd.service; do printf '%s' "$f" > "$2/$f"; done
+    for f in containerd containerd-shim-runc-v2 ctr runc crictl registry containerd.service; do printf '%s' "$f" > "$2/$f"; done
     printf '%s' '${JSON.stringify(RUNTIME)}' > "$2/runtime.json" ;;
   components/build.sh)
     mkdir -p "$3"

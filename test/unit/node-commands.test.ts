@@ -43,6 +43,7 @@ test('an image reference and ID from a node reach ctr as one argument each, neve
   await copyImage(from, to, {
     ref: HOSTILE,
     id: 'sha256:1',
+    digest: 'sha256:1',
     sizeBytes: 1,
     pinned: false,
     loaded: true,

@@ -9,6 +9,7 @@ import {
   loadOnEveryNode,
   type LoadReport,
 } from '../../cluster/images.js';
+import { mirroredTags, mirrorServes } from '../../cluster/mirror.js';
 import type { Context } from '../context.js';
 import { buildNodeImage, type ComponentSource } from '../../image/build.js';
 import { validateKubernetesVersion } from '../../image/components.js';
@@ -132,15 +133,18 @@ export function registerImage(image: Command, ctx: Context): void {
       const provider = await ctx.provider();
       if (!opts.nodeImages) {
         const { node } = await runningControlPlane(provider, profileOf(cmd, ctx.env));
-        const images = await clusterImages(node);
+        const [listed, tags] = await Promise.all([clusterImages(node), mirroredTags(node)]);
+        // mirrored: a pull of this name (imagePullPolicy: Always) is served by the node's mirror
+        const images = listed.map((i) => ({ ...i, mirrored: mirrorServes(tags, i.ref, i.digest) }));
         ctx.reporter.result(opts.output, { images }, (d) =>
           table(
-            ['IMAGE', 'ID', 'SIZE', 'PINNED'],
+            ['IMAGE', 'ID', 'SIZE', 'PINNED', 'MIRRORED'],
             d.images.map((i) => [
               i.ref,
               i.id.replace('sha256:', '').slice(0, 12),
               formatBytes(i.sizeBytes),
               i.pinned ? 'yes' : '',
+              i.mirrored ? 'yes' : '',
             ]),
           ),
         );
