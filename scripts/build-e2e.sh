@@ -12,7 +12,7 @@
 #              requires
 #   images.txt what `e2e.test --list-images` names
 #   .src/      the generated wrapper module and build logs
-# With --test-images, also two of the images the suite runs (no container
+# With --test-images, also four of the images the suite runs (no container
 # registry is reachable here), imported into the Docker engine under the
 # exact names `e2e.test --list-images` gives, for `minilab image load`:
 #   agnhost           k8s.io/kubernetes@VERSION/test/images/agnhost (its
@@ -23,8 +23,17 @@
 #   sample-apiserver  k8s.io/sample-apiserver at the staging version of
 #                     VERSION (upstream's image, an older tag, is that program
 #                     at an older version), /sample-apiserver as entrypoint
+#   busybox           the build host's static busybox (Debian's busybox-static;
+#                     upstream's image is Docker Hub's busybox 1.37.0) with
+#                     every applet linked in /bin, as upstream's lays them out
+#   kitten            agnhost's image plus kitten.jpg and data.json from
+#                     k8s.io/kubernetes@VERSION/test/images/kitten, and the
+#                     /etc/os-release upstream's kitten has from its Alpine base
+#                     (the ImageVolume spec reads both files through an image
+#                     volume); this image is not Alpine
 # These are what the AdmissionWebhook, CustomResourceConversionWebhook,
-# CustomResourceFieldSelectors and Aggregator specs deploy.
+# CustomResourceFieldSelectors, Aggregator, PodCertificate and ImageVolume
+# specs deploy.
 # Both are built like images/components/build.sh builds the node's binaries: a
 # wrapper module that requires k8s.io/kubernetes VERSION and pins its staging
 # modules (k8s.io/api, ...) at v0.X.Y with `replace` lines generated from that
@@ -145,11 +154,13 @@ say "ginkgo: $("$OUT/ginkgo" version)"
 
 if $TEST_IMAGES; then
   command -v docker >/dev/null || die "--test-images needs docker"
-  # image NAME TAG BINARY ENTRYPOINT_JSON [EXTRA...]: an image with only BINARY
-  # (at /), /tmp and EXTRA files, named as the suite names it (TAG: a regex)
+  # image NAME TAG BINARY EXTRA CHANGE...: an image with only BINARY (at /),
+  # /tmp and the files the function EXTRA adds, named as the suite names it
+  # (TAG: a regex); each CHANGE is an ENTRYPOINT or CMD line
   image() {
-    local name=$1 tag=$2 bin=$3 entry=$4 ref root
+    local name=$1 tag=$2 bin=$3 extra=$4 ref root change changes=()
     shift 4
+    for change; do changes+=(-c "$change"); done
     ref=$(grep -E "/e2e-test-images/$name:$tag\$" "$OUT/images.txt" | head -n1)
     [ -n "$ref" ] || die "e2e.test lists no $name image with tag $tag"
     root="$OUT/images/$name"
@@ -157,9 +168,9 @@ if $TEST_IMAGES; then
     mkdir -p "$root/tmp" "$root/etc"
     chmod 1777 "$root/tmp"
     cp "$bin" "$root/"
-    "$@"
+    "$extra"
     tar -C "$root" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -c . |
-      docker import -c "ENTRYPOINT $entry" -c "LABEL io.minilab.e2e-stand-in=$VERSION" - "$ref" >/dev/null ||
+      docker import "${changes[@]}" -c "LABEL io.minilab.e2e-stand-in=$VERSION" - "$ref" >/dev/null ||
       die "docker import of $ref failed"
     say "image $ref (built here from $VERSION's modules)"
   }
@@ -175,7 +186,37 @@ if $TEST_IMAGES; then
   # the suite runs several agnhost tags: only the one this source is
   agnhost_dir=$(cd "$SRC" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)
   agnhost_tag=$(tr -d '[:space:]' <"$agnhost_dir/test/images/agnhost/VERSION")
-  image agnhost "${agnhost_tag//./\\.}" "$OUT/agnhost" '["/agnhost"]' agnhost_extra
-  image sample-apiserver '.*' "$OUT/sample-apiserver" '["/sample-apiserver"]' true
+  image agnhost "${agnhost_tag//./\\.}" "$OUT/agnhost" agnhost_extra 'ENTRYPOINT ["/agnhost"]'
+  image sample-apiserver '.*' "$OUT/sample-apiserver" true 'ENTRYPOINT ["/sample-apiserver"]'
+  # kitten: upstream's is agnhost's image (Alpine) with two files and CMD test-webserver
+  kitten_extra() {
+    cp -a "$OUT/images/agnhost/." "$OUT/images/kitten/"
+    cp "$agnhost_dir/test/images/kitten/html/kitten.jpg" "$agnhost_dir/test/images/kitten/html/data.json" "$OUT/images/kitten/"
+    chmod 644 "$OUT/images/kitten/kitten.jpg" "$OUT/images/kitten/data.json"
+    printf '%s\n' 'NAME="Alpine Linux"' 'ID=alpine' 'VERSION_ID=3.21.3' 'PRETTY_NAME="Alpine Linux v3.21"' \
+      'HOME_URL="https://alpinelinux.org/"' 'BUG_REPORT_URL="https://gitlab.alpinelinux.org/alpine/aports/-/issues"' \
+      >"$OUT/images/kitten/etc/os-release"
+  }
+  image kitten '.*' "$OUT/agnhost" kitten_extra 'ENTRYPOINT ["/agnhost"]' 'CMD ["test-webserver"]'
+  busybox_extra() {
+    local root=$OUT/images/busybox a
+    mkdir -p "$root/bin" "$root/root" "$root/home" "$root/var/spool/mail" "$root/var/www" "$root/usr/sbin"
+    mv "$root/busybox" "$root/bin/busybox"
+    for a in $("$root/bin/busybox" --list); do [ "$a" = busybox ] || ln "$root/bin/busybox" "$root/bin/$a"; done
+    printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'daemon:x:1:1:daemon:/usr/sbin:/bin/false' \
+      'bin:x:2:2:bin:/bin:/bin/false' 'sys:x:3:3:sys:/dev:/bin/false' 'sync:x:4:100:sync:/bin:/bin/sync' \
+      'mail:x:8:8:mail:/var/spool/mail:/bin/false' 'www-data:x:33:33:www-data:/var/www:/bin/false' \
+      'operator:x:37:37:Operator:/var:/bin/false' 'nobody:x:65534:65534:nobody:/home:/bin/false' >"$root/etc/passwd"
+    printf '%s\n' 'root:x:0:' 'daemon:x:1:' 'bin:x:2:' 'sys:x:3:' 'adm:x:4:' 'tty:x:5:' 'disk:x:6:' 'lp:x:7:' \
+      'mail:x:8:' 'kmem:x:9:' 'wheel:x:10:root' 'cdrom:x:11:' 'dialout:x:18:' 'floppy:x:19:' 'video:x:28:' \
+      'audio:x:29:' 'tape:x:32:' 'www-data:x:33:' 'operator:x:37:' 'utmp:x:43:' 'plugdev:x:46:' 'staff:x:50:' \
+      'lock:x:54:' 'netdev:x:82:' 'users:x:100:' 'nobody:x:65534:' >"$root/etc/group"
+  }
+  [ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 ||
+    die "the busybox image needs a static busybox on the build host (apt-get install busybox-static)"
+  # every busybox tag the suite names gets the same image
+  for tag in $(sed -n 's|.*/e2e-test-images/busybox:||p' "$OUT/images.txt"); do
+    image busybox "${tag//./\\.}" /bin/busybox busybox_extra 'CMD ["sh"]'
+  done
 fi
 say "done in $((SECONDS - t))s: $OUT/e2e.test, $OUT/ginkgo, $OUT/images.txt ($(wc -l <"$OUT/images.txt") images)"

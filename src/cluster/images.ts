@@ -5,7 +5,7 @@ import { MinilabError, STREAM_STALL_MS, formatMs } from '../errors.js';
 import { normalizeRef } from '../image/archive.js';
 import { CONTAINERD_PINNED_LABEL, Labels } from '../labels.js';
 import { runInNode } from '../providers/run.js';
-import { mirroredTags, mirrorServes, publishToMirror } from './mirror.js';
+import { mirroredTags, mirrorServes, publishToMirror, type Publication } from './mirror.js';
 import type { ImageStore, Node } from '../providers/types.js';
 
 export interface ClusterImage {
@@ -26,6 +26,8 @@ export interface LoadReport {
   status: 'loaded' | 'unchanged';
   sizeBytes: number;
   ms: number;
+  /** Of `ms`, the time spent making the node's mirror serve it (src/cluster/mirror.ts). */
+  mirrorMs: number;
 }
 
 const UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
@@ -108,25 +110,27 @@ async function labelLoaded(node: Node, refs: string[], engineId?: string): Promi
 
 /**
  * Makes the node's mirror serve these loaded images under their names, so that a pull with
- * `imagePullPolicy: Always` finds them (src/cluster/mirror.ts). A name the mirror cannot hold
- * (a digest reference) stays loaded, pulled only by digest or with IfNotPresent.
+ * `imagePullPolicy: Always` finds them (src/cluster/mirror.ts); returns the time it took. A name
+ * the mirror cannot hold (a digest reference) stays loaded, pulled only by digest or with
+ * IfNotPresent.
  */
-async function mirrorLoaded(node: Node, refs: string[]): Promise<void> {
-  if (refs.length === 0) return;
-  const images = await clusterImages(node);
-  await publishToMirror(
-    node,
-    images.filter((i) => refs.includes(i.ref)).map((i) => ({ ref: i.ref, digest: i.digest })),
-  );
+async function mirrorLoaded(node: Node, images: Publication[]): Promise<number> {
+  const started = performance.now();
+  await publishToMirror(node, images);
+  return performance.now() - started;
 }
 
 /**
- * The images `ctr images import --local` says it unpacked ("unpacking REF (DIGEST)...done"). Every
- * ctr image command here takes `--local` (containerd's client-side path, as in 1.7): the transfer
- * service, ctr's default in 2.x, prints a progress table instead and ignores `tag --force`.
+ * The images `ctr images import --local` says it unpacked ("unpacking REF (DIGEST)...done"), with
+ * their targets' digests. Every ctr image command here takes `--local` (containerd's client-side
+ * path, as in 1.7): the transfer service, ctr's default in 2.x, prints a progress table instead
+ * and ignores `tag --force`.
  */
-export function importedRefs(out: string): string[] {
-  return [...out.matchAll(/unpacking (\S+) \(sha256:[0-9a-f]+\)/g)].map((m) => m[1]!);
+export function importedRefs(out: string): Publication[] {
+  return [...out.matchAll(/unpacking (\S+) \((sha256:[0-9a-f]+)\)/g)].map((m) => ({
+    ref: m[1]!,
+    digest: m[2]!,
+  }));
 }
 
 /**
@@ -138,7 +142,7 @@ async function importStream(
   source: Readable,
   what: string,
   meter: { total?: number; progress: (d: string) => void } = { progress: () => undefined },
-): Promise<string[]> {
+): Promise<Publication[]> {
   const failed: { error?: Error } = {};
   const input = metered(source, meter.total, meter.progress, failed);
   let out: string | undefined;
@@ -183,11 +187,11 @@ export async function loadImages(
   progress: (ref: string, detail: string) => void,
 ): Promise<LoadReport[]> {
   const present = await clusterImages(node);
-  const tags = await mirroredTags(node);
-  const mirrored = new Set(present.filter((p) => mirrorServes(tags, p.ref, p.digest)).map((p) => p.ref));
+  // read when an unchanged image is met: a cluster made before the mirror may not have it there
+  let tags: Map<string, string> | undefined;
   const reports: LoadReport[] = [];
   // An image loaded under one name: its other names are only tags on the same content.
-  const loadedAs = new Map<string, string>();
+  const loadedAs = new Map<string, Publication>();
   for (const ref of refs) {
     const info = await images.info(ref);
     if (!info) {
@@ -197,29 +201,45 @@ export async function loadImages(
     }
     const started = performance.now();
     const wanted = normalizeRef(ref);
-    if (present.some((p) => p.ref === wanted && p.id === info.id)) {
-      // in the mirror too, where a cluster made before it had the image already
-      if (!mirrored.has(wanted)) await mirrorLoaded(node, [wanted]);
-      reports.push({ ref, status: 'unchanged', sizeBytes: info.sizeBytes, ms: performance.now() - started });
+    const same = present.find((p) => p.ref === wanted && p.id === info.id);
+    if (same) {
+      tags ??= await mirroredTags(node);
+      const mirrorMs = mirrorServes(tags, same.ref, same.digest) ? 0 : await mirrorLoaded(node, [same]);
+      reports.push({
+        ref,
+        status: 'unchanged',
+        sizeBytes: info.sizeBytes,
+        ms: performance.now() - started,
+        mirrorMs,
+      });
       continue;
     }
     const source = loadedAs.get(info.id);
+    let digest: string | undefined;
     if (source) {
       await runInNode(
         node,
-        ['ctr', '-n', 'k8s.io', 'images', 'tag', '--local', '--force', source, wanted],
-        `tagging ${source} as ${wanted}`,
+        ['ctr', '-n', 'k8s.io', 'images', 'tag', '--local', '--force', source.ref, wanted],
+        `tagging ${source.ref} as ${wanted}`,
       );
+      digest = source.digest;
     } else {
-      await importStream(node, await images.save(ref), ref, {
+      const imported = await importStream(node, await images.save(ref), ref, {
         total: info.sizeBytes,
         progress: (d) => progress(ref, d),
       });
-      loadedAs.set(info.id, wanted);
+      digest = (imported.find((i) => i.ref === wanted) ?? imported[0])?.digest;
+      if (digest) loadedAs.set(info.id, { ref: wanted, digest });
     }
     await labelLoaded(node, [wanted], info.id);
-    await mirrorLoaded(node, [wanted]);
-    reports.push({ ref, status: 'loaded', sizeBytes: info.sizeBytes, ms: performance.now() - started });
+    const mirrorMs = digest ? await mirrorLoaded(node, [{ ref: wanted, digest }]) : 0;
+    reports.push({
+      ref,
+      status: 'loaded',
+      sizeBytes: info.sizeBytes,
+      ms: performance.now() - started,
+      mirrorMs,
+    });
   }
   return reports;
 }
@@ -252,10 +272,13 @@ export async function loadArchive(
 ): Promise<LoadReport> {
   const size = await archiveSize(file);
   const started = performance.now();
-  const refs = await importStream(node, createReadStream(file), file, { total: size, progress });
-  await labelLoaded(node, refs);
-  await mirrorLoaded(node, refs);
-  return { ref: file, status: 'loaded', sizeBytes: size, ms: performance.now() - started };
+  const imported = await importStream(node, createReadStream(file), file, { total: size, progress });
+  await labelLoaded(
+    node,
+    imported.map((i) => i.ref),
+  );
+  const mirrorMs = await mirrorLoaded(node, imported);
+  return { ref: file, status: 'loaded', sizeBytes: size, ms: performance.now() - started, mirrorMs };
 }
 
 export const describeLoad = (r: LoadReport) =>

@@ -25,11 +25,6 @@ export const MIRROR_ADDRESS = '127.0.0.1:10550';
 const STORE = `${MIRROR_ROOT}/docker/registry/v2`;
 const CONTENT = '/var/lib/containerd/io.containerd.content.v1.content/blobs/sha256';
 
-const INDEX_TYPES = new Set([
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-]);
-
 /** A path component of a repository name, as distribution accepts it. */
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 
@@ -71,55 +66,6 @@ export function hostsToml(prefix: string): string {
   );
 }
 
-interface Descriptor {
-  digest: string;
-  mediaType?: string;
-}
-
-interface ManifestJson {
-  mediaType?: string;
-  manifests?: Descriptor[];
-  config?: Descriptor;
-  layers?: Descriptor[];
-}
-
-const isDigest = (d: unknown): d is string => typeof d === 'string' && /^sha256:[0-9a-f]{64}$/.test(d);
-
-/**
- * The blobs of containerd's content store with these digests (base64 over one exec), absent ones
- * left out: an index may name platforms whose content was never loaded.
- */
-async function readBlobs(node: Node, digests: string[]): Promise<Map<string, Buffer>> {
-  if (digests.length === 0) return new Map();
-  const out = await runInNode(
-    node,
-    [
-      'sh',
-      '-c',
-      `for d; do f=${CONTENT}/\${d#sha256:}; if [ -f "$f" ]; then printf '%s ' "$d"; base64 -w0 "$f"; echo; else echo "$d -"; fi; done`,
-      'sh',
-      ...digests,
-    ],
-    'reading image manifests in the node',
-  );
-  const blobs = new Map<string, Buffer>();
-  for (const line of out.split('\n')) {
-    const [digest, data] = line.split(' ');
-    if (digest && data && data !== '-') blobs.set(digest, Buffer.from(data, 'base64'));
-  }
-  return blobs;
-}
-
-function parseManifest(blob: Buffer | undefined): ManifestJson | undefined {
-  if (!blob) return undefined;
-  try {
-    const json = JSON.parse(blob.toString('utf8')) as unknown;
-    return json && typeof json === 'object' ? (json as ManifestJson) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** One image to publish: its reference and the digest of its target (manifest or index). */
 export interface Publication {
   ref: string;
@@ -128,7 +74,7 @@ export interface Publication {
 
 /** What one publish does, as arguments of PUBLISH_SCRIPT. */
 export interface PublishPlan {
-  /** Operation words with their arguments: blob HEX, layer REPO HEX, manifest REPO HEX, tag REPO TAG HEX, hosts REGISTRY TOML. */
+  /** Operations with their arguments: image REPO TAG HEX, hosts REGISTRY TOML. */
   args: string[];
   /** The references published. */
   published: string[];
@@ -136,76 +82,71 @@ export interface PublishPlan {
   skipped: string[];
 }
 
-/**
- * The file operations that make the mirror serve each image: every blob of its manifests that
- * containerd has, linked into the repository (manifests as revisions, configs and layers as
- * layers), its tag pointing at its target, and its registry's hosts.toml. `manifests` are the
- * manifest and index blobs read from the node.
- */
-export function planPublish(images: Publication[], manifests: Map<string, Buffer>): PublishPlan {
+/** The operations that make the mirror serve each image under its name, and its registry's hosts.toml. */
+export function planPublish(images: Publication[]): PublishPlan {
   const args: string[] = [];
   const published: string[] = [];
   const skipped: string[] = [];
-  const blobs = new Set<string>();
   const registries = new Map<string, string>();
-  const hex = (d: string) => d.slice('sha256:'.length);
   for (const { ref, digest } of images) {
     const name = mirrorName(ref);
-    const top = manifests.get(digest);
-    if (!name || !top || !isDigest(digest)) {
+    if (!name || !/^sha256:[0-9a-f]{64}$/.test(digest)) {
       skipped.push(ref);
       continue;
     }
-    const repo = name.repository;
-    const link = (kind: 'layer' | 'manifest', d: string) => {
-      blobs.add(d);
-      args.push(kind, repo, hex(d));
-    };
-    // configs and layers are linked when the mirror has them (the script checks): they are not read
-    const linkManifest = (d: string, json: ManifestJson | undefined) => {
-      link('manifest', d);
-      for (const child of [json?.config, ...(json?.layers ?? [])])
-        if (child && isDigest(child.digest)) link('layer', child.digest);
-    };
-    const json = parseManifest(top);
-    if (json && (INDEX_TYPES.has(json.mediaType ?? '') || Array.isArray(json.manifests))) {
-      link('manifest', digest);
-      for (const m of json.manifests ?? [])
-        if (isDigest(m.digest) && manifests.has(m.digest))
-          linkManifest(m.digest, parseManifest(manifests.get(m.digest)));
-    } else {
-      linkManifest(digest, json);
-    }
-    args.push('tag', repo, name.tag, hex(digest));
+    args.push('image', name.repository, name.tag, digest.slice('sha256:'.length));
     registries.set(name.registry, name.repository.split('/')[0]!);
     published.push(ref);
   }
   for (const [registry, prefix] of registries) args.push('hosts', registry, hostsToml(prefix));
-  return { args: [...[...blobs].flatMap((d) => ['blob', hex(d)]), ...args], published, skipped };
+  return { args, published, skipped };
 }
 
 /**
- * Carries out a plan in the node: blobs hard-linked from containerd's content store (copied where
- * a link cannot be made), links written (a tag's last, each replaced at once, so that the running
- * registry never reads half a file), hosts.toml written for each registry. Idempotent.
+ * Carries out a plan in the node, in one exec. For each image, from its target in containerd's
+ * content store: every blob hard-linked into the registry's storage (copied where a link cannot be
+ * made) and linked into the repository: an index as a manifest revision with the platform
+ * manifests containerd has (recursively), a manifest as a revision with its config and layers as
+ * layers. The digests a manifest names are found with grep (a digest in an annotation is linked
+ * too, when containerd has that blob: harmless); layers themselves are never read. Links are
+ * replaced at once (written aside, then renamed), a tag's last, so that a running registry never
+ * reads half a file. Idempotent. Arguments: the registry's storage (docker/registry/v2), the
+ * content store's sha256 folder, the hosts folder, then the plan's.
  */
-const PUBLISH_SCRIPT = `set -eu
-store=${STORE} content=${CONTENT} hosts=${MIRROR_HOSTS}
-data() { echo "$store/blobs/sha256/\${1%"\${1#??}"}/$1/data"; }
+export const PUBLISH_SCRIPT = `set -eu
+store=$1 content=$2 hosts=$3
+shift 3
 put() { mkdir -p "\${1%/*}"; printf '%s' "$2" >"$1.tmp"; mv "$1.tmp" "$1"; }
+blob() {
+  f=$store/blobs/sha256/\${1%"\${1#??}"}/$1/data
+  [ -f "$f" ] && return 0
+  mkdir -p "\${f%/data}"
+  ln -f "$content/$1" "$f" 2>/dev/null || { cp "$content/$1" "$f.tmp" && mv "$f.tmp" "$f"; }
+}
+link() { [ -f "$1" ] || put "$1" "sha256:$2"; }
+named() { grep -oE 'sha256:[0-9a-f]{64}' "$content/$1" | sed 's/^sha256://' | sort -u; }
+manifest() {
+  local repo=$1 hex=$2 depth=$3 d
+  [ -f "$content/$hex" ] || return 0
+  blob "$hex"
+  link "$store/repositories/$repo/_manifests/revisions/sha256/$hex/link" "$hex"
+  if grep -q '"manifests"' "$content/$hex"; then
+    [ "$depth" -lt 3 ] || return 0
+    for d in $(named "$hex"); do manifest "$repo" "$d" $((depth + 1)); done
+  else
+    for d in $(named "$hex"); do
+      [ -f "$content/$d" ] || continue
+      blob "$d"
+      link "$store/repositories/$repo/_layers/sha256/$d/link" "$d"
+    done
+  fi
+}
 while [ $# -gt 0 ]; do
   case $1 in
-    blob) f=$(data "$2")
-      if [ ! -f "$f" ] && [ -f "$content/$2" ]; then
-        mkdir -p "\${f%/data}"
-        ln -f "$content/$2" "$f" 2>/dev/null || { cp "$content/$2" "$f.tmp" && mv "$f.tmp" "$f"; }
-      fi
-      shift 2 ;;
-    layer | manifest) l=$store/repositories/$2/_layers/sha256/$3/link
-      [ "$1" = layer ] || l=$store/repositories/$2/_manifests/revisions/sha256/$3/link
-      if [ -f "$(data "$3")" ] && [ ! -f "$l" ]; then put "$l" "sha256:$3"; fi
-      shift 3 ;;
-    tag) t=$store/repositories/$2/_manifests/tags/$3
+    image)
+      [ -f "$content/$4" ] || { echo "$2:$3: sha256:$4 is not in containerd's content store" >&2; exit 1; }
+      manifest "$2" "$4" 0
+      t=$store/repositories/$2/_manifests/tags/$3
       put "$t/index/sha256/$4/link" "sha256:$4"
       put "$t/current/link" "sha256:$4"
       shift 4 ;;
@@ -216,19 +157,14 @@ done`;
 
 /**
  * Makes the node's mirror serve these images (references as containerd names them, with their
- * targets' digests). Returns what was published and what the mirror cannot hold.
+ * targets' digests), in one exec. Returns what was published and what the mirror cannot hold.
  */
 export async function publishToMirror(node: Node, images: Publication[]): Promise<PublishPlan> {
-  const top = await readBlobs(node, [...new Set(images.map((i) => i.digest))]);
-  const children = [...top.values()].flatMap((b) =>
-    (parseManifest(b)?.manifests ?? []).map((m) => m.digest).filter(isDigest),
-  );
-  const manifests = new Map([...top, ...(await readBlobs(node, [...new Set(children)]))]);
-  const plan = planPublish(images, manifests);
+  const plan = planPublish(images);
   if (plan.published.length > 0)
     await runInNode(
       node,
-      ['sh', '-c', PUBLISH_SCRIPT, 'sh', ...plan.args],
+      ['sh', '-c', PUBLISH_SCRIPT, 'sh', STORE, CONTENT, MIRROR_HOSTS, ...plan.args],
       "publishing to the node's mirror",
     );
   return plan;

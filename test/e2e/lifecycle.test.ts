@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import type { DockerEngine } from '../../src/providers/docker/engine.js';
-import { cleanupTestResources, connect, runId } from '../helpers/engine.js';
+import { cleanupTestResources, connect, loadBusyboxImage, runId } from '../helpers/engine.js';
 import {
   createDataClaim,
   deployEcho,
@@ -22,6 +22,11 @@ import {
 const profile = `e2e-${runId}`;
 const node = `${profile}-control-plane`;
 const echoImage = `minilab-test/echo:${runId}`;
+/**
+ * Loaded images pulled through the node's mirror. Their registry is under a reserved name
+ * (.example): a pull that missed the mirror could reach no registry and would fail.
+ */
+const mirrored = `registry.minilab-test.example/team/app-${runId}`;
 let s: Awaited<ReturnType<typeof sandbox>>;
 let engine: DockerEngine;
 
@@ -32,6 +37,7 @@ before(async () => {
 
 after(async () => {
   await s.minilab(['delete', '-p', profile], { timeoutMs: 120_000 }).catch(() => undefined);
+  for (const tag of ['latest', 'v1']) await engine.images.remove(`${mirrored}:${tag}`).catch(() => undefined);
   await cleanupTestResources(engine);
   await s.cleanup();
 });
@@ -48,19 +54,38 @@ function httpGet(url: string): Promise<string> {
   });
 }
 
-async function runPod(name: string, args: string[]) {
+async function runPod(
+  name: string,
+  args: string[],
+  container: Partial<k8s.V1Container> = { image: echoImage, imagePullPolicy: 'Never' },
+) {
   const { core } = clients();
   await core.createNamespacedPod({
     namespace: 'default',
     body: {
       metadata: { name },
-      spec: {
-        restartPolicy: 'Never',
-        containers: [{ name: 'c', image: echoImage, imagePullPolicy: 'Never', args }],
-      },
+      spec: { restartPolicy: 'Never', containers: [{ name: 'c', args, ...container }] },
     },
   });
   return podResult(core, 'default', name);
+}
+
+/** A pod of a loaded image with the given pull policy (none: the default for its tag); its log and image digest. */
+async function runMirrored(name: string, image: string, imagePullPolicy?: 'Always') {
+  const r = await runPod(name, [], { image, ...(imagePullPolicy ? { imagePullPolicy } : {}) });
+  const pod = await clients().core.readNamespacedPod({ name, namespace: 'default' });
+  return { ...r, imageID: pod.status?.containerStatuses?.[0]?.imageID ?? '' };
+}
+
+/** Loads a tiny image that prints `text` under each name (one image, several tags). */
+async function loadPrinting(text: string, refs: string[]) {
+  await loadBusyboxImage(engine, refs[0]!, ['/bin/echo', text]);
+  for (const ref of refs.slice(1)) {
+    const [repo, tag] = [ref.slice(0, ref.lastIndexOf(':')), ref.slice(ref.lastIndexOf(':') + 1)];
+    await engine.client.docker.getImage(refs[0]!).tag({ repo, tag });
+  }
+  const r = await s.minilab(['image', 'load', '-p', profile, ...refs], { timeoutMs: 300_000 });
+  assert.equal(r.code, 0, r.stderr);
 }
 
 test('start creates a working cluster and a kubeconfig context on the host', async () => {
@@ -138,6 +163,68 @@ test('a workload from a locally built image is reachable through a Service, by D
   }
 });
 
+test("loaded images are pulled through the node's mirror: :latest with the default policy and Always run with no registry; a reloaded :latest reaches the next pod; an unloaded name fails", async () => {
+  await loadPrinting('first build', [`${mirrored}:latest`, `${mirrored}:v1`]);
+  // :latest defaults to imagePullPolicy Always: the kubelet pulls, and only the mirror can answer
+  const latest = await runMirrored('mirror-latest', `${mirrored}:latest`);
+  assert.equal(latest.phase, 'Succeeded', latest.log);
+  assert.equal(latest.log.trim(), 'first build');
+  const pinned = await runMirrored('mirror-v1', `${mirrored}:v1`, 'Always');
+  assert.equal(pinned.phase, 'Succeeded', pinned.log);
+  const { core } = clients();
+  const events = await core.listNamespacedEvent({
+    namespace: 'default',
+    fieldSelector: 'involvedObject.name=mirror-latest',
+  });
+  assert.ok(
+    events.items.some((e) => e.reason === 'Pulled' && /Successfully pulled/.test(e.message ?? '')),
+    `the kubelet pulled the image: ${events.items.map((e) => e.message).join(' | ')}`,
+  );
+
+  const ls = await s.minilab(['image', 'ls', '-p', profile, '-o', 'json']);
+  const listed = (JSON.parse(ls.stdout) as { images: { ref: string; mirrored: boolean }[] }).images;
+  assert.deepEqual(
+    listed.filter((i) => i.ref.startsWith(mirrored)).map((i) => [i.ref, i.mirrored]),
+    [
+      [`${mirrored}:latest`, true],
+      [`${mirrored}:v1`, true],
+    ],
+  );
+  assert.ok(
+    listed.some((i) => i.ref.startsWith('registry.k8s.io/pause:') && !i.mirrored),
+    'preloaded: not mirrored',
+  );
+
+  // the dev loop: rebuild the same tag, load it, and the next pod runs the new image
+  await loadPrinting('second build', [`${mirrored}:latest`]);
+  const rebuilt = await runMirrored('mirror-rebuilt', `${mirrored}:latest`);
+  assert.equal(rebuilt.log.trim(), 'second build');
+  assert.match(rebuilt.imageID, /@sha256:[0-9a-f]{64}$/);
+  assert.notEqual(rebuilt.imageID, latest.imageID, 'a new digest');
+
+  const absent = 'minilab-test.invalid/never-loaded:1';
+  await core.createNamespacedPod({
+    namespace: 'default',
+    body: { metadata: { name: 'mirror-absent' }, spec: { containers: [{ name: 'c', image: absent }] } },
+  });
+  const failed = await waitFor('the pull of an unloaded image to fail', 60_000, async () => {
+    const list = await core.listNamespacedEvent({
+      namespace: 'default',
+      fieldSelector: 'involvedObject.name=mirror-absent,reason=Failed',
+    });
+    return list.items.find((e) => (e.message ?? '').includes(absent));
+  });
+  assert.match(failed.message ?? '', /failed to resolve reference/);
+  // the pod's status follows the event
+  const reason = await waitFor('the pod to say why it waits', 30_000, async () => {
+    const pod = await core.readNamespacedPod({ name: 'mirror-absent', namespace: 'default' });
+    const waiting = pod.status?.containerStatuses?.[0]?.state?.waiting?.reason;
+    return waiting && waiting !== 'ContainerCreating' ? waiting : undefined;
+  });
+  assert.match(reason, /^(ErrImagePull|ImagePullBackOff)$/);
+  await core.deleteNamespacedPod({ name: 'mirror-absent', namespace: 'default', gracePeriodSeconds: 0 });
+});
+
 test('a PersistentVolumeClaim binds and keeps its data across stop and start', async () => {
   const { core } = clients();
   await createDataClaim(core);
@@ -191,6 +278,12 @@ test('a PersistentVolumeClaim binds and keeps its data across stop and start', a
   assert.match(restarted.stdout, /running again/);
   const second = await readKept('read-2', stoppedAt);
   assert.equal(second.log, `kept-${runId}`, 'the file written before the stop is still there');
+});
+
+test("the node's mirror keeps the loaded images across stop and start: an Always pull still runs", async () => {
+  const r = await runMirrored('mirror-after-restart', `${mirrored}:v1`, 'Always');
+  assert.equal(r.phase, 'Succeeded', r.log);
+  assert.equal(r.log.trim(), 'first build');
 });
 
 test('delete removes containers, volumes, network, kubeconfig entries and profile state', async () => {

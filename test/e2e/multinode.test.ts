@@ -54,7 +54,13 @@ after(async () => {
 const clients = () => kubeClients(s.kubeconfig, profile);
 
 /** A pod on one node that runs the echo fixture once (get URL, resolve NAME) and exits. */
-async function runOn(node: string, name: string, args: string[]) {
+/** A pod on `node` running the echo image with these arguments; Always pulls it through the node's mirror. */
+async function runOn(
+  node: string,
+  name: string,
+  args: string[],
+  imagePullPolicy: 'Never' | 'Always' = 'Never',
+) {
   const { core } = clients();
   await core.createNamespacedPod({
     namespace: 'default',
@@ -64,7 +70,7 @@ async function runOn(node: string, name: string, args: string[]) {
         nodeName: node,
         tolerations: TOLERATE_ALL,
         restartPolicy: 'Never',
-        containers: [{ name: 'c', image: echoImage, imagePullPolicy: 'Never', args }],
+        containers: [{ name: 'c', image: echoImage, imagePullPolicy, args }],
       },
     },
   });
@@ -106,7 +112,7 @@ test('start --nodes 3 makes a control plane and two Ready workers; status lists 
   );
 });
 
-test('image load puts an image on every node', async () => {
+test("image load puts an image on every node and in every node's mirror", async () => {
   const archive = join(s.dir, 'echo.tar');
   await pipeline(await echoServerArchive(echoImage, s.dir), createWriteStream(archive));
   const r = await s.minilab(['image', 'load', '--archive', archive, '-p', profile], { timeoutMs: 300_000 });
@@ -116,6 +122,12 @@ test('image load puts an image on every node', async () => {
     assert.ok(
       ls.stdout.split('\n').some((l) => l.includes(`minilab-test/echo:${runId}`)),
       `${node}: ${ls.stdout}`,
+    );
+    const hosts = await engine.exec.run(node, ['cat', '/opt/minilab/mirror/hosts/docker.io/hosts.toml']);
+    assert.match(
+      hosts.stdout,
+      /127\.0\.0\.1:10550\/v2\/docker\.io/,
+      `${node}: pulls from docker.io go to its mirror`,
     );
   }
 });
@@ -223,6 +235,14 @@ test('node add joins a worker that runs pods; node delete drains and removes it'
   });
   const onAdded = await podResult(core, 'default', 'on-added');
   assert.equal(onAdded.phase, 'Succeeded', onAdded.log);
+  // the copy reached the new node's mirror too: a pull with Always is served there
+  const pulled = await runOn(
+    added,
+    'always-on-added',
+    ['resolve', 'kubernetes.default.svc.cluster.local'],
+    'Always',
+  );
+  assert.equal(pulled.phase, 'Succeeded', pulled.log);
 
   // A Deployment's pod that prefers the new node runs there; draining the node moves it elsewhere.
   await createEchoDeployment(clients().apps, 'drained', echoImage, {
@@ -318,6 +338,16 @@ test('after the Docker engine restarts, every node is back Ready at its address,
   // Through the host's kubeconfig, as it was before the restart.
   await waitForReadyNodes(core, nodes, 300_000);
   assert.equal(await readClaimFile(core, workers[0] as string, 'read-after-engine-restart'), data);
+  // the image loaded at the start is still served by each worker's mirror
+  for (const w of workers) {
+    const pulled = await runOn(
+      w,
+      `always-after-engine-restart-${w.slice(-1)}`,
+      ['resolve', 'kubernetes.default.svc.cluster.local'],
+      'Always',
+    );
+    assert.equal(pulled.phase, 'Succeeded', `${w}: ${pulled.log}`);
+  }
   const st = await s.minilab(['status', '-p', profile]);
   assert.equal(st.code, 0, st.stdout + st.stderr);
 });

@@ -38,7 +38,10 @@ test('image list: loaded images (image load, from the engine or an archive) apar
 test("the images an archive import unpacked, read from ctr's output", () => {
   const out =
     'unpacking docker.io/minilab-test/echo:abc (sha256:0123abcd)...done\nunpacking docker.io/my/tool:v1 (sha256:ffee)...done\n';
-  assert.deepEqual(importedRefs(out), ['docker.io/minilab-test/echo:abc', 'docker.io/my/tool:v1']);
+  assert.deepEqual(importedRefs(out), [
+    { ref: 'docker.io/minilab-test/echo:abc', digest: 'sha256:0123abcd' },
+    { ref: 'docker.io/my/tool:v1', digest: 'sha256:ffee' },
+  ]);
   assert.deepEqual(importedRefs(''), []);
 });
 
