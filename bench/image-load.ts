@@ -110,7 +110,7 @@ async function main() {
             '--',
             'sh',
             '-c',
-            `ctr -n k8s.io images rm docker.io/${ref} >/dev/null 2>&1; rm -rf /opt/minilab/mirror/docker /opt/minilab/mirror/hosts; sync`,
+            `ctr -n k8s.io images rm --sync docker.io/${ref} >/dev/null 2>&1; rm -rf /opt/minilab/mirror/docker /opt/minilab/mirror/hosts; sync`,
           ],
           env,
         );

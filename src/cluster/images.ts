@@ -28,7 +28,12 @@ export interface LoadReport {
   ms: number;
   /** Of `ms`, the time spent making the node's mirror serve it (src/cluster/mirror.ts). */
   mirrorMs: number;
+  /** Why pulls of it are not served by the node's mirror, when they are not. */
+  notMirrored?: string;
 }
+
+/** What the mirror step of a load did: its time, and why the mirror does not serve it, if so. */
+type Mirrored = Pick<LoadReport, 'mirrorMs' | 'notMirrored'>;
 
 const UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
 
@@ -109,15 +114,29 @@ async function labelLoaded(node: Node, refs: string[], engineId?: string): Promi
 }
 
 /**
- * Makes the node's mirror serve these loaded images under their names, so that a pull with
- * `imagePullPolicy: Always` finds them (src/cluster/mirror.ts); returns the time it took. A name
- * the mirror cannot hold (a digest reference) stays loaded, pulled only by digest or with
- * IfNotPresent.
+ * Makes the node's mirror serve these images under their names, so that a pull with
+ * `imagePullPolicy: Always` finds them (src/cluster/mirror.ts). A name the mirror cannot hold (a
+ * digest reference) or a node whose image has no mirror leaves them loaded, said in notMirrored.
  */
-async function mirrorLoaded(node: Node, images: Publication[]): Promise<number> {
+async function mirror(node: Node, images: Publication[]): Promise<Mirrored> {
   const started = performance.now();
-  await publishToMirror(node, images);
-  return performance.now() - started;
+  const r = await publishToMirror(node, images);
+  const notMirrored = !r.available
+    ? "the node's image predates the mirror of loaded images: run it with imagePullPolicy IfNotPresent, or recreate the cluster"
+    : r.skipped.length > 0
+      ? `the mirror cannot hold ${r.skipped.join(', ')} (a name by digest, or one a registry refuses): run it with imagePullPolicy IfNotPresent`
+      : undefined;
+  return { mirrorMs: performance.now() - started, ...(notMirrored ? { notMirrored } : {}) };
+}
+
+/** Labels images just imported as loaded by minilab, then makes the node's mirror serve them. */
+async function markLoaded(node: Node, images: Publication[], engineId?: string): Promise<Mirrored> {
+  await labelLoaded(
+    node,
+    images.map((i) => i.ref),
+    engineId,
+  );
+  return mirror(node, images);
 }
 
 /**
@@ -204,18 +223,20 @@ export async function loadImages(
     const same = present.find((p) => p.ref === wanted && p.id === info.id);
     if (same) {
       tags ??= await mirroredTags(node);
-      const mirrorMs = mirrorServes(tags, same.ref, same.digest) ? 0 : await mirrorLoaded(node, [same]);
+      const mirrored = mirrorServes(tags, same.ref, same.digest)
+        ? { mirrorMs: 0 }
+        : await mirror(node, [same]);
       reports.push({
         ref,
         status: 'unchanged',
         sizeBytes: info.sizeBytes,
         ms: performance.now() - started,
-        mirrorMs,
+        ...mirrored,
       });
       continue;
     }
     const source = loadedAs.get(info.id);
-    let digest: string | undefined;
+    let digest: string;
     if (source) {
       await runInNode(
         node,
@@ -228,17 +249,22 @@ export async function loadImages(
         total: info.sizeBytes,
         progress: (d) => progress(ref, d),
       });
-      digest = (imported.find((i) => i.ref === wanted) ?? imported[0])?.digest;
-      if (digest) loadedAs.set(info.id, { ref: wanted, digest });
+      const named = imported.find((i) => i.ref === wanted) ?? imported[0];
+      if (!named) {
+        throw new MinilabError('clusterFailed', `containerd imported nothing from ${ref}`, {
+          hint: 'docker save gave an archive with no image in it; check the image (docker image inspect), then load it again',
+        });
+      }
+      digest = named.digest;
+      loadedAs.set(info.id, { ref: wanted, digest });
     }
-    await labelLoaded(node, [wanted], info.id);
-    const mirrorMs = digest ? await mirrorLoaded(node, [{ ref: wanted, digest }]) : 0;
+    const mirrored = await markLoaded(node, [{ ref: wanted, digest }], info.id);
     reports.push({
       ref,
       status: 'loaded',
       sizeBytes: info.sizeBytes,
       ms: performance.now() - started,
-      mirrorMs,
+      ...mirrored,
     });
   }
   return reports;
@@ -273,16 +299,13 @@ export async function loadArchive(
   const size = await archiveSize(file);
   const started = performance.now();
   const imported = await importStream(node, createReadStream(file), file, { total: size, progress });
-  await labelLoaded(
-    node,
-    imported.map((i) => i.ref),
-  );
-  const mirrorMs = await mirrorLoaded(node, imported);
-  return { ref: file, status: 'loaded', sizeBytes: size, ms: performance.now() - started, mirrorMs };
+  const mirrored = await markLoaded(node, imported);
+  return { ref: file, status: 'loaded', sizeBytes: size, ms: performance.now() - started, ...mirrored };
 }
 
 export const describeLoad = (r: LoadReport) =>
-  `${r.ref}: ${r.status} (${(r.sizeBytes / 1e6).toFixed(0)} MB in ${formatMs(r.ms)})`;
+  `${r.ref}: ${r.status} (${(r.sizeBytes / 1e6).toFixed(0)} MB in ${formatMs(r.ms)})` +
+  (r.notMirrored ? `; not served to pulls: ${r.notMirrored}` : '');
 
 /**
  * Runs one load on every node in parallel (a pod may be scheduled on any of them): the report is
@@ -359,6 +382,10 @@ export async function copyImage(from: Node, to: Node, image: ClusterImage): Prom
   const [exportDone, importDone] = await Promise.allSettled([exported, importStream(to, archive, image.ref)]);
   if (exportDone.status === 'rejected') throw exportDone.reason;
   if (importDone.status === 'rejected') throw importDone.reason;
-  await labelLoaded(to, [image.ref], image.engineId);
-  await publishToMirror(to, [{ ref: image.ref, digest: image.digest }]);
+  // as containerd named it here (the same digest as there, unless the export changed it)
+  const copied = importDone.value.find((i) => i.ref === image.ref) ?? {
+    ref: image.ref,
+    digest: image.digest,
+  };
+  await markLoaded(to, [copied], image.engineId);
 }

@@ -91,8 +91,9 @@ export async function buildNodeImage(
   const base = await reporter.step('Base root filesystem (Debian trixie, systemd)', (progress) =>
     ensureBase(ctx, cache, progress),
   );
-  const runtime = await reporter.step('Container runtime (containerd, runc, crictl: go build)', (progress) =>
-    ensureRuntime(cache, progress),
+  const runtime = await reporter.step(
+    'Container runtime (containerd, runc, crictl, registry: go build)',
+    (progress) => ensureRuntime(cache, progress),
   );
   const components = await reporter.step(
     `Kubernetes ${version} ${release ? 'release binaries (download, sha256-verified)' : 'components (go build)'}`,

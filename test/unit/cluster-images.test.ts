@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import {
+  describeLoad,
   imagesToCopy,
   importedRefs,
   loadArchive,
@@ -77,13 +78,15 @@ test('images to copy to a new node: loaded ones it lacks (by reference and ID), 
  * A node whose `ctr images import` behaves as through Docker: it starts reading its input only after
  * a moment (the exec is created first), ends when the input ends, and fails on a cut archive.
  */
-function importingNode(archive: Buffer) {
+function importingNode(archive: Buffer, { mirror = true } = {}) {
   const calls: { cmd: string[]; got?: Buffer }[] = [];
   const node = {
     name: 'cp',
     async exec(cmd: string[], opts: { input?: string | Buffer | Readable } = {}): Promise<ExecResult> {
       const call: { cmd: string[]; got?: Buffer } = { cmd };
       calls.push(call);
+      // a node image from before the mirror has no minilab-mirror: the wrapper exits 3
+      if (!mirror && cmd.includes('publish')) return { exitCode: 3, stdout: '', stderr: '', started: true };
       if (!cmd.includes('import')) return { exitCode: 0, stdout: '', stderr: '', started: true };
       await new Promise((r) => setTimeout(r, 20));
       const chunks: Buffer[] = [];
@@ -97,7 +100,7 @@ function importingNode(archive: Buffer) {
       return call.got.equals(archive)
         ? {
             exitCode: 0,
-            stdout: 'unpacking docker.io/my/app:dev (sha256:0a1b)...done\n',
+            stdout: `unpacking docker.io/my/app:dev (sha256:${'0a1b'.repeat(16)})...done\n`,
             stderr: '',
             started: true,
           }
@@ -133,6 +136,33 @@ test('image load --archive: a directory is a usage error before anything runs; a
     const r = await loadArchive(node, file, () => undefined);
     assert.deepEqual([r.status, r.sizeBytes], ['loaded', ARCHIVE.length]);
     assert.ok(calls[0]?.got?.equals(ARCHIVE), 'ctr import got the whole archive');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("image load --archive publishes what containerd unpacked to the node's mirror; a node image without one is said", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'minilab-archive-'));
+  try {
+    const file = join(dir, 'app.tar');
+    await writeFile(file, ARCHIVE);
+    const { node, calls } = importingNode(ARCHIVE);
+    const r = await loadArchive(node, file, () => undefined);
+    const publish = calls.find((c) => c.cmd.includes('publish'))?.cmd;
+    assert.deepEqual(publish?.slice(publish.indexOf('publish'), publish.indexOf('publish') + 5), [
+      'publish',
+      'image',
+      'docker.io/my/app',
+      'dev',
+      '0a1b'.repeat(16),
+    ]);
+    assert.equal(r.notMirrored, undefined);
+    assert.doesNotMatch(describeLoad(r), /not served/);
+
+    const old = importingNode(ARCHIVE, { mirror: false });
+    const r2 = await loadArchive(old.node, file, () => undefined);
+    assert.match(r2.notMirrored ?? '', /predates the mirror/);
+    assert.match(describeLoad(r2), /not served to pulls: .*imagePullPolicy IfNotPresent/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -6,13 +6,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import {
-  hostsToml,
-  mirrorName,
-  mirrorServes,
-  planPublish,
-  PUBLISH_SCRIPT,
-} from '../../src/cluster/mirror.js';
+import { hostsToml, mirrorName, mirrorServes, planPublish } from '../../src/cluster/mirror.js';
+import { projectRoot } from '../../src/version.js';
 
 const run = promisify(execFile);
 
@@ -74,91 +69,138 @@ test('publish plan: each image by repository, tag and target; one hosts.toml per
   assert.deepEqual(plan.skipped, [`docker.io/library/app@${d('m')}`, 'Example.com/app:1']);
 });
 
-/** A content store with one image: an index naming an amd64 manifest (present) and an arm64 one (absent). */
-async function contentStore(dir: string) {
+/** The node's script, run here against a temporary mirror and content store. */
+const SCRIPT = join(projectRoot, 'images/node/files/usr/local/bin/minilab-mirror');
+
+/** A temporary content store and mirror, with `put` writing blobs and `mirror` running the script on them. */
+async function sandbox(t: { after: (fn: () => Promise<void>) => void }) {
+  const dir = await mkdtemp(join(tmpdir(), 'minilab-mirror-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
   const content = join(dir, 'content');
+  const root = join(dir, 'mirror');
   await mkdir(content, { recursive: true });
+  const env = { ...process.env, MINILAB_MIRROR_ROOT: root, MINILAB_CONTENT_DIR: content };
   const put = async (data: string | Buffer) => {
     const digest = createHash('sha256').update(data).digest('hex');
     await writeFile(join(content, digest), data);
     return digest;
   };
-  const config = await put('{"architecture":"amd64","os":"linux"}');
-  const layer = await put(Buffer.alloc(4096, 1));
-  const manifest = await put(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { digest: `sha256:${config}` },
-      layers: [{ digest: `sha256:${layer}` }],
-    }),
-  );
-  const index = await put(
+  /** An image manifest with a config and one layer of `fill` bytes. */
+  const image = async (fill: number) => {
+    const config = await put(`{"architecture":"amd64","os":"linux","fill":${fill}}`);
+    const layer = await put(Buffer.alloc(4096, fill));
+    const manifest = await put(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { digest: `sha256:${config}` },
+        layers: [{ digest: `sha256:${layer}` }],
+      }),
+    );
+    return { config, layer, manifest };
+  };
+  const mirror = (args: string[]) => run(SCRIPT, args, { env });
+  const publish = (refs: { ref: string; digest: string }[]) => mirror(['publish', ...planPublish(refs).args]);
+  const store = join(root, 'docker/registry/v2');
+  const blob = (h: string) => join(store, 'blobs/sha256', h.slice(0, 2), h, 'data');
+  const repo = (name: string) => join(store, 'repositories', name);
+  return { dir, content, root, store, put, image, mirror, publish, blob, repo };
+}
+
+const read = (f: string) => readFile(f, 'utf8');
+
+test('minilab-mirror publish: an index, the platform manifest containerd has, its config and layer, the tag; hard links; twice the same', async (t) => {
+  const m = await sandbox(t);
+  const img = await m.image(1);
+  const index = await m.put(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.index.v1+json',
-      manifests: [{ digest: `sha256:${manifest}` }, { digest: d('a') }],
+      manifests: [{ digest: `sha256:${img.manifest}` }, { digest: d('a') }],
     }),
   );
-  return { content, config, layer, manifest, index };
-}
-
-test('the publish script links an index, the platform manifest containerd has, its config and layer, and the tag; hard links, twice the same', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'minilab-mirror-'));
-  try {
-    const c = await contentStore(dir);
-    const [store, hosts] = [join(dir, 'store'), join(dir, 'hosts')];
-    const plan = planPublish([{ ref: 'example.com/team/demo:latest', digest: `sha256:${c.index}` }]);
-    for (let i = 0; i < 2; i++)
-      await run('sh', ['-c', PUBLISH_SCRIPT, 'sh', store, c.content, hosts, ...plan.args]);
-    const repo = join(store, 'repositories', 'example.com/team/demo');
-    const read = (f: string) => readFile(f, 'utf8');
-    assert.equal(await read(join(repo, '_manifests/tags/latest/current/link')), `sha256:${c.index}`);
-    assert.equal(
-      await read(join(repo, `_manifests/tags/latest/index/sha256/${c.index}/link`)),
-      `sha256:${c.index}`,
-    );
-    for (const m of [c.index, c.manifest])
-      assert.equal(await read(join(repo, `_manifests/revisions/sha256/${m}/link`)), `sha256:${m}`);
-    for (const l of [c.config, c.layer])
-      assert.equal(await read(join(repo, `_layers/sha256/${l}/link`)), `sha256:${l}`);
-    assert.deepEqual(
-      (await readdir(join(repo, '_manifests/revisions/sha256'))).sort(),
-      [c.index, c.manifest].sort(),
-      'the absent platform is left out',
-    );
-    for (const b of [c.index, c.manifest, c.config, c.layer]) {
-      const data = join(store, 'blobs/sha256', b.slice(0, 2), b, 'data');
-      assert.equal((await stat(data)).ino, (await stat(join(c.content, b))).ino, `${b}: a hard link`);
-    }
-    assert.equal(await read(join(hosts, 'example.com/hosts.toml')), hostsToml('example.com'));
-    const leftovers = (await readdir(store, { recursive: true })).filter((f) => f.endsWith('.tmp'));
-    assert.deepEqual(leftovers, []);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  for (let i = 0; i < 2; i++)
+    await m.publish([{ ref: 'example.com/team/demo:latest', digest: `sha256:${index}` }]);
+  const repo = m.repo('example.com/team/demo');
+  assert.equal(await read(join(repo, '_manifests/tags/latest/current/link')), `sha256:${index}`);
+  assert.equal(
+    await read(join(repo, `_manifests/tags/latest/index/sha256/${index}/link`)),
+    `sha256:${index}`,
+  );
+  assert.deepEqual(
+    (await readdir(join(repo, '_manifests/revisions/sha256'))).sort(),
+    [index, img.manifest].sort(),
+    'the absent platform is left out',
+  );
+  for (const l of [img.config, img.layer])
+    assert.equal(await read(join(repo, `_layers/sha256/${l}/link`)), `sha256:${l}`);
+  for (const b of [index, img.manifest, img.config, img.layer])
+    assert.equal((await stat(m.blob(b))).ino, (await stat(join(m.content, b))).ino, `${b}: a hard link`);
+  assert.equal(await read(join(m.root, 'hosts/example.com/hosts.toml')), hostsToml('example.com'));
+  const leftovers = (await readdir(m.root, { recursive: true })).filter((f) => f.includes('.tmp'));
+  assert.deepEqual(leftovers, []);
+  assert.equal((await m.mirror(['tags'])).stdout, `example.com/team/demo:latest sha256:${index}\n`);
 });
 
-test('the publish script fails, naming it, when the target is not in the content store', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'minilab-mirror-'));
-  try {
-    const c = await contentStore(dir);
-    const plan = planPublish([{ ref: 'docker.io/library/gone:1', digest: d('b') }]);
-    await assert.rejects(
-      run('sh', [
-        '-c',
-        PUBLISH_SCRIPT,
-        'sh',
-        join(dir, 'store'),
-        c.content,
-        join(dir, 'hosts'),
-        ...plan.args,
-      ]),
-      /docker\.io\/library\/gone:1: sha256:b{64} is not in containerd's content store/,
-    );
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+test('minilab-mirror publish: a reloaded tag moves, and what no tag reaches any more is swept; what another tag reaches stays', async (t) => {
+  const m = await sandbox(t);
+  const [first, second] = [await m.image(1), await m.image(2)];
+  await m.publish([
+    { ref: 'docker.io/library/app:latest', digest: `sha256:${first.manifest}` },
+    { ref: 'docker.io/library/keep:v1', digest: `sha256:${first.manifest}` },
+    { ref: 'docker.io/library/gone:v1', digest: `sha256:${first.manifest}` },
+  ]);
+  await m.publish([{ ref: 'docker.io/library/app:latest', digest: `sha256:${second.manifest}` }]);
+  const app = m.repo('docker.io/library/app');
+  assert.equal(await read(join(app, '_manifests/tags/latest/current/link')), `sha256:${second.manifest}`);
+  assert.deepEqual(
+    await readdir(join(app, '_manifests/tags/latest/index/sha256')),
+    [second.manifest],
+    'tag history swept',
+  );
+  // the first build is still tagged (keep:v1, gone:v1): its blobs stay
+  for (const b of Object.values(first)) await stat(m.blob(b));
+
+  await m.publish([
+    { ref: 'docker.io/library/keep:v1', digest: `sha256:${second.manifest}` },
+    { ref: 'docker.io/library/gone:v1', digest: `sha256:${second.manifest}` },
+  ]);
+  for (const b of Object.values(first))
+    await assert.rejects(stat(m.blob(b)), { code: 'ENOENT' }, `${b}: no tag reaches it`);
+  for (const b of Object.values(second)) await stat(m.blob(b));
+  for (const name of ['app', 'keep', 'gone']) {
+    const revisions = join(m.repo(`docker.io/library/${name}`), '_manifests/revisions/sha256');
+    assert.deepEqual(await readdir(revisions), [second.manifest], `${name}: only the tagged revision`);
   }
+  const tags = (await m.mirror(['tags'])).stdout.trim().split('\n').sort();
+  assert.deepEqual(
+    tags,
+    ['app:latest', 'gone:v1', 'keep:v1'].map((n) => `docker.io/library/${n} sha256:${second.manifest}`),
+  );
+});
+
+test('minilab-mirror publish: loads at once wait for each other (a lock), and every tag lands', async (t) => {
+  const m = await sandbox(t);
+  const images = await Promise.all([1, 2, 3, 4].map((n) => m.image(n)));
+  await Promise.all(
+    images.map((img, n) =>
+      m.publish([{ ref: `docker.io/library/app${n}:latest`, digest: `sha256:${img.manifest}` }]),
+    ),
+  );
+  const tags = (await m.mirror(['tags'])).stdout.trim().split('\n').sort();
+  assert.deepEqual(
+    tags,
+    images.map((img, n) => `docker.io/library/app${n}:latest sha256:${img.manifest}`),
+  );
+  assert.equal(await read(join(m.root, 'hosts/docker.io/hosts.toml')), hostsToml('docker.io'));
+});
+
+test('minilab-mirror publish fails, naming it, when the target is not in the content store', async (t) => {
+  const m = await sandbox(t);
+  await assert.rejects(
+    m.publish([{ ref: 'docker.io/library/gone:1', digest: d('b') }]),
+    /docker\.io\/library\/gone:1: sha256:b{64} is not in containerd's content store/,
+  );
 });
 
 test('the mirror serves a reference when its tag points at the digest containerd has for it', () => {
