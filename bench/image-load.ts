@@ -7,14 +7,14 @@
  * before each load the image is removed from the node's containerd and its mirror, so that every
  * load imports and publishes it in full.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { imageArchive, layerFromEntries } from '../src/image/archive.js';
 import { DockerProvider } from '../src/providers/docker/provider.js';
 import { projectRoot } from '../src/version.js';
+import { machine, median, minilab, must } from './common.js';
 
 interface Args {
   iterations: number;
@@ -36,36 +36,6 @@ function parseArgs(argv: string[]): Args {
     out: get('--out') ?? join(projectRoot, 'bench-results', `image-load-${stamp}.json`),
   };
 }
-
-function minilab(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(projectRoot, 'dist/src/main.js'), ...args], { env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      resolve({ code: code ?? 1, stdout, stderr, ms: performance.now() - started }),
-    );
-  });
-}
-
-async function must(args: string[], env: NodeJS.ProcessEnv) {
-  const r = await minilab(args, env);
-  if (r.code !== 0) throw new Error(`minilab ${args.join(' ')} failed (${r.code}):\n${r.stderr}`);
-  return r;
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 interface Sample {
   /** The command, from spawn to exit. */
@@ -144,12 +114,7 @@ async function main() {
   });
   const result = {
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model,
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-      engine: (await provider.info()).engine.version,
-    },
+    machine: await machine(provider),
     iterations: args.iterations,
     summary,
     results,

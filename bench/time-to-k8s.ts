@@ -7,16 +7,16 @@
  * first control plane's container and times how long until the API answers through the
  * kubeconfig (the load balancer), then how long `start` takes to bring that node back.
  */
-import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { DockerProvider } from '../src/providers/docker/provider.js';
 import { controlPlane } from '../src/lifecycle/nodes.js';
 import { nodeImageRef } from '../src/image/components.js';
 import { nodeResources } from '../src/cluster/resources.js';
+import { machine, median, minilab, must } from './common.js';
 import { measureFloor, type Floor } from './floor.js';
 import { DEFAULT_KUBERNETES_VERSION, projectRoot } from '../src/version.js';
 
@@ -57,29 +57,6 @@ function parseArgs(argv: string[]): Args {
 }
 
 const now = () => performance.now();
-
-function minilab(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number; ms: number; stderr: string }> {
-  const started = now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(projectRoot, 'dist/src/main.js'), ...args], {
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, ms: now() - started, stderr }));
-  });
-}
-
-async function must(args: string[], env: NodeJS.ProcessEnv) {
-  const r = await minilab(args, env);
-  if (r.code !== 0) throw new Error(`minilab ${args.join(' ')} failed (${r.code}):\n${r.stderr}`);
-  return r.ms;
-}
 
 /** Polls `check` (one small API call each time) until it returns true; resolves to the elapsed ms. */
 async function until(what: string, check: () => Promise<boolean>, timeoutMs = 180_000): Promise<number> {
@@ -140,20 +117,22 @@ async function iteration(
   measureIdle: boolean,
 ): Promise<{ it: Iteration; idleMemory?: IdleMemory }> {
   const p = args.profile;
-  const commandExec = await must(
-    [
-      'start',
-      '-p',
-      p,
-      '--kubernetes-version',
-      args.version,
-      '--nodes',
-      String(args.nodes),
-      '--control-planes',
-      String(args.controlPlanes),
-    ],
-    env,
-  );
+  const commandExec = (
+    await must(
+      [
+        'start',
+        '-p',
+        p,
+        '--kubernetes-version',
+        args.version,
+        '--nodes',
+        String(args.nodes),
+        '--control-planes',
+        String(args.controlPlanes),
+      ],
+      env,
+    )
+  ).ms;
   const nodeCpuSecondsDuringStart = (await nodeResources((await controlPlane(provider, p)).node)).cpuSeconds;
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(env.KUBECONFIG as string);
@@ -232,7 +211,7 @@ async function iteration(
   }
   const extra: Pick<Iteration, 'nodeAdd' | 'failover' | 'nodeRestart'> = {};
   if (args.nodes > 1) {
-    extra.nodeAdd = await must(['node', 'add', '-p', p, '--name', `${p}-bench-added`], env);
+    extra.nodeAdd = (await must(['node', 'add', '-p', p, '--name', `${p}-bench-added`], env)).ms;
     await must(['node', 'delete', '-p', p, `${p}-bench-added`], env);
   }
   if (args.controlPlanes > 1) {
@@ -242,13 +221,13 @@ async function iteration(
     extra.failover = await until('the API through the load balancer', async () =>
       Boolean(await core.listNode()),
     );
-    extra.nodeRestart = await must(['start', '-p', p], env);
+    extra.nodeRestart = (await must(['start', '-p', p], env)).ms;
   }
   const statusLatency = (await minilab(['status', '-p', p], env)).ms;
   const versionLatency = (await minilab(['version'], env)).ms;
-  const stop = await must(['stop', '-p', p], env);
-  const restartToReady = await must(['start', '-p', p], env);
-  const del = await must(['delete', '-p', p], env);
+  const stop = (await must(['stop', '-p', p], env)).ms;
+  const restartToReady = (await must(['start', '-p', p], env)).ms;
+  const del = (await must(['delete', '-p', p], env)).ms;
   const total = commandExec + apiServerAnswering + kubernetesService + dnsService + appRunning + dnsAnswering;
   return {
     it: {
@@ -270,12 +249,6 @@ async function iteration(
     idleMemory,
   };
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
@@ -323,12 +296,7 @@ async function main() {
   );
   const result = {
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model,
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-      engine: (await provider.info()).engine.version,
-    },
+    machine: await machine(provider),
     kubernetesVersion: args.version,
     nodes: args.nodes,
     controlPlanes: args.controlPlanes,
