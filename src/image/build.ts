@@ -10,6 +10,8 @@ import type { Reporter } from '../reporter.js';
 import { MinilabError } from '../errors.js';
 import { CONTAINERD_PINNED_LABEL, Labels, ownedLabels } from '../labels.js';
 import { runInNode } from '../providers/run.js';
+import { parseImageList } from '../cluster/images.js';
+import { planPublish } from '../cluster/mirror.js';
 import type { ImageStore } from '../providers/types.js';
 import { privateDir } from '../private-files.js';
 import { projectRoot } from '../version.js';
@@ -490,6 +492,15 @@ async function assembleNode(
       ],
       'pinning the preloaded images',
     );
+    // The node's mirror of loaded images serves the preloaded ones too, so that a pull of one
+    // with imagePullPolicy Always works offline: hard links within the image's own filesystem.
+    const preloaded = parseImageList(await sh('ctr -n k8s.io images ls', 'listing images'))
+      .filter((i) => refs.includes(i.ref))
+      .map((i) => ({ ref: i.ref, digest: i.digest }));
+    const plan = planPublish(preloaded);
+    if (plan.skipped.length > 0)
+      throw new MinilabError('unexpected', `the mirror cannot hold ${plan.skipped.join(', ')}`);
+    await sh(['minilab-mirror', 'publish', ...plan.args], 'publishing the preloaded images to the mirror');
     progress('stopping containerd and committing');
     await sh(
       `pkill containerd || true

@@ -190,10 +190,24 @@ test("loaded images are pulled through the node's mirror: :latest with the defau
       [`${mirrored}:v1`, true],
     ],
   );
+  // the preloaded images are in the mirror from the node image on
   assert.ok(
-    listed.some((i) => i.ref.startsWith('registry.k8s.io/pause:') && !i.mirrored),
-    'preloaded: not mirrored',
+    listed.some((i) => i.ref.startsWith('registry.k8s.io/pause:') && i.mirrored),
+    'preloaded: mirrored',
   );
+  const pause = listed.find((i) => i.ref.startsWith('registry.k8s.io/pause:'))!.ref;
+  await core.createNamespacedPod({
+    namespace: 'default',
+    body: {
+      metadata: { name: 'preloaded-always' },
+      spec: { containers: [{ name: 'c', image: pause, imagePullPolicy: 'Always' }] },
+    },
+  });
+  await waitFor(`a pod of ${pause} pulled with Always to run`, 60_000, async () => {
+    const p = await core.readNamespacedPod({ name: 'preloaded-always', namespace: 'default' });
+    return p.status?.phase === 'Running' ? true : undefined;
+  });
+  await core.deleteNamespacedPod({ name: 'preloaded-always', namespace: 'default', gracePeriodSeconds: 0 });
 
   // the dev loop: rebuild the same tag, load it, and the next pod runs the new image
   await loadPrinting('second build', [`${mirrored}:latest`]);

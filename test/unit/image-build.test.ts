@@ -121,6 +121,8 @@ interface Build {
   image: string;
   /** What `ctr images import` was given in the build container. */
   imported: string[];
+  /** The images `minilab-mirror publish` was given (REPO:TAG). */
+  mirrored: string[];
   committed?: { ref: string; labels: Record<string, string> };
 }
 
@@ -140,7 +142,7 @@ function fakeImages() {
       keep(ref, {});
     },
     builder: async (opts): Promise<ImageBuilder> => {
-      const build: Build = { name: opts.name, image: opts.image, imported: [] };
+      const build: Build = { name: opts.name, image: opts.image, imported: [], mirrored: [] };
       builds.push(build);
       const node = {
         name: opts.name,
@@ -148,8 +150,17 @@ function fakeImages() {
         refresh: async () => ({ running: true }),
         exec: async (cmd: string[], o: { input?: unknown } = {}) => {
           if (o.input instanceof Readable) build.imported.push(...(await repoTags(o.input)));
-          const listing = cmd.at(-1) === 'ctr -n k8s.io images ls -q';
-          const stdout = listing ? build.imported.map(normalizeRef).join('\n') + '\n' : '';
+          const refs = build.imported.map(normalizeRef);
+          let stdout = '';
+          if (cmd.at(-1) === 'ctr -n k8s.io images ls -q') stdout = refs.join('\n') + '\n';
+          // as ctr lists them: REF TYPE DIGEST SIZE UNIT PLATFORMS LABELS
+          if (cmd.at(-1) === 'ctr -n k8s.io images ls')
+            stdout = [
+              'REF TYPE DIGEST SIZE PLATFORMS LABELS',
+              ...refs.map((r) => `${r} oci sha256:${'ab'.repeat(32)} 1.0 MiB linux/amd64 -`),
+            ].join('\n');
+          if (cmd[0] === 'minilab-mirror')
+            cmd.forEach((a, i) => a === 'image' && build.mirrored.push(`${cmd[i + 1]}:${cmd[i + 2]}`));
           return { exitCode: 0, stdout, stderr: '', started: true };
         },
       };
@@ -208,6 +219,11 @@ test(
       assert.equal(made.committed.labels[Labels.containerd], RUNTIME.containerd);
       assert.equal(made.committed.labels[Labels.runc], RUNTIME.runc);
       assert.deepEqual([...made.imported].sort(), preloaded);
+      assert.deepEqual(
+        [...made.mirrored].sort(),
+        preloaded.map(normalizeRef).sort(),
+        'every preloaded image in the mirror',
+      );
 
       const again = await buildNodeImage(ctx, VERSION);
       assert.equal(again.reused, true, 'up to date: reused');
