@@ -506,7 +506,7 @@ test('image load --archive loads a docker save file; a pod runs the image with p
   assert.equal(ran.log.trim(), 'ran from the archive');
 });
 
-test('image ls --node-images lists the node image the cluster runs; image ls shows its preloaded images, pinned', async () => {
+test('image ls --node-images lists the node image the cluster runs; image ls shows its preloaded images, pinned and mirrored', async () => {
   const state = await engine.containers.inspect(node);
   assert.ok(state, `${node} exists`);
   const version = state.labels['io.minilab.kubernetes-version'];
@@ -530,7 +530,7 @@ test('image ls --node-images lists the node image the cluster runs; image ls sho
 
   const inCluster = await s.minilab(['image', 'ls', '-p', profile, '-o', 'json']);
   const { images } = JSON.parse(inCluster.stdout) as {
-    images: { ref: string; pinned: boolean; loaded: boolean }[];
+    images: { ref: string; pinned: boolean; loaded: boolean; mirrored: boolean }[];
   };
   for (const name of [
     'kube-apiserver',
@@ -544,7 +544,10 @@ test('image ls --node-images lists the node image the cluster runs; image ls sho
     'storage-helper',
   ]) {
     const preloaded = images.find((i) => i.ref.includes(`/${name}:`));
-    assert.ok(preloaded?.pinned && !preloaded.loaded, `${name} is preloaded and pinned: ${inCluster.stdout}`);
+    assert.ok(
+      preloaded?.pinned && !preloaded.loaded && preloaded.mirrored,
+      `${name} is preloaded, pinned and in the mirror: ${inCluster.stdout}`,
+    );
   }
 });
 
