@@ -54,8 +54,9 @@ export function mirrorName(ref: string): MirrorName | undefined {
 /** containerd's hosts.toml for a registry whose images the mirror holds under `prefix`. */
 export function hostsToml(prefix: string): string {
   return (
-    "# written by minilab image load: pulls from this registry try the node's mirror of loaded\n" +
-    "# images first, then the registry itself (no `server` line: containerd's default for it)\n" +
+    "# written by minilab (image load, node image build): pulls from this registry try the node's\n" +
+    "# mirror of loaded images first, then the registry itself (no `server` line: containerd's\n" +
+    '# default for it)\n' +
     `[host."http://${MIRROR_ADDRESS}/v2/${prefix}"]\n` +
     '  capabilities = ["pull", "resolve"]\n' +
     '  override_path = true\n'
@@ -68,7 +69,7 @@ export interface Publication {
   digest: string;
 }
 
-/** What one publish does, as arguments of PUBLISH_SCRIPT. */
+/** What one publish does, as the arguments of `minilab-mirror publish` in the node. */
 export interface PublishPlan {
   /** Operations with their arguments: image REPO TAG HEX, hosts REGISTRY TOML. */
   args: string[];
