@@ -167,11 +167,9 @@ export async function lockKubeconfigFile(file: string, timeoutMs: number): Promi
       throw fileError('write', file, err);
     });
     if (made) {
-      held.set(lock, mine);
-      watchSignals(true);
       return async () => {
         held.delete(lock);
-        if (held.size === 0) watchSignals(false);
+        if (held.size === 0 && creating === 0) watchSignals(false);
         if ((await readFile(lock, 'utf8').catch(() => '')) === mine)
           await unlink(lock).catch(() => undefined);
       };
@@ -184,22 +182,46 @@ export async function lockKubeconfigFile(file: string, timeoutMs: number): Promi
   }
 }
 
-/** Creates a lock file saying who holds it (EEXIST when it is held). */
+/**
+ * Creates a lock file saying who holds it (EEXIST when it is held). The signal handlers are set
+ * before the file is made, and the file counts as held from the moment it exists: a Ctrl-C at any
+ * point removes it (before, the default action could end the process between the two and leave
+ * an empty lock that the next command took for kubectl's).
+ */
 async function createLock(lock: string, holder: string): Promise<true> {
-  const handle = await open(lock, 'wx', 0o600);
+  creating++;
+  watchSignals(true);
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(lock, 'wx', 0o600);
+    held.set(lock, holder);
+  } catch (err) {
+    creating--;
+    if (deferred) releaseAndDie(deferred);
+    else if (held.size === 0 && creating === 0) watchSignals(false);
+    throw err;
+  }
+  creating--;
+  // a signal that came while the file was being made ends the process now, the file removed
+  if (deferred) releaseAndDie(deferred);
   try {
     await handle.writeFile(holder);
     return true;
   } catch (err) {
+    held.delete(lock);
     await unlink(lock).catch(() => undefined);
     throw err;
   } finally {
     await handle.close();
+    if (held.size === 0 && creating === 0) watchSignals(false);
   }
 }
 
 /** The lock files this process holds, with their tokens: a signal that ends it mid-write removes them. */
 const held = new Map<string, string>();
+/** Locks being created (open in flight): a signal then waits for the open to end. */
+let creating = 0;
+let deferred: NodeJS.Signals | undefined;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 function watchSignals(on: boolean): void {
@@ -209,11 +231,19 @@ function watchSignals(on: boolean): void {
   }
 }
 
-/** Removes the held locks, then lets the signal end the process as it would have. */
+/**
+ * Removes the held locks (written or still empty: this process made them), then lets the signal
+ * end the process as it would have. While a lock file is being created it waits for that.
+ */
 function releaseAndDie(signal: NodeJS.Signals): void {
+  if (creating > 0) {
+    deferred ??= signal;
+    watchSignals(true);
+    return;
+  }
   for (const [lock, mine] of held) {
     try {
-      if (readFileSync(lock, 'utf8') === mine) unlinkSync(lock);
+      if (mine.startsWith(readFileSync(lock, 'utf8'))) unlinkSync(lock);
     } catch {
       // Gone already.
     }
