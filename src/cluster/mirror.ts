@@ -1,4 +1,5 @@
 import { MinilabError } from '../errors.js';
+import { lastLines } from '../providers/run.js';
 import type { Node } from '../providers/types.js';
 
 /**
@@ -110,10 +111,7 @@ async function mirrorCommand(node: Node, args: string[], what: string): Promise<
   if (r.exitCode === 3 && r.started) return undefined;
   if (r.exitCode === 0) return r.stdout;
   throw new MinilabError('clusterFailed', `${what} failed (exit ${r.exitCode})`, {
-    details: `${r.stdout}\n${r.stderr}`
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .slice(-15),
+    details: lastLines(`${r.stdout}\n${r.stderr}`, 15),
     hint: 'the image is loaded; load it again to retry, or use imagePullPolicy IfNotPresent meanwhile',
   });
 }

@@ -474,8 +474,9 @@ async function assembleNode(
       await sh(importImages, `importing ${ref} into containerd`, await ctx.images.save(ref));
     }
     const refs = [...specs.map((i) => i.ref), ...pulled].map(normalizeRef);
-    const listed = (await sh('ctr -n k8s.io images ls -q', 'listing images')).split('\n');
-    const missing = refs.filter((r) => !listed.includes(r));
+    // one listing: the check that every image is there, then the digests the mirror is given
+    const listed = parseImageList(await sh('ctr -n k8s.io images ls', 'listing images'));
+    const missing = refs.filter((r) => !listed.some((i) => i.ref === r));
     if (missing.length > 0)
       throw new MinilabError('unexpected', `containerd lacks ${missing.join(', ')} after import`);
     // Pinned images are never garbage-collected by the kubelet. The references (kubeadm's output)
@@ -494,7 +495,7 @@ async function assembleNode(
     );
     // The node's mirror of loaded images serves the preloaded ones too, so that a pull of one
     // with imagePullPolicy Always works offline: hard links within the image's own filesystem.
-    const preloaded = parseImageList(await sh('ctr -n k8s.io images ls', 'listing images'))
+    const preloaded = listed
       .filter((i) => refs.includes(i.ref))
       .map((i) => ({ ref: i.ref, digest: i.digest }));
     const plan = planPublish(preloaded);

@@ -169,7 +169,7 @@ export async function lockKubeconfigFile(file: string, timeoutMs: number): Promi
     if (made) {
       return async () => {
         held.delete(lock);
-        if (held.size === 0 && creating === 0) watchSignals(false);
+        releaseSignalsIfIdle();
         if ((await readFile(lock, 'utf8').catch(() => '')) === mine)
           await unlink(lock).catch(() => undefined);
       };
@@ -198,7 +198,7 @@ async function createLock(lock: string, holder: string): Promise<true> {
   } catch (err) {
     creating--;
     if (deferred) releaseAndDie(deferred);
-    else if (held.size === 0 && creating === 0) watchSignals(false);
+    else releaseSignalsIfIdle();
     throw err;
   }
   creating--;
@@ -213,7 +213,7 @@ async function createLock(lock: string, holder: string): Promise<true> {
     throw err;
   } finally {
     await handle.close();
-    if (held.size === 0 && creating === 0) watchSignals(false);
+    releaseSignalsIfIdle();
   }
 }
 
@@ -223,6 +223,11 @@ const held = new Map<string, string>();
 let creating = 0;
 let deferred: NodeJS.Signals | undefined;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** Takes the signal handlers off once no lock is held or being made. */
+function releaseSignalsIfIdle(): void {
+  if (held.size === 0 && creating === 0) watchSignals(false);
+}
 
 function watchSignals(on: boolean): void {
   for (const signal of SIGNALS) {

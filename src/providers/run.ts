@@ -40,7 +40,8 @@ export async function runInNode(
   });
 }
 
-function lastLines(text: string, n: number): string[] {
+/** The last `n` non-blank lines of a command's output, for an error's details. */
+export function lastLines(text: string, n: number): string[] {
   return text
     .split('\n')
     .map((l) => l.trimEnd())

@@ -152,7 +152,6 @@ function fakeImages() {
           if (o.input instanceof Readable) build.imported.push(...(await repoTags(o.input)));
           const refs = build.imported.map(normalizeRef);
           let stdout = '';
-          if (cmd.at(-1) === 'ctr -n k8s.io images ls -q') stdout = refs.join('\n') + '\n';
           // as ctr lists them: REF TYPE DIGEST SIZE UNIT PLATFORMS LABELS
           if (cmd.at(-1) === 'ctr -n k8s.io images ls')
             stdout = [
