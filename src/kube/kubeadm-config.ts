@@ -49,6 +49,13 @@ export const PATCHES_DIR = '/etc/minilab/patches';
  */
 export const GO_ENV = [{ name: 'GOGC', value: '50' }];
 
+/**
+ * The API server holds the largest heap of all (about 100 MiB live in an idle cluster): at a
+ * quarter of the default growth it is about 24 MiB smaller again, which is what lets a control
+ * plane of several serve more nodes and watches in the memory of one alone.
+ */
+export const API_SERVER_GO_ENV = [{ name: 'GOGC', value: '25' }];
+
 const args = (o: Record<string, string>) => Object.entries(o).map(([name, value]) => ({ name, value }));
 
 /**
@@ -105,7 +112,7 @@ export function kubeadmConfig(s: ClusterShape): string {
         s.nodeIp,
         podGatewayIp(s.podSubnet),
       ],
-      extraEnvs: GO_ENV,
+      extraEnvs: API_SERVER_GO_ENV,
     },
     // The controller manager creates a service account and requests a token for each of its ~40
     // controllers at start; the default client limit of 20 requests per second made that take 5 s.

@@ -628,7 +628,7 @@ etcd:
   assert.equal(cluster.etcd.local.dataDir, '/var/lib/etcd', 'maps merge');
   assert.ok(cluster.apiServer.certSANs.includes('my.example.com'));
   assert.ok(cluster.apiServer.certSANs.includes('127.0.0.1'), "certSANs are added to: minilab's names stay");
-  assert.deepEqual(cluster.apiServer.extraEnvs, [{ name: 'GOGC', value: '50' }]);
+  assert.deepEqual(cluster.apiServer.extraEnvs, [{ name: 'GOGC', value: '25' }]);
 });
 
 test('a v1beta4 list patch merges by name too; feature gates and patches combine', () => {

@@ -61,11 +61,12 @@ test('kubeadm v1beta4 config: version, endpoint, SANs for the host, no taints', 
   assert.deepEqual(init.nodeRegistration.kubeletExtraArgs[0], { name: 'node-ip', value: '172.18.0.2' });
 });
 
-test('control-plane components collect garbage at GOGC=50 (lower idle memory)', () => {
+test('control-plane components collect garbage at GOGC=50, the API server at 25 (lower idle memory)', () => {
   const cluster = docs(shape).ClusterConfiguration;
-  for (const c of [cluster.apiServer, cluster.controllerManager, cluster.scheduler, cluster.etcd.local]) {
+  for (const c of [cluster.controllerManager, cluster.scheduler, cluster.etcd.local]) {
     assert.deepEqual(c.extraEnvs, [{ name: 'GOGC', value: '50' }]);
   }
+  assert.deepEqual(cluster.apiServer.extraEnvs, [{ name: 'GOGC', value: '25' }]);
 });
 
 test('kubelet config: systemd cgroups; cgroup v1 hosts get failCgroupV1: false', () => {
