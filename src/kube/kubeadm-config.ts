@@ -56,6 +56,13 @@ export const GO_ENV = [{ name: 'GOGC', value: '50' }];
  */
 export const API_SERVER_GO_ENV = [{ name: 'GOGC', value: '25' }];
 
+/**
+ * The kubelet and containerd (and its shims, which inherit its environment) run on every node,
+ * workers included: at GOGC=25 an idle worker is about 6 MiB smaller than at 50 (kubelet 27 -> 23,
+ * containerd 15 -> 13 MiB). The node image's containerd drop-in says the same.
+ */
+export const NODE_AGENT_GOGC = '25';
+
 const args = (o: Record<string, string>) => Object.entries(o).map(([name, value]) => ({ name, value }));
 
 /**

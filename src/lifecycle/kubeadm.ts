@@ -2,7 +2,7 @@ import { runInNode } from '../providers/run.js';
 import type { Node } from '../providers/types.js';
 import {
   API_SERVER_PORT,
-  GO_ENV,
+  NODE_AGENT_GOGC,
   firstNodeCidr,
   bridgeCniConfig,
   kubeadmConfig,
@@ -50,7 +50,7 @@ export function writeFilesScript(files: Record<string, string>): string {
 const KUBELET_CLIENT_PEM = '/var/lib/kubelet/pki/kubelet-client-current.pem';
 
 /** The kubelet's GOGC, in the environment file its unit reads. */
-const KUBELET_GOGC = `grep -q '^GOGC=' /etc/default/kubelet || echo 'GOGC=${GO_ENV[0]?.value}' >> /etc/default/kubelet`;
+const KUBELET_GOGC = `grep -q '^GOGC=' /etc/default/kubelet || echo 'GOGC=${NODE_AGENT_GOGC}' >> /etc/default/kubelet`;
 
 /** kubeadm output, each line stamped with the time, kept in the node for `minilab logs --export`. */
 const KUBEADM_LOG = `2>&1 | while IFS= read -r l; do printf "%s %s\n" "$(date +%T.%3N)" "$l"; done | tee -a /var/log/minilab-kubeadm.log`;
