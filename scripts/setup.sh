@@ -47,7 +47,7 @@ log "building minilab"
 npm run build --silent
 
 if [ "${MINILAB_SKIP_IMAGE:-}" != 1 ]; then
-  log "building the node image (cached stages make this quick after the first time)"
-  node dist/src/main.js image build
+  log "building the node image and the add-ons' images (cached stages make this quick after the first time)"
+  node dist/src/main.js image build --addons
 fi
 log "done: try 'node dist/src/main.js start' (or 'npm link' and 'minilab start')"

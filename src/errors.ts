@@ -12,6 +12,8 @@ export const ExitCode = {
   clusterFailed: 6,
   /** The cluster is up, but the kubeconfig could not be written: the next `start` writes it. */
   kubeconfig: 7,
+  /** The cluster is up, but an add-on could not be enabled or removed: the cluster is kept. */
+  addon: 8,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

@@ -1,4 +1,5 @@
-# Shared by images/components/build.sh and images/runtime/build.sh: logging,
+# Shared by images/components/build.sh, images/runtime/build.sh and
+# images/addons/build.sh: logging,
 # the Go environment, and running build commands with their output in logs.
 # The sourcing script sets LIB_NAME (the prefix of every line it prints) and
 # `step` (what it is doing, named if it fails).
@@ -31,6 +32,16 @@ go_build_setup() {
   trap on_exit EXIT
 }
 
+# outdir_script "$@" : a script whose one argument is OUTDIR (usage otherwise,
+# exit 2), set up as go_build_setup does.
+outdir_script() {
+  if [ $# -ne 1 ]; then
+    echo "usage: $0 OUTDIR" >&2
+    exit 2
+  fi
+  go_build_setup "$1"
+}
+
 on_exit() {
   local rc=$?
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then
@@ -52,3 +63,21 @@ run() {
 }
 
 size_mb() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f MB", b / 1000000 }'; }
+
+# module_tree MODULE VERSION NAME : a writable copy of MODULE@VERSION's tree in
+# WORK/src/NAME (downloaded through the module proxy), its path left in $src.
+# (Not a $(...) function: errexit does not reach inside one.)
+module_tree() {
+  local dir json="$WORK/logs/download-$3.json"
+  (cd "$WORK" && go mod download -json "$1@$2") >"$json" 2>&1 || die "could not download $1@$2: $(cat "$json")"
+  dir=$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' "$json")
+  [ -d "$dir" ] || die "could not download $1@$2: $(cat "$json")"
+  if [ ! -f "$WORK/src/$3/.version" ] || [ "$(cat "$WORK/src/$3/.version")" != "$2" ]; then
+    rm -rf "$WORK/src/$3"
+    mkdir -p "$WORK/src"
+    cp -r "$dir" "$WORK/src/$3"
+    chmod -R u+w "$WORK/src/$3"
+    echo "$2" >"$WORK/src/$3/.version"
+  fi
+  src="$WORK/src/$3"
+}

@@ -46,30 +46,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/../components/go-build-lib.sh"
 LIB_NAME=runtime
 
-if [ $# -ne 1 ]; then
-  echo "usage: $0 OUTDIR" >&2
-  exit 2
-fi
-OUTDIR=$1
-go_build_setup "$OUTDIR"
-
-# module_tree MODULE VERSION NAME : a writable copy of MODULE@VERSION's tree in
-# WORK/src/NAME (downloaded through the module proxy), its path left in $src.
-# (Not a $(...) function: errexit does not reach inside one.)
-module_tree() {
-  local dir json="$WORK/logs/download-$3.json"
-  (cd "$WORK" && go mod download -json "$1@$2") >"$json" 2>&1 || die "could not download $1@$2: $(cat "$json")"
-  dir=$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' "$json")
-  [ -d "$dir" ] || die "could not download $1@$2: $(cat "$json")"
-  if [ ! -f "$WORK/src/$3/.version" ] || [ "$(cat "$WORK/src/$3/.version")" != "$2" ]; then
-    rm -rf "$WORK/src/$3"
-    mkdir -p "$WORK/src"
-    cp -r "$dir" "$WORK/src/$3"
-    chmod -R u+w "$WORK/src/$3"
-    echo "$2" >"$WORK/src/$3/.version"
-  fi
-  src="$WORK/src/$3"
-}
+outdir_script "$@"
 
 timings=()
 

@@ -10,6 +10,7 @@ import { registerDashboard } from './commands/dashboard.js';
 import { registerWorkflow } from './commands/workflow.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerNode } from './commands/node.js';
+import { registerAddons } from './commands/addons.js';
 
 /** The commander program: only commands that work are registered. */
 export function buildProgram(ctx: Context): Command {
@@ -41,6 +42,7 @@ export function buildProgram(ctx: Context): Command {
   registerCompletion(program, ctx);
   registerProfile(program, ctx);
   registerNode(program, ctx);
+  registerAddons(program, ctx);
   registerDashboard(program, ctx);
   registerImage(
     program.command('image').description('build and list node images; load images into a cluster'),

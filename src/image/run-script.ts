@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { MinilabError, formatMs, inactivityDeadline } from '../errors.js';
 import { forwardSignals } from '../signals.js';
@@ -74,4 +75,30 @@ export async function runScript(
       hint: opts.hint,
     });
   }
+}
+
+/**
+ * The versions a build script pins (its `NAME_VERSION=vX.Y.Z` lines), by NAME: each name asked for
+ * must be there.
+ */
+export async function pinnedVersions<N extends string>(
+  script: string,
+  names: readonly N[],
+): Promise<Record<N, string>> {
+  const text = await readFile(script, 'utf8').catch((err: unknown) => {
+    throw new MinilabError('environment', `cannot read ${script}: ${(err as Error).message}`, {
+      hint: 'minilab runs from its source tree; reinstall or check out the tree again',
+    });
+  });
+  const found = Object.fromEntries(
+    [...text.matchAll(/^([A-Z_]+)_VERSION=(v[0-9][0-9A-Za-z.-]*)$/gm)].map((m) => [m[1], m[2]]),
+  );
+  const missing = names.filter((n) => !found[n]);
+  if (missing.length > 0) {
+    throw new MinilabError(
+      'unexpected',
+      `${script} pins no ${missing.map((n) => `${n}_VERSION`).join(', ')}`,
+    );
+  }
+  return found as Record<N, string>;
 }

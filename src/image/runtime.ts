@@ -1,12 +1,11 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MinilabError } from '../errors.js';
 import { privateDir } from '../private-files.js';
 import { projectRoot } from '../version.js';
 import type { LayerEntry } from './archive.js';
 import { cacheKey } from './cache.js';
-import { runScript } from './run-script.js';
+import { pinnedVersions, runScript } from './run-script.js';
 
 /** What images/runtime/build.sh reports about the container runtime it built. */
 export interface RuntimeVersions {
@@ -31,24 +30,10 @@ export interface RuntimeStage {
 const imagesDir = join(projectRoot, 'images');
 const script = join(imagesDir, 'runtime', 'build.sh');
 
-const VERSION_LINE = /^(CONTAINERD|RUNC|CRICTL)_VERSION=(v[0-9][0-9A-Za-z.-]*)$/gm;
-
 /** The runtime versions this minilab's node image recipe pins (read from the build script). */
 export async function pinnedRuntime(): Promise<{ containerd: string; runc: string; crictl: string }> {
-  const text = await readFile(script, 'utf8').catch((err: unknown) => {
-    throw new MinilabError('environment', `cannot read ${script}: ${(err as Error).message}`, {
-      hint: 'minilab runs from its source tree; reinstall or check out the tree again',
-    });
-  });
-  const found = Object.fromEntries([...text.matchAll(VERSION_LINE)].map((m) => [m[1], m[2]]));
-  const { CONTAINERD, RUNC, CRICTL } = found;
-  if (!CONTAINERD || !RUNC || !CRICTL) {
-    throw new MinilabError(
-      'unexpected',
-      `${script} pins no CONTAINERD_VERSION, RUNC_VERSION or CRICTL_VERSION`,
-    );
-  }
-  return { containerd: CONTAINERD, runc: RUNC, crictl: CRICTL };
+  const v = await pinnedVersions(script, ['CONTAINERD', 'RUNC', 'CRICTL']);
+  return { containerd: v.CONTAINERD, runc: v.RUNC, crictl: v.CRICTL };
 }
 
 /**

@@ -159,6 +159,19 @@ export async function applyManifest(config: k8s.KubeConfig, manifest: string): P
   }
 }
 
+/** Deletes a manifest's objects, last first (an object already gone is fine). */
+export async function deleteManifest(config: k8s.KubeConfig, manifest: string): Promise<void> {
+  const api = k8s.KubernetesObjectApi.makeApiClient(config);
+  const specs = parseAllDocuments(manifest).map((d) => d.toJS() as k8s.KubernetesObject);
+  for (const spec of specs.reverse()) {
+    try {
+      await api.delete(spec);
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 404) throw err;
+    }
+  }
+}
+
 /**
  * kube-proxy's GOGC for kubeadm releases that do not read a kube-proxy patch (before v1.37):
  * the DaemonSet is patched after kubeadm made it, which rolls its one pod once more.

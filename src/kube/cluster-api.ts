@@ -1,3 +1,4 @@
+import type * as k8s from '@kubernetes/client-node';
 import type { KubeconfigEntry } from './kubeconfig.js';
 import { apiServerReady } from './readyz.js';
 import type { WakeSource } from './wait.js';
@@ -21,6 +22,10 @@ export interface ClusterApi {
   defaultServiceAccount(entry: KubeconfigEntry): Promise<true | string>;
   /** A multi-document manifest, by server-side apply. */
   apply(entry: KubeconfigEntry, manifest: string): Promise<void>;
+  /** Deletes every object of a multi-document manifest (already gone counts as deleted). */
+  remove(entry: KubeconfigEntry, manifest: string): Promise<void>;
+  /** Runs a check with the client library's configuration for this cluster. */
+  withConfig<T>(entry: KubeconfigEntry, fn: (config: k8s.KubeConfig) => Promise<T>): Promise<T>;
   /** The default StorageClass and its provisioner, by server-side apply. */
   applyStorage(entry: KubeconfigEntry, images: { provisioner: string; helper: string }): Promise<void>;
   /** kube-proxy's GOGC, for kubeadm releases that do not read a kube-proxy patch. */
@@ -68,6 +73,14 @@ export function kubernetesApi(): ClusterApi {
     apply: async (entry, manifest) => {
       const { addons, c } = await withClients(entry);
       await addons.applyManifest(c.config, manifest);
+    },
+    remove: async (entry, manifest) => {
+      const { addons, c } = await withClients(entry);
+      await addons.deleteManifest(c.config, manifest);
+    },
+    withConfig: async (entry, fn) => {
+      const { c } = await withClients(entry);
+      return fn(c.config);
     },
     applyStorage: async (entry, images) => {
       const { addons, c } = await withClients(entry);

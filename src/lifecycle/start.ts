@@ -35,6 +35,8 @@ export interface StartRequest {
   wait: 'all' | 'none';
   keepOnFailure: boolean;
   switchContext: boolean;
+  /** Add-ons to enable besides those the profile has (`--addons`). */
+  addons?: string[];
 }
 
 export interface StartResult {
@@ -82,8 +84,9 @@ async function create(ctx: LifecycleContext, req: StartRequest): Promise<StartRe
   try {
     await runSteps(CREATE_STEPS, s);
   } catch (caught) {
-    // Only the kubeconfig was left to write: the finished cluster stays, and the next start writes it.
-    if (caught instanceof MinilabError && caught.kind === 'kubeconfig') throw caught;
+    // Only the kubeconfig or add-ons were left: the finished cluster stays; the next start does them.
+    if (caught instanceof MinilabError && (caught.kind === 'kubeconfig' || caught.kind === 'addon'))
+      throw caught;
     s.cancelled = true;
     // A failure because a node stopped under a step is reported as just that.
     let stopped: MinilabError | undefined;

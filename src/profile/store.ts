@@ -12,6 +12,8 @@ export interface ProfileConfig {
   ports: { hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' }[];
   /** The kubeconfig file and context that start wrote, so delete removes exactly those entries. */
   kubeconfig?: { path: string; context: string };
+  /** Enabled add-ons (minilab addons enable), applied again by every start. */
+  addons?: string[];
   createdAt: string;
 }
 

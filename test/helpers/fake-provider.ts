@@ -426,6 +426,10 @@ export function fakeClusterApi(world: FakeWorld, podCidr: string): ClusterApi {
       world.call('api apply-manifest');
       world.manifestApplied = true;
     },
+    remove: answer('remove-manifest', undefined),
+    withConfig: async () => {
+      throw new Error('the fake cluster API has no client configuration');
+    },
     applyStorage: answer('apply-storage', undefined),
     tuneKubeProxy: answer('tune-kube-proxy', undefined),
   };

@@ -15,6 +15,8 @@ import { buildNodeImage, type ComponentSource } from '../../image/build.js';
 import { validateKubernetesVersion } from '../../image/components.js';
 import { DEFAULT_RELEASE_URL, validateReleaseUrl } from '../../image/release.js';
 import { Labels } from '../../labels.js';
+import { ADDONS } from '../../addons/catalog.js';
+import { ensureAddonImages } from '../../addons/images.js';
 import { DEFAULT_KUBERNETES_VERSION } from '../../version.js';
 import { outputOption, profileOf, type OutputFormat } from '../options.js';
 import { table } from '../output.js';
@@ -44,6 +46,7 @@ export function registerImage(image: Command, ctx: Context): void {
       'base URL of the release downloads for --source release (env MINILAB_RELEASE_URL; default: the official one)',
     )
     .option('--force', 'rebuild the node image even when it is up to date')
+    .option('--addons', "also build every add-on's images (else built when an add-on is first enabled)")
     .addOption(outputOption())
     .action(
       async (opts: {
@@ -51,6 +54,7 @@ export function registerImage(image: Command, ctx: Context): void {
         source: ComponentSource;
         releaseUrl?: string;
         force?: boolean;
+        addons?: boolean;
         output: OutputFormat;
       }) => {
         const version = validateKubernetesVersion(opts.kubernetesVersion);
@@ -67,14 +71,26 @@ export function registerImage(image: Command, ctx: Context): void {
           version,
           { force: opts.force, source: opts.source, releaseUrl },
         );
+        const addonImages = opts.addons
+          ? [
+              ...(
+                await ctx.reporter.step('Add-on images (go build, cached)', (progress) =>
+                  ensureAddonImages(provider.images, ctx.home, [...ADDONS], progress),
+                )
+              ).values(),
+            ].flat()
+          : [];
         ctx.reporter.result(
           opts.output,
-          result,
+          { ...result, addonImages },
           (r) =>
             `${r.ref} ${formatBytes(r.sizeBytes)}${r.source === 'release' ? ' (official release)' : ''}` +
             `${r.reused ? ' (up to date)' : ''}\npreloaded:\n` +
             r.preloaded.map((p) => `  ${p.ref} ${formatBytes(p.sizeBytes)}`).join('\n') +
-            '\n',
+            '\n' +
+            (r.addonImages.length > 0
+              ? `add-on images:\n${r.addonImages.map((i) => `  ${i}`).join('\n')}\n`
+              : ''),
         );
       },
     );

@@ -15,6 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { mergeWithFlags, parseClusterConfig, type ClusterConfig } from '../../config/cluster-config.js';
 import { outputOption, parseIntOption, profileOf, type OutputFormat } from '../options.js';
 import { table } from '../output.js';
+import { parseAddonList } from '../../addons/catalog.js';
 
 /** "4g", "2048m", "1.5GiB", "512MB" -> bytes. */
 export function parseMemory(value: string): number {
@@ -116,6 +117,11 @@ export function registerLifecycle(program: Command, ctx: Context): void {
         .choices(['all', 'none'])
         .default('all'),
     )
+    .option(
+      '--addons <names>',
+      'add-ons to enable once the cluster is up, comma-separated (see minilab addons list); remembered',
+      parseAddonList,
+    )
     .option('--keep-on-failure', 'keep a half-made cluster for inspection instead of removing it')
     .option('--no-switch-context', 'do not make this cluster the current kubeconfig context')
     .addOption(outputOption())
@@ -150,6 +156,7 @@ export function registerLifecycle(program: Command, ctx: Context): void {
         wait: opts.wait,
         keepOnFailure: Boolean(opts.keepOnFailure),
         switchContext: opts.switchContext !== false,
+        addons: opts.addons,
       });
       ctx.reporter.result(opts.output as OutputFormat, result, (r) =>
         [

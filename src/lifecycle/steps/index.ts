@@ -1,3 +1,4 @@
+import { addonsStep } from './addons.js';
 import { bootStep, rebootStep, startNodesStep } from './boot.js';
 import { checkCompleteStep, markCompleteStep } from './complete.js';
 import { controlPlaneStep } from './control-plane.js';
@@ -30,6 +31,7 @@ export const CREATE_STEPS: readonly Step[] = [
   storageStep, //      storage.ts       default StorageClass (applied meanwhile: after init's first pass, or the joins)
   markCompleteStep, // complete.ts      the marker goes: the cluster is whole
   kubeconfigStep, //   kubeconfig.ts    context merged into the user's kubeconfig
+  addonsStep, //       addons.ts        --addons and the profile's add-ons built, loaded, applied, working
 ];
 
 /** What `minilab start` does for an existing cluster: restart it if stopped, re-sync if running. */
@@ -40,4 +42,5 @@ export const RESTART_STEPS: readonly Step[] = [
   checkCompleteStep, // complete.ts    refuse a half-made cluster; read the credentials
   rewaitStep, //        waits.ts       API server and node Ready (a check when already running)
   kubeconfigStep, //    kubeconfig.ts  context re-synced
+  addonsStep, //        addons.ts      the profile's add-ons applied again, checked to work
 ];

@@ -1,0 +1,58 @@
+import type { Command } from 'commander';
+import type { Context } from '../context.js';
+import { describeEnabled, disableAddons, enableAddons, listAddons } from '../../addons/manage.js';
+import { ADDONS, addonsNamed } from '../../addons/catalog.js';
+import { outputOption, profileOf, type OutputFormat } from '../options.js';
+import { table } from '../output.js';
+
+export function registerAddons(program: Command, ctx: Context): void {
+  const addons = program
+    .command('addons')
+    .description(`list, enable and disable add-ons (${ADDONS.map((a) => a.name).join(', ')})`);
+  addons
+    .command('list')
+    .description("the add-ons and whether the profile's cluster has each enabled")
+    .addOption(outputOption())
+    .action(async (opts: { output: OutputFormat }, cmd: Command) => {
+      const profile = profileOf(cmd, ctx.env);
+      const list = await listAddons(ctx, profile);
+      ctx.reporter.result(opts.output, { profile, addons: list }, (d) =>
+        table(
+          ['ADD-ON', 'ENABLED', 'DESCRIPTION'],
+          d.addons.map((a) => [a.name, a.enabled ? 'yes' : 'no', a.description]),
+        ),
+      );
+    });
+  addons
+    .command('enable')
+    .description(
+      'build (cached), load and apply add-ons in the running cluster; returns once they work; remembered by the profile',
+    )
+    .argument('<names...>', 'add-ons to enable')
+    .addOption(outputOption())
+    .action(async (names: string[], opts: { output: OutputFormat }, cmd: Command) => {
+      addonsNamed(names); // unknown names are refused before anything is looked at
+      const profile = profileOf(cmd, ctx.env);
+      const r = await enableAddons(await ctx.lifecycle(), profile, names);
+      ctx.reporter.result(opts.output, r, describeEnabled);
+    });
+  addons
+    .command('disable')
+    .description('remove the objects an add-on made and forget it (its images stay in the nodes)')
+    .argument('<names...>', 'add-ons to disable')
+    .addOption(outputOption())
+    .action(async (names: string[], opts: { output: OutputFormat }, cmd: Command) => {
+      addonsNamed(names);
+      const profile = profileOf(cmd, ctx.env);
+      const r = await disableAddons(await ctx.lifecycle(), profile, names);
+      ctx.reporter.result(
+        opts.output,
+        r,
+        (d) =>
+          [
+            ...d.disabled.map((n) => `${n} is disabled in cluster "${d.profile}"`),
+            ...d.notEnabled.map((n) => `${n} was not enabled in cluster "${d.profile}": nothing to do`),
+          ].join('\n') + '\n',
+      );
+    });
+}
