@@ -86,24 +86,35 @@ export async function ensureAddonImages(
   home: string,
   addons: Addon[],
   progress: (s: string) => void,
-): Promise<Map<Addon, string[]>> {
+): Promise<AddonRefs> {
   const [key, versions] = await Promise.all([recipeKey(), pinnedAddons()]);
-  const wanted = addons.flatMap((a) => a.images(versions));
-  const missing: AddonImage[] = [];
-  for (const image of wanted) {
-    const info = await images.info(image.ref);
-    if (info?.labels[Labels.buildKey] !== key) missing.push(image);
+  const wanted = await Promise.all(
+    addons
+      .flatMap((a) => a.images(versions))
+      .map(async (image) => ({ image, key: await imageKey(key, image) })),
+  );
+  const missing: typeof wanted = [];
+  for (const w of wanted) {
+    const info = await images.info(w.image.ref);
+    if (info?.labels[Labels.buildKey] !== w.key) missing.push(w);
   }
   if (missing.length > 0) {
     const built = await ensureAddonBuild(home, key, progress);
-    progress(`making ${missing.map((i) => i.ref).join(', ')}`);
-    const specs = await Promise.all(missing.map((i) => imageSpec(built, i, key)));
+    progress(`making ${missing.map((m) => m.image.ref).join(', ')}`);
+    const specs = await Promise.all(missing.map((m) => imageSpec(built, m.image, m.key)));
     await images.load(imageArchive(specs));
-    for (const s of specs) {
-      if ((await images.info(s.ref))?.labels[Labels.buildKey] !== key) {
-        throw new MinilabError('unexpected', `${s.ref} is not in the Docker engine after loading it`);
+    for (const m of missing) {
+      if ((await images.info(m.image.ref))?.labels[Labels.buildKey] !== m.key) {
+        throw new MinilabError('unexpected', `${m.image.ref} is not in the Docker engine after loading it`);
       }
     }
   }
-  return new Map(addons.map((a) => [a, a.images(versions).map((i) => i.ref)]));
+  return new Map(addons.map((a) => [a.name, a.images(versions).map((i) => i.ref)]));
 }
+
+/** Each add-on's image references by add-on name; `loaded` when every node has them already. */
+export type AddonRefs = Map<string, string[]> & { loaded?: boolean };
+
+/** An image's build key: the recipe's and the image's own layout (a change to either remakes it). */
+const imageKey = (recipe: string, image: AddonImage) =>
+  cacheKey({ values: { recipe, image: JSON.stringify(image), passwd: PASSWD, group: GROUP } });

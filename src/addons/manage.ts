@@ -1,4 +1,4 @@
-import { loadImages, loadOnEveryNode } from '../cluster/images.js';
+import { clusterImages, loadImages, loadOnEveryNode } from '../cluster/images.js';
 import { MinilabError, formatMs } from '../errors.js';
 import type { KubeconfigEntry } from '../kube/kubeconfig.js';
 import { waitUntil } from '../kube/wait.js';
@@ -6,7 +6,7 @@ import { withProfileLock } from '../lifecycle/lock.js';
 import { credentials, runningControlPlane } from '../lifecycle/nodes.js';
 import type { LifecycleContext } from '../lifecycle/types.js';
 import type { Node } from '../providers/types.js';
-import { ensureAddonImages, pinnedAddons } from './images.js';
+import { ensureAddonImages, pinnedAddons, type AddonRefs } from './images.js';
 import { ADDONS, addonsNamed } from './catalog.js';
 import type { Addon } from './types.js';
 
@@ -19,12 +19,21 @@ export interface AddonState {
   enabled: boolean;
 }
 
-/** The catalog with what the profile has enabled (stored in the profile: it survives stop/start). */
+/**
+ * The catalog with what the profile has enabled (stored in the profile: it survives stop/start).
+ * A profile that does not exist is not found (exit 4), as for every command on a profile.
+ */
 export async function listAddons(
   ctx: Pick<LifecycleContext, 'profiles'>,
   profile: string,
 ): Promise<AddonState[]> {
-  const enabled = (await ctx.profiles.read(profile))?.addons ?? [];
+  const config = await ctx.profiles.read(profile);
+  if (!config) {
+    throw new MinilabError('notFound', `profile "${profile}" does not exist`, {
+      hint: `create its cluster with add-ons: minilab start -p ${profile} --addons ${ADDONS[0]?.name ?? ''}`,
+    });
+  }
+  const enabled = config.addons ?? [];
   return ADDONS.map((a) => ({ name: a.name, description: a.description, enabled: enabled.includes(a.name) }));
 }
 
@@ -34,8 +43,9 @@ export interface EnableResult {
 }
 
 /**
- * Makes add-ons work in a running cluster: their images built (cached) and loaded into every
- * running node, their objects applied, and their own check passed; then remembered in the profile.
+ * Makes add-ons work in a running cluster: remembered in the profile first (so that a failure is
+ * undone by `addons disable`, and retried by the next start), then their images built (cached)
+ * and loaded into every running node, their objects applied, and their own check passed.
  * Enabling an enabled add-on applies it again (repairs what was changed or removed by hand).
  */
 export async function enableAddons(
@@ -47,82 +57,108 @@ export async function enableAddons(
   return withProfileLock(ctx, profile, 'addons enable', 10 * 60_000, async () => {
     const found = await runningControlPlane(ctx.provider, profile);
     const entry = await credentials(ctx.provider, found);
-    const enabled = await applyAddons(
-      ctx,
-      found.nodes.filter((n) => n.state.running),
-      entry,
-      addons,
-    );
+    const running = found.nodes.filter((n) => n.state.running);
+    for (const n of found.nodes.filter((x) => !x.state.running)) {
+      ctx.reporter.warn(
+        `node ${n.name} is not running: its add-on images are not loaded there (enable again once it runs)`,
+      );
+    }
     await remember(ctx, profile, (list) => [...list, ...addons.map((a) => a.name)]);
+    const enabled = await applyAddons(ctx, running, entry, addons, { wait: true, reuseLoaded: false });
     return { profile, enabled };
   });
 }
 
 /**
- * The add-ons' build, images, objects and check, one add-on after the other, on the running nodes
- * given (a stopped node gets the images from its peers when it comes back, as with `image load`).
+ * The add-ons' images, objects and check, one add-on after the other, on the running nodes given.
+ * `reuseLoaded` (start): nodes that all have an add-on's images keep them, with no build or load
+ * (a changed recipe is loaded by the next `addons enable`). Without `wait`, the objects are
+ * applied and not checked. Every failure is the add-on's (exit code 8): the cluster stays.
  */
 export async function applyAddons(
   ctx: LifecycleContext,
   running: Node[],
   entry: KubeconfigEntry,
   addons: Addon[],
+  opts: { wait: boolean; reuseLoaded: boolean },
 ): Promise<{ name: string; ms: number }[]> {
-  const started = performance.now();
-  const images = await ctx.reporter.step(
-    `Add-on images (${addons.map((a) => a.name).join(', ')})`,
-    (progress) => ensureAddonImages(ctx.provider.images, ctx.home, addons, progress),
-  );
-  const done: { name: string; ms: number }[] = [];
-  let mark = started;
-  for (const addon of addons) {
-    const refs = images.get(addon) ?? [];
-    await ctx.reporter.step(
-      `Loading ${addon.name}'s images into ${plural(running.length, 'node')}`,
-      (progress) =>
-        loadOnEveryNode(
-          running,
-          async (n, p) => (await loadImages(ctx.provider.images, n, refs, (_ref, d) => p(d)))[0],
-          progress,
-        ),
-    );
-    await ctx.reporter.step(`Applying ${addon.name}`, () =>
-      failsAs(addon, 'applying its objects', () => ctx.kube.apply(entry, addon.manifest(refs))),
-    );
-    await ctx.reporter.step(`Waiting for ${addon.name} to work`, () =>
-      failsAs(addon, 'waiting for it', () =>
-        waitUntil(
-          `${addon.name} to work`,
-          ADDON_READY_TIMEOUT_MS,
-          () =>
-            ctx.kube.withConfig(entry, (config) =>
-              addon.ready(
-                config,
-                running.map((n) => n.name),
+  const names = addons.map((a) => a.name).join(', ');
+  return failsAs(names, async () => {
+    const started = performance.now();
+    const images = await ctx.reporter.step(`Add-on images (${names})`, async (progress) => {
+      if (opts.reuseLoaded) {
+        const present = await loadedEverywhere(running, addons);
+        if (present) return present;
+      }
+      return ensureAddonImages(ctx.provider.images, ctx.home, addons, progress);
+    });
+    const done: { name: string; ms: number }[] = [];
+    let mark = started;
+    for (const addon of addons) {
+      const refs = images.get(addon.name) ?? [];
+      await ctx.reporter.step(
+        `Loading ${addon.name}'s images into ${plural(running.length, 'node')}`,
+        (progress) =>
+          loadOnEveryNode(
+            running,
+            async (n, p) =>
+              images.loaded
+                ? undefined
+                : (await loadImages(ctx.provider.images, n, refs, (_ref, d) => p(d)))[0],
+            progress,
+          ),
+      );
+      await ctx.reporter.step(`Applying ${addon.name}`, () => ctx.kube.apply(entry, addon.manifest(refs)));
+      if (opts.wait) {
+        await ctx.reporter.step(`Waiting for ${addon.name} to work`, (progress) =>
+          waitUntil(
+            `${addon.name} to work`,
+            ADDON_READY_TIMEOUT_MS,
+            () =>
+              ctx.kube.withConfig(entry, (config) =>
+                addon.ready(
+                  config,
+                  running.map((n) => n.name),
+                ),
               ),
-            ),
-          {
-            intervalMs: 500,
-            hint: `kubectl -n kube-system get pods,events shows why (minilab addons disable ${addon.name} removes it)`,
-          },
-        ),
-      ),
-    );
-    // the first add-on's time includes the images' build, when there was one
-    done.push({ name: addon.name, ms: performance.now() - mark });
-    mark = performance.now();
-  }
-  return done;
+            {
+              intervalMs: 500,
+              onState: progress,
+              hint: `kubectl -n kube-system get pods,events shows why; minilab addons disable ${addon.name} removes it`,
+            },
+          ),
+        );
+      }
+      // the first add-on's time includes the images' build, when there was one
+      done.push({ name: addon.name, ms: performance.now() - mark });
+      mark = performance.now();
+    }
+    return done;
+  });
+}
+
+/** Each add-on's image references, when every node has them all already (by name); else undefined. */
+async function loadedEverywhere(nodes: Node[], addons: Addon[]): Promise<AddonRefs | undefined> {
+  const versions = await pinnedAddons();
+  const refs = new Map(addons.map((a) => [a.name, a.images(versions).map((i) => i.ref)]));
+  const lists = await Promise.all(nodes.map((n) => clusterImages(n)));
+  const all = [...refs.values()].flat();
+  const everywhere = lists.every((list) => all.every((ref) => list.some((i) => i.ref === ref)));
+  return everywhere ? Object.assign(refs, { loaded: true }) : undefined;
 }
 
 export interface DisableResult {
   profile: string;
   disabled: string[];
-  /** Named add-ons that were not enabled: nothing was done for them. */
+  /** Named add-ons that were neither enabled nor had anything in the cluster: nothing was done. */
   notEnabled: string[];
 }
 
-/** Removes what enabling made (every object of the add-on's manifest) and forgets the add-on. */
+/**
+ * Removes what enabling made (every object of the add-on's manifest) and forgets the add-on. An
+ * add-on the profile does not list is still looked for in a running cluster (an enable that
+ * failed before it was remembered, or objects made by hand from the same manifest).
+ */
 export async function disableAddons(
   ctx: LifecycleContext,
   profile: string,
@@ -130,28 +166,27 @@ export async function disableAddons(
 ): Promise<DisableResult> {
   const addons = addonsNamed(names);
   return withProfileLock(ctx, profile, 'addons disable', 5 * 60_000, async () => {
-    const enabled = (await ctx.profiles.read(profile))?.addons ?? [];
-    const toDisable = addons.filter((a) => enabled.includes(a.name));
-    const notEnabled = addons.filter((a) => !enabled.includes(a.name)).map((a) => a.name);
-    if (toDisable.length > 0) {
-      const found = await runningControlPlane(ctx.provider, profile);
-      const entry = await credentials(ctx.provider, found);
-      const versions = await pinnedAddons();
-      for (const addon of toDisable) {
-        const refs = addon.images(versions).map((i) => i.ref);
-        await ctx.reporter.step(`Removing ${addon.name}`, () =>
-          failsAs(addon, 'removing its objects', () => ctx.kube.remove(entry, addon.manifest(refs))),
-        );
-      }
-      await remember(ctx, profile, (list) => list.filter((n) => !toDisable.some((a) => a.name === n)));
+    const enabled = (await listAddons(ctx, profile)).filter((a) => a.enabled).map((a) => a.name);
+    const found = await runningControlPlane(ctx.provider, profile);
+    const entry = await credentials(ctx.provider, found);
+    const versions = await pinnedAddons();
+    const disabled: string[] = [];
+    const notEnabled: string[] = [];
+    for (const addon of addons) {
+      const refs = addon.images(versions).map((i) => i.ref);
+      const removed = await ctx.reporter.step(`Removing ${addon.name}`, () =>
+        failsAs(addon.name, () => ctx.kube.remove(entry, addon.manifest(refs))),
+      );
+      (enabled.includes(addon.name) || removed > 0 ? disabled : notEnabled).push(addon.name);
     }
-    return { profile, disabled: toDisable.map((a) => a.name), notEnabled };
+    await remember(ctx, profile, (list) => list.filter((n) => !addons.some((a) => a.name === n)));
+    return { profile, disabled, notEnabled };
   });
 }
 
 /** Updates the profile's list of enabled add-ons (kept in catalog order, each once). */
 export async function remember(
-  ctx: LifecycleContext,
+  ctx: Pick<LifecycleContext, 'profiles'>,
   profile: string,
   change: (list: string[]) => string[],
 ): Promise<void> {
@@ -162,15 +197,20 @@ export async function remember(
 }
 
 /** An add-on's failure, once the cluster itself is fine: its own exit code, the cluster kept. */
-async function failsAs<T>(addon: Addon, doing: string, fn: () => Promise<T>): Promise<T> {
+async function failsAs<T>(names: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof MinilabError && err.kind !== 'unexpected') {
-      throw new MinilabError('addon', `${addon.name}: ${err.message}`, { hint: err.hint, cause: err });
+    if (err instanceof MinilabError) {
+      if (err.kind === 'addon') throw err;
+      throw new MinilabError('addon', `${names}: ${err.message}`, {
+        hint: err.hint,
+        details: err.details,
+        cause: err,
+      });
     }
-    throw new MinilabError('addon', `${addon.name}: ${doing} failed: ${String(err)}`, {
-      hint: `the cluster is unchanged otherwise; minilab addons enable ${addon.name} tries again`,
+    throw new MinilabError('addon', `${names}: ${err instanceof Error ? err.message : String(err)}`, {
+      hint: `the cluster is kept; minilab addons enable ${names.split(', ')[0] ?? ''} tries again (-v shows the cause)`,
       cause: err,
     });
   }

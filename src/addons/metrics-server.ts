@@ -157,8 +157,9 @@ export function metricsServerManifest(image: string): string {
 }
 
 /**
- * Working means what `kubectl top nodes` needs: the aggregated API is available and has a sample
- * of every node (metrics-server has a node's usage once it has scraped it twice).
+ * Working means what `kubectl top nodes` and `kubectl top pods` need: the aggregated API is
+ * available and has a sample of every node and of kube-system's pods (metrics-server has a usage
+ * once it has scraped twice).
  */
 async function metricsReady(config: k8s.KubeConfig, nodes: string[]): Promise<true | string> {
   const k = await import('@kubernetes/client-node');
@@ -168,9 +169,12 @@ async function metricsReady(config: k8s.KubeConfig, nodes: string[]): Promise<tr
     const trouble = await podTrouble(config, NS, `k8s-app=${NAME}`);
     return `the metrics API is not available yet (${available?.reason ?? 'no status'})${trouble ? `: ${trouble}` : ''}`;
   }
-  const listed = new Set((await new k.Metrics(config).getNodeMetrics()).items.map((m) => m.metadata.name));
+  const metrics = new k.Metrics(config);
+  const listed = new Set((await metrics.getNodeMetrics()).items.map((m) => m.metadata.name));
   const missing = nodes.filter((n) => !listed.has(n));
-  return missing.length === 0 ? true : `no metrics yet for ${missing.join(', ')}`;
+  if (missing.length > 0) return `no metrics yet for ${missing.join(', ')}`;
+  if ((await metrics.getPodMetrics(NS)).items.length === 0) return `no metrics yet for the pods of ${NS}`;
+  return true;
 }
 
 export const metricsServer: Addon = {

@@ -1,4 +1,4 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 
 /**
  * What keeps an add-on's pods from running, in a few words (a container waiting in a crash loop
@@ -10,7 +10,9 @@ export async function podTrouble(
   namespace: string,
   labelSelector: string,
 ): Promise<string | undefined> {
-  const pods = await config.makeApiClient(k8s.CoreV1Api).listNamespacedPod({ namespace, labelSelector });
+  // the client library loads on demand: this module is reached from every command's start
+  const { CoreV1Api } = await import('@kubernetes/client-node');
+  const pods = await config.makeApiClient(CoreV1Api).listNamespacedPod({ namespace, labelSelector });
   if (pods.items.length === 0) return `no pod matches ${labelSelector} in ${namespace}`;
   for (const pod of pods.items) {
     const name = pod.metadata?.name ?? '?';

@@ -159,17 +159,20 @@ export async function applyManifest(config: k8s.KubeConfig, manifest: string): P
   }
 }
 
-/** Deletes a manifest's objects, last first (an object already gone is fine). */
-export async function deleteManifest(config: k8s.KubeConfig, manifest: string): Promise<void> {
+/** Deletes a manifest's objects, last first (an object already gone is fine); how many there were. */
+export async function deleteManifest(config: k8s.KubeConfig, manifest: string): Promise<number> {
   const api = k8s.KubernetesObjectApi.makeApiClient(config);
   const specs = parseAllDocuments(manifest).map((d) => d.toJS() as k8s.KubernetesObject);
+  let deleted = 0;
   for (const spec of specs.reverse()) {
     try {
       await api.delete(spec);
+      deleted++;
     } catch (err) {
       if ((err as { code?: unknown }).code !== 404) throw err;
     }
   }
+  return deleted;
 }
 
 /**

@@ -22,8 +22,8 @@ export interface ClusterApi {
   defaultServiceAccount(entry: KubeconfigEntry): Promise<true | string>;
   /** A multi-document manifest, by server-side apply. */
   apply(entry: KubeconfigEntry, manifest: string): Promise<void>;
-  /** Deletes every object of a multi-document manifest (already gone counts as deleted). */
-  remove(entry: KubeconfigEntry, manifest: string): Promise<void>;
+  /** Deletes every object of a multi-document manifest; how many existed (gone ones are fine). */
+  remove(entry: KubeconfigEntry, manifest: string): Promise<number>;
   /** Runs a check with the client library's configuration for this cluster. */
   withConfig<T>(entry: KubeconfigEntry, fn: (config: k8s.KubeConfig) => Promise<T>): Promise<T>;
   /** The default StorageClass and its provisioner, by server-side apply. */
@@ -76,7 +76,7 @@ export function kubernetesApi(): ClusterApi {
     },
     remove: async (entry, manifest) => {
       const { addons, c } = await withClients(entry);
-      await addons.deleteManifest(c.config, manifest);
+      return addons.deleteManifest(c.config, manifest);
     },
     withConfig: async (entry, fn) => {
       const { c } = await withClients(entry);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { pinnedAddons } from '../../src/addons/images.js';
 import type { DockerEngine } from '../../src/providers/docker/engine.js';
 import { cleanupTestResources, connect, runId } from '../helpers/engine.js';
 import { kubeClients, sandbox } from '../helpers/cluster.js';
@@ -58,8 +59,9 @@ test('start --addons metrics-server: kubectl top answers when start returns; the
   assert.deepEqual(await storedAddons(), ['metrics-server']);
   assert.equal((await listed()).find((a) => a.name === 'metrics-server')?.enabled, true);
   // the image is laid out as upstream's: the binary at the root as the entrypoint, run as nobody
+  const { metricsServer } = await pinnedAddons();
   const image = await engine.client.docker
-    .getImage('registry.k8s.io/metrics-server/metrics-server:v0.9.1')
+    .getImage(`registry.k8s.io/metrics-server/metrics-server:${metricsServer}`)
     .inspect();
   assert.deepEqual(image.Config.Entrypoint, ['/metrics-server']);
   assert.equal(image.Config.User, '65534');

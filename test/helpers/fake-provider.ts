@@ -426,7 +426,7 @@ export function fakeClusterApi(world: FakeWorld, podCidr: string): ClusterApi {
       world.call('api apply-manifest');
       world.manifestApplied = true;
     },
-    remove: answer('remove-manifest', undefined),
+    remove: answer('remove-manifest', 0),
     withConfig: async () => {
       throw new Error('the fake cluster API has no client configuration');
     },

@@ -105,7 +105,7 @@ test('enabled add-ons are kept in the profile, in catalog order, each once', asy
   }
 });
 
-test('addons: unknown names and an empty --addons are usage errors before any engine is asked', async () => {
+test('addons: unknown names and an empty --addons are usage errors before any engine is asked; a missing profile is not found', async () => {
   const env = { ...process.env, DOCKER_HOST: 'unix:///nonexistent', MINILAB_HOME: '/nonexistent/minilab' };
   for (const args of [
     ['addons', 'enable', 'nope'],
@@ -118,12 +118,26 @@ test('addons: unknown names and an empty --addons are usage errors before any en
     assert.match(r.stderr, /^error: /);
     assert.match(r.stderr, /\nhint: /);
   }
-  const list = await runCli(['addons', 'list', '-o', 'json'], env);
-  assert.equal(list.code, 0, list.stderr);
-  const data = JSON.parse(list.stdout) as { addons: { name: string; enabled: boolean }[] };
-  assert.deepEqual(
-    data.addons.map((a) => a.name),
-    ADDONS.map((a) => a.name),
-  );
-  assert.ok(data.addons.every((a) => !a.enabled));
+  const missing = await runCli(['addons', 'list', '-p', 'nope'], env);
+  assert.equal(missing.code, 4, missing.stderr);
+  assert.match(missing.stderr, /profile "nope" does not exist/);
+  const home = await mkdtemp(join(tmpdir(), 'minilab-addons-cli-'));
+  try {
+    await new ProfileStore(home).write({
+      name: 'p',
+      kubernetesVersion: 'v1.37.2',
+      ports: [],
+      createdAt: 'now',
+    });
+    const list = await runCli(['addons', 'list', '-p', 'p', '-o', 'json'], { ...env, MINILAB_HOME: home });
+    assert.equal(list.code, 0, list.stderr);
+    const data = JSON.parse(list.stdout) as { addons: { name: string; enabled: boolean }[] };
+    assert.deepEqual(
+      data.addons.map((a) => a.name),
+      ADDONS.map((a) => a.name),
+    );
+    assert.ok(data.addons.every((a) => !a.enabled));
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
 });

@@ -1,8 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import {
   KUBEADM_PASSES_SKIP,
+  NODE_AGENT_GOGC,
   PATCHES_DIR,
   addonPatches,
   kubeadmPatchesKubeProxy,
@@ -14,6 +17,7 @@ import {
   type ClusterShape,
 } from '../../src/kube/kubeadm-config.js';
 import { writeFilesScript } from '../../src/lifecycle/kubeadm.js';
+import { projectRoot } from '../../src/version.js';
 import { FAKE_CA } from '../helpers/fake-provider.js';
 
 const shape: ClusterShape = {
@@ -59,6 +63,14 @@ test('kubeadm v1beta4 config: version, endpoint, SANs for the host, no taints', 
   };
   assert.deepEqual(init.nodeRegistration.taints, []);
   assert.deepEqual(init.nodeRegistration.kubeletExtraArgs[0], { name: 'node-ip', value: '172.18.0.2' });
+});
+
+test("the node image's kubelet and containerd drop-ins set NODE_AGENT_GOGC", async () => {
+  const units = join(projectRoot, 'images', 'node', 'files', 'etc', 'systemd', 'system');
+  for (const file of ['containerd.service.d/10-minilab.conf', 'kubelet.service.d/20-minilab.conf']) {
+    const text = await readFile(join(units, file), 'utf8');
+    assert.match(text, new RegExp(`^Environment=GOGC=${NODE_AGENT_GOGC}$`, 'm'), file);
+  }
 });
 
 test('control-plane components collect garbage at GOGC=50, the API server at 25 (lower idle memory)', () => {
