@@ -375,6 +375,49 @@ test('the dashboard reconnects after the cluster restarts', async () => {
     .waitFor({ timeout: 120_000 });
 });
 
+// Last of the cluster's tests, so every view and screenshot above is of a cluster without metrics.
+test('with metrics-server enabled, the overview shows node usage and the pods list pod usage', async () => {
+  await page.getByRole('link', { name: 'Overview' }).click();
+  await page
+    .getByText(`Run minilab addons enable metrics-server -p ${profile} to see it.`)
+    .waitFor({ timeout: 60_000 });
+  const enable = await s.minilab(['addons', 'enable', 'metrics-server', '-p', profile], {
+    timeoutMs: 5 * 60_000,
+  });
+  assert.equal(enable.code, 0, enable.stderr);
+
+  // The page reads usage again by itself (every 15 s): no reload.
+  const nodeRow = page.getByRole('region', { name: 'Nodes' }).getByRole('row').filter({ hasText: node });
+  await nodeRow.getByText(/^(\d+m|[\d.]+ cores) of [\d.]+ cores \(\d+%\)$/).waitFor({ timeout: 60_000 });
+  await nodeRow.getByText(/^[\d.]+ (KiB|MiB|GiB) of [\d.]+ (MiB|GiB) \(\d+%\)$/).waitFor();
+  await screenshot('overview-metrics');
+
+  await page.getByRole('link', { name: 'Workloads' }).click();
+  await page.getByLabel('Namespace').selectOption('kube-system');
+  const pods = page.getByRole('region', { name: 'Pods' });
+  await pods.getByRole('columnheader', { name: 'CPU' }).waitFor({ timeout: 60_000 });
+  const headers = await pods.getByRole('columnheader').allInnerTexts();
+  // The name is the row's header cell: the other cells are one to the left of their column.
+  const cell = (column: string) =>
+    pods
+      .getByRole('row')
+      .filter({ has: page.getByRole('rowheader', { name: `kube-apiserver-${node}` }) })
+      .getByRole('cell')
+      .nth(headers.indexOf(column) - 1);
+  const usage = await waitFor('usage of the kube-apiserver pod', 60_000, async () => {
+    const shown = { cpu: await cell('CPU').innerText(), memory: await cell('Memory').innerText() };
+    return shown.cpu === '—' ? undefined : shown;
+  });
+  assert.match(usage.cpu, /^(\d+m|[\d.]+ cores)$/);
+  assert.match(usage.memory, /^[\d.]+ (KiB|MiB|GiB)$/);
+  // The whole list in the picture: as tall a window as the page.
+  const height = await page.evaluate<number>('document.documentElement.scrollHeight');
+  await page.setViewportSize({ width: 1280, height: Math.min(Math.max(height, 800), 2000) });
+  await screenshot('pods-metrics');
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.getByLabel('Namespace').selectOption({ label: 'All namespaces' });
+});
+
 test('Ctrl-C stops the dashboard cleanly', async () => {
   const d = dashboard!;
   dashboard = undefined;
@@ -382,7 +425,7 @@ test('Ctrl-C stops the dashboard cleanly', async () => {
   assert.match(d.stderr(), /Dashboard stopped/);
   await assert.rejects(plainGet(d.base));
   // Written by this run (the files in git prove nothing).
-  for (const name of ['overview', 'workloads', 'pod', 'services']) {
+  for (const name of ['overview', 'workloads', 'pod', 'services', 'overview-metrics', 'pods-metrics']) {
     const shot = await stat(join(screenshots, `${name}.png`));
     assert.ok(shot.size > 1000, name);
     assert.ok(shot.mtimeMs >= startedAt, `${name}.png was not written by this run`);
