@@ -395,21 +395,30 @@ test('with metrics-server enabled, the overview shows node usage and the pods li
   await page.getByRole('link', { name: 'Workloads' }).click();
   await page.getByLabel('Namespace').selectOption('kube-system');
   const pods = page.getByRole('region', { name: 'Pods' });
+  await pods.getByRole('columnheader', { name: 'Namespace' }).waitFor({ state: 'detached' });
   await pods.getByRole('columnheader', { name: 'CPU' }).waitFor({ timeout: 60_000 });
-  const headers = await pods.getByRole('columnheader').allInnerTexts();
-  // The name is the row's header cell: the other cells are one to the left of their column.
-  const cell = (column: string) =>
-    pods
+  const apiserver = `kube-apiserver-${node}`;
+  /** The kube-apiserver pod's row as the page shows it now, by column. */
+  const shown = async () => {
+    // Text content, not innerText: the stylesheet upper-cases the headers.
+    const columns = await pods.getByRole('columnheader').allTextContents();
+    const row = pods
       .getByRole('row')
-      .filter({ has: page.getByRole('rowheader', { name: `kube-apiserver-${node}` }) })
-      .getByRole('cell')
-      .nth(headers.indexOf(column) - 1);
+      .filter({ has: page.getByRole('rowheader', { name: apiserver, exact: true }) });
+    const cells = [
+      ...(await row.getByRole('rowheader').allTextContents()),
+      ...(await row.getByRole('cell').allTextContents()),
+    ];
+    return Object.fromEntries(columns.map((c, i) => [c.toLowerCase(), cells[i]?.trim()]));
+  };
   const usage = await waitFor('usage of the kube-apiserver pod', 60_000, async () => {
-    const shown = { cpu: await cell('CPU').innerText(), memory: await cell('Memory').innerText() };
-    return shown.cpu === '—' ? undefined : shown;
+    const now = await shown();
+    if (now.name !== apiserver || now.cpu === undefined || now.cpu === '—')
+      throw new Error(JSON.stringify(now));
+    return now;
   });
-  assert.match(usage.cpu, /^(\d+m|[\d.]+ cores)$/);
-  assert.match(usage.memory, /^[\d.]+ (KiB|MiB|GiB)$/);
+  assert.match(String(usage.cpu), /^(\d+m|[\d.]+ cores)$/);
+  assert.match(String(usage.memory), /^[\d.]+ (KiB|MiB|GiB)$/);
   // The whole list in the picture: as tall a window as the page.
   const height = await page.evaluate<number>('document.documentElement.scrollHeight');
   await page.setViewportSize({ width: 1280, height: Math.min(Math.max(height, 800), 2000) });
