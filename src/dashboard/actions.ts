@@ -3,7 +3,15 @@ import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
 import type { ClusterClients } from './cluster.js';
 import { HttpError, errorMessage } from './errors.js';
-import { restartableKinds, type MetricsAnswer, type RestartableKind, type RowKind } from './model.js';
+import {
+  restartableKinds,
+  type MetricsAnswer,
+  type NoUsage,
+  type PodMetricsAnswer,
+  type RestartableKind,
+  type RowKind,
+} from './model.js';
+import { nodeUsage, podUsage } from './summarize.js';
 
 const mergePatch = () => k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
@@ -80,21 +88,44 @@ export async function resourceYaml(
   return stringify(obj, { aliasDuplicateObjects: false });
 }
 
-/** Node usage from the metrics API, or why there is none (most local clusters run no metrics-server). */
-export async function nodeMetrics(clients: ClusterClients): Promise<MetricsAnswer> {
+/**
+ * Reads the metrics API, or says why there is none: most clusters run no metrics-server until the
+ * add-on is enabled, and one just enabled answers only after its first scrapes.
+ */
+async function fromMetricsApi<T extends object>(
+  clients: ClusterClients,
+  read: (metrics: k8s.Metrics) => Promise<T>,
+): Promise<({ available: true } & T) | NoUsage> {
   try {
     const groups = await clients.config.makeApiClient(k8s.ApisApi).getAPIVersions();
     if (!groups.groups.some((g) => g.name === 'metrics.k8s.io')) {
-      return { available: false, reason: 'the cluster has no metrics API (metrics-server is not installed)' };
+      return {
+        available: false,
+        reason: 'the cluster has no metrics API (metrics-server is not installed)',
+        missing: true,
+      };
     }
-    const list = await new k8s.Metrics(clients.config).getNodeMetrics();
-    return {
-      available: true,
-      nodes: list.items.map((m) => ({ name: m.metadata.name, cpu: m.usage.cpu, memory: m.usage.memory })),
-    };
+    return { available: true, ...(await read(new k8s.Metrics(clients.config))) };
   } catch (err) {
-    return { available: false, reason: `the metrics API is not available: ${errorMessage(err)}` };
+    // The Metrics class keeps no body for a 503: the aggregator's answer while metrics-server is not ready.
+    const why =
+      err instanceof k8s.ApiException && err.code === 503
+        ? 'metrics-server does not answer (it may still be starting)'
+        : errorMessage(err);
+    return { available: false, reason: `the metrics API is not available: ${why}`, missing: false };
   }
+}
+
+/** Node usage from the metrics API, or why there is none. */
+export function nodeMetrics(clients: ClusterClients): Promise<MetricsAnswer> {
+  return fromMetricsApi(clients, async (m) => ({ nodes: (await m.getNodeMetrics()).items.map(nodeUsage) }));
+}
+
+/** Pod usage (summed over containers) in `namespace`, or in all namespaces when it is "". */
+export function podMetrics(clients: ClusterClients, namespace: string): Promise<PodMetricsAnswer> {
+  return fromMetricsApi(clients, async (m) => ({
+    pods: (await m.getPodMetrics(namespace || undefined)).items.flatMap((p) => podUsage(p) ?? []),
+  }));
 }
 
 /**

@@ -133,7 +133,28 @@ export interface NodeUsage {
   memory: string;
 }
 
-export type MetricsAnswer = { available: true; nodes: NodeUsage[] } | { available: false; reason: string };
+/** A pod's usage: the sum over its containers. */
+export interface PodUsage {
+  namespace: string;
+  name: string;
+  /** Cores. */
+  cpu: number;
+  /** Bytes. */
+  memory: number;
+}
+
+/**
+ * Why usage is not shown. `missing`: the cluster has no metrics API at all (the metrics-server
+ * add-on brings it), rather than one that does not answer yet.
+ */
+export interface NoUsage {
+  available: false;
+  reason: string;
+  missing: boolean;
+}
+
+export type MetricsAnswer = { available: true; nodes: NodeUsage[] } | NoUsage;
+export type PodMetricsAnswer = { available: true; pods: PodUsage[] } | NoUsage;
 
 export interface PortForwardInfo {
   id: string;

@@ -12,6 +12,7 @@ import { PortForwards } from './port-forward.js';
 import {
   deletePod,
   nodeMetrics,
+  podMetrics,
   resourceYaml,
   restartRollout,
   scaleDeployment,
@@ -176,6 +177,10 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
     if (method === 'GET' && path === '/api/info') return sendJson(res, 200, deps.info);
     if (method === 'GET' && path === '/api/metrics/nodes')
       return sendJson(res, 200, await nodeMetrics(clients()));
+    if (method === 'GET' && path === '/api/metrics/pods') {
+      const namespace = nameParam(q('namespace'), 'namespace', true);
+      return sendJson(res, 200, await podMetrics(clients(), namespace));
+    }
     if (method === 'GET' && path === '/api/yaml') {
       const yaml = await resourceYaml(
         clients(),

@@ -5,11 +5,14 @@ import type {
   JobRow,
   NamespaceRow,
   NodeRow,
+  NodeUsage,
   PodRow,
+  PodUsage,
   Row,
   ServiceRow,
   WorkloadRow,
 } from './model.js';
+import { quantity } from './quantity.js';
 
 /**
  * Informer caches hold objects from typed lists (dates as Date) and from raw watch events (dates as
@@ -223,6 +226,25 @@ export function eventRow(e: k8s.CoreV1Event): EventRow {
       uid: e.involvedObject?.uid ?? '',
     },
   };
+}
+
+export function nodeUsage(m: k8s.NodeMetric): NodeUsage {
+  return { name: m.metadata.name, cpu: m.usage.cpu, memory: m.usage.memory };
+}
+
+/**
+ * A pod's usage as the sum over its containers (what `kubectl top pods` shows); undefined when a
+ * figure is not a quantity, so the pod shows none rather than a wrong one.
+ */
+export function podUsage(m: k8s.PodMetric): PodUsage | undefined {
+  let cpu = 0;
+  let memory = 0;
+  for (const c of m.containers) {
+    cpu += quantity(c.usage.cpu);
+    memory += quantity(c.usage.memory);
+  }
+  if (!Number.isFinite(cpu) || !Number.isFinite(memory)) return undefined;
+  return { namespace: m.metadata.namespace, name: m.metadata.name, cpu, memory };
 }
 
 export type Summarizer = (obj: k8s.KubernetesObject) => Row;

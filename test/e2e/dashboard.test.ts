@@ -375,6 +375,58 @@ test('the dashboard reconnects after the cluster restarts', async () => {
     .waitFor({ timeout: 120_000 });
 });
 
+// Last of the cluster's tests, so every view and screenshot above is of a cluster without metrics.
+test('with metrics-server enabled, the overview shows node usage and the pods list pod usage', async () => {
+  await page.getByRole('link', { name: 'Overview' }).click();
+  await page
+    .getByText(`Run minilab addons enable metrics-server -p ${profile} to see it.`)
+    .waitFor({ timeout: 60_000 });
+  const enable = await s.minilab(['addons', 'enable', 'metrics-server', '-p', profile], {
+    timeoutMs: 5 * 60_000,
+  });
+  assert.equal(enable.code, 0, enable.stderr);
+
+  // The page reads usage again by itself (every 15 s): no reload.
+  const nodeRow = page.getByRole('region', { name: 'Nodes' }).getByRole('row').filter({ hasText: node });
+  await nodeRow.getByText(/^(\d+m|[\d.]+ cores) of [\d.]+ cores \(\d+%\)$/).waitFor({ timeout: 60_000 });
+  await nodeRow.getByText(/^[\d.]+ (KiB|MiB|GiB) of [\d.]+ (MiB|GiB) \(\d+%\)$/).waitFor();
+  await screenshot('overview-metrics');
+
+  await page.getByRole('link', { name: 'Workloads' }).click();
+  await page.getByLabel('Namespace').selectOption('kube-system');
+  const pods = page.getByRole('region', { name: 'Pods' });
+  await pods.getByRole('columnheader', { name: 'Namespace' }).waitFor({ state: 'detached' });
+  await pods.getByRole('columnheader', { name: 'CPU' }).waitFor({ timeout: 60_000 });
+  const apiserver = `kube-apiserver-${node}`;
+  /** The kube-apiserver pod's row as the page shows it now, by column. */
+  const shown = async () => {
+    // Text content, not innerText: the stylesheet upper-cases the headers.
+    const columns = await pods.getByRole('columnheader').allTextContents();
+    const row = pods
+      .getByRole('row')
+      .filter({ has: page.getByRole('rowheader', { name: apiserver, exact: true }) });
+    const cells = [
+      ...(await row.getByRole('rowheader').allTextContents()),
+      ...(await row.getByRole('cell').allTextContents()),
+    ];
+    return Object.fromEntries(columns.map((c, i) => [c.toLowerCase(), cells[i]?.trim()]));
+  };
+  const usage = await waitFor('usage of the kube-apiserver pod', 60_000, async () => {
+    const now = await shown();
+    if (now.name !== apiserver || now.cpu === undefined || now.cpu === '—')
+      throw new Error(JSON.stringify(now));
+    return now;
+  });
+  assert.match(String(usage.cpu), /^(\d+m|[\d.]+ cores)$/);
+  assert.match(String(usage.memory), /^[\d.]+ (KiB|MiB|GiB)$/);
+  // The whole list in the picture: as tall a window as the page.
+  const height = await page.evaluate<number>('document.documentElement.scrollHeight');
+  await page.setViewportSize({ width: 1280, height: Math.min(Math.max(height, 800), 2000) });
+  await screenshot('pods-metrics');
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.getByLabel('Namespace').selectOption({ label: 'All namespaces' });
+});
+
 test('Ctrl-C stops the dashboard cleanly', async () => {
   const d = dashboard!;
   dashboard = undefined;
@@ -382,7 +434,7 @@ test('Ctrl-C stops the dashboard cleanly', async () => {
   assert.match(d.stderr(), /Dashboard stopped/);
   await assert.rejects(plainGet(d.base));
   // Written by this run (the files in git prove nothing).
-  for (const name of ['overview', 'workloads', 'pod', 'services']) {
+  for (const name of ['overview', 'workloads', 'pod', 'services', 'overview-metrics', 'pods-metrics']) {
     const shot = await stat(join(screenshots, `${name}.png`));
     assert.ok(shot.size > 1000, name);
     assert.ok(shot.mtimeMs >= startedAt, `${name}.png was not written by this run`);

@@ -127,7 +127,7 @@ export function App() {
       </header>
       <main id="main" tabIndex={-1}>
         {route.view === 'overview' && <Overview info={info} />}
-        {route.view === 'workloads' && <Workloads namespace={namespace} />}
+        {route.view === 'workloads' && <Workloads namespace={namespace} profile={info?.profile} />}
         {route.view === 'services' && <Services namespace={namespace} />}
         {route.view === 'pod' && <PodDetail namespace={route.namespace} name={route.name} />}
         {route.view === 'yaml' && (

@@ -1,23 +1,14 @@
-import { useEffect, useState } from 'preact/hooks';
 import type { DashboardInfo, MetricsAnswer } from '../../../src/dashboard/model.js';
-import { api } from '../api.js';
 import { Badge, Table } from '../components.js';
 import { age, bytes, cpu, percent } from '../format.js';
 import { podHref, yamlHref } from '../route.js';
 import { useNow, useStore } from '../store.js';
+import { NoUsageHint, useUsage } from '../usage.js';
 
 export function Overview(props: { info?: DashboardInfo }) {
   const store = useStore();
   const now = useNow();
-  const [metrics, setMetrics] = useState<MetricsAnswer>();
-  const loadMetrics = () =>
-    api<MetricsAnswer>('GET', '/api/metrics/nodes').then(setMetrics, (err: Error) =>
-      setMetrics({ available: false, reason: err.message }),
-    );
-  const connected = store.cluster.state === 'connected';
-  useEffect(() => {
-    if (connected) void loadMetrics();
-  }, [connected]);
+  const { usage: metrics, reload } = useUsage<MetricsAnswer>('/api/metrics/nodes');
 
   const nodes = store.list('Node');
   const pods = store.list('Pod');
@@ -68,7 +59,7 @@ export function Overview(props: { info?: DashboardInfo }) {
         <div class="section-head">
           <h2 id="nodes-h">Nodes</h2>
           {metrics?.available && (
-            <button type="button" onClick={() => void loadMetrics()}>
+            <button type="button" onClick={reload}>
               Refresh usage
             </button>
           )}
@@ -116,7 +107,7 @@ export function Overview(props: { info?: DashboardInfo }) {
             );
           }}
         />
-        {metrics && !metrics.available && <p class="hint">Usage is not shown: {metrics.reason}.</p>}
+        <NoUsageHint usage={metrics} profile={props.info?.profile} />
       </section>
 
       <section aria-labelledby="warnings-h">

@@ -1,11 +1,12 @@
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
-import type { PodRow, WorkloadRow } from '../../../src/dashboard/model.js';
+import type { PodMetricsAnswer, PodRow, WorkloadRow } from '../../../src/dashboard/model.js';
 import { api } from '../api.js';
 import { Badge, ConfirmDialog, Table, YamlLink, podTone } from '../components.js';
-import { age } from '../format.js';
+import { age, bytes, cpu } from '../format.js';
 import { podHref } from '../route.js';
 import { useNow, useStore } from '../store.js';
+import { NoUsageHint, useUsage } from '../usage.js';
 
 type Dialog =
   | { action: 'scale'; row: WorkloadRow }
@@ -123,7 +124,7 @@ function WorkloadTable(props: {
   );
 }
 
-export function Workloads(props: { namespace: string }) {
+export function Workloads(props: { namespace: string; profile?: string }) {
   const store = useStore();
   const now = useNow();
   const [dialog, setDialog] = useState<Dialog>();
@@ -131,6 +132,9 @@ export function Workloads(props: { namespace: string }) {
   const all = ns === '';
   const jobs = store.list('Job', ns);
   const pods = store.list('Pod', ns);
+  const { usage } = useUsage<PodMetricsAnswer>(`/api/metrics/pods?namespace=${encodeURIComponent(ns)}`);
+  const podUsage = new Map(usage?.available ? usage.pods.map((u) => [full(u), u]) : []);
+  const withUsage = Boolean(usage?.available);
   const close = () => setDialog(undefined);
   return (
     <>
@@ -193,44 +197,61 @@ export function Workloads(props: { namespace: string }) {
         <h2 id="pods-h">Pods</h2>
         <Table
           label="Pods"
-          columns={['Name', all && 'Namespace', 'Ready', 'Status', 'Restarts', 'Age', 'Node', 'Actions']}
+          columns={[
+            'Name',
+            all && 'Namespace',
+            'Ready',
+            'Status',
+            'Restarts',
+            withUsage && 'CPU',
+            withUsage && 'Memory',
+            'Age',
+            'Node',
+            'Actions',
+          ]}
           rows={pods}
           empty={store.loaded ? 'No pods.' : 'Loading…'}
-          row={(p) => (
-            <tr key={p.uid} data-name={p.name}>
-              <th scope="row">
-                <a href={podHref(p.namespace, p.name)}>{p.name}</a>
-              </th>
-              {all && <td>{p.namespace}</td>}
-              <td>
-                {p.readyCount}/{p.containerCount}
-              </td>
-              <td>
-                <Badge tone={podTone(p.status, p.readyCount === p.containerCount)}>{p.status}</Badge>
-              </td>
-              <td>{p.restarts}</td>
-              <td>{age(p.created, now)}</td>
-              <td>{p.node}</td>
-              <td>
-                <Actions>
-                  <a class="button" href={podHref(p.namespace, p.name)} aria-label={`Logs of ${p.name}`}>
-                    Logs
-                  </a>
-                  <button
-                    type="button"
-                    class="danger-text"
-                    aria-label={`Delete ${p.name}`}
-                    disabled={p.deleting}
-                    onClick={() => setDialog({ action: 'delete', row: p })}
-                  >
-                    Delete
-                  </button>
-                  <YamlLink kind="Pod" namespace={p.namespace} name={p.name} />
-                </Actions>
-              </td>
-            </tr>
-          )}
+          row={(p) => {
+            const u = podUsage.get(full(p));
+            return (
+              <tr key={p.uid} data-name={p.name}>
+                <th scope="row">
+                  <a href={podHref(p.namespace, p.name)}>{p.name}</a>
+                </th>
+                {all && <td>{p.namespace}</td>}
+                <td>
+                  {p.readyCount}/{p.containerCount}
+                </td>
+                <td>
+                  <Badge tone={podTone(p.status, p.readyCount === p.containerCount)}>{p.status}</Badge>
+                </td>
+                <td>{p.restarts}</td>
+                {withUsage && <td>{u ? cpu(u.cpu) : '—'}</td>}
+                {withUsage && <td>{u ? bytes(u.memory) : '—'}</td>}
+                <td>{age(p.created, now)}</td>
+                <td>{p.node}</td>
+                <td>
+                  <Actions>
+                    <a class="button" href={podHref(p.namespace, p.name)} aria-label={`Logs of ${p.name}`}>
+                      Logs
+                    </a>
+                    <button
+                      type="button"
+                      class="danger-text"
+                      aria-label={`Delete ${p.name}`}
+                      disabled={p.deleting}
+                      onClick={() => setDialog({ action: 'delete', row: p })}
+                    >
+                      Delete
+                    </button>
+                    <YamlLink kind="Pod" namespace={p.namespace} name={p.name} />
+                  </Actions>
+                </td>
+              </tr>
+            );
+          }}
         />
+        <NoUsageHint usage={usage} profile={props.profile} />
       </section>
 
       {dialog?.action === 'scale' && <ScaleDialog row={dialog.row} onClose={close} />}
