@@ -49,6 +49,15 @@ export function writeFilesScript(files: Record<string, string>): string {
 /** The kubelet's client certificate and key, once its TLS bootstrap is done. */
 const KUBELET_CLIENT_PEM = '/var/lib/kubelet/pki/kubelet-client-current.pem';
 
+/**
+ * Waits (at most 30 s) until the node's entrypoint has handed over to systemd. A join run in a
+ * node that is still booting (node add starts it at once) met the entrypoint rewriting Docker's
+ * DNS rules for the gateway address: between the rules and resolv.conf, a lookup of the control
+ * plane's name was refused ("lookup ...: read udp ... 127.0.0.11:53: connection refused"), once in
+ * four `node add` runs of a benchmark.
+ */
+const AFTER_ENTRYPOINT = `i=0; while [ "$(cat /proc/1/comm 2>/dev/null)" != systemd ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done`;
+
 /** The kubelet's GOGC, in the environment file its unit reads. */
 const KUBELET_GOGC = `grep -q '^GOGC=' /etc/default/kubelet || echo 'GOGC=${NODE_AGENT_GOGC}' >> /etc/default/kubelet`;
 
@@ -191,7 +200,8 @@ export async function kubeadmJoin(
   const join = `kubeadm join --config /etc/minilab/kubeadm.yaml --skip-phases=preflight -v=2 ${KUBEADM_LOG}`;
   await runInNode(
     node,
-    `${writeFilesScript(files)}
+    `${AFTER_ENTRYPOINT}
+${writeFilesScript(files)}
 ${KUBELET_GOGC}
 ${shape.controlPlane ? restartKubeletWhenApiReady(shape.nodeIp, join) : join}`,
     `kubeadm join (${node.name})`,
