@@ -132,3 +132,6 @@ export function inactivityDeadline(ms: number): {
 export function formatMs(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s`;
 }
+
+/** A count with its noun: "1 node", "3 nodes". */
+export const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MinilabError } from '../errors.js';
 import { imageArchive, layerFromEntries, type ImageSpec } from '../image/archive.js';
@@ -28,6 +27,12 @@ export async function pinnedAddons(): Promise<AddonVersions> {
   return { metricsServer: v.METRICS_SERVER };
 }
 
+/** Each add-on's image references by add-on name, as the recipe's pinned versions name them. */
+export async function addonRefs(addons: readonly Addon[]): Promise<Map<string, string[]>> {
+  const versions = await pinnedAddons();
+  return new Map(addons.map((a) => [a.name, a.images(versions).map((i) => i.ref)]));
+}
+
 /**
  * The add-on build stage: images/addons/build.sh run once per change of its recipe (Go modules at
  * pinned versions), its output kept under MINILAB_HOME/cache/addons/KEY.
@@ -47,8 +52,7 @@ async function ensureAddonBuild(
       hint: 'the Go module proxy must be reachable (go env GOPROXY); the log named above says what failed',
     });
   }
-  const versions = JSON.parse(await readFile(file, 'utf8')) as AddonVersions;
-  return { key, dir, versions };
+  return { key, dir };
 }
 
 /** Users and groups as a distroless image has them: root, nobody, nonroot. */
@@ -79,14 +83,14 @@ async function imageSpec(built: AddonBuild, image: AddonImage, key: string): Pro
 /**
  * The add-ons' images in the Docker engine, made from the add-on build (run first when this
  * MINILAB_HOME has none of this recipe) unless the engine has them from this very recipe (the
- * build key label): what `image load` then streams into the nodes. Returns each add-on's refs.
+ * build key label): what `image load` then streams into the nodes.
  */
 export async function ensureAddonImages(
   images: ImageStore,
   home: string,
-  addons: Addon[],
+  addons: readonly Addon[],
   progress: (s: string) => void,
-): Promise<AddonRefs> {
+): Promise<void> {
   const [key, versions] = await Promise.all([recipeKey(), pinnedAddons()]);
   const wanted = await Promise.all(
     addons
@@ -109,11 +113,7 @@ export async function ensureAddonImages(
       }
     }
   }
-  return new Map(addons.map((a) => [a.name, a.images(versions).map((i) => i.ref)]));
 }
-
-/** Each add-on's image references by add-on name; `loaded` when every node has them already. */
-export type AddonRefs = Map<string, string[]> & { loaded?: boolean };
 
 /** An image's build key: the recipe's and the image's own layout (a change to either remakes it). */
 const imageKey = (recipe: string, image: AddonImage) =>

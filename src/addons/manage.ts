@@ -1,12 +1,12 @@
 import { clusterImages, loadImages, loadOnEveryNode } from '../cluster/images.js';
-import { MinilabError, formatMs } from '../errors.js';
+import { MinilabError, formatMs, plural } from '../errors.js';
 import type { KubeconfigEntry } from '../kube/kubeconfig.js';
 import { waitUntil } from '../kube/wait.js';
 import { withProfileLock } from '../lifecycle/lock.js';
 import { credentials, runningControlPlane } from '../lifecycle/nodes.js';
 import type { LifecycleContext } from '../lifecycle/types.js';
 import type { Node } from '../providers/types.js';
-import { ensureAddonImages, pinnedAddons, type AddonRefs } from './images.js';
+import { addonRefs, ensureAddonImages } from './images.js';
 import { ADDONS, addonsNamed } from './catalog.js';
 import type { Addon } from './types.js';
 
@@ -85,12 +85,11 @@ export async function applyAddons(
   const names = addons.map((a) => a.name).join(', ');
   return failsAs(names, async () => {
     const started = performance.now();
-    const images = await ctx.reporter.step(`Add-on images (${names})`, async (progress) => {
-      if (opts.reuseLoaded) {
-        const present = await loadedEverywhere(running, addons);
-        if (present) return present;
-      }
-      return ensureAddonImages(ctx.provider.images, ctx.home, addons, progress);
+    const images = await addonRefs(addons);
+    const loaded = await ctx.reporter.step(`Add-on images (${names})`, async (progress) => {
+      if (opts.reuseLoaded && (await loadedEverywhere(running, [...images.values()].flat()))) return true;
+      await ensureAddonImages(ctx.provider.images, ctx.home, addons, progress);
+      return false;
     });
     const done: { name: string; ms: number }[] = [];
     let mark = started;
@@ -102,9 +101,7 @@ export async function applyAddons(
           loadOnEveryNode(
             running,
             async (n, p) =>
-              images.loaded
-                ? undefined
-                : (await loadImages(ctx.provider.images, n, refs, (_ref, d) => p(d)))[0],
+              loaded ? undefined : (await loadImages(ctx.provider.images, n, refs, (_ref, d) => p(d)))[0],
             progress,
           ),
       );
@@ -137,14 +134,10 @@ export async function applyAddons(
   });
 }
 
-/** Each add-on's image references, when every node has them all already (by name); else undefined. */
-async function loadedEverywhere(nodes: Node[], addons: Addon[]): Promise<AddonRefs | undefined> {
-  const versions = await pinnedAddons();
-  const refs = new Map(addons.map((a) => [a.name, a.images(versions).map((i) => i.ref)]));
+/** Whether every node has all these images already (by name). */
+async function loadedEverywhere(nodes: Node[], refs: string[]): Promise<boolean> {
   const lists = await Promise.all(nodes.map((n) => clusterImages(n)));
-  const all = [...refs.values()].flat();
-  const everywhere = lists.every((list) => all.every((ref) => list.some((i) => i.ref === ref)));
-  return everywhere ? Object.assign(refs, { loaded: true }) : undefined;
+  return lists.every((list) => refs.every((ref) => list.some((i) => i.ref === ref)));
 }
 
 export interface DisableResult {
@@ -169,11 +162,11 @@ export async function disableAddons(
     const enabled = (await listAddons(ctx, profile)).filter((a) => a.enabled).map((a) => a.name);
     const found = await runningControlPlane(ctx.provider, profile);
     const entry = await credentials(ctx.provider, found);
-    const versions = await pinnedAddons();
+    const images = await addonRefs(addons);
     const disabled: string[] = [];
     const notEnabled: string[] = [];
     for (const addon of addons) {
-      const refs = addon.images(versions).map((i) => i.ref);
+      const refs = images.get(addon.name) ?? [];
       const removed = await ctx.reporter.step(`Removing ${addon.name}`, () =>
         failsAs(addon.name, () => ctx.kube.remove(entry, addon.manifest(refs))),
       );
@@ -215,8 +208,6 @@ async function failsAs<T>(names: string, fn: () => Promise<T>): Promise<T> {
     });
   }
 }
-
-const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 export const describeEnabled = (r: EnableResult) =>
   r.enabled.map((e) => `${e.name} is enabled in cluster "${r.profile}" (${formatMs(e.ms)})`).join('\n') +

@@ -11,7 +11,6 @@ export interface AddonVersions {
 export interface AddonBuild {
   key: string;
   dir: string;
-  versions: AddonVersions;
 }
 
 /** An image an add-on runs: binaries of the add-on build at paths in an otherwise minimal image. */

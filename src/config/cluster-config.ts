@@ -14,7 +14,7 @@ import {
   type YAMLMap,
   type YAMLSeq,
 } from 'yaml';
-import { MinilabError } from '../errors.js';
+import { MinilabError, plural } from '../errors.js';
 import { NODE_LABEL } from '../labels.js';
 import { DEFAULT_POD_SUBNET, DEFAULT_SERVICE_SUBNET } from '../kube/kubeadm-config.js';
 import { validateProfileName } from '../profile/name.js';
@@ -912,7 +912,6 @@ export function mergeWithFlags(cfg: ClusterConfig, flags: StartFlags, file: stri
     new MinilabError('usage', `${flag} disagrees with ${file}, which has ${fileSays}`, {
       hint: `leave ${flag.split(' ')[0]} out (the file describes the cluster), or edit ${file}`,
     });
-  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
   if (flags.nodes !== undefined && flags.nodes !== cfg.nodes.length) {
     throw disagree(`--nodes ${flags.nodes}`, plural(cfg.nodes.length, 'node'));
   }

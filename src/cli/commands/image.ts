@@ -16,7 +16,7 @@ import { validateKubernetesVersion } from '../../image/components.js';
 import { DEFAULT_RELEASE_URL, validateReleaseUrl } from '../../image/release.js';
 import { Labels } from '../../labels.js';
 import { ADDONS } from '../../addons/catalog.js';
-import { ensureAddonImages } from '../../addons/images.js';
+import { addonRefs, ensureAddonImages } from '../../addons/images.js';
 import { DEFAULT_KUBERNETES_VERSION } from '../../version.js';
 import { outputOption, profileOf, type OutputFormat } from '../options.js';
 import { table } from '../output.js';
@@ -71,15 +71,12 @@ export function registerImage(image: Command, ctx: Context): void {
           version,
           { force: opts.force, source: opts.source, releaseUrl },
         );
-        const addonImages = opts.addons
-          ? [
-              ...(
-                await ctx.reporter.step('Add-on images (go build, cached)', (progress) =>
-                  ensureAddonImages(provider.images, ctx.home, [...ADDONS], progress),
-                )
-              ).values(),
-            ].flat()
-          : [];
+        if (opts.addons) {
+          await ctx.reporter.step('Add-on images (go build, cached)', (progress) =>
+            ensureAddonImages(provider.images, ctx.home, ADDONS, progress),
+          );
+        }
+        const addonImages = opts.addons ? [...(await addonRefs(ADDONS)).values()].flat() : [];
         ctx.reporter.result(
           opts.output,
           { ...result, addonImages },
