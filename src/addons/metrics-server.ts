@@ -158,8 +158,8 @@ export function metricsServerManifest(image: string): string {
 
 /**
  * Working means what `kubectl top nodes` and `kubectl top pods` need: the aggregated API is
- * available and has a sample of every node and of kube-system's pods (metrics-server has a usage
- * once it has scraped twice).
+ * available and has a sample of every node and of every running pod of kube-system (metrics-server
+ * has a usage once it has scraped twice).
  */
 async function metricsReady(config: k8s.KubeConfig, nodes: string[]): Promise<true | string> {
   const k = await import('@kubernetes/client-node');
@@ -173,8 +173,20 @@ async function metricsReady(config: k8s.KubeConfig, nodes: string[]): Promise<tr
   const listed = new Set((await metrics.getNodeMetrics()).items.map((m) => m.metadata.name));
   const missing = nodes.filter((n) => !listed.has(n));
   if (missing.length > 0) return `no metrics yet for ${missing.join(', ')}`;
-  if ((await metrics.getPodMetrics(NS)).items.length === 0) return `no metrics yet for the pods of ${NS}`;
-  return true;
+  // every running pod of kube-system but metrics-server's own (which may be newer than a scrape):
+  // right after the second scrape, some pods had metrics and others not yet
+  const [pods, podMetrics] = await Promise.all([
+    config
+      .makeApiClient(k.CoreV1Api)
+      .listNamespacedPod({ namespace: NS, fieldSelector: 'status.phase=Running' }),
+    metrics.getPodMetrics(NS),
+  ]);
+  const measured = new Set(podMetrics.items.map((m) => m.metadata.name));
+  const waiting = pods.items
+    .filter((p) => p.metadata?.labels?.['k8s-app'] !== NAME)
+    .map((p) => p.metadata?.name ?? '')
+    .filter((name) => !measured.has(name));
+  return waiting.length === 0 ? true : `no metrics yet for ${waiting.join(', ')}`;
 }
 
 export const metricsServer: Addon = {
