@@ -11,6 +11,8 @@ export const Labels = {
   node: `${LABEL_PREFIX}.node`,
   kind: `${LABEL_PREFIX}.kind`,
   apiServerPort: `${LABEL_PREFIX}.apiserver-port`,
+  /** On the registry add-on's container: its port on the host (a stopped container lists no ports). */
+  registryPort: `${LABEL_PREFIX}.registry-port`,
   version: `${LABEL_PREFIX}.kubernetes-version`,
   /** On a node image: the cache key of the recipe it was built from. */
   buildKey: `${LABEL_PREFIX}.build-key`,
@@ -31,7 +33,7 @@ export const NODE_LABEL = 'minilab.io/node';
 /** containerd's label for images the kubelet never garbage-collects (not ours, read and written). */
 export const CONTAINERD_PINNED_LABEL = 'io.cri-containerd.pinned';
 
-export type ResourceKind = 'node' | 'load-balancer' | 'network' | 'volume' | 'build' | 'helper';
+export type ResourceKind = 'node' | 'load-balancer' | 'registry' | 'network' | 'volume' | 'build' | 'helper';
 
 export function ownedLabels(
   profile: string,

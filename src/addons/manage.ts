@@ -37,9 +37,16 @@ export async function listAddons(
   return ADDONS.map((a) => ({ name: a.name, description: a.description, enabled: enabled.includes(a.name) }));
 }
 
+/** One add-on enabled: how long it took, and what the user should know (where to reach it). */
+export interface Enabled {
+  name: string;
+  ms: number;
+  notes: string[];
+}
+
 export interface EnableResult {
   profile: string;
-  enabled: { name: string; ms: number }[];
+  enabled: Enabled[];
 }
 
 /**
@@ -64,7 +71,10 @@ export async function enableAddons(
       );
     }
     await remember(ctx, profile, (list) => [...list, ...addons.map((a) => a.name)]);
-    const enabled = await applyAddons(ctx, running, entry, addons, { wait: true, reuseLoaded: false });
+    const enabled = await applyAddons(ctx, profile, running, entry, addons, {
+      wait: true,
+      reuseLoaded: false,
+    });
     return { profile, enabled };
   });
 }
@@ -77,43 +87,55 @@ export async function enableAddons(
  */
 export async function applyAddons(
   ctx: LifecycleContext,
+  profile: string,
   running: Node[],
   entry: KubeconfigEntry,
   addons: Addon[],
   opts: { wait: boolean; reuseLoaded: boolean },
-): Promise<{ name: string; ms: number }[]> {
+): Promise<Enabled[]> {
   const names = addons.map((a) => a.name).join(', ');
   return failsAs(names, async () => {
     const started = performance.now();
     const images = await addonRefs(addons);
-    const loaded = await ctx.reporter.step(`Add-on images (${names})`, async (progress) => {
-      if (opts.reuseLoaded && (await loadedEverywhere(running, [...images.values()].flat()))) return true;
-      await ensureAddonImages(ctx.provider.images, ctx.home, addons, progress);
-      return false;
-    });
-    const done: { name: string; ms: number }[] = [];
+    const withImages = addons.filter((a) => (images.get(a.name) ?? []).length > 0);
+    const loaded =
+      withImages.length === 0 ||
+      (await ctx.reporter.step(
+        `Add-on images (${withImages.map((a) => a.name).join(', ')})`,
+        async (progress) => {
+          if (opts.reuseLoaded && (await loadedEverywhere(running, [...images.values()].flat()))) return true;
+          await ensureAddonImages(ctx.provider.images, ctx.home, withImages, progress);
+          return false;
+        },
+      ));
+    const done: Enabled[] = [];
     let mark = started;
     for (const addon of addons) {
       const refs = images.get(addon.name) ?? [];
-      await ctx.reporter.step(
-        `Loading ${addon.name}'s images into ${plural(running.length, 'node')}`,
-        (progress) =>
-          loadOnEveryNode(
-            running,
-            async (n, p) =>
-              loaded ? undefined : (await loadImages(ctx.provider.images, n, refs, (_ref, d) => p(d)))[0],
-            progress,
-          ),
-      );
-      await ctx.reporter.step(`Applying ${addon.name}`, () => ctx.kube.apply(entry, addon.manifest(refs)));
-      if (opts.wait) {
+      if (refs.length > 0) {
+        await ctx.reporter.step(
+          `Loading ${addon.name}'s images into ${plural(running.length, 'node')}`,
+          (progress) =>
+            loadOnEveryNode(
+              running,
+              async (n, p) =>
+                loaded ? undefined : (await loadImages(ctx.provider.images, n, refs, (_ref, d) => p(d)))[0],
+              progress,
+            ),
+        );
+      }
+      const notes = (await addon.beside?.up(ctx, { profile, nodes: running, entry })) ?? [];
+      const manifest = addon.manifest?.(refs);
+      if (manifest) await ctx.reporter.step(`Applying ${addon.name}`, () => ctx.kube.apply(entry, manifest));
+      const ready = addon.ready;
+      if (opts.wait && ready) {
         await ctx.reporter.step(`Waiting for ${addon.name} to work`, (progress) =>
           waitUntil(
             `${addon.name} to work`,
             ADDON_READY_TIMEOUT_MS,
             () =>
               ctx.kube.withConfig(entry, (config) =>
-                addon.ready(
+                ready(
                   config,
                   running.map((n) => n.name),
                 ),
@@ -127,7 +149,7 @@ export async function applyAddons(
         );
       }
       // the first add-on's time includes the images' build, when there was one
-      done.push({ name: addon.name, ms: performance.now() - mark });
+      done.push({ name: addon.name, ms: performance.now() - mark, notes });
       mark = performance.now();
     }
     return done;
@@ -165,10 +187,14 @@ export async function disableAddons(
     const images = await addonRefs(addons);
     const disabled: string[] = [];
     const notEnabled: string[] = [];
+    const running = found.nodes.filter((n) => n.state.running);
     for (const addon of addons) {
-      const refs = images.get(addon.name) ?? [];
+      const manifest = addon.manifest?.(images.get(addon.name) ?? []);
       const removed = await ctx.reporter.step(`Removing ${addon.name}`, () =>
-        failsAs(addon.name, () => ctx.kube.remove(entry, addon.manifest(refs))),
+        failsAs(addon.name, async () => {
+          const objects = manifest ? await ctx.kube.remove(entry, manifest) : 0;
+          return objects + ((await addon.beside?.down(ctx, { profile, nodes: running, entry })) ?? 0);
+        }),
       );
       (enabled.includes(addon.name) || removed > 0 ? disabled : notEnabled).push(addon.name);
     }
@@ -210,5 +236,9 @@ async function failsAs<T>(names: string, fn: () => Promise<T>): Promise<T> {
 }
 
 export const describeEnabled = (r: EnableResult) =>
-  r.enabled.map((e) => `${e.name} is enabled in cluster "${r.profile}" (${formatMs(e.ms)})`).join('\n') +
-  '\n';
+  r.enabled
+    .flatMap((e) => [
+      `${e.name} is enabled in cluster "${r.profile}" (${formatMs(e.ms)})`,
+      ...e.notes.map((n) => `  ${n}`),
+    ])
+    .join('\n') + '\n';

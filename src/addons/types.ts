@@ -1,5 +1,8 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { ImageConfig } from '../image/archive.js';
+import type { KubeconfigEntry } from '../kube/kubeconfig.js';
+import type { LifecycleContext } from '../lifecycle/types.js';
+import type { Node } from '../providers/types.js';
 
 /** What images/addons/build.sh reports (addons.json), beside the binaries it built. */
 export interface AddonVersions {
@@ -20,13 +23,40 @@ export interface AddonImage {
   config: ImageConfig;
 }
 
+/** The running cluster an add-on is made or removed in. */
+export interface AddonTarget {
+  profile: string;
+  /** Its running nodes. */
+  nodes: Node[];
+  /** The admin credentials. */
+  entry: KubeconfigEntry;
+}
+
+/**
+ * What an add-on runs beside the cluster, outside Kubernetes (a container of its own on the
+ * cluster's network, a process on the host), and the nodes' configuration for it.
+ */
+export interface BesideCluster {
+  /**
+   * Made, or started where it stopped, and every running node configured for it; resolves once it
+   * answers, to what the user should know (a line each: where to reach it).
+   */
+  up(ctx: LifecycleContext, target: AddonTarget): Promise<string[]>;
+  /** A node that joins later gets the same configuration. */
+  join(ctx: LifecycleContext, profile: string, node: Node): Promise<void>;
+  /** Removed with its data, and the configuration from these nodes: how many things it removed. */
+  down(ctx: LifecycleContext, target: AddonTarget): Promise<number>;
+}
+
 export interface Addon {
   name: string;
   /** One line for `addons list`. */
   description: string;
+  /** The images loaded into the nodes (none for an add-on that runs beside the cluster). */
   images(versions: AddonVersions): AddonImage[];
   /** The objects enable applies (server-side) and disable deletes, given the images' references. */
-  manifest(images: string[]): string;
+  manifest?(images: string[]): string;
   /** Whether the add-on works (not only that its pods run), or what it still waits for. */
-  ready(config: k8s.KubeConfig, nodes: string[]): Promise<true | string>;
+  ready?(config: k8s.KubeConfig, nodes: string[]): Promise<true | string>;
+  beside?: BesideCluster;
 }

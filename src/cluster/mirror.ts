@@ -46,11 +46,20 @@ export function mirrorName(ref: string): MirrorName | undefined {
   const registry = ref.slice(0, slash);
   const path = ref.slice(slash + 1, colon);
   const tag = ref.slice(colon + 1);
-  const repository = `${registry.replace(/:(\d+)$/, '_$1')}/${path}`;
+  const repository = `${mirrorPrefix(registry)}/${path}`;
   if (!repository.split('/').every((c) => COMPONENT.test(c)) || repository.length > 255) return undefined;
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag)) return undefined;
   return { registry, repository, tag };
 }
+
+/** Where the mirror keeps a registry's images: its host name, a port's `:` as `_` (localhost_5000). */
+export const mirrorPrefix = (registry: string) => registry.replace(/:(\d+)$/, '_$1');
+
+/** The hosts.toml entry that sends a registry's pulls to the mirror's copies (under `prefix`). */
+export const mirrorHost = (prefix: string) =>
+  `[host."http://${MIRROR_ADDRESS}/v2/${prefix}"]\n` +
+  '  capabilities = ["pull", "resolve"]\n' +
+  '  override_path = true\n';
 
 /** containerd's hosts.toml for a registry whose images the mirror holds under `prefix`. */
 export function hostsToml(prefix: string): string {
@@ -58,9 +67,7 @@ export function hostsToml(prefix: string): string {
     "# written by minilab (image load, node image build): pulls from this registry try the node's\n" +
     "# mirror of loaded images first, then the registry itself (no `server` line: containerd's\n" +
     '# default for it)\n' +
-    `[host."http://${MIRROR_ADDRESS}/v2/${prefix}"]\n` +
-    '  capabilities = ["pull", "resolve"]\n' +
-    '  override_path = true\n'
+    mirrorHost(prefix)
   );
 }
 

@@ -1,12 +1,15 @@
 import * as k8s from '@kubernetes/client-node';
 import getPort from 'get-port';
-import { spawn } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MinilabError } from '../errors.js';
-import { listForwards, readForward, recordOwnForward } from '../profile/services.js';
-import { openPrivateLog } from '../private-files.js';
-import { projectRoot } from '../version.js';
+import { spawnRecorded } from '../profile/background.js';
+import {
+  forwardFile,
+  listForwards,
+  readForward,
+  recordOwnForward,
+  type ServiceForward,
+} from '../profile/services.js';
+import { untilStopped } from '../signals.js';
 import { kubeClients } from './client.js';
 import type { KubeconfigEntry } from './kubeconfig.js';
 import { apiServerReady } from './readyz.js';
@@ -30,13 +33,8 @@ export interface ForwardRequest {
 export async function startBackgroundForward(req: ForwardRequest, env: NodeJS.ProcessEnv): Promise<string> {
   const existing = await readForward(req.dir, req.namespace, req.service);
   if (existing && (await listForwards(req.dir)).some((f) => f.pid === existing.pid)) return existing.url;
-  const log = join(req.dir, 'services', `${req.namespace}.${req.service}.log`);
-  await mkdir(join(req.dir, 'services'), { recursive: true, mode: 0o700 });
-  const out = openPrivateLog(log);
-  const child = spawn(
-    process.execPath,
+  const started = await spawnRecorded<ServiceForward>(
     [
-      join(projectRoot, 'dist', 'src', 'main.js'),
       'service',
       req.service,
       '-n',
@@ -47,19 +45,15 @@ export async function startBackgroundForward(req: ForwardRequest, env: NodeJS.Pr
       '--background-child',
       ...(req.port ? ['--port', String(req.port)] : []),
     ],
-    { detached: true, stdio: ['ignore', out, out], env },
+    {
+      file: forwardFile(req.dir, req.namespace, req.service),
+      log: join(req.dir, 'services', `${req.namespace}.${req.service}.log`),
+      env,
+      what: `the background forward for ${req.service}`,
+      timeoutMs: 15_000,
+    },
   );
-  child.unref();
-  const started = Date.now();
-  while (Date.now() - started < 15_000) {
-    const f = await readForward(req.dir, req.namespace, req.service);
-    if (f && f.pid === child.pid) return f.url;
-    if (child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new MinilabError('unexpected', `the background forward for ${req.service} did not start`, {
-    hint: `see ${log}`,
-  });
+  return started.url;
 }
 
 /** The Service's port and a ready pod behind it; a missing Service or endpoint fails here, at once. */
@@ -90,23 +84,12 @@ export async function serveForward(
   );
   // Listening for the signals before the record exists: a `--stop` right after must end this
   // process through the same path.
-  let stop = () => {};
-  const stopped = new Promise<void>((resolve) => {
-    let failures = 0;
-    const liveness = setInterval(() => {
-      void apiServerReady(entry).then((r) => {
-        failures = r === true ? 0 : failures + 1;
-        if (failures >= 3) stop();
-      });
-    }, 5000);
-    stop = () => {
-      clearInterval(liveness);
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+  let failures = 0;
+  const { stopped, stop } = untilStopped(5000, (end) => {
+    void apiServerReady(entry).then((r) => {
+      failures = r === true ? 0 : failures + 1;
+      if (failures >= 3) end();
+    });
   });
   let release = () => {};
   try {

@@ -34,6 +34,7 @@ export async function listenForward(route: () => Promise<PodPort>, localPort = 0
         err.code === 'EADDRINUSE'
           ? new MinilabError('environment', `port ${localPort} on 127.0.0.1 is in use`, {
               hint: 'another program took it meanwhile; run the command again',
+              cause: err,
             })
           : err,
       ),

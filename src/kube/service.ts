@@ -11,13 +11,15 @@ export interface ServiceTarget {
 
 /**
  * A ready endpoint of a Service: the pod and the port behind the chosen service port, read from
- * the Service's EndpointSlices.
+ * the Service's EndpointSlices; the first one found, or with `spread` one chosen at random (a
+ * load balancer's connections go to every ready pod).
  */
 export async function serviceTarget(
   config: k8s.KubeConfig,
   namespace: string,
   name: string,
   port?: number,
+  spread = false,
 ): Promise<ServiceTarget> {
   const core = config.makeApiClient(k8s.CoreV1Api);
   let svc: k8s.V1Service;
@@ -47,19 +49,24 @@ export async function serviceTarget(
     namespace,
     labelSelector: `kubernetes.io/service-name=${name}`,
   });
+  const found: ServiceTarget[] = [];
   for (const slice of slices.items) {
     const slicePort = (slice.ports ?? []).find((p) => (p.name ?? '') === (chosen.name ?? ''));
-    const ready = (slice.endpoints ?? []).find((e) => e.conditions?.ready && e.targetRef?.kind === 'Pod');
-    if (slicePort?.port && ready?.targetRef?.name) {
-      return {
+    if (!slicePort?.port) continue;
+    for (const e of slice.endpoints ?? []) {
+      if (!e.conditions?.ready || e.targetRef?.kind !== 'Pod' || !e.targetRef.name) continue;
+      found.push({
         namespace,
         service: name,
         servicePort: chosen.port,
-        pod: ready.targetRef.name,
+        pod: e.targetRef.name,
         podPort: slicePort.port,
-      };
+      });
+      if (!spread) return found[0] as ServiceTarget;
     }
   }
+  const pick = found[Math.floor(Math.random() * found.length)];
+  if (pick) return pick;
   throw new MinilabError('notFound', `service "${name}" has no ready endpoints`, {
     hint: `check its pods: minilab kubectl -- get pods -n ${namespace} -o wide (selector: ${JSON.stringify(svc.spec?.selector ?? {})})`,
   });

@@ -1,3 +1,4 @@
+import { ADDONS } from '../addons/catalog.js';
 import { clusterImages, copyImage, imagesToCopy } from '../cluster/images.js';
 import { MinilabError } from '../errors.js';
 import {
@@ -152,6 +153,15 @@ export async function addNode(
         ),
       );
       if (!node) throw new MinilabError('unexpected', `the provider made no node ${name}`);
+      // What the cluster's add-ons configure in each node (the registry's hosts), before pods land.
+      // A failure is a warning: the node works, and enabling the add-on again configures it.
+      for (const addon of ADDONS.filter((a) => config?.addons?.includes(a.name))) {
+        await addon.beside?.join(ctx, profile, node).catch((err: unknown) => {
+          ctx.reporter.warn(
+            `${addon.name} is not set up in ${name} (${err instanceof Error ? err.message : String(err)}): minilab addons enable ${addon.name} -p ${profile} does it`,
+          );
+        });
+      }
       const [bootstrapToken, entry, serviceSubnet, certificateKey, sources] = await prepared;
       const join = async () => {
         joined = node;

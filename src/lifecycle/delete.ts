@@ -4,6 +4,7 @@ import {
   readKubeconfigEntry,
   removeKubeconfigEntry,
 } from '../kube/kubeconfig.js';
+import { stopLoadBalancerAgent } from '../addons/loadbalancer.js';
 import { stopForwards } from '../profile/services.js';
 import type { RemovedResources } from '../providers/types.js';
 import { withProfileLock } from './lock.js';
@@ -25,8 +26,9 @@ export async function deleteProfile(ctx: LifecycleContext, profile: string): Pro
     const lists = recorded && !files.includes(recorded) ? [files, [recorded]] : [files];
     // A malformed kubeconfig stops the delete before anything is removed.
     await checkKubeconfigFiles(lists.flat());
-    // `minilab service --url` forwards end with the cluster.
+    // `minilab service --url` forwards and the loadbalancer add-on's agent end with the cluster.
     await stopForwards(ctx.profiles.dir(profile));
+    await stopLoadBalancerAgent(ctx.profiles.dir(profile));
     const removed = await ctx.provider.deleteCluster(profile);
     let kubeconfig: DeleteResult['kubeconfig'];
     for (const list of lists) {

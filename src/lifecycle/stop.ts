@@ -1,4 +1,5 @@
 import { profileLocked } from '../profile/lock.js';
+import { stopLoadBalancerAgent } from '../addons/loadbalancer.js';
 import { stopForwards } from '../profile/services.js';
 import { withProfileLock } from './lock.js';
 import { controlPlane } from './nodes.js';
@@ -19,22 +20,28 @@ export async function stop(ctx: LifecycleContext, profile: string): Promise<Stop
   if (!(await profileLocked(ctx.home, profile))) await controlPlane(ctx.provider, profile);
   return withProfileLock(ctx, profile, 'stop', 5 * 60_000, async () => {
     const { nodes } = await controlPlane(ctx.provider, profile);
-    // Workers first, then the control planes, then the load balancer in front of them.
-    const lb = await ctx.provider.loadBalancer(profile);
+    // Workers first, then the control planes, then the load balancer in front of them and the
+    // registry add-on's container beside them.
+    const [lb, registries] = await Promise.all([
+      ctx.provider.loadBalancer(profile),
+      ctx.provider.services('registry', profile),
+    ]);
+    const services = [...(lb ? [lb] : []), ...registries];
     const order = [
       ...nodes.filter((n) => n.role !== 'control-plane'),
       ...nodes.filter((n) => n.role === 'control-plane'),
     ];
-    // `minilab service --url` forwards end with the cluster.
+    // `minilab service --url` forwards and the loadbalancer add-on's agent end with the cluster.
     await stopForwards(ctx.profiles.dir(profile));
+    await stopLoadBalancerAgent(ctx.profiles.dir(profile));
     const result: StopResult = { profile, stopped: [], alreadyStopped: [] };
-    for (const node of [...order, ...(lb ? [lb] : [])]) {
+    for (const node of [...order, ...services]) {
       if (!node.state.running) {
         result.alreadyStopped.push(node.name);
         continue;
       }
       await ctx.reporter.step(`Stopping ${node.name}`, async () => {
-        if (node !== lb) {
+        if (!services.includes(node)) {
           await node.exec(['systemctl', 'stop', 'kubelet'], { timeoutMs: 15_000 }).catch(() => undefined);
         }
         await ctx.provider.stopNode(node, 15);

@@ -35,6 +35,8 @@ export function resourceNames(profile: string) {
     controlPlane: (index: number) => `${profile}-control-plane${index === 0 ? '' : index + 1}`,
     /** The API endpoint of a cluster with several control planes (kind's name for it). */
     loadBalancer: `${profile}-external-load-balancer`,
+    /** The registry add-on's container (its volume: the same name with -data). */
+    registry: `${profile}-registry`,
     /** A node's /var volume, by the node's name (the first control plane's keeps its first name). */
     varVolume: (nodeName: string) => (nodeName === node(0) ? `${profile}-var` : `${nodeName}-var`),
     context: profile,

@@ -50,6 +50,29 @@ export interface LoadBalancerPlan {
   command: string[];
 }
 
+/** What a service container beside the nodes is: the load balancer, or the registry add-on. */
+export type ServiceRole = 'load-balancer' | 'registry';
+
+/**
+ * A service container made for a running cluster (the registry add-on): the node image running
+ * one command, unprivileged, on the cluster's network where the nodes reach it by its name.
+ */
+export interface ServicePlan {
+  profile: string;
+  name: string;
+  role: ServiceRole;
+  /** The node image (the cluster's own: nothing else to build or keep). */
+  image: string;
+  /** Ports published on the host (loopback). */
+  ports: PortMapping[];
+  command: string[];
+  env?: Record<string, string>;
+  /** Where a volume of its own is mounted: kept by stop and start, removed with it by deleteNode. */
+  dataPath?: string;
+  /** Extra labels (MINILAB_LABELS). */
+  labels: Record<string, string>;
+}
+
 /** A cluster as start means to make it: every node with its role, and what they share. */
 export interface ClusterPlan {
   profile: string;
@@ -225,6 +248,14 @@ export interface Provider {
   listNodes(profile?: string): Promise<Node[]>;
   /** The profile's load balancer (highly available clusters), or undefined. */
   loadBalancer(profile: string): Promise<Node | undefined>;
+  /**
+   * Makes and starts a service container beside a cluster's nodes (and its volume); a host port
+   * held by another process fails as 'port-taken', leaving nothing made. Its ports are guarded by
+   * the caller (guardPorts), as after a start.
+   */
+  addService(plan: ServicePlan): Promise<Node>;
+  /** The service containers of this role: a profile's, or every minilab profile's; deleteNode removes one. */
+  services(role: ServiceRole, profile?: string): Promise<Node[]>;
   startNode(node: Node): Promise<void>;
   /** Stops a node; its state is kept. Already stopped or gone counts as success. */
   stopNode(node: Node, timeoutSeconds: number): Promise<void>;

@@ -117,8 +117,9 @@ before(async () => {
   const network = resourceNames(profile).network;
   await engine.networks.ensure(network, ownedLabels(profile, 'network', testLabels));
   port = await getPort({ host: '127.0.0.1' });
-  await engine.containers.createLoadBalancer({
+  await engine.containers.createService({
     name: server,
+    role: 'load-balancer',
     image,
     network,
     ports: [{ hostIp: '127.0.0.1', hostPort: port, containerPort: 80, protocol: 'tcp' }],

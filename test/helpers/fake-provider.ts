@@ -18,6 +18,8 @@ import type {
   Provider,
   ProviderInfo,
   RemovedResources,
+  ServicePlan,
+  ServiceRole,
 } from '../../src/providers/types.js';
 
 /**
@@ -250,6 +252,8 @@ class FakeImages implements ImageStore {
   }
 }
 
+const SERVICE_ROLES: string[] = ['load-balancer', 'registry'];
+
 export class FakeProvider implements Provider {
   readonly driver = 'fake';
   readonly images: ImageStore;
@@ -344,15 +348,47 @@ export class FakeProvider implements Provider {
 
   async listNodes(profile?: string): Promise<Node[]> {
     return [...this.world.nodes.values()]
-      .filter((n) => (!profile || n.state.profile === profile) && n.state.role !== 'load-balancer')
+      .filter((n) => (!profile || n.state.profile === profile) && !SERVICE_ROLES.includes(n.state.role))
       .map((n) => new FakeNode(this.world, { ...n.state }));
   }
 
   async loadBalancer(profile: string): Promise<Node | undefined> {
-    const lb = [...this.world.nodes.values()].find(
-      (n) => n.state.profile === profile && n.state.role === 'load-balancer',
-    );
-    return lb && new FakeNode(this.world, { ...lb.state });
+    return (await this.services('load-balancer', profile))[0];
+  }
+
+  async services(role: ServiceRole, profile?: string): Promise<Node[]> {
+    return [...this.world.nodes.values()]
+      .filter((n) => (!profile || n.state.profile === profile) && n.state.role === role)
+      .map((n) => new FakeNode(this.world, { ...n.state }));
+  }
+
+  async addService(plan: ServicePlan): Promise<Node> {
+    this.world.call(`add-service ${plan.name}`);
+    const taken = plan.ports.find((p) => this.world.takenPorts.has(p.hostPort));
+    if (taken) {
+      throw new ProviderError(
+        { reason: 'port-taken', hostPort: taken.hostPort },
+        `host port ${taken.hostPort} is already in use`,
+      );
+    }
+    const state: NodeState = {
+      id: plan.name,
+      name: plan.name,
+      profile: plan.profile,
+      role: plan.role,
+      image: plan.image,
+      status: 'running',
+      running: true,
+      ip: '10.0.0.101',
+      ports: plan.ports,
+      labels: { ...plan.labels, [Labels.profile]: plan.profile, [Labels.kind]: plan.role },
+    };
+    this.world.nodes.set(plan.name, { state, files: new Set() });
+    if (plan.dataPath) {
+      this.world.volumes.add(`${plan.name}-data`);
+      this.world.volumeOf.set(plan.name, `${plan.name}-data`);
+    }
+    return new FakeNode(this.world, { ...state });
   }
 
   async startNode(node: Node): Promise<void> {

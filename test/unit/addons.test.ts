@@ -1,13 +1,23 @@
 import { test } from 'node:test';
+import type * as k8s from '@kubernetes/client-node';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parse, parseAllDocuments } from 'yaml';
 import { ADDONS, addonsNamed, parseAddonList } from '../../src/addons/catalog.js';
-import { listAddons, remember } from '../../src/addons/manage.js';
+import { claimPorts, desiredStatus, writtenByAgent } from '../../src/addons/loadbalancer-ports.js';
+import { disableAddons, listAddons, remember } from '../../src/addons/manage.js';
+import { registryBeside, registryConfig, registryHostsToml } from '../../src/addons/registry.js';
+import { start } from '../../src/lifecycle/start.js';
+import { stop } from '../../src/lifecycle/stop.js';
+import { sampleEntry } from '../helpers/kubeconfig.js';
+import { startRequest, withFixture } from '../helpers/lifecycle-fixture.js';
 import { metricsServerManifest } from '../../src/addons/metrics-server.js';
 import { MinilabError } from '../../src/errors.js';
+import { Labels } from '../../src/labels.js';
 import { ProfileStore } from '../../src/profile/store.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -140,4 +150,138 @@ test('addons: unknown names and an empty --addons are usage errors before any en
   } finally {
     await rm(home, { recursive: true, force: true });
   }
+});
+
+test("registry: distribution's configuration and the nodes' hosts.toml", () => {
+  const config = parse(registryConfig('s3cret')) as {
+    storage: { filesystem: { rootdirectory: string }; delete: { enabled: boolean } };
+    http: { addr: string; secret: string };
+  };
+  assert.equal(config.storage.filesystem.rootdirectory, '/var/lib/registry');
+  assert.equal(config.storage.delete.enabled, true);
+  assert.deepEqual([config.http.addr, config.http.secret], [':5000', 's3cret']);
+  const toml = registryHostsToml('demo-registry', '127.0.0.1:5000');
+  assert.match(toml.split('\n')[0] ?? '', /^# written by minilab: the registry add-on/);
+  // the container first, then the node's mirror of images loaded under that name
+  assert.match(
+    toml,
+    /^\[host\."http:\/\/demo-registry:5000"\]\n {2}capabilities = \["pull", "resolve"\]\n\[host\."http:\/\/127\.0\.0\.1:10550\/v2\/127\.0\.0\.1_5000"\]$/m,
+  );
+});
+
+test('registry: enable configures every node and answers; a joining node is configured; stop stops it; disable removes it all', async () => {
+  await withFixture(async (f) => {
+    await start(f.ctx, startRequest({ nodes: 1 }));
+    // The container as addService made it, answering /v2/ on its published port like distribution.
+    const server = createServer((req, res) => res.writeHead(req.url === '/v2/' ? 200 : 404).end('{}'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      await f.ctx.provider.addService({
+        profile: 'demo',
+        name: 'demo-registry',
+        role: 'registry',
+        image: 'minilab/node:test',
+        ports: [{ hostIp: '127.0.0.1', hostPort: port, containerPort: 5000, protocol: 'tcp' }],
+        command: ['registry'],
+        dataPath: '/var/lib/registry',
+        labels: { [Labels.registryPort]: String(port) },
+      });
+      const nodes = await f.ctx.provider.listNodes('demo');
+      assert.deepEqual(
+        nodes.map((n) => n.name),
+        ['demo-control-plane'],
+        'the registry is no node of the cluster',
+      );
+      f.world.scripts.length = 0;
+      const notes = await registryBeside.up(f.ctx, { profile: 'demo', nodes, entry: sampleEntry('demo') });
+      assert.match(notes[0] ?? '', new RegExp(`push images to 127\\.0\\.0\\.1:${port}/NAME`));
+      const written = f.world.scripts.map((x) => x.text).join('\n');
+      for (const host of [`127.0.0.1:${port}`, `localhost:${port}`]) {
+        assert.ok(written.includes(`/etc/containerd/certs.d/${host}/hosts.toml`), host);
+      }
+      assert.ok(written.includes('busybox wget -q -O /dev/null http://demo-registry:5000/v2/'));
+
+      // a node that joins later is configured the same way
+      f.world.scripts.length = 0;
+      await registryBeside.join(f.ctx, 'demo', nodes[0]!);
+      assert.ok(f.world.scripts.some((x) => x.text.includes(`certs.d/127.0.0.1:${port}/hosts.toml`)));
+
+      await remember(f.ctx, 'demo', () => ['registry']);
+      f.world.calls.length = 0;
+      await stop(f.ctx, 'demo');
+      assert.deepEqual(
+        f.world.calls.filter((c) => c.startsWith('stop-node')),
+        ['stop-node demo-control-plane', 'stop-node demo-registry'],
+      );
+      await start(f.ctx, startRequest({ nodes: 1 }));
+      assert.equal(f.world.nodes.get('demo-registry')?.state.running, true, 'start starts it again');
+
+      f.world.scripts.length = 0;
+      const r = await disableAddons(f.ctx, 'demo', ['registry']);
+      assert.deepEqual(r.disabled, ['registry']);
+      assert.equal(f.world.nodes.has('demo-registry'), false);
+      assert.equal(f.world.volumes.has('demo-registry-data'), false);
+      // the nodes' hosts.toml files are found by their first line and removed
+      assert.ok(
+        f.world.scripts.some(
+          (x) =>
+            x.text.includes("grep -qF '# written by minilab: the registry add-on'") &&
+            x.text.includes('rm -rf'),
+        ),
+      );
+      assert.deepEqual((await f.ctx.profiles.read('demo'))?.addons, []);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+const lbService = (
+  name: string,
+  created: string,
+  ports: { port: number; protocol?: string }[],
+  over: Partial<k8s.V1ServiceSpec> = {},
+): k8s.V1Service => ({
+  metadata: { namespace: 'default', name, creationTimestamp: new Date(created) },
+  spec: { type: 'LoadBalancer', ports, ...over },
+});
+
+test('loadbalancer: each TCP port of a LoadBalancer Service is claimed on 127.0.0.1, the oldest Service first', () => {
+  const claims = claimPorts([
+    lbService('newer', '2026-12-05T10:00:00Z', [{ port: 8080 }, { port: 9090 }]),
+    lbService('older', '2026-12-05T09:00:00Z', [{ port: 8080 }]),
+    lbService('dns', '2026-12-05T09:30:00Z', [{ port: 53, protocol: 'UDP' }]),
+    lbService('other-class', '2026-12-05T09:00:00Z', [{ port: 7000 }], {
+      loadBalancerClass: 'example.com/lb',
+    }),
+    { metadata: { namespace: 'default', name: 'plain' }, spec: { type: 'ClusterIP', ports: [{ port: 80 }] } },
+  ]);
+  assert.deepEqual(
+    claims.map((c) => [c.service, c.port, c.error ?? 'served']),
+    [
+      ['default/older', 8080, 'served'],
+      ['default/dns', 53, 'Unsupported'],
+      ['default/newer', 8080, 'PortConflict'],
+      ['default/newer', 9090, 'served'],
+    ],
+  );
+  assert.match(claims[2]?.message ?? '', /port 8080 on 127\.0\.0\.1 is served for Service default\/older/);
+  // a Service with one port served gets 127.0.0.1, proxied, with each port's error
+  assert.deepEqual(desiredStatus(claims.filter((c) => c.service === 'default/newer')), {
+    ingress: [
+      {
+        ip: '127.0.0.1',
+        ipMode: 'Proxy',
+        ports: [
+          { port: 8080, protocol: 'TCP', error: 'PortConflict' },
+          { port: 9090, protocol: 'TCP' },
+        ],
+      },
+    ],
+  });
+  // none served: no address (EXTERNAL-IP stays pending; the events say why)
+  assert.deepEqual(desiredStatus(claims.filter((c) => c.service === 'default/dns')), {});
+  assert.equal(writtenByAgent(desiredStatus(claims.filter((c) => c.service === 'default/older'))), true);
+  assert.equal(writtenByAgent({ ingress: [{ ip: '192.0.2.10' }] }), false);
 });

@@ -7,7 +7,7 @@ import {
   overlaps,
   pickSubnet,
 } from '../../src/providers/docker/addresses.js';
-import { nodeCreateOptions, loadBalancerCreateOptions } from '../../src/providers/docker/translate.js';
+import { nodeCreateOptions, serviceCreateOptions } from '../../src/providers/docker/translate.js';
 
 test('a node network gets the first free 192.168.x.0/24 in minikube steps, clear of the engine and host subnets', () => {
   assert.deepEqual(pickSubnet([]), {
@@ -56,8 +56,9 @@ test('nodes and the load balancer ask the engine for their fixed address on the 
   assert.deepEqual(nodeCreateOptions(spec).NetworkingConfig, {
     EndpointsConfig: { 'minilab-ha': { Aliases: ['ha-control-plane'] } },
   });
-  const lb = loadBalancerCreateOptions({
+  const lb = serviceCreateOptions({
     name: 'ha-external-load-balancer',
+    role: 'load-balancer',
     image: 'minilab/node:v1.37.2',
     network: 'minilab-ha',
     ports: [{ hostIp: '127.0.0.1', hostPort: 40000, containerPort: 6443, protocol: 'tcp' }],

@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { describeEnabled, disableAddons, enableAddons, listAddons } from '../../addons/manage.js';
 import { ADDONS, addonsNamed } from '../../addons/catalog.js';
+import { runLoadBalancerAgent } from '../../addons/loadbalancer.js';
+import { credentials, runningControlPlane } from '../../lifecycle/nodes.js';
 import { outputOption, profileOf, type OutputFormat } from '../options.js';
 import { table } from '../output.js';
 
@@ -38,7 +40,9 @@ export function registerAddons(program: Command, ctx: Context): void {
     });
   addons
     .command('disable')
-    .description('remove the objects an add-on made and forget it (its images stay in the nodes)')
+    .description(
+      "remove what an add-on's enable made and forget it (metrics-server's images stay in the nodes; the registry's container goes with the images pushed to it)",
+    )
     .argument('<names...>', 'add-ons to disable')
     .addOption(outputOption())
     .action(async (names: string[], opts: { output: OutputFormat }, cmd: Command) => {
@@ -54,5 +58,19 @@ export function registerAddons(program: Command, ctx: Context): void {
             ...d.notEnabled.map((n) => `${n} was not enabled in cluster "${d.profile}": nothing to do`),
           ].join('\n') + '\n',
       );
+    });
+  addons
+    .command('loadbalancer-agent', { hidden: true })
+    .description("internal: the loadbalancer add-on's agent, run in the background by enable and start")
+    .action(async (_opts: object, cmd: Command) => {
+      const profile = profileOf(cmd, ctx.env);
+      const lifecycle = await ctx.lifecycle();
+      const entry = await credentials(
+        lifecycle.provider,
+        await runningControlPlane(lifecycle.provider, profile),
+      );
+      await runLoadBalancerAgent(entry, ctx.profiles.dir(profile));
+      // nothing it opened may keep a stopped agent alive (a watch reconnecting, a socket closing)
+      process.exit(0);
     });
 }

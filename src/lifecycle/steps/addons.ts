@@ -22,9 +22,15 @@ export const addonsStep: Step = {
     const names = [...new Set([...stored.filter((n) => !unknown.includes(n)), ...(s.req.addons ?? [])])];
     if (names.length === 0) return;
     await remember(s.ctx, s.req.profile, () => names);
-    await applyAddons(s.ctx, s.nodes, need(s.entry, 'the admin credentials'), addonsNamed(names), {
-      wait: s.req.wait !== 'none',
-      reuseLoaded: true,
-    });
+    const enabled = await applyAddons(
+      s.ctx,
+      s.req.profile,
+      s.nodes,
+      need(s.entry, 'the admin credentials'),
+      addonsNamed(names),
+      { wait: s.req.wait !== 'none', reuseLoaded: true },
+    );
+    // where to reach what an add-on runs (the registry's address)
+    for (const e of enabled) for (const note of e.notes) s.ctx.reporter.info(`${e.name}: ${note}`);
   },
 };

@@ -53,6 +53,11 @@ export const startNodesStep: Step = {
     const lb = s.loadBalancer;
     if (lb && !lb.state.running) await s.ctx.provider.startNode(lb);
     for (const node of s.nodes) if (!node.state.running) await s.ctx.provider.startNode(node);
+    // The registry add-on's container too: pods may pull from it as soon as the nodes run, and
+    // its port is guarded with the others (next step).
+    for (const r of await s.ctx.provider.services('registry', s.req.profile)) {
+      if (!r.state.running) await s.ctx.provider.startNode(r);
+    }
   },
 };
 

@@ -5,13 +5,13 @@ import type { NodeResources, NodeState } from '../types.js';
 import { messageOf, statusOf, type DockerClient } from './client.js';
 import {
   labelFilter,
-  loadBalancerCreateOptions,
   nodeCreateOptions,
   nodeStateFromInspect,
   nodeStateFromList,
   plainCreateOptions,
+  serviceCreateOptions,
 } from './translate.js';
-import type { ContainerSpec, LoadBalancerSpec, PlainContainerSpec } from './types.js';
+import type { ContainerSpec, PlainContainerSpec, ServiceSpec } from './types.js';
 
 /** The engine's words for a host port another process holds; the port is read from the same text. */
 const PORT_TAKEN = /port is already allocated|address already in use/i;
@@ -35,9 +35,10 @@ export class Containers {
     return this.inspect(c.id) as Promise<NodeState>;
   }
 
-  async createLoadBalancer(spec: LoadBalancerSpec): Promise<void> {
+  /** Creates (not starts) a service container: a load balancer, an add-on's registry. */
+  async createService(spec: ServiceSpec): Promise<void> {
     await this.create('create a container', spec.name, () =>
-      this.docker.createContainer(loadBalancerCreateOptions(spec)),
+      this.docker.createContainer(serviceCreateOptions(spec)),
     );
   }
 

@@ -11,6 +11,8 @@ import type {
   Provider,
   ProviderInfo,
   RemovedResources,
+  ServicePlan,
+  ServiceRole,
 } from '../types.js';
 import { proxied, withNoProxy } from '../proxy.js';
 import { nextFixedAddress } from './addresses.js';
@@ -129,8 +131,9 @@ export class DockerProvider implements Provider {
     };
     if (plan.loadBalancer) {
       const lb = plan.loadBalancer;
-      await containers.createLoadBalancer({
+      await containers.createService({
         name: lb.name,
+        role: 'load-balancer',
         ipv4Address: address(),
         image: plan.image,
         network: names.network,
@@ -203,11 +206,48 @@ export class DockerProvider implements Provider {
   }
 
   async loadBalancer(profile: string): Promise<Node | undefined> {
-    const [lb] = await this.engine.containers.list({
-      [Labels.profile]: profile,
-      [Labels.kind]: 'load-balancer',
+    return (await this.services('load-balancer', profile))[0];
+  }
+
+  async services(role: ServiceRole, profile?: string): Promise<Node[]> {
+    const owner: Record<string, string> = profile
+      ? { [Labels.profile]: profile }
+      : { [Labels.managed]: 'true' };
+    return (await this.engine.containers.list({ ...owner, [Labels.kind]: role })).map(this.handle);
+  }
+
+  async addService(plan: ServicePlan): Promise<Node> {
+    const { containers, volumes } = this.engine;
+    const volume = plan.dataPath ? { name: `${plan.name}-data`, path: plan.dataPath } : undefined;
+    let madeVolume = false;
+    if (volume) {
+      // Labelled with the container's name, as a node's /var is: deleteNode finds it.
+      const labels = { ...ownedLabels(plan.profile, 'volume', plan.labels), [Labels.node]: plan.name };
+      madeVolume = (await volumes.ensure(volume.name, labels, [Labels.profile, Labels.node])).created;
+    }
+    await containers.createService({
+      name: plan.name,
+      role: plan.role,
+      image: plan.image,
+      network: resourceNames(plan.profile).network,
+      ports: plan.ports,
+      command: plan.command,
+      env: plan.env,
+      volume,
+      labels: ownedLabels(plan.profile, plan.role, plan.labels),
     });
-    return lb && this.handle(lb);
+    try {
+      await containers.start(plan.name);
+    } catch (err) {
+      // A container that never started holds nothing; a volume made for it holds nothing yet either
+      // (one that had data before stays).
+      await containers.remove(plan.name);
+      if (volume && madeVolume) await volumes.remove(volume.name);
+      throw err;
+    }
+    const state = await containers.inspect(plan.name);
+    if (!state) throw new MinilabError('unexpected', `container ${plan.name} is gone right after its start`);
+    return this.handle(state);
   }
 
   startNode(node: Node): Promise<void> {

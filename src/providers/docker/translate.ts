@@ -1,7 +1,7 @@
 import type { ContainerCreateOptions, ContainerInfo, ContainerInspectInfo } from 'dockerode';
 import { Labels } from '../../labels.js';
 import type { NodeState, NodeStatus, PortMapping } from '../types.js';
-import type { ContainerSpec, LoadBalancerSpec, PlainContainerSpec } from './types.js';
+import type { ContainerSpec, PlainContainerSpec, ServiceSpec } from './types.js';
 
 /**
  * The one place where minilab's node spec becomes Docker's container configuration, the way kind
@@ -69,11 +69,11 @@ function publish(ports: PortMapping[]) {
 }
 
 /**
- * The load balancer: the node image running only the command it is given, unprivileged (it
- * forwards TCP and needs nothing of the host), restarted with the engine like the nodes, and
- * known on the cluster's network by its name.
+ * A service container (load balancer, registry): the node image running only the command it is
+ * given, unprivileged (it serves TCP and needs nothing of the host), restarted with the engine
+ * like the nodes, and known on the cluster's network by its name.
  */
-export function loadBalancerCreateOptions(spec: LoadBalancerSpec): ContainerCreateOptions {
+export function serviceCreateOptions(spec: ServiceSpec): ContainerCreateOptions {
   const { exposed, bindings } = publish(spec.ports);
   return {
     name: spec.name,
@@ -81,10 +81,12 @@ export function loadBalancerCreateOptions(spec: LoadBalancerSpec): ContainerCrea
     Image: spec.image,
     Entrypoint: spec.command,
     Cmd: [],
-    Labels: { ...spec.labels, [Labels.role]: 'load-balancer', [Labels.node]: spec.name },
+    Env: spec.env && Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+    Labels: { ...spec.labels, [Labels.role]: spec.role, [Labels.node]: spec.name },
     ExposedPorts: exposed,
     HostConfig: {
       PortBindings: bindings,
+      Binds: spec.volume && [`${spec.volume.name}:${spec.volume.path}`],
       RestartPolicy: { Name: 'unless-stopped' },
       Init: true,
     },

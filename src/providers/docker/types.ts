@@ -1,4 +1,4 @@
-import type { NodeRole, PortMapping } from '../types.js';
+import type { NodeRole, PortMapping, ServiceRole } from '../types.js';
 
 /** The Docker provider's own view of a node container, before translate.ts turns it into Docker's. */
 export interface ContainerSpec {
@@ -27,13 +27,20 @@ export interface ContainerSpec {
   }[];
 }
 
-/** The load balancer of a highly available cluster: unprivileged, on the cluster's network. */
-export interface LoadBalancerSpec {
+/**
+ * A service container beside the nodes (the load balancer of several control planes, the registry
+ * add-on): unprivileged, on the cluster's network.
+ */
+export interface ServiceSpec {
   name: string;
+  role: ServiceRole;
   image: string;
   network: string;
   ports: PortMapping[];
   command: string[];
+  env?: Record<string, string>;
+  /** A named volume mounted read-write at `path` (its data outlives the container's restarts). */
+  volume?: { name: string; path: string };
   labels: Record<string, string>;
   ipv4Address?: string;
 }

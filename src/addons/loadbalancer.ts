@@ -1,0 +1,105 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { kubeClients } from '../kube/client.js';
+import type { KubeconfigEntry } from '../kube/kubeconfig.js';
+import {
+  recordOwnProcess,
+  runningRecord,
+  spawnRecorded,
+  stopRecorded,
+  type ProcessRecord,
+} from '../profile/background.js';
+import { untilStopped } from '../signals.js';
+import { LoadBalancerAgent, patchLoadBalancerStatus } from './loadbalancer-agent.js';
+import { writtenByAgent } from './loadbalancer-ports.js';
+import type { Addon } from './types.js';
+
+/**
+ * The loadbalancer add-on: Services of type LoadBalancer get EXTERNAL-IP 127.0.0.1 and answer on
+ * the host at their own ports, with no second terminal (minikube needs `minikube tunnel`, kind
+ * needs cloud-provider-kind beside it). The agent doing it (loadbalancer-agent.ts) is a minilab
+ * process in the background, not a pod or a container: only a process on the host can open a new
+ * port on the host's loopback while the cluster runs (a container's published ports are fixed when
+ * it is made), and nothing is published beyond 127.0.0.1. `start` and `addons enable` start it,
+ * `stop`, `delete` and `addons disable` end it, and it ends itself once the profile is gone. It
+ * does not come back by itself when the engine brings the cluster back after a reboot: `minilab
+ * start` starts it again (meanwhile the Services keep EXTERNAL-IP 127.0.0.1 and nothing answers).
+ */
+const NAME = 'loadbalancer';
+const AGENT_FILE = 'loadbalancer.json';
+const AGENT_LOG = 'loadbalancer.log';
+/** How long the agent may take to list the Services and serve them. */
+const AGENT_START_MS = 30_000;
+
+export type AgentRecord = ProcessRecord;
+
+/** The running agent of a profile (by its folder), or undefined. */
+export const loadBalancerAgent = (profileDir: string) =>
+  runningRecord<AgentRecord>(join(profileDir, AGENT_FILE));
+
+/** Ends the profile's agent, if one runs; whether one did. Its ports are closed when this returns. */
+export const stopLoadBalancerAgent = (profileDir: string) => stopRecorded(join(profileDir, AGENT_FILE));
+
+/** Starts the agent in the background unless one runs; resolves once it serves. */
+async function ensureAgent(profile: string, profileDir: string, env: NodeJS.ProcessEnv): Promise<void> {
+  if (await loadBalancerAgent(profileDir)) return;
+  await spawnRecorded<AgentRecord>(['addons', 'loadbalancer-agent', '-p', profile], {
+    file: join(profileDir, AGENT_FILE),
+    log: join(profileDir, AGENT_LOG),
+    env,
+    what: 'the load balancer agent',
+    timeoutMs: AGENT_START_MS,
+  });
+}
+
+/**
+ * Runs the agent in this process until SIGINT or SIGTERM, or until the profile is deleted; it
+ * records itself in the profile's folder once it serves.
+ */
+export async function runLoadBalancerAgent(entry: KubeconfigEntry, profileDir: string): Promise<void> {
+  const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+  const agent = new LoadBalancerAgent(entry, log);
+  await agent.start();
+  const release = await recordOwnProcess<AgentRecord>(join(profileDir, AGENT_FILE), {});
+  log('serving the Services of type LoadBalancer');
+  // ends with a signal (stop, delete, disable), or by itself once the profile is gone
+  await untilStopped(10_000, (end) => {
+    if (!existsSync(join(profileDir, 'profile.json'))) end();
+  }).stopped;
+  log('stopping');
+  await agent.stop();
+  release();
+}
+
+/** Takes EXTERNAL-IP 127.0.0.1 back from every Service the agent gave it to; how many. */
+async function clearStatuses(entry: KubeconfigEntry): Promise<number> {
+  const { core } = kubeClients(entry);
+  const services = await core.listServiceForAllNamespaces();
+  let cleared = 0;
+  for (const svc of services.items.filter((s) => writtenByAgent(s.status?.loadBalancer))) {
+    await patchLoadBalancerStatus(core, svc, {});
+    cleared++;
+  }
+  return cleared;
+}
+
+export const loadBalancer: Addon = {
+  name: NAME,
+  description: 'Services of type LoadBalancer answer on 127.0.0.1 at their ports, while the cluster runs',
+  images: () => [],
+  beside: {
+    async up(ctx, { profile }) {
+      await ctx.reporter.step('Starting the load balancer agent', () =>
+        ensureAgent(profile, ctx.profiles.dir(profile), ctx.env),
+      );
+      return [
+        `Services of type LoadBalancer get EXTERNAL-IP 127.0.0.1 and answer at http://127.0.0.1:PORT (their own ports); log: ${join(ctx.profiles.dir(profile), AGENT_LOG)}`,
+      ];
+    },
+    join: async () => undefined,
+    async down(ctx, { profile, entry }) {
+      const stopped = await stopLoadBalancerAgent(ctx.profiles.dir(profile));
+      return (stopped ? 1 : 0) + (await clearStatuses(entry));
+    },
+  },
+};
