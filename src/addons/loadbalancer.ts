@@ -97,6 +97,12 @@ export const loadBalancer: Addon = {
       ];
     },
     join: async () => undefined,
+    async status(ctx, profile) {
+      const agent = await loadBalancerAgent(ctx.profiles.dir(profile));
+      return agent
+        ? `agent running (pid ${agent.pid})`
+        : `agent not running: Services of type LoadBalancer are not served (minilab start -p ${profile} starts it)`;
+    },
     async down(ctx, { profile, entry }) {
       const stopped = await stopLoadBalancerAgent(ctx.profiles.dir(profile));
       return (stopped ? 1 : 0) + (await clearStatuses(entry));

@@ -8,7 +8,7 @@ import type { LifecycleContext } from '../lifecycle/types.js';
 import type { Node } from '../providers/types.js';
 import { addonRefs, ensureAddonImages } from './images.js';
 import { ADDONS, addonsNamed } from './catalog.js';
-import type { Addon } from './types.js';
+import type { Addon, BesideCluster } from './types.js';
 
 /** How long an enabled add-on may take to work (its first metrics come about 15 s after it starts). */
 export const ADDON_READY_TIMEOUT_MS = 3 * 60_000;
@@ -17,6 +17,8 @@ export interface AddonState {
   name: string;
   description: string;
   enabled: boolean;
+  /** Where an enabled add-on that runs beside the cluster answers, or what is wrong with it. */
+  status?: string;
 }
 
 /**
@@ -26,6 +28,8 @@ export interface AddonState {
 export async function listAddons(
   ctx: Pick<LifecycleContext, 'profiles'>,
   profile: string,
+  /** Given, the enabled add-ons that run beside the cluster say how they are (never failing the list). */
+  live?: () => Promise<LifecycleContext>,
 ): Promise<AddonState[]> {
   const config = await ctx.profiles.read(profile);
   if (!config) {
@@ -34,7 +38,18 @@ export async function listAddons(
     });
   }
   const enabled = config.addons ?? [];
-  return ADDONS.map((a) => ({ name: a.name, description: a.description, enabled: enabled.includes(a.name) }));
+  return Promise.all(
+    ADDONS.map(async (a) => {
+      const on = enabled.includes(a.name);
+      const state: AddonState = { name: a.name, description: a.description, enabled: on };
+      if (on && a.beside && live) {
+        state.status = await live()
+          .then((lc) => (a.beside as BesideCluster).status(lc, profile))
+          .catch((err: unknown) => `unknown (${err instanceof Error ? err.message : String(err)})`);
+      }
+      return state;
+    }),
+  );
 }
 
 /** One add-on enabled: how long it took, and what the user should know (where to reach it). */

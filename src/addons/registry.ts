@@ -197,6 +197,13 @@ export const registryBeside: BesideCluster = {
     const [registry] = await ctx.provider.services('registry', profile);
     if (registry) await configureNode(node, registry, publishedPort(registry));
   },
+  async status(ctx, profile) {
+    const [registry] = await ctx.provider.services('registry', profile);
+    if (!registry)
+      return `its container is missing (minilab addons enable registry -p ${profile} makes it again)`;
+    const where = `127.0.0.1:${publishedPort(registry)}`;
+    return registry.state.running ? where : `${where}, stopped (minilab start -p ${profile} starts it)`;
+  },
   async down(ctx, { profile, nodes }) {
     let removed = 0;
     for (const n of nodes) removed += await unconfigureNode(n);

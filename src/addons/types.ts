@@ -46,6 +46,8 @@ export interface BesideCluster {
   join(ctx: LifecycleContext, profile: string, node: Node): Promise<void>;
   /** Removed with its data, and the configuration from these nodes: how many things it removed. */
   down(ctx: LifecycleContext, target: AddonTarget): Promise<number>;
+  /** Where it answers, or what is wrong with it, for `addons list` (of an enabled add-on). */
+  status(ctx: LifecycleContext, profile: string): Promise<string>;
 }
 
 export interface Addon {

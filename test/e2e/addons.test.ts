@@ -57,7 +57,7 @@ const storedAddons = async () =>
 const listed = async () => {
   const r = await s.minilab(['addons', 'list', '-p', profile, '-o', 'json']);
   assert.equal(r.code, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { addons: { name: string; enabled: boolean }[] }).addons;
+  return (JSON.parse(r.stdout) as { addons: { name: string; enabled: boolean; status?: string }[] }).addons;
 };
 
 /** kubectl top nodes and pods through `minilab kubectl`, as a user runs them. */
@@ -136,6 +136,11 @@ test('registry: the host pushes to 127.0.0.1:PORT and pods run the image under t
     'docker push to the registry succeeds',
   );
   assert.deepEqual(await registryTags('echo'), ['v1']);
+  // addons list says where it answers, and that the load balancer's agent runs
+  const states = await listed();
+  assert.equal(states.find((a) => a.name === 'registry')?.status, `127.0.0.1:${registryPort}`);
+  assert.match(states.find((a) => a.name === 'loadbalancer')?.status ?? '', /^agent running \(pid \d+\)$/);
+  assert.equal(states.find((a) => a.name === 'metrics-server')?.status, undefined);
   await runFromRegistry('from-registry', pushed);
   await runFromRegistry('from-localhost', `localhost:${registryPort}/echo:v1`);
   // the registry is its own container, on loopback only, unprivileged, not a node of the cluster
@@ -250,6 +255,12 @@ test('enable on a stopped cluster is refused (exit 3, nothing changed); start br
   // the load balancer's agent ended with the cluster, and its ports with it
   assert.throws(() => process.kill(pid, 0), 'the agent has exited');
   await assert.rejects(fetch(`http://127.0.0.1:${lbPort}/`));
+  const states = await listed();
+  assert.match(
+    states.find((a) => a.name === 'registry')?.status ?? '',
+    /, stopped \(minilab start -p .* starts it\)$/,
+  );
+  assert.match(states.find((a) => a.name === 'loadbalancer')?.status ?? '', /^agent not running/);
   const refused = await s.minilab(['addons', 'enable', '-p', profile, 'metrics-server']);
   assert.equal(refused.code, 3, refused.stderr);
   assert.match(refused.stderr, /is stopped/);

@@ -17,11 +17,15 @@ export function registerAddons(program: Command, ctx: Context): void {
     .addOption(outputOption())
     .action(async (opts: { output: OutputFormat }, cmd: Command) => {
       const profile = profileOf(cmd, ctx.env);
-      const list = await listAddons(ctx, profile);
+      const list = await listAddons(ctx, profile, () => ctx.lifecycle());
       ctx.reporter.result(opts.output, { profile, addons: list }, (d) =>
         table(
           ['ADD-ON', 'ENABLED', 'DESCRIPTION'],
-          d.addons.map((a) => [a.name, a.enabled ? 'yes' : 'no', a.description]),
+          d.addons.map((a) => [
+            a.name,
+            a.enabled ? `yes${a.status ? `: ${a.status}` : ''}` : 'no',
+            a.description,
+          ]),
         ),
       );
     });
