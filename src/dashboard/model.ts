@@ -86,6 +86,8 @@ export interface ServiceRow extends RowBase {
   kind: 'Service';
   type: string;
   clusterIP: string;
+  /** The load balancer's addresses (status.loadBalancer.ingress: IPs or host names). */
+  external: string[];
   ports: ServicePort[];
   selector: Record<string, string>;
 }

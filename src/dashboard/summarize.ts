@@ -194,6 +194,7 @@ export function serviceRow(s: k8s.V1Service): ServiceRow {
     ...base(s),
     type: s.spec?.type ?? 'ClusterIP',
     clusterIP: s.spec?.clusterIP ?? '',
+    external: (s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? i.hostname ?? '').filter(Boolean),
     ports: (s.spec?.ports ?? []).map((p) => ({
       name: p.name ?? '',
       port: p.port,

@@ -69,6 +69,13 @@ test('service ports keep named target ports; events fall back to eventTime', () 
     },
   } as k8s.V1Service);
   assert.deepEqual(svc.ports, [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 'http' }]);
+  assert.deepEqual(svc.external, []);
+  const lb = serviceRow({
+    metadata: { name: 'web', namespace: 'd', uid: 'w' },
+    spec: { type: 'LoadBalancer', ports: [{ port: 8080 }] },
+    status: { loadBalancer: { ingress: [{ ip: '127.0.0.1', ipMode: 'Proxy' }, { hostname: 'lb.example' }] } },
+  });
+  assert.deepEqual(lb.external, ['127.0.0.1', 'lb.example']);
   const ev = eventRow({
     metadata: { name: 'e', namespace: 'd', uid: 'e1' },
     involvedObject: { kind: 'Pod', name: 'p', namespace: 'd', uid: 'u' },

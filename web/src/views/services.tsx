@@ -49,7 +49,7 @@ export function Services(props: { namespace: string }) {
       <h1>Services</h1>
       <Table
         label="Services"
-        columns={['Name', all && 'Namespace', 'Type', 'Cluster IP', 'Ports', 'Age', 'Actions']}
+        columns={['Name', all && 'Namespace', 'Type', 'Cluster IP', 'External IP', 'Ports', 'Age', 'Actions']}
         rows={services}
         empty={store.loaded ? 'No services.' : 'Loading…'}
         row={(s) => (
@@ -59,6 +59,17 @@ export function Services(props: { namespace: string }) {
             <td>{s.type}</td>
             <td>
               <code>{s.clusterIP}</code>
+            </td>
+            <td>
+              {s.external.length > 0 ? (
+                <code>{s.external.join(', ')}</code>
+              ) : s.type === 'LoadBalancer' ? (
+                <span class="hint" title="minilab addons enable loadbalancer serves them on 127.0.0.1">
+                  pending
+                </span>
+              ) : (
+                ''
+              )}
             </td>
             <td>
               <ul class="ports">
@@ -73,7 +84,13 @@ export function Services(props: { namespace: string }) {
                         {p.targetPort !== String(p.port) ? ` → ${p.targetPort}` : ''}
                         {p.nodePort ? ` (node ${p.nodePort})` : ''}
                       </span>
-                      {forwardable &&
+                      {/* served on the host by the loadbalancer add-on: no forward needed */}
+                      {s.external.includes('127.0.0.1') && p.protocol === 'TCP' ? (
+                        <a href={`http://127.0.0.1:${p.port}/`} target="_blank" rel="noopener noreferrer">
+                          http://127.0.0.1:{p.port}/
+                        </a>
+                      ) : (
+                        forwardable &&
                         (f ? (
                           <a href={f.url} target="_blank" rel="noopener noreferrer">
                             {f.url}
@@ -87,7 +104,8 @@ export function Services(props: { namespace: string }) {
                           >
                             {busy === key ? 'Opening…' : 'Open'}
                           </button>
-                        ))}
+                        ))
+                      )}
                     </li>
                   );
                 })}
