@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { kubeClients } from '../kube/client.js';
 import type { KubeconfigEntry } from '../kube/kubeconfig.js';
 import {
   recordOwnProcess,
@@ -10,7 +9,6 @@ import {
   type ProcessRecord,
 } from '../profile/background.js';
 import { untilStopped } from '../signals.js';
-import { LoadBalancerAgent, patchLoadBalancerStatus } from './loadbalancer-agent.js';
 import { writtenByAgent } from './loadbalancer-ports.js';
 import type { Addon } from './types.js';
 
@@ -58,6 +56,8 @@ async function ensureAgent(profile: string, profileDir: string, env: NodeJS.Proc
  */
 export async function runLoadBalancerAgent(entry: KubeconfigEntry, profileDir: string): Promise<void> {
   const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+  // the Kubernetes client is loaded here, not with every command (minilab version stays quick)
+  const { LoadBalancerAgent } = await import('./loadbalancer-agent.js');
   const agent = new LoadBalancerAgent(entry, log);
   await agent.start();
   const release = await recordOwnProcess<AgentRecord>(join(profileDir, AGENT_FILE), {});
@@ -73,6 +73,10 @@ export async function runLoadBalancerAgent(entry: KubeconfigEntry, profileDir: s
 
 /** Takes EXTERNAL-IP 127.0.0.1 back from every Service the agent gave it to; how many. */
 async function clearStatuses(entry: KubeconfigEntry): Promise<number> {
+  const [{ kubeClients }, { patchLoadBalancerStatus }] = await Promise.all([
+    import('../kube/client.js'),
+    import('./loadbalancer-agent.js'),
+  ]);
   const { core } = kubeClients(entry);
   const services = await core.listServiceForAllNamespaces();
   let cleared = 0;
