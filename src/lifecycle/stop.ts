@@ -22,18 +22,19 @@ export async function stop(ctx: LifecycleContext, profile: string): Promise<Stop
     const { nodes } = await controlPlane(ctx.provider, profile);
     // Workers first, then the control planes, then the load balancer in front of them and the
     // registry add-on's container beside them.
+    // `minilab service --url` forwards and the loadbalancer add-on's agent end with the cluster
+    // (meanwhile the service containers are listed).
     const [lb, registries] = await Promise.all([
       ctx.provider.loadBalancer(profile),
       ctx.provider.services('registry', profile),
+      stopForwards(ctx.profiles.dir(profile)),
+      stopLoadBalancerAgent(ctx.profiles.dir(profile)),
     ]);
     const services = [...(lb ? [lb] : []), ...registries];
     const order = [
       ...nodes.filter((n) => n.role !== 'control-plane'),
       ...nodes.filter((n) => n.role === 'control-plane'),
     ];
-    // `minilab service --url` forwards and the loadbalancer add-on's agent end with the cluster.
-    await stopForwards(ctx.profiles.dir(profile));
-    await stopLoadBalancerAgent(ctx.profiles.dir(profile));
     const result: StopResult = { profile, stopped: [], alreadyStopped: [] };
     for (const node of [...order, ...services]) {
       if (!node.state.running) {
