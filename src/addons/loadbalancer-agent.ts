@@ -41,8 +41,6 @@ export class LoadBalancerAgent {
   private readonly informer: k8s.Informer<k8s.V1Service> & k8s.ObjectCache<k8s.V1Service>;
   /** Host port -> the Service it serves. */
   private readonly listeners = new Map<number, { service: string; forward: LoopbackForward }>();
-  /** SERVICE/PORT -> why the host port could not be bound. */
-  private readonly bindErrors = new Map<string, { error: string; message: string }>();
   /** SERVICE/PORT -> the message last reported as an event (each trouble is reported once). */
   private readonly reported = new Map<string, string>();
   private running = Promise.resolve();
@@ -144,7 +142,8 @@ export class LoadBalancerAgent {
         this.log(`stopped serving 127.0.0.1:${port} for ${l.service}`);
       }
     }
-    this.bindErrors.clear();
+    // SERVICE/PORT -> why the host port could not be bound (this time)
+    const bindErrors = new Map<string, { error: string; message: string }>();
     let held = false;
     for (const [port, service] of wanted) {
       if (this.listeners.has(port)) continue;
@@ -161,7 +160,7 @@ export class LoadBalancerAgent {
         // a privileged port stays so: it is not tried again until the Service changes
         const privileged = (e.code ?? e.cause?.code) === 'EACCES';
         held ||= !privileged;
-        this.bindErrors.set(`${service}/${port}`, {
+        bindErrors.set(`${service}/${port}`, {
           error: privileged ? 'PortPrivileged' : 'PortInUse',
           message: privileged
             ? `port ${port} on 127.0.0.1 is below 1024 and this user may not listen on it: the Service is not reachable from the host on it (choose a port from 1024 up, or run minilab as root)`
@@ -171,7 +170,7 @@ export class LoadBalancerAgent {
     }
     clearTimeout(this.retry);
     if (held) this.retry = setTimeout(() => this.schedule(), RETRY_BIND_MS);
-    const withBinds = claims.map((c) => ({ ...c, ...(this.bindErrors.get(`${c.service}/${c.port}`) ?? {}) }));
+    const withBinds = claims.map((c) => ({ ...c, ...(bindErrors.get(`${c.service}/${c.port}`) ?? {}) }));
     for (const svc of services.filter(servedByAgent)) {
       const mine = withBinds.filter((c) => c.service === serviceKey(svc));
       await this.report(svc, mine);

@@ -8,7 +8,7 @@ import type { LifecycleContext } from '../lifecycle/types.js';
 import type { Node } from '../providers/types.js';
 import { addonRefs, ensureAddonImages } from './images.js';
 import { ADDONS, addonsNamed } from './catalog.js';
-import type { Addon, BesideCluster } from './types.js';
+import type { Addon } from './types.js';
 
 /** How long an enabled add-on may take to work (its first metrics come about 15 s after it starts). */
 export const ADDON_READY_TIMEOUT_MS = 3 * 60_000;
@@ -42,9 +42,10 @@ export async function listAddons(
     ADDONS.map(async (a) => {
       const on = enabled.includes(a.name);
       const state: AddonState = { name: a.name, description: a.description, enabled: on };
-      if (on && a.beside && live) {
+      const beside = a.beside;
+      if (on && beside && live) {
         state.status = await live()
-          .then((lc) => (a.beside as BesideCluster).status(lc, profile))
+          .then((lc) => beside.status(lc, profile))
           .catch((err: unknown) => `unknown (${err instanceof Error ? err.message : String(err)})`);
       }
       return state;

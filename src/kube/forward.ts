@@ -1,14 +1,8 @@
 import * as k8s from '@kubernetes/client-node';
 import getPort from 'get-port';
 import { join } from 'node:path';
-import { spawnRecorded } from '../profile/background.js';
-import {
-  forwardFile,
-  listForwards,
-  readForward,
-  recordOwnForward,
-  type ServiceForward,
-} from '../profile/services.js';
+import { runningRecord, spawnRecorded } from '../profile/background.js';
+import { forwardFile, recordOwnForward, type ServiceForward } from '../profile/services.js';
 import { untilStopped } from '../signals.js';
 import { kubeClients } from './client.js';
 import type { KubeconfigEntry } from './kubeconfig.js';
@@ -31,8 +25,9 @@ export interface ForwardRequest {
  * forwarder already running for the service is reused.
  */
 export async function startBackgroundForward(req: ForwardRequest, env: NodeJS.ProcessEnv): Promise<string> {
-  const existing = await readForward(req.dir, req.namespace, req.service);
-  if (existing && (await listForwards(req.dir)).some((f) => f.pid === existing.pid)) return existing.url;
+  const file = forwardFile(req.dir, req.namespace, req.service);
+  const existing = await runningRecord<ServiceForward>(file);
+  if (existing) return existing.url;
   const started = await spawnRecorded<ServiceForward>(
     [
       'service',
@@ -46,7 +41,7 @@ export async function startBackgroundForward(req: ForwardRequest, env: NodeJS.Pr
       ...(req.port ? ['--port', String(req.port)] : []),
     ],
     {
-      file: forwardFile(req.dir, req.namespace, req.service),
+      file,
       log: join(req.dir, 'services', `${req.namespace}.${req.service}.log`),
       env,
       what: `the background forward for ${req.service}`,

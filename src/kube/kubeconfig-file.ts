@@ -16,6 +16,7 @@ import { readFileSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { MinilabError, formatMs } from '../errors.js';
+import { processExists } from '../profile/background.js';
 
 /** Who owns a file. */
 export interface Owner {
@@ -268,7 +269,7 @@ async function stillLocked(file: string, lock: string, timeoutMs: number): Promi
     const text = await readFile(lock, 'utf8').catch(() => '');
     const [, pid, host] = HOLDER.exec(text) ?? [];
     if (pid && host === hostname()) {
-      holder = `written by minilab pid ${pid}, ${processRunning(Number(pid)) ? 'still running' : 'which is no longer running: the lock is stale'}`;
+      holder = `written by minilab pid ${pid}, ${processExists(Number(pid)) ? 'still running' : 'which is no longer running: the lock is stale'}`;
     } else if (pid) holder = `written by minilab pid ${pid} on ${host}`;
     else holder = text.trim() === '' ? 'empty, as kubectl leaves its lock' : 'written by another program';
   }
@@ -279,14 +280,4 @@ async function stillLocked(file: string, lock: string, timeoutMs: number): Promi
       hint: `if nothing (kubectl or another minilab) is writing that kubeconfig now, the lock is stale: remove it (rm ${info.isDirectory() ? '-r ' : ''}${lock}) and run the command again`,
     },
   );
-}
-
-/** Whether a process of this host's (pid namespace) exists: signal 0 checks without sending anything. */
-function processRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -57,13 +57,14 @@ export async function processFingerprint(pid: number): Promise<ProcessFingerprin
  */
 export async function stillRunning(f: ProcessRecord): Promise<boolean> {
   if (!f.pid) return false;
-  if (!f.process) return !HAS_PROC && alive(f.pid);
+  if (!f.process) return !HAS_PROC && processExists(f.pid);
   return isDeepStrictEqual(await processFingerprint(f.pid), f.process);
 }
 
 const HAS_PROC = existsSync('/proc/self/stat');
 
-function alive(pid: number): boolean {
+/** Whether a process of this host's (pid namespace) exists: signal 0 checks without sending anything. */
+export function processExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -113,15 +114,15 @@ export async function recordOwnProcess<T extends ProcessRecord>(
   return release;
 }
 
-/** A record whose process still runs, or undefined (a stale record is removed). */
+/** A record whose process still runs, or undefined (a stale or unreadable record is removed). */
 export async function runningRecord<T extends ProcessRecord>(file: string): Promise<T | undefined> {
-  let record: T;
+  let record: T | undefined;
   try {
     record = JSON.parse(await readFile(file, 'utf8')) as T;
-  } catch {
-    return undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
   }
-  if (await stillRunning(record)) return record;
+  if (record && (await stillRunning(record))) return record;
   await rm(file, { force: true });
   return undefined;
 }

@@ -1,8 +1,8 @@
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   recordOwnProcess,
-  stillRunning,
+  runningRecord,
   stopRecorded,
   writeProcessRecord,
   type ProcessRecord,
@@ -58,10 +58,8 @@ export async function listForwards(profileDir: string): Promise<ServiceForward[]
   }
   const out: ServiceForward[] = [];
   for (const name of names.filter((n) => n.endsWith('.json'))) {
-    const file = join(dirOf(profileDir), name);
-    const f = JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as ServiceForward;
-    if (await stillRunning(f)) out.push(f);
-    else await rm(file, { force: true });
+    const f = await runningRecord<ServiceForward>(join(dirOf(profileDir), name));
+    if (f) out.push(f);
   }
   return out;
 }
