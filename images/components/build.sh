@@ -63,23 +63,6 @@ GIT_MINOR=${BASH_REMATCH[2]}
 
 go_build_setup "$OUTDIR"
 
-# modinfo MODULE@VERSION FORMAT : go list -m -f FORMAT, run outside any module.
-modinfo() {
-  (cd "$WORK" && go list -m -f "$2" "$1")
-}
-
-# gomod_header GOMODFILE : the go and godebug lines of a go.mod, so a wrapper
-# module builds with the same language version and GODEBUG defaults as the
-# upstream module's own main.
-gomod_header() {
-  awk '
-    /^go [0-9]/ { print; next }
-    /^godebug \(/ { inblock = 1; print; next }
-    inblock { print; if ($0 ~ /^\)/) inblock = 0; next }
-    /^godebug / { print }
-  ' "$1"
-}
-
 # prepare_module DIR SOURCE_DIR : DIR/go.mod.seed holds the generated go.mod;
 # copy SOURCE_DIR's Go files in and tidy, unless nothing changed since the
 # last successful tidy.
@@ -137,7 +120,6 @@ k8s_info=$(modinfo "k8s.io/kubernetes@$VERSION" '{{.GoMod}} {{.Time.UTC.Format "
   die "k8s.io/kubernetes@$VERSION is not available from the Go module proxy"
 k8s_gomod=${k8s_info% *}
 BUILD_DATE=${k8s_info#* } # the release's time, not now: repeatable builds
-staging_version="v0.${VERSION#v1.}"
 
 step="generating the kube wrapper module"
 dir="$WORK/kube"
@@ -152,12 +134,8 @@ mkdir -p "$dir"
   echo
   echo "// k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces"
   echo "// them with ./staging/src/...; a dependent module must pin them itself."
-  echo "replace ("
-  sed -n 's#^[[:space:]]*\(k8s\.io/[A-Za-z0-9._-]*\)[[:space:]]*=>[[:space:]]*\./staging/src/\(k8s\.io/[A-Za-z0-9._-]*\)[[:space:]]*$#\t\1 => \2 '"$staging_version"'#p' "$k8s_gomod"
-  echo ")"
+  staging_replaces "$k8s_gomod" "$VERSION"
 } >"$dir/go.mod.seed"
-nrepl=$(grep -c ' => k8s.io/' "$dir/go.mod.seed" || true)
-[ "$nrepl" -ge 20 ] || die "found only $nrepl staging replace lines in $k8s_gomod"
 
 kube_list=$(printf '%s, ' "${KUBE_COMMANDS[@]}")
 say "building kube (${kube_list%, }) $VERSION"

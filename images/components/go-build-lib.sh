@@ -1,5 +1,5 @@
-# Shared by images/components/build.sh, images/runtime/build.sh and
-# images/addons/build.sh: logging,
+# Shared by images/components/build.sh, images/runtime/build.sh,
+# images/addons/build.sh and test/conformance/build.sh: logging,
 # the Go environment, and running build commands with their output in logs.
 # The sourcing script sets LIB_NAME (the prefix of every line it prints) and
 # `step` (what it is doing, named if it fails).
@@ -60,6 +60,35 @@ run() {
     tail -n 40 "$log" | sed 's/^/  | /' >&2
     return 1
   fi
+}
+
+# modinfo MODULE@VERSION FORMAT : go list -m -f FORMAT, run outside any module.
+modinfo() {
+  (cd "$WORK" && go list -m -f "$2" "$1")
+}
+
+# gomod_header GOMODFILE : the go and godebug lines of a go.mod, so a wrapper
+# module builds with the same language version and GODEBUG defaults as the
+# upstream module's own main.
+gomod_header() {
+  awk '
+    /^go [0-9]/ { print; next }
+    /^godebug \(/ { inblock = 1; print; next }
+    inblock { print; if ($0 ~ /^\)/) inblock = 0; next }
+    /^godebug / { print }
+  ' "$1"
+}
+
+# staging_replaces GOMODFILE VERSION : the replace block a module that requires
+# k8s.io/kubernetes VERSION needs (GOMODFILE is that version's go.mod):
+# k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them
+# with ./staging/src/...; a dependent module pins them at v0.X.Y itself. Fails
+# when the go.mod names too few of them to be Kubernetes'.
+staging_replaces() {
+  local block
+  block=$(sed -n 's#^[[:space:]]*\(k8s\.io/[A-Za-z0-9._-]*\)[[:space:]]*=>[[:space:]]*\./staging/src/\(k8s\.io/[A-Za-z0-9._-]*\)[[:space:]]*$#\t\1 => \2 v0.'"${2#v1.}"'#p' "$1")
+  [ "$(grep -c ' => k8s.io/' <<<"$block")" -ge 20 ] || die "found too few staging replace lines in $1"
+  printf 'replace (\n%s\n)\n' "$block"
 }
 
 size_mb() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f MB", b / 1000000 }'; }

@@ -26,10 +26,16 @@ export interface Layer {
 /** Fixed timestamps make layers and configs reproducible, so the same inputs give the same digests. */
 export const EPOCH = new Date('2000-01-01T00:00:00Z');
 
+/** Entries are owned by root unless they say otherwise. */
+interface Owner {
+  uid?: number;
+  gid?: number;
+}
+
 export type LayerEntry =
-  | { type: 'file'; name: string; content: Buffer | string; mode?: number }
-  | { type: 'host-file'; name: string; path: string; mode?: number }
-  | { type: 'directory'; name: string; mode?: number }
+  | ({ type: 'file'; name: string; content: Buffer | string; mode?: number } & Owner)
+  | ({ type: 'host-file'; name: string; path: string; mode?: number } & Owner)
+  | ({ type: 'directory'; name: string; mode?: number } & Owner)
   | { type: 'symlink'; name: string; target: string };
 
 export interface ImageConfig {
@@ -92,6 +98,18 @@ export async function gzipLayer(layer: Layer, out: string): Promise<Layer> {
   return { ...zipped, diffId: layer.digest, gzip: true };
 }
 
+const digestCache = new Map<string, { digest: string; size: number }>();
+/** The sha256 digest and size of a file (a layer tar made elsewhere), read once per process. */
+export async function digestOf(path: string): Promise<{ digest: string; size: number }> {
+  const hit = digestCache.get(path);
+  if (hit) return hit;
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  const result = { digest: `sha256:${hash.digest('hex')}`, size: (await stat(path)).size };
+  digestCache.set(path, result);
+  return result;
+}
+
 /** A layer holding the contents of a host directory at `prefix` in the image. */
 export async function layerFromDirectory(dir: string, out: string, prefix = ''): Promise<Layer> {
   // tar-fs sorts entries when asked (its types lag behind): the same tree gives the same digest.
@@ -115,7 +133,7 @@ export async function layerFromEntries(entries: LayerEntry[], out: string): Prom
   const sorted = [...entries].sort((a, b) => a.name.localeCompare(b.name));
   for (const e of sorted) {
     const name = e.name.replace(/^\//, '');
-    const base = { name, uid: 0, gid: 0, mtime: EPOCH };
+    const base = { name, uid: ('uid' in e && e.uid) || 0, gid: ('gid' in e && e.gid) || 0, mtime: EPOCH };
     if (e.type === 'directory') {
       await addEntry(pack, { ...base, type: 'directory', mode: e.mode ?? 0o755 });
     } else if (e.type === 'symlink') {

@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createReadStream } from 'node:fs';
@@ -16,6 +15,7 @@ import type { ImageStore } from '../providers/types.js';
 import { privateDir } from '../private-files.js';
 import { projectRoot } from '../version.js';
 import {
+  digestOf,
   gzipLayer,
   imageArchive,
   layerFromEntries,
@@ -227,7 +227,8 @@ function nodeBinaries(dir: string, multiCall: boolean): LayerEntry[] {
   ];
 }
 
-async function ensureComponents(
+/** The Kubernetes components of `version` built from Go modules (cached by recipe and version). */
+export async function ensureComponents(
   cache: string,
   version: string,
   progress: (s: string) => void,
@@ -389,17 +390,6 @@ async function pulledImages(
     pulled.push({ ref, id: info.id, sizeBytes: info.sizeBytes });
   }
   return imageSet([await storageHelper(c, toolsPath)], pulled);
-}
-
-const digestCache = new Map<string, { digest: string; size: number }>();
-async function digestOf(path: string): Promise<{ digest: string; size: number }> {
-  const hit = digestCache.get(path);
-  if (hit) return hit;
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  const result = { digest: `sha256:${hash.digest('hex')}`, size: (await stat(path)).size };
-  digestCache.set(path, result);
-  return result;
 }
 
 /** Files of images/node/files, owned by root, as a tar stream for the build container. */

@@ -36,20 +36,22 @@ export async function sandbox(name: string) {
   };
 }
 
+/** Runs the CLI (or another of the project's built scripts, `opts.script`) with its output captured. */
 export function runBin(
   args: string[],
   env: NodeJS.ProcessEnv,
-  opts: { timeoutMs?: number; input?: string } = {},
+  opts: { timeoutMs?: number; input?: string; script?: string } = {},
 ): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(projectRoot, 'dist', 'src', 'main.js'), ...args], { env });
+    const script = opts.script ?? join(projectRoot, 'dist', 'src', 'main.js');
+    const child = spawn(process.execPath, [script, ...args], { env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`minilab ${args.join(' ')} did not finish in ${opts.timeoutMs} ms\n${stderr}`));
+      reject(new Error(`${script} ${args.join(' ')} did not finish in ${opts.timeoutMs} ms\n${stderr}`));
     }, opts.timeoutMs ?? 600_000);
     child.on('error', reject);
     child.on('close', (code) => {
