@@ -13,7 +13,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 3
 fi
 
-packages=(busybox-static debootstrap tmux chromium ca-certificates gcc libc6-dev libseccomp-dev pkg-config)
+packages=(busybox-static debootstrap tmux chromium ca-certificates gcc make bzip2 libc6-dev libseccomp-dev pkg-config)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

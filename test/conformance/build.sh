@@ -65,6 +65,7 @@ fi
 GIT_MAJOR=${BASH_REMATCH[1]}
 GIT_MINOR=${BASH_REMATCH[2]}
 go_build_setup "$1"
+rm -f "$OUTDIR/build.json" # the mark of a finished build, written last
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap chroots and makes device nodes)"
 timings=()
 
@@ -104,7 +105,9 @@ wrapper() {
     run "tidy-$(basename "$dir")" "$dir" go mod tidy
     echo "$key" >"$dir/.seed-key"
   fi
+  run "download-$(basename "$dir")" "$dir" go mod download k8s.io/kubernetes
   k8s_dir=$(cd "$dir" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)
+  [ -d "$k8s_dir" ] || die "no source of k8s.io/kubernetes@$version in the module cache"
 }
 
 # ---------------------------------------------------------------- the suite
@@ -161,8 +164,8 @@ step="making the Debian root filesystem"
 say "debootstrap $DEBIAN_SUITE with $PACKAGES"
 t=$SECONDS
 command -v debootstrap >/dev/null || die "debootstrap is missing (apt-get install debootstrap)"
-for tool in make gcc readelf; do
-  command -v $tool >/dev/null || die "$tool is missing, to build busybox (apt-get install build-essential)"
+for tool in make gcc readelf bzip2 apt-get; do
+  command -v $tool >/dev/null || die "$tool is missing, to build busybox (apt-get install build-essential bzip2)"
 done
 tree="$WORK/rootfs"
 unmount_tree() {
@@ -187,7 +190,6 @@ rm -f "$tree/etc/nginx/sites-enabled/default"
 cat >"$tree/etc/nginx/conf.d/default.conf" <<'EOF'
 server {
     listen       80;
-    listen  [::]:80;
     server_name  localhost;
 
     location / {
@@ -210,7 +212,8 @@ ln -sf /dev/stderr "$tree/var/log/nginx/error.log"
 # Alpine's busybox gives its images commands Debian's minbase lacks (wget,
 # ping, vi, ...): link each applet no package provides
 applets=0
-for a in $(chroot "$tree" /bin/busybox --list); do
+list=$(chroot "$tree" /bin/busybox --list) || die "busybox --list failed in the root filesystem"
+for a in $list; do
   # (-L too: alternatives links point into the tree's /etc, absolute, dangling from here)
   if ! chroot "$tree" /bin/sh -c "command -v '$a'" >/dev/null && [ ! -L "$tree/usr/bin/$a" ]; then
     ln -s busybox "$tree/usr/bin/$a"
@@ -229,12 +232,12 @@ bb_upstream=${bb_source#*:}
 bb_upstream=${bb_upstream%-*}
 apt_dir="$WORK/apt"
 rm -rf "$apt_dir"
-mkdir -p "$apt_dir/lists/partial" "$apt_dir/source"
+mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/source"
 # deb-src lines for the mirror debootstrap used
 sed -n 's/^deb /deb-src /p' "$tree/etc/apt/sources.list" >"$apt_dir/sources.list"
 [ -s "$apt_dir/sources.list" ] || die "no apt source in the Debian root filesystem to fetch busybox's source from"
 apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/nonexistent
-  -o "Dir::State::Lists=$apt_dir/lists" -o APT::Sandbox::User=root)
+  -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o APT::Sandbox::User=root)
 run apt-source "$apt_dir" apt-get "${apt_opts[@]}" update
 run apt-source "$apt_dir/source" apt-get "${apt_opts[@]}" source --download-only "busybox=$bb_source"
 bb_tree="$apt_dir/source/busybox-$bb_upstream"
@@ -244,13 +247,15 @@ sed -i -e 's/^# CONFIG_STATIC is not set$/CONFIG_STATIC=y/' -e 's/^CONFIG_TC=y$/
 grep -q '^CONFIG_STATIC=y$' "$bb_tree/.config" || die "busybox's configuration has no CONFIG_STATIC"
 run busybox "$bb_tree" env KCONFIG_NOTIMESTAMP=1 SOURCE_DATE_EPOCH=946684800 make -j"$(nproc)" busybox
 install -m 0755 "$bb_tree/busybox" "$OUTDIR/busybox"
-got=$("$OUTDIR/busybox" 2>&1 | head -n1)
+got=$("$OUTDIR/busybox" 2>&1 | sed -n 1p)
 grep -q "^BusyBox v$bb_upstream " <<<"$got" || die "busybox says '$got', not v$bb_upstream"
-! readelf -lW "$OUTDIR/busybox" | grep -q INTERP || die "busybox is not static"
+headers=$(readelf -lW "$OUTDIR/busybox") || die "readelf cannot read busybox"
+! grep -q INTERP <<<"$headers" || die "busybox is not static"
 timings+=("busybox: $((SECONDS - t_bb))s")
 step="making the Debian root filesystem"
 # the users and groups the images add theirs to
 cp "$tree/etc/passwd" "$tree/etc/group" "$OUTDIR/files/"
+[ "$applets" -gt 0 ] || die "no busybox applet was linked"
 # what an image does not carry: package lists, caches, logs, documentation
 rm -rf "$tree"/var/lib/apt/lists/* "$tree"/var/cache/apt/* "$tree"/var/cache/debconf/*-old \
   "$tree"/usr/share/doc/* "$tree"/usr/share/man/* "$tree"/usr/share/info/* "$tree"/debootstrap \
@@ -265,7 +270,7 @@ say "debian.tar $(size_mb "$OUTDIR/debian.tar") (nginx $nginx_version, busybox $
 timings+=("rootfs: $((SECONDS - t))s")
 
 step="writing build.json"
-cat >"$OUTDIR/build.json" <<EOF
+cat >"$OUTDIR/build.json.partial" <<EOF
 {
   "kubernetes": "$VERSION",
   "agnhost": "$AGNHOST_VERSION",
@@ -276,4 +281,5 @@ cat >"$OUTDIR/build.json" <<EOF
   "goVersion": "$(go env GOVERSION)"
 }
 EOF
+mv -f "$OUTDIR/build.json.partial" "$OUTDIR/build.json"
 say "done: ${timings[*]}"

@@ -4,9 +4,9 @@
 // runs the parallel part (and the serial part with --serial), and writes ginkgo's JUnit and JSON
 // reports with a summary. Exit 0 when every selected spec passed, 1 when one failed, and
 // minilab's exit codes (2 usage, 3 environment, 4 not found) when it could not run.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
-import { readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Command, InvalidArgumentError } from 'commander';
@@ -17,6 +17,7 @@ import { cacheKey } from '../../src/image/cache.js';
 import { validateKubernetesVersion } from '../../src/image/components.js';
 import { runScript } from '../../src/image/run-script.js';
 import { privateDir } from '../../src/private-files.js';
+import { forwardSignals } from '../../src/signals.js';
 import { DEFAULT_PROFILE, validateProfileName } from '../../src/profile/name.js';
 import { ProfileStore, minilabHome, writeFileAtomic } from '../../src/profile/store.js';
 import { DEFAULT_KUBERNETES_VERSION, projectRoot } from '../../src/version.js';
@@ -44,7 +45,7 @@ interface Options {
   cacheDir?: string;
 }
 
-/** Set by Ctrl-C (or SIGTERM) during a part: no later part starts. */
+/** Set by a signal during a part: no later part starts. */
 let interrupted = false;
 
 const say = (s: string) => process.stdout.write(`conformance: ${s}\n`);
@@ -92,6 +93,12 @@ async function ensureSuite(
       hint: "the Go module proxy and Debian's archive must be reachable; the log named above says what failed",
     });
   }
+  // earlier recipes' builds of this version (1.4 GB each) are not used again
+  for (const entry of await readdir(join(cache, 'conformance'))) {
+    if (entry.startsWith(`${version}-`) && entry !== `${version}-${key}`) {
+      await rm(join(cache, 'conformance', entry), { recursive: true, force: true });
+    }
+  }
   const build = JSON.parse(await readFile(join(dir, 'build.json'), 'utf8')) as SuiteBuild;
   return { dir, key, build };
 }
@@ -127,31 +134,37 @@ async function runPart(
   ];
   say(`${part} part: ginkgo ${args.slice(0, 4).join(' ')} (output also in ${join(out, `${part}.log`)})`);
   const log = createWriteStream(join(out, `${part}.log`));
-  // Ctrl-C reaches ginkgo too (same process group); a SIGTERM is passed on. Either way ginkgo stops
-  // the specs, cleans up and writes its reports, which this process then summarises, running no
-  // further part.
-  let child: ChildProcess | undefined;
-  const onSignal = (signal: NodeJS.Signals) => {
-    interrupted = true;
-    if (signal === 'SIGTERM') child?.kill('SIGTERM');
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // ginkgo runs in a process group of its own, so a signal reaches it once, from here (Ctrl-C,
+  // `kill`, a closed terminal): it interrupts its workers, cleans up and writes its reports, which
+  // this process then summarises, running no further part. (A second interrupt would make ginkgo
+  // skip its clean-up.)
+  log.on('error', () => undefined);
   const code = await new Promise<number | null>((done, fail) => {
-    const ginkgo = spawn(join(suite, 'ginkgo'), args, { cwd: out, stdio: ['ignore', 'pipe', 'pipe'] });
-    child = ginkgo;
+    const ginkgo = spawn(join(suite, 'ginkgo'), args, {
+      cwd: out,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const unwatch = forwardSignals((signal) => {
+      interrupted = true;
+      ginkgo.kill(signal);
+    });
     for (const stream of [ginkgo.stdout, ginkgo.stderr]) {
       stream.on('data', (c: Buffer) => {
         log.write(c);
         process.stdout.write(c);
       });
     }
-    ginkgo.on('error', fail);
-    ginkgo.on('close', done);
+    ginkgo.on('error', (err) => {
+      unwatch();
+      fail(err);
+    });
+    ginkgo.on('close', (status) => {
+      unwatch();
+      done(status);
+    });
   });
   log.end();
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
   if (!existsSync(join(out, json))) {
     throw new MinilabError('unexpected', `ginkgo exited ${code} and wrote no report`, {
       hint: `its output is in ${join(out, `${part}.log`)}`,
@@ -223,6 +236,10 @@ async function main(opts: Options): Promise<number> {
   const text = parts.map(renderSummary).join('');
   await writeFile(join(out, 'summary.txt'), text);
   process.stdout.write(`\n${text}reports: ${out}\n`);
+  if (parts.some((p) => p.selected === 0)) {
+    process.stderr.write('conformance: a part selected no spec: check --focus and --skip\n');
+    return 1;
+  }
   return parts.every((p) => p.failed === 0 && p.succeeded) ? 0 : 1;
 }
 
