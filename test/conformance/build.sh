@@ -12,8 +12,9 @@
 #   ginkgo            github.com/onsi/ginkgo/v2/ginkgo at the version
 #                     k8s.io/kubernetes VERSION requires
 #   images.txt        what `e2e.test --list-images` prints
-#   agnhost           k8s.io/kubernetes@VERSION/test/images/agnhost
-#   agnhost-prev      the same program from an older release (PREV_SOURCE)
+#   agnhost-TAG       test/images/agnhost for each agnhost tag the suite runs:
+#                     from VERSION's own source when its VERSION file is that
+#                     tag, else from the release AGNHOST_SOURCES names
 #   sample-apiserver  k8s.io/sample-apiserver at VERSION's staging version
 #   nnp               test/images/nonewprivs (the nonewprivs image's program)
 #   files/            files upstream's image recipes copy: porter's TLS pair,
@@ -43,10 +44,13 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/../../images/components/go-build-lib.sh"
 LIB_NAME=conformance
 
-# The update specs run an older agnhost tag (imageutils.AgnhostPrev). That
-# version was never in a tagged Kubernetes release; the newest release whose
-# agnhost is older than the current one is its source.
-PREV_SOURCE=v1.33.4
+# The Kubernetes release whose test/images/agnhost makes each agnhost tag the
+# suite may ask for that is not its own source's: release branches move to
+# newer agnhost images than their own source (v1.36.5 runs 2.66.1, its source
+# is 2.63.0), and the update specs' older tag (imageutils.AgnhostPrev, 2.55)
+# was never in a tagged release: the newest release with an older agnhost
+# (v1.33.4, 2.53) stands in for it.
+AGNHOST_SOURCES="2.66.1=v1.37.2 2.55=v1.33.4"
 DEBIAN_SUITE=trixie
 # agnhost's image: Alpine with bind-tools curl netcat-openbsd iproute2 iperf
 # bash util-linux-misc socat; glibc-dns-testing's: Debian with dnsutils;
@@ -134,23 +138,34 @@ timings+=("suite: $((SECONDS - t))s")
 
 # ---------------------------------------------------------------- test programs
 step="building the test images' programs"
-say "building agnhost, nnp and sample-apiserver"
+say "building nnp, sample-apiserver and agnhost"
 t=$SECONDS
-AGNHOST_VERSION=$(tr -d '[:space:]' <"$current_dir/test/images/agnhost/VERSION")
-run agnhost "$WORK/current" go build -trimpath -buildvcs=false -ldflags "-s -w -X main.Version=$AGNHOST_VERSION" \
-  -o "$OUTDIR/agnhost" k8s.io/kubernetes/test/images/agnhost
 run nnp "$WORK/current" go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$OUTDIR/nnp" k8s.io/kubernetes/test/images/nonewprivs
 run sample-apiserver "$WORK/current" go build -trimpath -buildvcs=false -ldflags "$ldflags" \
   -o "$OUTDIR/sample-apiserver" k8s.io/sample-apiserver
-got=$("$OUTDIR/agnhost" --version 2>&1) || die "agnhost --version failed: $got"
-grep -q "$AGNHOST_VERSION" <<<"$got" || die "agnhost --version says '$got', not $AGNHOST_VERSION"
 
-step="building the older agnhost"
-say "building the older agnhost (k8s.io/kubernetes@$PREV_SOURCE)"
-wrapper "$WORK/prev" "$PREV_SOURCE" k8s.io/kubernetes/test/images/agnhost
-PREV_VERSION=$(tr -d '[:space:]' <"$k8s_dir/test/images/agnhost/VERSION")
-run agnhost-prev "$WORK/prev" go build -trimpath -buildvcs=false -ldflags "-s -w -X main.Version=$PREV_VERSION" \
-  -o "$OUTDIR/agnhost-prev" k8s.io/kubernetes/test/images/agnhost
+step="building agnhost"
+own_agnhost=$(tr -d '[:space:]' <"$current_dir/test/images/agnhost/VERSION")
+agnhost_json=""
+for tag in $(sed -n 's|^registry\.k8s\.io/e2e-test-images/agnhost:||p' "$OUTDIR/images.txt"); do
+  if [ "$tag" = "$own_agnhost" ]; then
+    source=$VERSION dir="$WORK/current" src_dir=$current_dir
+  else
+    source=$(tr ' ' '\n' <<<"$AGNHOST_SOURCES" | sed -n "s/^${tag//./\\.}=//p")
+    [ -n "$source" ] || die "no source known for agnhost:$tag (add it to AGNHOST_SOURCES)"
+    dir="$WORK/agnhost-$source"
+    wrapper "$dir" "$source" k8s.io/kubernetes/test/images/agnhost
+    src_dir=$k8s_dir
+  fi
+  version=$(tr -d '[:space:]' <"$src_dir/test/images/agnhost/VERSION")
+  say "agnhost:$tag from k8s.io/kubernetes@$source (agnhost $version)"
+  run "agnhost-$tag" "$dir" go build -trimpath -buildvcs=false -ldflags "-s -w -X main.Version=$version" \
+    -o "$OUTDIR/agnhost-$tag" k8s.io/kubernetes/test/images/agnhost
+  got=$("$OUTDIR/agnhost-$tag" --version 2>&1) || die "agnhost --version failed: $got"
+  grep -q "$version" <<<"$got" || die "agnhost --version says '$got', not $version"
+  agnhost_json+="${agnhost_json:+, }\"$tag\": { \"source\": \"k8s.io/kubernetes@$source\", \"version\": \"$version\" }"
+done
+[ -n "$agnhost_json" ] || die "e2e.test --list-images names no agnhost image"
 
 rm -rf "$OUTDIR/files"
 mkdir -p "$OUTDIR/files/kitten" "$OUTDIR/files/nautilus"
@@ -273,8 +288,7 @@ step="writing build.json"
 cat >"$OUTDIR/build.json.partial" <<EOF
 {
   "kubernetes": "$VERSION",
-  "agnhost": "$AGNHOST_VERSION",
-  "agnhostPrev": { "source": "k8s.io/kubernetes@$PREV_SOURCE", "version": "$PREV_VERSION" },
+  "agnhost": { $agnhost_json },
   "debian": "$DEBIAN_SUITE",
   "nginx": "$nginx_version",
   "busybox": "$bb_upstream (upstream source of Debian's $bb_source)",

@@ -19,8 +19,8 @@ export const BUILD_LABEL = 'io.minilab.conformance-build';
 /** What build.sh reports in build.json. */
 export interface SuiteBuild {
   kubernetes: string;
-  agnhost: string;
-  agnhostPrev: { source: string; version: string };
+  /** each agnhost tag the suite runs: the release its program is built from, and its version */
+  agnhost: Record<string, { source: string; version: string }>;
   debian: string;
   nginx: string;
   busybox: string;
@@ -113,6 +113,17 @@ const BUSYBOX_GROUP = [
   '',
 ].join('\n');
 
+/** Orders dotted versions (2.55 before 2.66.1) by their numbers. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
 /** One image per tag the suite lists for `name`; an error when it lists none. */
 function tagged(
   inputs: ImageInputs,
@@ -165,13 +176,15 @@ export async function conformanceImages(inputs: ImageInputs): Promise<ImageSpec[
       { type: 'file', name: 'etc/group', content: users.group },
       { type: 'directory', name: 'home/user-defined-in-image', uid: 1000, gid: 1000 },
     ]);
-  const agnhost = [debian, await agnhostLayer('agnhost')];
   const agnhostConfig: ImageConfig = { entrypoint: ['/agnhost'], cmd: ['pause'] };
-  const current = listedTags(inputs.listed, 'agnhost');
-  if (!current.includes(build.agnhost)) {
-    throw new Error(`e2e.test --list-images names no agnhost:${build.agnhost} (the version its source says)`);
-  }
-  const older = current.filter((t) => t !== build.agnhost);
+  const tags = listedTags(inputs.listed, 'agnhost');
+  const unbuilt = tags.find((t) => build.agnhost[t] === undefined);
+  if (unbuilt !== undefined) throw new Error(`build.json has no agnhost:${unbuilt}, which the suite runs`);
+  const agnhostImages = new Map<string, Layer[]>();
+  for (const tag of tags) agnhostImages.set(tag, [debian, await agnhostLayer(`agnhost-${tag}`)]);
+  // kitten and nautilus are built on the newest agnhost, as upstream's are
+  const newest = [...tags].sort(compareVersions).at(-1) as string;
+  const agnhost = agnhostImages.get(newest) as Layer[];
 
   const picture = async (name: string, jpg: string, extra: LayerEntry[] = []) => [
     ...agnhost,
@@ -199,10 +212,7 @@ export async function conformanceImages(inputs: ImageInputs): Promise<ImageSpec[
   ]);
 
   return [
-    ...tagged(inputs, 'agnhost', agnhost, agnhostConfig, [build.agnhost]),
-    ...(older.length > 0
-      ? tagged(inputs, 'agnhost', [debian, await agnhostLayer('agnhost-prev')], agnhostConfig, older)
-      : []),
+    ...[...agnhostImages].flatMap(([tag, layers]) => tagged(inputs, 'agnhost', layers, agnhostConfig, [tag])),
     ...tagged(
       inputs,
       'kitten',

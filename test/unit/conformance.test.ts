@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { agnhostUsers, listedTags } from '../conformance/images.js';
+import { agnhostUsers, compareVersions, listedTags } from '../conformance/images.js';
 import { renderSummary, summarize } from '../conformance/report.js';
 
 const LISTED = [
@@ -17,6 +17,15 @@ test('listedTags: the tags the suite names for one image of the e2e registry, no
   assert.deepEqual(listedTags(LISTED, 'nginx'), ['1.27.0-2', '1.28.0-2']);
   assert.deepEqual(listedTags(LISTED, 'node-perf/npb-ep'), ['1.6.0']);
   assert.deepEqual(listedTags(LISTED, 'kitten'), []);
+});
+
+test('compareVersions: by number, part by part (2.55 before 2.66.1 before 2.100)', () => {
+  assert.deepEqual(['2.66.1', '2.100', '2.55', '2.66'].sort(compareVersions), [
+    '2.55',
+    '2.66',
+    '2.66.1',
+    '2.100',
+  ]);
 });
 
 test("agnhostUsers: upstream's user 1000 and group 50000 added to the base's, the base's lines kept", () => {
