@@ -9,7 +9,8 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { parseIntOption } from '../../src/cli/options.js';
 import { MinilabError, exitCodeOf, renderError, usageError } from '../../src/errors.js';
 import { imageArchive } from '../../src/image/archive.js';
 import { ensureComponents } from '../../src/image/build.js';
@@ -243,16 +244,10 @@ async function main(opts: Options): Promise<number> {
   return parts.every((p) => p.failed === 0 && p.succeeded) ? 0 : 1;
 }
 
-const positive = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('a whole number from 1 to 64');
-  return n;
-};
-
 const program = new Command('conformance')
   .description("run Kubernetes' Conformance suite against a minilab cluster")
   .option('-p, --profile <name>', 'the cluster to test', process.env.MINILAB_PROFILE || DEFAULT_PROFILE)
-  .option('--procs <n>', 'ginkgo processes for the parallel part', positive, 4)
+  .option('--procs <n>', 'ginkgo processes for the parallel part', parseIntOption('--procs', 1, 64), 4)
   .option('--focus <regex>', 'run only the specs whose text matches')
   .option('--skip <regex>', 'leave out the specs whose text matches')
   .option('--serial', 'also run the serial Conformance specs (one process, after the parallel part)', false)
@@ -270,11 +265,13 @@ const program = new Command('conformance')
   .option('--out <dir>', 'where reports go (default: MINILAB_HOME/conformance/PROFILE-TIME)')
   .showHelpAfterError();
 
-program.parse();
-main(program.opts<Options>()).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(renderError(err, process.env.MINILAB_VERBOSE === '1'));
-    process.exit(exitCodeOf(err));
-  },
-);
+// parsing inside the chain: a bad value is minilab's one-line usage error (exit 2)
+Promise.resolve()
+  .then(() => main(program.parse().opts<Options>()))
+  .then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(renderError(err, process.env.MINILAB_VERBOSE === '1'));
+      process.exit(exitCodeOf(err));
+    },
+  );
