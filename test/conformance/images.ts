@@ -163,9 +163,10 @@ export async function conformanceImages(inputs: ImageInputs): Promise<ImageSpec[
     await readFile(file('files/passwd'), 'utf8'),
     await readFile(file('files/group'), 'utf8'),
   );
-  const agnhostLayer = (binary: string) =>
-    layer(`agnhost-${binary}`, [
-      { type: 'host-file', name: 'agnhost', path: file(binary), mode: 0o755 },
+  /** agnhost's own layer for one tag: build.sh's agnhost-TAG with upstream's files around it */
+  const agnhostLayer = (tag: string) =>
+    layer(`agnhost-${tag}`, [
+      { type: 'host-file', name: 'agnhost', path: file(`agnhost-${tag}`), mode: 0o755 },
       { type: 'symlink', name: 'agnhost-2', target: 'agnhost' },
       { type: 'host-file', name: 'coredns', path: inputs.coredns, mode: 0o755 },
       { type: 'host-file', name: 'localhost.crt', path: file('files/localhost.crt'), mode: 0o644 },
@@ -181,7 +182,7 @@ export async function conformanceImages(inputs: ImageInputs): Promise<ImageSpec[
   const unbuilt = tags.find((t) => build.agnhost[t] === undefined);
   if (unbuilt !== undefined) throw new Error(`build.json has no agnhost:${unbuilt}, which the suite runs`);
   const agnhostImages = new Map<string, Layer[]>();
-  for (const tag of tags) agnhostImages.set(tag, [debian, await agnhostLayer(`agnhost-${tag}`)]);
+  for (const tag of tags) agnhostImages.set(tag, [debian, await agnhostLayer(tag)]);
   // kitten and nautilus are built on the newest agnhost, as upstream's are
   const newest = [...tags].sort(compareVersions).at(-1) as string;
   const agnhost = agnhostImages.get(newest) as Layer[];
