@@ -63,27 +63,6 @@ GIT_MINOR=${BASH_REMATCH[2]}
 
 go_build_setup "$OUTDIR"
 
-# prepare_module DIR SOURCE_DIR : DIR/go.mod.seed holds the generated go.mod;
-# copy SOURCE_DIR's Go files in and tidy, unless nothing changed since the
-# last successful tidy.
-prepare_module() {
-  local dir=$1 src=$2 name
-  name=$(basename "$dir")
-  local f
-  for f in "$src"/*.go; do
-    cmp -s "$f" "$dir/$(basename "$f")" || cp "$f" "$dir/"
-  done
-  local key
-  key=$(cat "$dir/go.mod.seed" "$dir"/*.go | sha256sum | cut -d' ' -f1)
-  if [ -f "$dir/go.sum" ] && [ "$(cat "$dir/.seed-key" 2>/dev/null)" = "$key" ]; then
-    return 0
-  fi
-  rm -f "$dir/go.sum" "$dir/.seed-key"
-  cp "$dir/go.mod.seed" "$dir/go.mod"
-  run "$name" "$dir" go mod tidy
-  echo "$key" >"$dir/.seed-key"
-}
-
 # go_get_module NAME VERSION_KEY MODULE@VERSION GOMOD [EXTRA_GOMOD_LINES] : a
 # wrapper module whose main packages are built straight from the dependency
 # (no Go file of ours), so `go get` (not tidy) records what those packages

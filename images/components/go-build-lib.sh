@@ -91,6 +91,27 @@ staging_replaces() {
   printf 'replace (\n%s\n)\n' "$block"
 }
 
+# prepare_module DIR SOURCE_DIR : DIR/go.mod.seed holds the generated go.mod;
+# copy SOURCE_DIR's Go files in (none when it is DIR) and tidy, unless nothing changed since the
+# last successful tidy.
+prepare_module() {
+  local dir=$1 src=$2 name
+  name=$(basename "$dir")
+  local f
+  for f in "$src"/*.go; do
+    cmp -s "$f" "$dir/$(basename "$f")" || cp "$f" "$dir/"
+  done
+  local key
+  key=$(cat "$dir/go.mod.seed" "$dir"/*.go | sha256sum | cut -d' ' -f1)
+  if [ -f "$dir/go.sum" ] && [ "$(cat "$dir/.seed-key" 2>/dev/null)" = "$key" ]; then
+    return 0
+  fi
+  rm -f "$dir/go.sum" "$dir/.seed-key"
+  cp "$dir/go.mod.seed" "$dir/go.mod"
+  run "$name" "$dir" go mod tidy
+  echo "$key" >"$dir/.seed-key"
+}
+
 size_mb() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f MB", b / 1000000 }'; }
 
 # module_tree MODULE VERSION NAME : a writable copy of MODULE@VERSION's tree in

@@ -78,7 +78,7 @@ timings=()
 # packages named (go mod tidy when that changed); its k8s.io/kubernetes source
 # directory left in $k8s_dir.
 wrapper() {
-  local dir=$1 version=$2 gomod key pkg
+  local dir=$1 version=$2 gomod pkg
   shift 2
   mkdir -p "$dir"
   gomod=$(cd "$WORK" && GOFLAGS= go list -m -f '{{.GoMod}}' "k8s.io/kubernetes@$version") ||
@@ -102,13 +102,7 @@ wrapper() {
     for pkg; do echo "	_ \"$pkg\""; done
     echo ")"
   } >"$dir/tools.go"
-  key=$(cat "$dir/go.mod.seed" "$dir/tools.go" | sha256sum | cut -d' ' -f1)
-  if [ ! -f "$dir/go.sum" ] || [ "$(cat "$dir/.seed-key" 2>/dev/null)" != "$key" ]; then
-    rm -f "$dir/go.sum" "$dir/.seed-key"
-    cp "$dir/go.mod.seed" "$dir/go.mod"
-    run "tidy-$(basename "$dir")" "$dir" go mod tidy
-    echo "$key" >"$dir/.seed-key"
-  fi
+  prepare_module "$dir" "$dir"
   run "download-$(basename "$dir")" "$dir" go mod download k8s.io/kubernetes
   k8s_dir=$(cd "$dir" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)
   [ -d "$k8s_dir" ] || die "no source of k8s.io/kubernetes@$version in the module cache"
