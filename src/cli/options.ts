@@ -1,8 +1,17 @@
 import { Option, type Command } from 'commander';
 import { usageError } from '../errors.js';
 import { DEFAULT_PROFILE, validateProfileName } from '../profile/name.js';
+import { DRIVERS, validateDriver } from '../providers/index.js';
 
 export type { OutputFormat } from '../reporter.js';
+
+/** --driver: where a new cluster's nodes run (remembered by its profile), or where images are built. */
+export function driverOption(what = 'where the nodes run'): Option {
+  return new Option(
+    '--driver <name>',
+    `${what}: ${DRIVERS.join(' or ')} (default: $MINILAB_DRIVER, else docker where its engine is, else podman)`,
+  ).argParser((v) => validateDriver(v));
+}
 
 export function outputOption(): Option {
   return new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text');

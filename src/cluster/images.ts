@@ -214,8 +214,8 @@ export async function loadImages(
   for (const ref of refs) {
     const info = await images.info(ref);
     if (!info) {
-      throw new MinilabError('notFound', `image "${ref}" is not in the Docker engine`, {
-        hint: `build or pull it first (docker images lists what there is); nothing was loaded${reports.length ? ' after ' + reports.map((r) => r.ref).join(', ') : ''}`,
+      throw new MinilabError('notFound', `image "${ref}" is not in the ${images.engine.name}`, {
+        hint: `build or pull it first (${images.engine.cli} images lists what there is); nothing was loaded${reports.length ? ' after ' + reports.map((r) => r.ref).join(', ') : ''}`,
       });
     }
     const started = performance.now();

@@ -182,7 +182,7 @@ async function ensureBase(ctx: BuildContext, cache: string, progress: (s: string
   }
   const ref = `minilab/base:${key}`;
   if (!(await ctx.images.info(ref))) {
-    progress('importing into the Docker engine');
+    progress(`importing into the ${ctx.images.engine.name}`);
     await ctx.images.importRootfs(createReadStream(rootfs), ref, [
       'CMD ["/sbin/init"]',
       `LABEL ${Labels.managed}=true`,

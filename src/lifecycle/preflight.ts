@@ -1,9 +1,8 @@
-import { accessSync, constants } from 'node:fs';
 import { readFile, statfs } from 'node:fs/promises';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
-import { delimiter, join } from 'node:path';
 import { MinilabError } from '../errors.js';
+import { onPath } from '../on-path.js';
 import { nodeImageRef } from '../image/components.js';
 import type { Provider, ProviderInfo } from '../providers/types.js';
 
@@ -23,6 +22,7 @@ export interface PreflightResult {
 }
 
 const GiB = 1024 ** 3;
+const UNPRIVILEGED_PORT_START = '/proc/sys/net/ipv4/ip_unprivileged_port_start';
 
 async function readNumber(path: string): Promise<number | undefined> {
   try {
@@ -38,6 +38,7 @@ async function readNumber(path: string): Promise<number | undefined> {
  */
 export async function preflight(provider: Provider, req: PreflightRequest): Promise<PreflightResult> {
   const info = await provider.info();
+  refuseIfImpossible(info);
   const warnings: string[] = [...(info.warnings ?? [])];
   if (info.rootless) {
     warnings.push(
@@ -81,6 +82,12 @@ export async function preflight(provider: Provider, req: PreflightRequest): Prom
   return { info, warnings };
 }
 
+/** The engine's own reason no cluster can run on it (a rootless podman on cgroup v1), as an error. */
+function refuseIfImpossible(info: ProviderInfo): void {
+  const refusal = info.refusals?.[0];
+  if (refusal) throw new MinilabError('environment', refusal.message, { hint: refusal.hint });
+}
+
 /** What was asked of the engine's CPUs and memory, against what it has. */
 export function checkResources(info: ProviderInfo, req: PreflightRequest): void {
   if (req.cpus !== undefined && req.cpus > info.cpus) {
@@ -116,7 +123,20 @@ export async function checkNewCluster(
   opts: { path?: string; fromFile?: boolean },
 ): Promise<void> {
   const info = await provider.info();
+  refuseIfImpossible(info);
   checkResources(info, req);
+  // A rootless engine publishes ports as the user: below the kernel's unprivileged start it cannot.
+  const lowest = info.rootless && info.local ? await readNumber(UNPRIVILEGED_PORT_START) : undefined;
+  const low = lowest === undefined ? undefined : req.ports.find((p) => p.hostPort < lowest);
+  if (low && lowest !== undefined) {
+    throw new MinilabError(
+      'environment',
+      `host port ${low.hostPort} is below ${lowest}, the lowest a rootless ${info.engine.name} may publish`,
+      {
+        hint: `choose a host port of ${lowest} or more, or allow it: sudo sysctl net.ipv4.ip_unprivileged_port_start=${low.hostPort}`,
+      },
+    );
+  }
   // Ports of a remote engine are taken or free on its machine, not this one.
   for (const p of info.local ? req.ports : []) {
     if (!(await portFree(p.hostPort, p.protocol))) {
@@ -154,18 +174,6 @@ function portFree(port: number, protocol: 'tcp' | 'udp'): Promise<boolean> {
       const server = createServer();
       server.once('error', taken);
       server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
-    }
-  });
-}
-
-function onPath(command: string, path = ''): boolean {
-  return path.split(delimiter).some((dir) => {
-    if (!dir) return false;
-    try {
-      accessSync(join(dir, command), constants.X_OK);
-      return true;
-    } catch {
-      return false;
     }
   });
 }

@@ -11,14 +11,26 @@ export interface ProfileSummary {
   apiServer?: string;
 }
 
-/** Profiles known from the state directory and from labelled nodes, with state read from the provider. */
-export async function listProfiles(provider: Provider, store: ProfileStore): Promise<ProfileSummary[]> {
-  const [stored, all] = await Promise.all([store.list(), provider.listNodes()]);
-  const names = new Set([...stored, ...all.map((n) => n.profile).filter(Boolean)]);
+/**
+ * Profiles known from the state directory and from labelled nodes, with state read from the
+ * providers given (every driver's whose engine answers): a profile's own driver is the one its
+ * state records (docker before podman existed); one found only by its nodes is that engine's.
+ */
+export async function listProfiles(providers: Provider[], store: ProfileStore): Promise<ProfileSummary[]> {
+  const [stored, listed] = await Promise.all([
+    store.list(),
+    Promise.all(providers.map(async (p) => ({ provider: p, nodes: await p.listNodes() }))),
+  ]);
+  const names = new Set([...stored, ...listed.flatMap((l) => l.nodes.map((n) => n.profile)).filter(Boolean)]);
   const summaries: ProfileSummary[] = [];
   for (const name of [...names].sort()) {
     const config = await store.read(name).catch(() => undefined);
-    const nodes = all.filter((n) => n.profile === name);
+    const recorded = config ? (config.driver ?? 'docker') : undefined;
+    const own =
+      listed.find((l) => l.provider.driver === recorded) ??
+      listed.find((l) => l.nodes.some((n) => n.profile === name));
+    const driver = recorded ?? own?.provider.driver ?? 'docker';
+    const nodes = own?.provider.driver === driver ? own.nodes.filter((n) => n.profile === name) : [];
     const running = nodes.filter((n) => n.state.running).length;
     const status =
       nodes.length === 0
@@ -30,7 +42,8 @@ export async function listProfiles(provider: Provider, store: ProfileStore): Pro
             : 'partial';
     let apiServer: string | undefined;
     try {
-      const { host, port } = provider.apiEndpoint(nodes);
+      if (!own) throw new Error('no engine answers for this driver');
+      const { host, port } = own.provider.apiEndpoint(nodes);
       apiServer = `https://${host}:${port}`;
     } catch {
       apiServer = undefined;
@@ -38,7 +51,7 @@ export async function listProfiles(provider: Provider, store: ProfileStore): Pro
     summaries.push({
       name,
       status,
-      driver: provider.driver,
+      driver,
       nodes: nodes.map((n) => ({ name: n.name, role: n.role, status: n.state.status })),
       kubernetesVersion: config?.kubernetesVersion ?? nodes[0]?.state.labels[Labels.version],
       apiServer,

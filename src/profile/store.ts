@@ -7,6 +7,8 @@ import { MinilabError } from '../errors.js';
 export interface ProfileConfig {
   name: string;
   kubernetesVersion: string;
+  /** The driver its nodes run on (absent in profiles made before podman: docker). */
+  driver?: string;
   cpus?: number;
   memoryBytes?: number;
   ports: { hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' }[];

@@ -1,19 +1,77 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { MinilabError } from '../errors.js';
+import { onPath } from '../on-path.js';
+import { podmanSockets } from './podman/sockets.js';
 import type { Provider } from './types.js';
+
+const DOCKER_SOCKET = '/var/run/docker.sock';
+
+/** The drivers minilab has, as users name them to --driver (and MINILAB_DRIVER). */
+export const DRIVERS = ['docker', 'podman'] as const;
+export type Driver = (typeof DRIVERS)[number];
+
+export function validateDriver(name: string, from = '--driver'): Driver {
+  const found = DRIVERS.find((d) => d === name);
+  if (!found) {
+    throw new MinilabError('usage', `unknown driver "${name}" in ${from}`, {
+      hint: `use one of: ${DRIVERS.join(', ')}`,
+    });
+  }
+  return found;
+}
+
+export interface ConnectOptions {
+  env: NodeJS.ProcessEnv;
+  /** minilab's home: the log of a podman service minilab starts goes there. */
+  home: string;
+  /** Told of what connecting did on the user's behalf (a podman service started). */
+  notify?: (message: string) => void;
+}
 
 /**
  * The provider for a driver. Each loads only when used (dockerode is not loaded by commands that
  * never talk to an engine).
  */
-export async function connectProvider(driver: string, env: NodeJS.ProcessEnv): Promise<Provider> {
+export async function connectProvider(driver: Driver, opts: ConnectOptions): Promise<Provider> {
   switch (driver) {
     case 'docker': {
       const { DockerProvider } = await import('./docker/provider.js');
-      return DockerProvider.connect(env);
+      return DockerProvider.connect(opts.env);
     }
-    default:
-      throw new MinilabError('usage', `unknown driver "${driver}"`, {
-        hint: 'use --driver docker',
+    case 'podman': {
+      const { PodmanProvider } = await import('./podman/provider.js');
+      return PodmanProvider.open({
+        env: opts.env,
+        uid: process.getuid?.(),
+        log: join(opts.home, 'logs', 'podman-service.log'),
+        notify: opts.notify,
       });
+    }
   }
+}
+
+/**
+ * The driver when none is named (by --driver, MINILAB_DRIVER or a profile): Docker when
+ * DOCKER_HOST is set or Docker's socket exists, else podman when CONTAINER_HOST is set, a podman
+ * socket exists or podman is installed, else Docker (whose error says how to get an engine).
+ */
+export function detectDriver(
+  env: NodeJS.ProcessEnv,
+  uid = process.getuid?.(),
+  exists: (path: string) => boolean = existsSync,
+): Driver {
+  if (env.DOCKER_HOST || exists(DOCKER_SOCKET)) return 'docker';
+  if (podmanServed(env, uid, exists) || onPath('podman', env.PATH)) return 'podman';
+  return 'docker';
+}
+
+/** Whether a podman service is there to ask (CONTAINER_HOST, or one of its sockets exists). */
+export function podmanServed(
+  env: NodeJS.ProcessEnv,
+  uid = process.getuid?.(),
+  exists: (path: string) => boolean = existsSync,
+): boolean {
+  if (env.CONTAINER_HOST) return true;
+  return podmanSockets(env, uid).some((s) => exists(s.address.slice('unix://'.length)));
 }

@@ -187,6 +187,14 @@ export interface ProviderInfo {
   local: boolean;
   /** What the user should know about this engine before a cluster is made (preflight shows them). */
   warnings?: string[];
+  /** Why no cluster can run on this engine as the host stands (preflight refuses with the first). */
+  refusals?: Refusal[];
+}
+
+/** A reason a cluster cannot be made, with the fix. */
+export interface Refusal {
+  message: string;
+  hint: string;
 }
 
 /** What a provider made for a plan, recorded as it is made so a failed start removes exactly that. */
@@ -224,6 +232,8 @@ export interface ImageBuilder {
 
 /** The engine's image store on the host: node images are built here, user images loaded from here. */
 export interface ImageStore {
+  /** Whose store it is, for messages: "Docker engine" and its CLI "docker", "podman service" and "podman". */
+  readonly engine: { name: string; cli: string };
   info(ref: string): Promise<ImageInfo | undefined>;
   list(reference: string): Promise<ImageInfo[]>;
   remove(ref: string): Promise<'removed' | 'absent'>;

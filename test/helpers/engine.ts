@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DockerEngine } from '../../src/providers/docker/engine.js';
+import { PodmanProvider } from '../../src/providers/podman/provider.js';
 import { imageArchive, layerFromEntries } from '../../src/image/archive.js';
 
 /** Every resource a test run makes carries this label, so cleanup finds it even after a failure. */
@@ -11,6 +12,15 @@ export const runId = randomBytes(4).toString('hex');
 export const testLabels = { [TEST_LABEL]: runId };
 
 export const connect = () => DockerEngine.connect(process.env, 10_000);
+
+/** The podman service (started, as minilab starts it, when none runs), through its provider. */
+export const connectPodman = () =>
+  PodmanProvider.open({
+    env: process.env,
+    uid: process.getuid?.(),
+    log: join(tmpdir(), 'minilab-test-podman-service.log'),
+    timeoutMs: 10_000,
+  });
 
 /** Removes every container, volume and network labelled by this test run; returns what was left before. */
 export async function cleanupTestResources(

@@ -223,6 +223,7 @@ class FakeNode implements Node {
 }
 
 class FakeImages implements ImageStore {
+  readonly engine = { name: 'fake engine', cli: 'fake' };
   constructor(private readonly world: FakeWorld) {}
   async info(ref: string): Promise<ImageInfo | undefined> {
     return this.world.images.has(ref)

@@ -65,6 +65,7 @@ export async function lifecycleFixture(name: string, podCidr = FIRST_POD_CIDR) {
       extraLabels: {},
       reporter: ctx.reporter,
       provider: async () => ctx.provider,
+      providers: async () => [ctx.provider],
       lifecycle: async () => ctx,
       verbose: false,
     };

@@ -50,7 +50,11 @@ test('a bad profile name is refused before anything runs', async () => {
 });
 
 test('an unreachable engine is an environment error (exit 3) with a hint', async () => {
-  const r = await runCli(['profile', 'list'], { ...process.env, DOCKER_HOST: 'unix:///nonexistent.sock' });
+  // DOCKER_HOST names the engine: Docker is the driver, whatever else the machine has.
+  const r = await runCli(['image', 'ls', '--node-images'], {
+    ...process.env,
+    DOCKER_HOST: 'unix:///nonexistent.sock',
+  });
   assert.equal(r.code, 3);
   assert.match(r.stderr, /^error: no Docker engine at unix:\/\/\/nonexistent.sock/);
   assert.match(r.stderr, /\nhint: /);

@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { MinilabError } from '../../src/errors.js';
 import type { DockerClient } from '../../src/providers/docker/client.js';
+import { DOCKER_DIALECT } from '../../src/providers/docker/dialect.js';
 import type { Containers } from '../../src/providers/docker/containers.js';
 import type { Exec } from '../../src/providers/docker/exec.js';
 import { DockerImages } from '../../src/providers/docker/images.js';
@@ -17,7 +18,7 @@ type LoadImage = (body: Readable, opts: { abortSignal?: AbortSignal }) => Promis
 /** DockerImages over a fake engine whose image-load endpoint is `loadImage`. */
 const imagesWith = (loadImage: LoadImage, stallMs?: number) =>
   new DockerImages(
-    { docker: { loadImage } } as unknown as DockerClient,
+    { docker: { loadImage }, dialect: DOCKER_DIALECT } as unknown as DockerClient,
     {} as Containers,
     {} as Exec,
     stallMs,

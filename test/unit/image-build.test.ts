@@ -136,6 +136,7 @@ function fakeImages() {
   const keep = (ref: string, labels: Record<string, string>) =>
     images.set(ref, { id: `sha256:${images.size}`, tags: [ref], sizeBytes: 1000, created: '', labels });
   const store: Partial<ImageStore> = {
+    engine: { name: 'fake engine', cli: 'fake' },
     info: async (ref) => images.get(ref),
     importRootfs: async (rootfs, ref) => {
       await drain(rootfs);

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { DOCKER_DIALECT } from '../../src/providers/docker/dialect.js';
 import assert from 'node:assert/strict';
 import { preflight } from '../../src/lifecycle/preflight.js';
 import { start } from '../../src/lifecycle/start.js';
@@ -277,7 +278,7 @@ function fakeEngine(version: string, containers: NodeState[]): DockerEngine {
       (c) => !removed.has(c.name) && Object.entries(labels).every(([k, v]) => c.labels[k] === v),
     );
   return {
-    client: { local: true },
+    client: { local: true, dialect: DOCKER_DIALECT },
     info: async () => info,
     containers: {
       list: async (labels: Record<string, string>) => mine(labels),
@@ -352,7 +353,7 @@ test('the Docker provider, not root: a preflight warning, and iptables never run
 test("the Docker provider of an engine on another machine asks this one's iptables nothing, even as root", async () => {
   const ipt = new FakeIptables();
   const engine = fakeEngine('27.5.1', [container('demo-control-plane', 'demo', [port(40000)])]);
-  Object.assign(engine, { client: { local: false } });
+  Object.assign(engine, { client: { local: false, dialect: DOCKER_DIALECT } });
   const provider = new DockerProvider(engine, { run: ipt.run, uid: 0 });
   assert.match(
     (await provider.info()).warnings?.[0] ?? '',

@@ -8,6 +8,7 @@ import { RunJournal } from '../../src/lifecycle/journal.js';
 import { planCluster } from '../../src/lifecycle/plan.js';
 import type { StartRequest } from '../../src/lifecycle/start.js';
 import type { DockerClient } from '../../src/providers/docker/client.js';
+import { DOCKER_DIALECT } from '../../src/providers/docker/dialect.js';
 import { DockerEngine } from '../../src/providers/docker/engine.js';
 import { DockerProvider } from '../../src/providers/docker/provider.js';
 import type { ContainerSpec } from '../../src/providers/docker/types.js';
@@ -71,7 +72,12 @@ function recordingEngine() {
       inspect: async () => inspect(created.find((c) => c.name === id) as ContainerCreateOptions),
     }),
   };
-  const client = { docker, local: false, call: (_what: string, fn: () => unknown) => fn() };
+  const client = {
+    docker,
+    local: false,
+    dialect: DOCKER_DIALECT,
+    call: (_what: string, fn: () => unknown) => fn(),
+  };
   return { provider: new DockerProvider(new DockerEngine(client as unknown as DockerClient)), created };
 }
 

@@ -17,7 +17,7 @@ export function registerAddons(program: Command, ctx: Context): void {
     .addOption(outputOption())
     .action(async (opts: { output: OutputFormat }, cmd: Command) => {
       const profile = profileOf(cmd, ctx.env);
-      const list = await listAddons(ctx, profile, () => ctx.lifecycle());
+      const list = await listAddons(ctx, profile, () => ctx.lifecycle(profile));
       ctx.reporter.result(opts.output, { profile, addons: list }, (d) =>
         table(
           ['ADD-ON', 'ENABLED', 'DESCRIPTION'],
@@ -39,7 +39,7 @@ export function registerAddons(program: Command, ctx: Context): void {
     .action(async (names: string[], opts: { output: OutputFormat }, cmd: Command) => {
       addonsNamed(names); // unknown names are refused before anything is looked at
       const profile = profileOf(cmd, ctx.env);
-      const r = await enableAddons(await ctx.lifecycle(), profile, names);
+      const r = await enableAddons(await ctx.lifecycle(profile), profile, names);
       ctx.reporter.result(opts.output, r, describeEnabled);
     });
   addons
@@ -52,7 +52,7 @@ export function registerAddons(program: Command, ctx: Context): void {
     .action(async (names: string[], opts: { output: OutputFormat }, cmd: Command) => {
       addonsNamed(names);
       const profile = profileOf(cmd, ctx.env);
-      const r = await disableAddons(await ctx.lifecycle(), profile, names);
+      const r = await disableAddons(await ctx.lifecycle(profile), profile, names);
       ctx.reporter.result(
         opts.output,
         r,
@@ -68,7 +68,7 @@ export function registerAddons(program: Command, ctx: Context): void {
     .description("internal: the loadbalancer add-on's agent, run in the background by enable and start")
     .action(async (_opts: object, cmd: Command) => {
       const profile = profileOf(cmd, ctx.env);
-      const lifecycle = await ctx.lifecycle();
+      const lifecycle = await ctx.lifecycle(profile);
       const entry = await credentials(
         lifecycle.provider,
         await runningControlPlane(lifecycle.provider, profile),

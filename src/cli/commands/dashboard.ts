@@ -12,7 +12,7 @@ export function registerDashboard(program: Command, ctx: Context): void {
     .option('--url', 'only print the URL; do not open a browser')
     .action(async (opts: { port?: number; url?: boolean }, cmd: Command) => {
       const profile = profileOf(cmd, ctx.env);
-      const provider = await ctx.provider();
+      const provider = await ctx.provider(profile);
       const resolve = async () => credentials(provider, await runningControlPlane(provider, profile));
       // The Kubernetes client is loaded here, not when the CLI starts.
       const { startDashboard } = await import('../../dashboard/index.js');

@@ -18,7 +18,8 @@ import { Labels } from '../../labels.js';
 import { ADDONS } from '../../addons/catalog.js';
 import { addonRefs, ensureAddonImages } from '../../addons/images.js';
 import { DEFAULT_KUBERNETES_VERSION } from '../../version.js';
-import { outputOption, profileOf, type OutputFormat } from '../options.js';
+import { driverOption, outputOption, profileOf, type OutputFormat } from '../options.js';
+import type { Driver } from '../../providers/index.js';
 import { table } from '../output.js';
 
 export const formatBytes = (n: number) =>
@@ -47,9 +48,11 @@ export function registerImage(image: Command, ctx: Context): void {
     )
     .option('--force', 'rebuild the node image even when it is up to date')
     .option('--addons', "also build every add-on's images (else built when an add-on is first enabled)")
+    .addOption(driverOption('the engine whose image store gets it'))
     .addOption(outputOption())
     .action(
       async (opts: {
+        driver?: Driver;
         kubernetesVersion: string;
         source: ComponentSource;
         releaseUrl?: string;
@@ -65,6 +68,7 @@ export function registerImage(image: Command, ctx: Context): void {
           opts.source === 'release'
             ? validateReleaseUrl(opts.releaseUrl ?? (ctx.env.MINILAB_RELEASE_URL || DEFAULT_RELEASE_URL))
             : undefined;
+        ctx.driver = opts.driver;
         const provider = await ctx.provider();
         const result = await buildNodeImage(
           { images: provider.images, reporter: ctx.reporter, home: ctx.home, extraLabels: ctx.extraLabels },
@@ -94,8 +98,10 @@ export function registerImage(image: Command, ctx: Context): void {
 
   image
     .command('load')
-    .description("stream images from the host's Docker engine (or an archive) into the cluster's containerd")
-    .argument('[images...]', 'image references in the Docker engine')
+    .description(
+      "stream images from the engine the cluster runs on (Docker's or podman's store, or an archive) into the cluster's containerd",
+    )
+    .argument('[images...]', "image references in that engine's store")
     .option('--archive <file>', 'load a docker save or OCI archive file instead')
     .addOption(outputOption())
     .action(async (refs: string[], opts: { archive?: string; output: OutputFormat }, cmd: Command) => {
@@ -106,7 +112,7 @@ export function registerImage(image: Command, ctx: Context): void {
         );
       }
       const profile = profileOf(cmd, ctx.env);
-      const provider = await ctx.provider();
+      const provider = await ctx.provider(profile);
       const found = await runningControlPlane(provider, profile);
       // Stopped nodes are left out (said so); they get the image with the next load after a start.
       const nodes = found.nodes.filter((n) => n.state.running);
@@ -139,13 +145,23 @@ export function registerImage(image: Command, ctx: Context): void {
 
   image
     .command('ls')
-    .description("list the images in the profile's cluster (--node-images: node images in the Docker engine)")
+    .description(
+      "list the images in the profile's cluster (--node-images: node images in the engine's store)",
+    )
     .option('--node-images', 'list minilab node images instead')
+    .addOption(driverOption('with --node-images, the engine whose store is listed'))
     .addOption(outputOption())
-    .action(async (opts: { output: OutputFormat; nodeImages?: boolean }, cmd: Command) => {
-      const provider = await ctx.provider();
+    .action(async (opts: { output: OutputFormat; nodeImages?: boolean; driver?: Driver }, cmd: Command) => {
+      if (opts.driver && !opts.nodeImages)
+        throw usageError(
+          '--driver applies only to --node-images',
+          'add --node-images, or leave --driver out',
+        );
+      ctx.driver = opts.driver;
+      const profile = profileOf(cmd, ctx.env);
+      const provider = await ctx.provider(opts.nodeImages ? undefined : profile);
       if (!opts.nodeImages) {
-        const { node } = await runningControlPlane(provider, profileOf(cmd, ctx.env));
+        const { node } = await runningControlPlane(provider, profile);
         const [listed, tags] = await Promise.all([clusterImages(node), mirroredTags(node)]);
         // mirrored: a pull of this name (imagePullPolicy: Always) is served by the node's mirror
         const images = listed.map((i) => ({ ...i, mirrored: mirrorServes(tags, i.ref, i.digest) }));

@@ -13,7 +13,7 @@ import { DEFAULT_KUBERNETES_VERSION } from '../../version.js';
 import { MinilabError, usageError } from '../../errors.js';
 import { readFile } from 'node:fs/promises';
 import { mergeWithFlags, parseClusterConfig, type ClusterConfig } from '../../config/cluster-config.js';
-import { outputOption, parseIntOption, profileOf, type OutputFormat } from '../options.js';
+import { driverOption, outputOption, parseIntOption, profileOf, type OutputFormat } from '../options.js';
 import { table } from '../output.js';
 import { parseAddonList } from '../../addons/catalog.js';
 
@@ -93,6 +93,7 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .command('start')
     .description('create a cluster, restart a stopped one, or re-sync the kubeconfig of a running one')
     .option('--kubernetes-version <version>', `Kubernetes release (default: ${DEFAULT_KUBERNETES_VERSION})`)
+    .addOption(driverOption())
     .option(
       '--nodes <n>',
       'nodes in the cluster, control planes included; the rest are workers (default: 1)',
@@ -135,6 +136,7 @@ export function registerLifecycle(program: Command, ctx: Context): void {
           })
         : undefined;
       const profile = profileFor(cmd, ctx.env, config);
+      ctx.driver = opts.driver;
       // start is the only lifecycle command needing the Kubernetes client library: load it on demand.
       const { start } = await import('../../lifecycle/start.js');
       const shape = config
@@ -143,7 +145,7 @@ export function registerLifecycle(program: Command, ctx: Context): void {
             controlPlanes: config.nodes.filter((n) => n.role === 'control-plane').length,
           }
         : clusterShape({ nodes: opts.nodes, controlPlanes: opts.controlPlanes });
-      const result = await start(await ctx.lifecycle(), {
+      const result = await start(await ctx.lifecycle(profile), {
         profile,
         kubernetesVersion: version,
         explicitVersion: opts.kubernetesVersion !== undefined,
@@ -173,7 +175,8 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .description('stop the cluster cleanly, keeping all of its state')
     .addOption(outputOption())
     .action(async (opts: { output: OutputFormat }, cmd: Command) => {
-      const result = await stop(await ctx.lifecycle(), profileOf(cmd, ctx.env));
+      const profile = profileOf(cmd, ctx.env);
+      const result = await stop(await ctx.lifecycle(profile), profile);
       ctx.reporter.result(opts.output, result, (r) =>
         r.stopped.length > 0
           ? `Stopped cluster "${r.profile}"\n`
@@ -187,14 +190,14 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .option('--all', 'delete every profile')
     .addOption(outputOption())
     .action(async (opts: { all?: boolean; output: OutputFormat }, cmd: Command) => {
-      const lc = await ctx.lifecycle();
-      let profiles = [profileOf(cmd, ctx.env)];
-      if (opts.all) {
-        profiles = (await listProfiles(lc.provider, ctx.profiles)).map((p) => p.name);
-      }
+      const profiles = opts.all
+        ? (await listProfiles(await ctx.providers(), ctx.profiles)).map((p) => p.name)
+        : [profileOf(cmd, ctx.env)];
       const results = [];
-      for (const p of profiles)
+      for (const p of profiles) {
+        const lc = await ctx.lifecycle(p);
         results.push(await ctx.reporter.step(`Deleting "${p}"`, () => deleteProfile(lc, p)));
+      }
       ctx.reporter.result(opts.output, { deleted: results }, (d) =>
         d.deleted.length === 0
           ? 'nothing to delete\n'
@@ -215,7 +218,8 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     )
     .addOption(outputOption())
     .action(async (opts: { output: OutputFormat }, cmd: Command) => {
-      const status = await clusterStatus(await ctx.lifecycle(), profileOf(cmd, ctx.env));
+      const profile = profileOf(cmd, ctx.env);
+      const status = await clusterStatus(await ctx.lifecycle(profile), profile);
       ctx.exitCode = statusExitCode(status);
       ctx.reporter.result(opts.output, status, (s) =>
         table(
@@ -242,8 +246,9 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .command('kubeconfig')
     .description('print the cluster kubeconfig (for KUBECONFIG=...) without changing any file')
     .action(async (_opts, cmd: Command) => {
-      const provider = await ctx.provider();
-      const found = await runningControlPlane(provider, profileOf(cmd, ctx.env));
+      const profile = profileOf(cmd, ctx.env);
+      const provider = await ctx.provider(profile);
+      const found = await runningControlPlane(provider, profile);
       ctx.stdout.write(renderKubeconfig(await credentials(provider, found)));
     });
 }

@@ -22,7 +22,7 @@ export function registerNode(program: Command, ctx: Context): void {
     .addOption(outputOption())
     .action(async (opts: { name?: string; controlPlane?: boolean; output: OutputFormat }, cmd: Command) => {
       const profile = profileOf(cmd, ctx.env);
-      const r = await addNode(await ctx.lifecycle(), profile, {
+      const r = await addNode(await ctx.lifecycle(profile), profile, {
         name: opts.name,
         controlPlane: Boolean(opts.controlPlane),
       });
@@ -37,7 +37,7 @@ export function registerNode(program: Command, ctx: Context): void {
     .addOption(outputOption())
     .action(async (name: string, opts: { output: OutputFormat }, cmd: Command) => {
       const profile = profileOf(cmd, ctx.env);
-      const r = await removeNode(await ctx.lifecycle(), profile, name);
+      const r = await removeNode(await ctx.lifecycle(profile), profile, name);
       ctx.reporter.result(opts.output, r, (d) => `Node ${d.node} removed from cluster "${d.profile}"\n`);
     });
   node
@@ -53,7 +53,7 @@ export function registerNode(program: Command, ctx: Context): void {
     .addOption(outputOption())
     .action(async (name: string, opts: { force?: boolean; output: OutputFormat }, cmd: Command) => {
       const profile = profileOf(cmd, ctx.env);
-      const r = await stopNode(await ctx.lifecycle(), profile, name, { force: Boolean(opts.force) });
+      const r = await stopNode(await ctx.lifecycle(profile), profile, name, { force: Boolean(opts.force) });
       ctx.reporter.result(opts.output, r, (d) =>
         d.action === 'stopped'
           ? `Node ${d.node} of cluster "${d.profile}" stopped (NotReady until: minilab node start -p ${d.profile} ${d.node})\n`
@@ -67,7 +67,7 @@ export function registerNode(program: Command, ctx: Context): void {
     .addOption(outputOption())
     .action(async (name: string, opts: { output: OutputFormat }, cmd: Command) => {
       const profile = profileOf(cmd, ctx.env);
-      const r = await startNode(await ctx.lifecycle(), profile, name);
+      const r = await startNode(await ctx.lifecycle(profile), profile, name);
       ctx.reporter.result(opts.output, r, (d) =>
         d.action === 'started'
           ? `Node ${d.node} of cluster "${d.profile}" started and Ready\n`
@@ -79,7 +79,8 @@ export function registerNode(program: Command, ctx: Context): void {
     .description("the cluster's nodes with their role, state and address")
     .addOption(outputOption())
     .action(async (opts: { output: OutputFormat }, cmd: Command) => {
-      const { nodes } = await controlPlane(await ctx.provider(), profileOf(cmd, ctx.env));
+      const profile = profileOf(cmd, ctx.env);
+      const { nodes } = await controlPlane(await ctx.provider(profile), profile);
       const list = nodes.map((n) => ({
         name: n.name,
         role: n.role,

@@ -8,10 +8,12 @@ export function registerProfile(program: Command, ctx: Context): void {
   const profile = program.command('profile').description('list and inspect profiles (one cluster each)');
   profile
     .command('list')
-    .description('list profiles with their state read from the provider (the Docker engine)')
+    .description(
+      'list profiles with their driver and state, read from each engine that answers (Docker, podman)',
+    )
     .addOption(outputOption())
     .action(async (opts: { output: OutputFormat }) => {
-      const profiles = await listProfiles(await ctx.provider(), ctx.profiles);
+      const profiles = await listProfiles(await ctx.providers(), ctx.profiles);
       ctx.reporter.result(opts.output, { profiles }, (d) =>
         d.profiles.length === 0
           ? 'no profiles; create one with: minilab start\n'

@@ -23,7 +23,7 @@ import { parseIntOption, profileOf } from '../options.js';
 /** The running cluster a command acts on, and the node it means (--node picks one by name). */
 async function targetNode(ctx: Context, cmd: Command, nodeName?: string) {
   const profile = profileOf(cmd, ctx.env);
-  const provider = await ctx.provider();
+  const provider = await ctx.provider(profile);
   const found = await runningControlPlane(provider, profile);
   const node = nodeName ? found.nodes.find((n) => n.name === nodeName) : found.node;
   if (!node) {
@@ -102,7 +102,7 @@ export function registerWorkflow(program: Command, ctx: Context): void {
       async (opts: { component?: string; follow?: boolean; tail: number; export?: string }, cmd: Command) => {
         const profile = profileOf(cmd, ctx.env);
         if (opts.export) {
-          const provider = await ctx.provider();
+          const provider = await ctx.provider(profile);
           const { nodes } = await controlPlane(provider, profile);
           const dir = resolvePath(opts.export);
           await ctx.reporter.step(`Exporting logs of ${nodes.map((n) => n.name).join(', ')}`, () =>

@@ -22,6 +22,7 @@ export const kubeconfigStep: Step = {
       ...(stored ?? {
         name: s.req.profile,
         kubernetesVersion: s.req.kubernetesVersion,
+        driver: s.ctx.provider.driver,
         ports: s.req.ports,
         createdAt: new Date().toISOString(),
       }),

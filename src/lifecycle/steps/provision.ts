@@ -21,6 +21,7 @@ export const provisionStep: Step = {
     s.config = {
       name: s.req.profile,
       kubernetesVersion: s.req.kubernetesVersion,
+      driver: provider.driver,
       cpus: s.req.cpus,
       memoryBytes: s.req.memoryBytes,
       ports: s.req.ports,

@@ -5,11 +5,12 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { MinilabError, withTimeout } from '../../errors.js';
 import { ProviderError } from '../errors.js';
+import { DOCKER_DIALECT, type Dialect } from './dialect.js';
 
 /** Deadline for calls that should answer at once; long streams (image load, exec) have their own. */
 const CALL_TIMEOUT_MS = 20_000;
 const ENGINE_HINT =
-  'start a Docker engine (on Debian: sudo scripts/setup-docker.sh) or point DOCKER_HOST at a running one';
+  'start a Docker engine (on Debian: sudo scripts/setup-docker.sh), point DOCKER_HOST at a running one, or use --driver podman';
 const DEFAULT_HOST = 'unix:///var/run/docker.sock';
 
 /** The shape of dockerode's errors: the engine's HTTP status and message. */
@@ -80,41 +81,58 @@ export function engineAddress(env: EngineEnv): Docker.DockerOptions & { agent?: 
 }
 
 /**
- * The connection to one Docker engine: every call goes through `call`, which puts a deadline on
- * it so a stuck engine cannot hang the CLI.
+ * The connection to one engine speaking Docker's API (Docker, or the podman service with its
+ * dialect): every call goes through `call`, which puts a deadline on it so a stuck engine cannot
+ * hang the CLI.
  */
 export class DockerClient {
   private constructor(
     readonly docker: Docker,
     /** Whether the engine runs on this machine (a unix socket), so its ports and disk are ours to check. */
     readonly local: boolean,
+    /** Where it differs from Docker. */
+    readonly dialect: Dialect,
   ) {}
 
   /** Connects to DOCKER_HOST (with TLS as the docker CLI would) or the default socket; checks it answers. */
-  static async connect(env: EngineEnv, timeoutMs = 4_000): Promise<DockerClient> {
-    const where = env.DOCKER_HOST || DEFAULT_HOST;
-    const address = engineAddress(env);
+  static connect(env: EngineEnv, timeoutMs = 4_000): Promise<DockerClient> {
+    return DockerClient.open(
+      engineAddress(env),
+      env.DOCKER_HOST || DEFAULT_HOST,
+      DOCKER_DIALECT,
+      ENGINE_HINT,
+      timeoutMs,
+    );
+  }
+
+  /** Connects to an engine at `address` (`where` names it in messages); checks it answers. */
+  static async open(
+    address: Docker.DockerOptions,
+    where: string,
+    dialect: Dialect,
+    hint: string,
+    timeoutMs = 4_000,
+  ): Promise<DockerClient> {
     const docker = new Docker(address);
     const socket = address.socketPath;
+    const name = dialect.engine;
     if (typeof socket === 'string' && !existsSync(socket)) {
-      throw new ProviderError(
-        { reason: 'unreachable' },
-        `no Docker engine at ${where} (socket does not exist)`,
-        { hint: ENGINE_HINT },
-      );
+      throw new ProviderError({ reason: 'unreachable' }, `no ${name} at ${where} (socket does not exist)`, {
+        hint,
+      });
     }
     try {
-      await withTimeout(docker.ping(), timeoutMs, `the Docker engine at ${where}`);
+      await withTimeout(docker.ping(), timeoutMs, `the ${name} at ${where}`);
     } catch (err) {
-      throw new ProviderError({ reason: 'unreachable' }, `the Docker engine at ${where} does not answer`, {
-        hint: ENGINE_HINT,
+      throw new ProviderError({ reason: 'unreachable' }, `the ${name} at ${where} does not answer`, {
+        hint,
         cause: err,
       });
     }
-    return new DockerClient(docker, typeof socket === 'string');
+    return new DockerClient(docker, typeof socket === 'string', dialect);
   }
 
   call<T>(what: string, fn: () => Promise<T>, ms = CALL_TIMEOUT_MS): Promise<T> {
-    return withTimeout(fn(), ms, `the Docker engine to ${what}`, 'check that the Docker engine is healthy');
+    return withTimeout(fn(), ms, `the ${this.dialect.engine} to ${what}`, this.dialect.hint);
   }
 }

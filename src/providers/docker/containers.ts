@@ -30,7 +30,7 @@ export class Containers {
 
   async createNode(spec: ContainerSpec): Promise<NodeState> {
     const c = await this.create('create a container', spec.name, () =>
-      this.docker.createContainer(nodeCreateOptions(spec)),
+      this.docker.createContainer(nodeCreateOptions(spec, this.client.dialect.containerEnv)),
     );
     return this.inspect(c.id) as Promise<NodeState>;
   }

@@ -130,7 +130,12 @@ export class Exec {
         Env: envList({ TERM: process.env.TERM || 'xterm', ...(term.env ?? {}) }),
       }),
     );
-    const stream = await exec.start({ hijack: true, stdin: true, Tty: true });
+    const stream = await exec.start({
+      hijack: true,
+      stdin: true,
+      Tty: true,
+      ...this.client.dialect.execStartSize(term.stdout.rows || 24, term.stdout.columns || 80),
+    });
     const finished = new Promise<void>((resolve, reject) => {
       stream.on('end', resolve);
       stream.on('close', resolve);

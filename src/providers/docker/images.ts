@@ -36,12 +36,16 @@ export class DockerImages implements ImageStore {
     return this.client.docker;
   }
 
+  get engine() {
+    return { name: this.client.dialect.engine, cli: this.client.dialect.cli };
+  }
+
   async info(name: string): Promise<ImageInfo | undefined> {
     try {
       const i = await this.client.call('inspect an image', () => this.docker.getImage(name).inspect());
       return {
         id: i.Id,
-        tags: i.RepoTags ?? [],
+        tags: (i.RepoTags ?? []).map(this.client.dialect.shortName),
         sizeBytes: i.Size,
         created: i.Created,
         labels: i.Config?.Labels ?? {},
@@ -58,7 +62,7 @@ export class DockerImages implements ImageStore {
     );
     return list.map((i) => ({
       id: i.Id,
-      tags: i.RepoTags ?? [],
+      tags: (i.RepoTags ?? []).map(this.client.dialect.shortName),
       sizeBytes: i.Size,
       created: new Date(i.Created * 1000).toISOString(),
       labels: i.Labels ?? {},
@@ -122,8 +126,8 @@ export class DockerImages implements ImageStore {
       if (deadline.fired()) {
         throw new MinilabError(
           'timeout',
-          `the Docker engine stopped moving for ${formatMs(this.stallMs)} while trying to ${what}`,
-          { hint: 'check that the Docker engine is healthy (and has disk space)', cause: err },
+          `the ${this.client.dialect.engine} stopped moving for ${formatMs(this.stallMs)} while trying to ${what}`,
+          { hint: `${this.client.dialect.hint} (and has disk space)`, cause: err },
         );
       }
       throw err;
@@ -138,9 +142,10 @@ export class DockerImages implements ImageStore {
    * both become a MinilabError carrying the engine's own message.
    */
   async pull(ref: string, progress?: (detail: string) => void, timeoutMs = 30 * 60_000): Promise<void> {
-    const hint = "check that the Docker engine can reach the image's registry (network, proxy, credentials)";
+    const engine = this.client.dialect.engine;
+    const hint = `check that the ${engine} can reach the image's registry (network, proxy, credentials)`;
     const failed = (reason: string, kind: 'environment' | 'notFound' = 'environment', cause?: unknown) =>
-      new MinilabError(kind, `the Docker engine could not pull ${ref}: ${reason}`, { hint, cause });
+      new MinilabError(kind, `the ${engine} could not pull ${ref}: ${reason}`, { hint, cause });
     let stream: NodeJS.ReadableStream;
     try {
       stream = await this.client.call('start pulling an image', () => this.docker.pull(ref));
@@ -181,7 +186,7 @@ export class DockerImages implements ImageStore {
       );
     });
     try {
-      await withTimeout(done, timeoutMs, `the Docker engine to pull ${ref}`, hint);
+      await withTimeout(done, timeoutMs, `the ${engine} to pull ${ref}`, hint);
     } finally {
       (stream as Readable).destroy();
     }
@@ -251,6 +256,10 @@ export class DockerImages implements ImageStore {
       },
     });
     await pipeline(res, sink);
-    if (failure) throw new MinilabError('environment', `the Docker engine could not ${what}: ${failure}`);
+    if (failure)
+      throw new MinilabError(
+        'environment',
+        `the ${this.client.dialect.engine} could not ${what}: ${failure}`,
+      );
   }
 }

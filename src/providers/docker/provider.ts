@@ -33,7 +33,10 @@ import { DockerNode } from './node.js';
  * profile, a /var volume per node, ports published on loopback, labels recording what each is.
  */
 export class DockerProvider implements Provider {
-  readonly driver = 'docker';
+  /** docker, or podman for the podman service's dialect of the same API. */
+  get driver(): string {
+    return this.engine.client.dialect.driver;
+  }
 
   /** How the engine's loopback ports stand (asked once: the engine's version and this process's rights). */
   private exposure?: Promise<Exposure>;

@@ -10,6 +10,8 @@ import type { ContainerSpec, PlainContainerSpec, ServiceSpec } from './types.js'
  */
 export function nodeCreateOptions(
   spec: ContainerSpec,
+  /** What systemd in the node is told it runs in (the `container` variable). */
+  containerEnv = 'docker',
 ): ContainerCreateOptions & { HostConfig: { CgroupnsMode?: string } } {
   const { exposed, bindings } = publish(spec.ports);
   const binds = [`${spec.varVolume}:/var`];
@@ -26,7 +28,7 @@ export function nodeCreateOptions(
     Hostname: spec.hostname,
     Image: spec.image,
     Labels: { ...spec.labels, [Labels.role]: spec.role, [Labels.node]: spec.name },
-    Env: Object.entries({ container: 'docker', ...(spec.env ?? {}) }).map(([k, v]) => `${k}=${v}`),
+    Env: Object.entries({ container: containerEnv, ...(spec.env ?? {}) }).map(([k, v]) => `${k}=${v}`),
     ExposedPorts: exposed,
     StopSignal: 'SIGRTMIN+3',
     Tty: true,

@@ -1,0 +1,138 @@
+import { MinilabError } from '../../errors.js';
+import type { ProviderInfo, Refusal } from '../types.js';
+import type { DockerClient } from '../docker/client.js';
+import { DockerEngine } from '../docker/engine.js';
+import { DockerProvider } from '../docker/provider.js';
+import { connectPodman, type ConnectOptions } from './connect.js';
+import type { PodmanSocket } from './sockets.js';
+
+/** The oldest podman whose compatible API minilab's calls were checked against (4.0). */
+export const MIN_PODMAN_MAJOR = 4;
+
+/** What the podman service says about itself (GET /libpod/info), the parts minilab reads. */
+export interface PodmanInfo {
+  version: { Version: string };
+  host: {
+    cgroupVersion: string;
+    cgroupManager: string;
+    /** The controllers this service can use: for a rootless one, those delegated to its user. */
+    cgroupControllers?: string[];
+    cpus: number;
+    memTotal: number;
+    distribution?: { distribution?: string; version?: string };
+    security: { rootless: boolean };
+  };
+  store: { graphRoot: string };
+}
+
+/** The controllers a node's kubelet needs for its pods' requests and limits. */
+const NEEDED_CONTROLLERS = ['cpu', 'memory', 'pids'];
+
+/**
+ * Why a rootless podman cannot run a cluster as the host stands (kind's and minikube's rootless
+ * notes): it needs cgroup v2 with the cpu, memory and pids controllers delegated to the user.
+ * Rootful podman needs nothing of this.
+ */
+export function rootlessRefusals(info: PodmanInfo): Refusal[] {
+  if (!info.host.security.rootless) return [];
+  if (info.host.cgroupVersion !== 'v2') {
+    return [
+      {
+        message:
+          'rootless podman cannot run a cluster on this host: it has cgroup v1, and nodes need cgroup v2',
+        hint: 'run minilab as root (rootful podman), or boot the host with cgroup v2 (systemd.unified_cgroup_hierarchy=1)',
+      },
+    ];
+  }
+  const have = new Set(info.host.cgroupControllers ?? []);
+  const missing = NEEDED_CONTROLLERS.filter((c) => !have.has(c));
+  if (missing.length === 0) return [];
+  return [
+    {
+      message: `rootless podman cannot run a cluster on this host: the cgroup controller${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not delegated to your user`,
+      hint: 'delegate them: put "[Service]\\nDelegate=cpu cpuset io memory pids" in /etc/systemd/system/user@.service.d/delegate.conf, run systemctl daemon-reload, and log in again',
+    },
+  ];
+}
+
+/** podman's version must be 4.0 or later: a one-line refusal otherwise. */
+export function checkPodmanVersion(version: string): void {
+  const major = Number(/^(\d+)\./.exec(version)?.[1] ?? NaN);
+  if (!(major >= MIN_PODMAN_MAJOR)) {
+    throw new MinilabError(
+      'environment',
+      `podman ${version} is too old: minilab needs podman ${MIN_PODMAN_MAJOR}.0 or later`,
+      {
+        hint: 'install a newer podman (Debian bookworm: apt-get install -t trixie podman), or use --driver docker',
+      },
+    );
+  }
+}
+
+/**
+ * Nodes as privileged containers of the podman service, through its Docker-compatible API: the
+ * Docker provider's code, with podman's differences named in PODMAN_DIALECT and here.
+ */
+export class PodmanProvider extends DockerProvider {
+  private constructor(
+    engine: DockerEngine,
+    readonly socket: PodmanSocket,
+  ) {
+    super(engine);
+  }
+
+  static async open(opts: ConnectOptions): Promise<PodmanProvider> {
+    const { client, socket } = await connectPodman(opts);
+    const provider = new PodmanProvider(new DockerEngine(client), socket);
+    checkPodmanVersion((await provider.podmanInfo()).version.Version);
+    return provider;
+  }
+
+  private get client(): DockerClient {
+    return this.engine.client;
+  }
+
+  /** GET /libpod/info: what the compatible /info lacks (rootless, the delegated controllers). */
+  podmanInfo(): Promise<PodmanInfo> {
+    return this.client.call('report its info', () => {
+      return new Promise<PodmanInfo>((resolve, reject) => {
+        this.client.docker.modem.dial(
+          { path: '/v4.0.0/libpod/info', method: 'GET', statusCodes: { 200: true }, options: {} },
+          (err: unknown, data: unknown) => (err ? reject(err) : resolve(data as PodmanInfo)),
+        );
+      });
+    });
+  }
+
+  override async info(): Promise<ProviderInfo> {
+    const i = await this.podmanInfo();
+    const rootless = i.host.security.rootless;
+    const warnings: string[] = [];
+    if (i.host.cgroupVersion !== 'v2' && !rootless) {
+      warnings.push('podman on cgroup v1 is deprecated by podman (it still works; cgroup v2 is the future)');
+    }
+    return {
+      driver: this.driver,
+      engine: { name: 'Podman', version: i.version.Version },
+      cgroupVersion: i.host.cgroupVersion === 'v2' ? '2' : '1',
+      cgroupDriver: i.host.cgroupManager,
+      cpus: i.host.cpus,
+      memoryBytes: i.host.memTotal,
+      rootless,
+      rootDir: i.store.graphRoot,
+      os: [i.host.distribution?.distribution, i.host.distribution?.version].filter(Boolean).join(' '),
+      local: this.client.local,
+      warnings,
+      refusals: rootlessRefusals(i),
+    };
+  }
+
+  /**
+   * Nothing to guard: netavark turns route_localnet on only on its own bridge, so a 127.0.0.1
+   * port is reached from this machine (and the network's own containers), never from neighbours
+   * on the LAN, which Docker before 28 allowed (see docker/loopback-guard.ts).
+   */
+  override guardPorts(): Promise<string[]> {
+    return Promise.resolve([]);
+  }
+}
