@@ -6,6 +6,9 @@
  * (then removes it) and reads every node's idle memory; with several control planes it stops the
  * first control plane's container and times how long until the API answers through the
  * kubeconfig (the load balancer), then how long `start` takes to bring that node back.
+ * With --driver podman it runs the same iterations on podman and on Docker, alternating (one
+ * Docker iteration, then one podman iteration, so that both see the machine in the same state),
+ * and prints podman's medians beside Docker's with their ratio (the floor is not measured then).
  */
 import { Writable } from 'node:stream';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -13,6 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { DockerProvider } from '../src/providers/docker/provider.js';
+import { PodmanProvider } from '../src/providers/podman/provider.js';
+import type { Provider } from '../src/providers/types.js';
 import { controlPlane } from '../src/lifecycle/nodes.js';
 import { nodeImageRef } from '../src/image/components.js';
 import { nodeResources } from '../src/cluster/resources.js';
@@ -31,6 +36,13 @@ interface Args {
   controlPlanes: number;
   /** Whether to measure the floor (plain processes in one node) after the iterations. */
   floor: boolean;
+  /** podman: podman beside Docker in the same run. */
+  driver: 'docker' | 'podman';
+}
+
+function driverArg(value: string | undefined): Args['driver'] {
+  if (value === undefined || value === 'docker' || value === 'podman') return value ?? 'docker';
+  throw new Error(`--driver must be docker or podman (podman runs beside Docker), not "${value}"`);
 }
 
 function parseArgs(argv: string[]): Args {
@@ -52,7 +64,8 @@ function parseArgs(argv: string[]): Args {
     version: get('--kubernetes-version') ?? DEFAULT_KUBERNETES_VERSION,
     nodes: Number(get('--nodes') ?? get('--control-planes') ?? 1),
     controlPlanes: Number(get('--control-planes') ?? 1),
-    floor: !argv.includes('--no-floor'),
+    floor: !argv.includes('--no-floor') && get('--driver') !== 'podman',
+    driver: driverArg(get('--driver')),
   };
 }
 
@@ -112,7 +125,7 @@ interface IdleMemory {
 
 async function iteration(
   args: Args,
-  provider: DockerProvider,
+  provider: Provider,
   env: NodeJS.ProcessEnv,
   measureIdle: boolean,
 ): Promise<{ it: Iteration; idleMemory?: IdleMemory }> {
@@ -123,6 +136,8 @@ async function iteration(
         'start',
         '-p',
         p,
+        '--driver',
+        provider.driver,
         '--kubernetes-version',
         args.version,
         '--nodes',
@@ -250,31 +265,82 @@ async function iteration(
   };
 }
 
+/** One driver's run: its provider, profile, iterations and idle memory. */
+interface DriverRun {
+  driver: string;
+  provider: Provider;
+  profile: string;
+  iterations: Iteration[];
+  idleMemory?: IdleMemory;
+}
+
+/** Medians, minimums and maximums of every figure of a driver's iterations. */
+function summarize(iterations: Iteration[]) {
+  const keys = Object.keys(iterations[0] ?? {}) as (keyof Iteration)[];
+  return Object.fromEntries(
+    keys.map((k) => {
+      const xs = iterations.map((it) => it[k] ?? 0);
+      return [k, { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) }];
+    }),
+  ) as Record<keyof Iteration, { median: number; min: number; max: number }>;
+}
+
+const seconds = (k: keyof Iteration, v: number) => v / (k === 'nodeCpuSecondsDuringStart' ? 1 : 1000);
+const mib = (m: IdleMemory | undefined) =>
+  m && {
+    controlPlane: Math.round(m.controlPlane / 2 ** 20),
+    worker: m.worker === undefined ? undefined : Math.round(m.worker / 2 ** 20),
+  };
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const provider = await DockerProvider.connect(process.env);
-  const image = await provider.images.info(nodeImageRef(args.version));
-  if (!image)
-    throw new Error(`node image ${nodeImageRef(args.version)} is not built: run minilab image build first`);
+  const docker = await DockerProvider.connect(process.env);
+  const runs: DriverRun[] = [{ driver: 'docker', provider: docker, profile: args.profile, iterations: [] }];
+  if (args.driver === 'podman') {
+    const podman = await PodmanProvider.open({
+      env: process.env,
+      uid: process.getuid?.(),
+      log: join(tmpdir(), 'minilab-bench-podman-service.log'),
+      start: true,
+    });
+    runs.push({ driver: 'podman', provider: podman, profile: `${args.profile}-podman`, iterations: [] });
+  }
+  const sizes: Record<string, number> = {};
+  for (const r of runs) {
+    const image = await r.provider.images.info(nodeImageRef(args.version));
+    if (!image) {
+      throw new Error(
+        `node image ${nodeImageRef(args.version)} is not built for ${r.driver}: run minilab image build --driver ${r.driver} first`,
+      );
+    }
+    sizes[r.driver] = Math.round(image.sizeBytes / 1e6);
+  }
   const dir = await mkdtemp(join(tmpdir(), 'minilab-bench-'));
   const env = { ...process.env, KUBECONFIG: join(dir, 'kubeconfig'), NO_COLOR: '1' };
-  const iterations: Iteration[] = [];
-  let idleMemory: IdleMemory | undefined;
   let floor: Floor | undefined;
   try {
-    await minilab(['delete', '-p', args.profile], env);
+    for (const r of runs) await minilab(['delete', '-p', r.profile], env);
     for (let i = 0; i < args.iterations; i++) {
-      process.stderr.write(`iteration ${i + 1}/${args.iterations}\n`);
-      const r = await iteration(args, provider, env, i === args.iterations - 1);
-      iterations.push(r.it);
-      idleMemory ??= r.idleMemory;
+      for (const r of runs) {
+        process.stderr.write(
+          `iteration ${i + 1}/${args.iterations}${runs.length > 1 ? ` (${r.driver})` : ''}\n`,
+        );
+        const one = await iteration(
+          { ...args, profile: r.profile },
+          r.provider,
+          env,
+          i === args.iterations - 1,
+        );
+        r.iterations.push(one.it);
+        r.idleMemory ??= one.idleMemory;
+      }
     }
     // The floor, measured in the same run: plain processes in one prepared node.
     const floors: Floor[] = [];
     for (let i = 0; i < (args.floor ? Math.min(3, args.iterations) : 0); i++) {
       process.stderr.write(`floor ${i + 1}\n`);
       await must(['start', '-p', args.profile, '--wait', 'none', '--kubernetes-version', args.version], env);
-      floors.push(await measureFloor(provider, args.profile));
+      floors.push(await measureFloor(docker, args.profile));
       await must(['delete', '-p', args.profile], env);
     }
     if (floors.length > 0) {
@@ -284,50 +350,60 @@ async function main() {
       };
     }
   } finally {
-    await minilab(['delete', '-p', args.profile], env);
+    for (const r of runs) await minilab(['delete', '-p', r.profile], env);
     await rm(dir, { recursive: true, force: true });
   }
-  const keys = Object.keys(iterations[0] ?? {}) as (keyof Iteration)[];
-  const summary = Object.fromEntries(
-    keys.map((k) => {
-      const xs = iterations.map((it) => it[k] ?? 0);
-      return [k, { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) }];
-    }),
-  );
+  const [main, other] = runs as [DriverRun, DriverRun | undefined];
+  const summary = summarize(main.iterations);
+  const keys = Object.keys(summary) as (keyof Iteration)[];
   const result = {
     date: new Date().toISOString(),
-    machine: await machine(provider),
+    machine: await machine(docker),
     kubernetesVersion: args.version,
     nodes: args.nodes,
     controlPlanes: args.controlPlanes,
-    iterations: iterations.length,
+    iterations: main.iterations.length,
     summary,
-    idleMemoryMiB: idleMemory && {
-      controlPlane: Math.round(idleMemory.controlPlane / 2 ** 20),
-      worker: idleMemory.worker === undefined ? undefined : Math.round(idleMemory.worker / 2 ** 20),
-    },
-    nodeImageMB: Math.round(image.sizeBytes / 1e6),
+    idleMemoryMiB: mib(main.idleMemory),
+    nodeImageMB: sizes.docker,
     floor,
-    ratioToFloor: floor ? summary.total!.median / floor.nodeReady : undefined,
-    raw: iterations,
+    ratioToFloor: floor ? summary.total.median / floor.nodeReady : undefined,
+    raw: main.iterations,
+    podman: other && {
+      engine: (await other.provider.info()).engine.version,
+      summary: summarize(other.iterations),
+      idleMemoryMiB: mib(other.idleMemory),
+      nodeImageMB: sizes.podman,
+      raw: other.iterations,
+    },
   };
   await mkdir(join(args.out, '..'), { recursive: true });
   await writeFile(args.out, JSON.stringify(result, null, 2) + '\n');
+  const col = (s: string) => s.padStart(8);
   const fmt = (k: keyof Iteration) => {
-    const s = summary[k]!;
-    const unit = k === 'nodeCpuSecondsDuringStart' ? 1 : 1000;
-    return `${k.padEnd(28)} ${(s.median / unit).toFixed(2).padStart(8)} ${(s.min / unit).toFixed(2).padStart(8)} ${(s.max / unit).toFixed(2).padStart(8)}`;
+    const s = summary[k];
+    const row = `${k.padEnd(28)} ${col(seconds(k, s.median).toFixed(2))} ${col(seconds(k, s.min).toFixed(2))} ${col(seconds(k, s.max).toFixed(2))}`;
+    const p = result.podman?.summary[k];
+    return p
+      ? `${row} ${col(seconds(k, p.median).toFixed(2))} ${col((p.median / s.median).toFixed(2))}`
+      : row;
   };
   console.log(
-    `time-to-k8s, ${iterations.length} iterations, Kubernetes ${args.version}, ${args.nodes} node(s), ${args.controlPlanes} control plane(s), ${result.machine.cpus} CPUs, ${result.machine.memoryGiB} GiB`,
+    `time-to-k8s, ${main.iterations.length} iterations, Kubernetes ${args.version}, ${args.nodes} node(s), ${args.controlPlanes} control plane(s), ${result.machine.cpus} CPUs, ${result.machine.memoryGiB} GiB`,
   );
   console.log(
-    `${'phase (seconds)'.padEnd(28)} ${'median'.padStart(8)} ${'min'.padStart(8)} ${'max'.padStart(8)}`,
+    `${'phase (seconds)'.padEnd(28)} ${col('median')} ${col('min')} ${col('max')}${other ? ` ${col('podman')} ${col('ratio')}` : ''}`,
   );
   for (const k of keys) console.log(fmt(k));
   console.log(
     `node memory after ${args.idleSeconds}s idle: control plane ${result.idleMemoryMiB?.controlPlane} MiB${result.idleMemoryMiB?.worker === undefined ? '' : `, worker ${result.idleMemoryMiB.worker} MiB`}; node image: ${result.nodeImageMB} MB`,
   );
+  if (result.podman) {
+    const m = result.podman.idleMemoryMiB;
+    console.log(
+      `podman ${result.podman.engine}: node memory after ${args.idleSeconds}s idle: control plane ${m?.controlPlane} MiB${m?.worker === undefined ? '' : `, worker ${m.worker} MiB`}; node image: ${result.podman.nodeImageMB} MB`,
+    );
+  }
   if (floor) {
     console.log(
       `floor (plain processes, median of ${Math.min(3, args.iterations)}): API answering ${(floor.apiServerAnswering / 1000).toFixed(2)} s, node Ready ${(floor.nodeReady / 1000).toFixed(2)} s; total / floor = ${result.ratioToFloor?.toFixed(2)}`,

@@ -22,38 +22,10 @@ if [ "$(id -u)" != 0 ]; then
   exit 3
 fi
 
-. /etc/os-release
 if ! command -v dockerd >/dev/null 2>&1 || [ "$(dockerd --version | sed -E 's/.*version ([0-9]+).*/\1/')" -lt 24 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  if [ "${VERSION_CODENAME:-}" = bookworm ]; then
-    # Reuse the mirror this machine is already configured with: never name one here.
-    uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-    [ -n "$uri" ] || uri=$(awk '/^deb / && $3 ~ /^bookworm$/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-    if [ -z "$uri" ]; then
-      echo "setup-docker: cannot find this machine's Debian mirror in the apt configuration" >&2
-      echo "hint: add a trixie apt source by hand, then run this again" >&2
-      exit 3
-    fi
-    cat > /etc/apt/sources.list.d/minilab-trixie.sources <<SRC
-Types: deb
-URIs: $uri
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-    cat > /etc/apt/preferences.d/minilab-trixie <<PIN
-Package: *
-Pin: release n=trixie
-Pin-Priority: 100
-PIN
-    log "installing docker.io from trixie (pinned low, nothing else upgraded)"
-    apt-get update -qq
-    apt-get install -y -qq -t trixie docker.io >/dev/null
-  else
-    log "installing docker.io"
-    apt-get update -qq
-    apt-get install -y -qq docker.io >/dev/null
-  fi
+  . "$(dirname "$0")/apt-trixie.sh"
+  log "installing docker.io from trixie"
+  install_from_trixie docker.io
 fi
 
 log "starting dockerd"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-command set-up of a fresh Debian machine for minilab development and CI (run as root):
-# OS packages, a Docker engine, npm dependencies, the build, and the node image.
+# OS packages, a Docker engine and podman, npm dependencies, the build, and the node image.
 # Safe to run again: every step skips what is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +28,12 @@ fi
 command -v go >/dev/null || { echo "setup: Go is needed to build the Kubernetes components" >&2; echo "hint: install Go >= 1.24 (apt-get install -t trixie golang) and run this again" >&2; exit 3; }
 
 bash scripts/setup-docker.sh
+# podman too, for --driver podman and its tests (MINILAB_SKIP_PODMAN=1 leaves it out).
+# A failure here leaves Docker's set-up whole: it is said, and the podman tests fail for it.
+podman_ready=0
+if [ "${MINILAB_SKIP_PODMAN:-}" != 1 ]; then
+  if bash scripts/setup-podman.sh; then podman_ready=1; else log "podman could not be set up (above); Docker's set-up goes on"; fi
+fi
 
 # Every node runs a kubelet and containerd, each holding inotify instances: a highly available
 # cluster (five containers) beside another cluster ran out of the kernel's default 128. The
@@ -49,5 +55,9 @@ npm run build --silent
 if [ "${MINILAB_SKIP_IMAGE:-}" != 1 ]; then
   log "building the node image and the add-ons' images (cached stages make this quick after the first time)"
   node dist/src/main.js image build --addons
+  if [ "$podman_ready" = 1 ]; then
+    log "building the node image into podman's store (the same cached stages)"
+    node dist/src/main.js image build --driver podman
+  fi
 fi
 log "done: try 'node dist/src/main.js start' (or 'npm link' and 'minilab start')"

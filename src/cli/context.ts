@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { parseExtraLabels } from '../labels.js';
 import type { LifecycleContext } from '../lifecycle/types.js';
-import { ProfileStore, minilabHome } from '../profile/store.js';
+import { ProfileStore, minilabHome, type ProfileConfig } from '../profile/store.js';
 import { MinilabError } from '../errors.js';
 import {
   DRIVERS,
@@ -14,6 +14,13 @@ import {
 import type { Provider } from '../providers/types.js';
 import { Reporter } from '../reporter.js';
 
+export interface ProviderOptions {
+  /** The driver the user named (start's and image build's --driver, delete --all's listing). */
+  driver?: Driver;
+  /** May start the podman service when none runs (start, image build: commands that make things). */
+  startService?: boolean;
+}
+
 /** Everything a command needs, built once in main: environment read here and nowhere deeper. */
 export interface Context {
   env: NodeJS.ProcessEnv;
@@ -25,17 +32,17 @@ export interface Context {
   /** Extra labels on every resource this run makes (MINILAB_LABELS). */
   extraLabels: Record<string, string>;
   reporter: Reporter;
-  /** The driver a command was told to use (start's and image build's --driver). */
-  driver?: Driver;
   /**
-   * The provider of a profile's nodes (the driver its profile records), or with no profile (or a
-   * new one) the driver asked for (--driver, else MINILAB_DRIVER) or detected; connected on first use.
+   * The provider of a profile's nodes: the driver its state records (absent: docker), else the
+   * engine that holds nodes of that profile, else (a new cluster, or no profile) `opts.driver`
+   * (--driver), MINILAB_DRIVER, or the one detected. A --driver other than the profile's is a usage
+   * error. Connected on first use; only `opts.startService` may start a podman service.
    */
-  provider(profile?: string): Promise<Provider>;
-  /** The provider of every driver whose engine answers (commands over all profiles). */
+  provider(profile?: string, opts?: ProviderOptions): Promise<Provider>;
+  /** The provider of every driver whose engine answers (commands over all profiles); starts nothing. */
   providers(): Promise<Provider[]>;
   /** What lifecycle operations on a profile need, with its provider connected. */
-  lifecycle(profile?: string): Promise<LifecycleContext>;
+  lifecycle(profile?: string, opts?: ProviderOptions): Promise<LifecycleContext>;
   verbose: boolean;
   /** Set by commands whose exit code reports state rather than failure (status, ssh). */
   exitCode?: number;
@@ -49,28 +56,68 @@ export function createContext(io: {
 }): Context {
   const home = minilabHome(io.env);
   const connected = new Map<Driver, Promise<Provider>>();
-  const connect = (driver: Driver) => {
+  const connect = (driver: Driver, startService = false) => {
     let provider = connected.get(driver);
     if (!provider) {
       // The driver's client (dockerode) loads only for commands that talk to an engine.
-      provider = connectProvider(driver, { env: io.env, home, notify: (m) => ctx.reporter.info(m) });
+      provider = connectProvider(driver, {
+        env: io.env,
+        home,
+        startService,
+        notify: (m) => ctx.reporter.info(m),
+      });
       connected.set(driver, provider);
       provider.catch(() => connected.delete(driver));
     }
     return provider;
   };
-  const driverFor = async (profile?: string): Promise<Driver> => {
-    const config = profile ? await ctx.profiles.read(profile).catch(() => undefined) : undefined;
+  /** Every engine that answers, without starting any: a podman service only where one is served. */
+  const reachable = async () => {
+    const drivers = DRIVERS.filter((d) => d !== 'podman' || podmanServed(io.env));
+    const reached = await Promise.allSettled(drivers.map((d) => connect(d)));
+    return reached.map((r, i) => ({ driver: drivers[i]!, result: r }));
+  };
+  const driverFor = async (profile: string | undefined, asked: Driver | undefined): Promise<Driver> => {
+    let config: ProfileConfig | undefined;
+    try {
+      config = profile ? await ctx.profiles.read(profile) : undefined;
+    } catch {
+      // Unreadable state: the engines say where its nodes are (below), so delete still finds them.
+    }
     if (config) {
-      const recorded = validateDriver(config.driver ?? 'docker', `the profile "${profile}"`);
-      if (ctx.driver && ctx.driver !== recorded) {
-        throw new MinilabError('usage', `profile "${profile}" runs on ${recorded}, not ${ctx.driver}`, {
+      const recorded = DRIVERS.find((d) => d === (config.driver ?? 'docker'));
+      if (!recorded) {
+        throw new MinilabError(
+          'environment',
+          `the profile "${profile}" records an unknown driver "${config.driver}"`,
+          {
+            hint: `fix its profile.json (${DRIVERS.join(' or ')}), or remove the folder ${ctx.profiles.dir(profile ?? '')}`,
+          },
+        );
+      }
+      if (asked && asked !== recorded) {
+        throw new MinilabError('usage', `profile "${profile}" runs on ${recorded}, not ${asked}`, {
           hint: `leave --driver out, or delete the profile first (minilab delete -p ${profile})`,
         });
       }
       return recorded;
     }
-    if (ctx.driver) return ctx.driver;
+    if (profile) {
+      // No state (made under another MINILAB_HOME, or lost): the engine holding its nodes.
+      for (const { driver, result } of await reachable()) {
+        if (result.status !== 'fulfilled' || driver === asked) continue;
+        const nodes = await result.value.listNodes(profile).catch(() => []);
+        if (nodes.length > 0) {
+          if (asked) {
+            throw new MinilabError('usage', `profile "${profile}" runs on ${driver}, not ${asked}`, {
+              hint: `leave --driver out, or delete the profile first (minilab delete -p ${profile})`,
+            });
+          }
+          return driver;
+        }
+      }
+    }
+    if (asked) return asked;
     if (io.env.MINILAB_DRIVER) return validateDriver(io.env.MINILAB_DRIVER, 'MINILAB_DRIVER');
     return detectDriver(io.env);
   };
@@ -80,19 +127,17 @@ export function createContext(io: {
     profiles: new ProfileStore(home),
     extraLabels: parseExtraLabels(io.env.MINILAB_LABELS),
     reporter: new Reporter(io.stdout, io.stderr, io.env),
-    provider: async (profile) => connect(await driverFor(profile)),
+    provider: async (profile, opts = {}) => connect(await driverFor(profile, opts.driver), opts.startService),
     providers: async () => {
-      // A podman service is asked only where it runs: listing starts none.
-      const reached = await Promise.allSettled(
-        DRIVERS.filter((d) => d !== 'podman' || podmanServed(io.env)).map(connect),
-      );
-      const providers = reached.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      const reached = await reachable();
+      const providers = reached.flatMap((r) => (r.result.status === 'fulfilled' ? [r.result.value] : []));
       // With no engine at all, the first one's reason (and its hint) is the answer.
-      if (providers.length === 0 && reached[0]?.status === 'rejected') throw reached[0].reason;
+      const first = reached[0]?.result;
+      if (providers.length === 0 && first?.status === 'rejected') throw first.reason;
       return providers;
     },
-    lifecycle: async (profile) => ({
-      provider: await ctx.provider(profile),
+    lifecycle: async (profile, opts) => ({
+      provider: await ctx.provider(profile, opts),
       kube: (await import('../kube/cluster-api.js')).kubernetesApi(),
       reporter: ctx.reporter,
       profiles: ctx.profiles,

@@ -237,12 +237,14 @@ export async function loadImages(
     }
     const source = loadedAs.get(info.id);
     let digest: string;
-    if (source) {
-      await runInNode(
+    const tag = (from: string) =>
+      runInNode(
         node,
-        ['ctr', '-n', 'k8s.io', 'images', 'tag', '--local', '--force', source.ref, wanted],
-        `tagging ${source.ref} as ${wanted}`,
+        ['ctr', '-n', 'k8s.io', 'images', 'tag', '--local', '--force', from, wanted],
+        `tagging ${from} as ${wanted}`,
       );
+    if (source) {
+      await tag(source.ref);
       digest = source.digest;
     } else {
       const imported = await importStream(node, await images.save(ref), ref, {
@@ -255,6 +257,9 @@ export async function loadImages(
           hint: 'docker save gave an archive with no image in it; check the image (docker image inspect), then load it again',
         });
       }
+      // The store may name it otherwise than asked (podman: localhost/app:dev for app:dev): the
+      // name asked for is the one pods use, so it is given too.
+      if (named.ref !== wanted) await tag(named.ref);
       digest = named.digest;
       loadedAs.set(info.id, { ref: wanted, digest });
     }

@@ -40,7 +40,8 @@ export async function preflight(provider: Provider, req: PreflightRequest): Prom
   const info = await provider.info();
   refuseIfImpossible(info);
   const warnings: string[] = [...(info.warnings ?? [])];
-  if (info.rootless) {
+  // (podman's own refusals say what its rootless mode lacks, above)
+  if (info.rootless && info.refusals === undefined) {
     warnings.push(
       `the ${info.engine.name} engine runs rootless: nodes need cgroup v2 with delegated cpu, memory and pids controllers`,
     );
@@ -57,7 +58,7 @@ export async function preflight(provider: Provider, req: PreflightRequest): Prom
         'environment',
         `only ${(free / GiB).toFixed(1)} GiB free under ${info.rootDir}`,
         {
-          hint: 'free disk space (docker system prune, or remove unused node images with docker image rm)',
+          hint: `free disk space (${provider.images.engine.cli} system prune, or remove unused node images with ${provider.images.engine.cli} image rm)`,
         },
       );
     }
@@ -125,8 +126,12 @@ export async function checkNewCluster(
   const info = await provider.info();
   refuseIfImpossible(info);
   checkResources(info, req);
-  // A rootless engine publishes ports as the user: below the kernel's unprivileged start it cannot.
-  const lowest = info.rootless && info.local ? await readNumber(UNPRIVILEGED_PORT_START) : undefined;
+  // Rootless podman publishes ports as the user: below the kernel's unprivileged start it cannot
+  // (rootless Docker's rootlesskit may have been given the capability: not checked there).
+  const lowest =
+    info.rootless && info.local && info.driver === 'podman'
+      ? await readNumber(UNPRIVILEGED_PORT_START)
+      : undefined;
   const low = lowest === undefined ? undefined : req.ports.find((p) => p.hostPort < lowest);
   if (low && lowest !== undefined) {
     throw new MinilabError(

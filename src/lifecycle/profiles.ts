@@ -4,7 +4,8 @@ import type { Provider } from '../providers/types.js';
 
 export interface ProfileSummary {
   name: string;
-  status: 'running' | 'stopped' | 'partial' | 'missing';
+  /** unreachable: the engine of its driver does not answer (its nodes may well exist). */
+  status: 'running' | 'stopped' | 'partial' | 'missing' | 'unreachable';
   driver: string;
   nodes: { name: string; role: string; status: string }[];
   kubernetesVersion?: string;
@@ -33,13 +34,15 @@ export async function listProfiles(providers: Provider[], store: ProfileStore): 
     const nodes = own?.provider.driver === driver ? own.nodes.filter((n) => n.profile === name) : [];
     const running = nodes.filter((n) => n.state.running).length;
     const status =
-      nodes.length === 0
-        ? 'missing'
-        : running === nodes.length
-          ? 'running'
-          : running === 0
-            ? 'stopped'
-            : 'partial';
+      !own || own.provider.driver !== driver
+        ? 'unreachable'
+        : nodes.length === 0
+          ? 'missing'
+          : running === nodes.length
+            ? 'running'
+            : running === 0
+              ? 'stopped'
+              : 'partial';
     let apiServer: string | undefined;
     try {
       if (!own) throw new Error('no engine answers for this driver');

@@ -2,10 +2,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MinilabError } from '../errors.js';
 import { onPath } from '../on-path.js';
-import { podmanSockets } from './podman/sockets.js';
+import { DOCKER_DEFAULT_SOCKET } from './docker/socket.js';
+import { podmanSockets, socketPath } from './podman/sockets.js';
 import type { Provider } from './types.js';
-
-const DOCKER_SOCKET = '/var/run/docker.sock';
 
 /** The drivers minilab has, as users name them to --driver (and MINILAB_DRIVER). */
 export const DRIVERS = ['docker', 'podman'] as const;
@@ -27,6 +26,8 @@ export interface ConnectOptions {
   home: string;
   /** Told of what connecting did on the user's behalf (a podman service started). */
   notify?: (message: string) => void;
+  /** Whether a podman service may be started where none runs (commands that make things). */
+  startService?: boolean;
 }
 
 /**
@@ -46,6 +47,7 @@ export async function connectProvider(driver: Driver, opts: ConnectOptions): Pro
         uid: process.getuid?.(),
         log: join(opts.home, 'logs', 'podman-service.log'),
         notify: opts.notify,
+        start: opts.startService ?? false,
       });
     }
   }
@@ -61,7 +63,7 @@ export function detectDriver(
   uid = process.getuid?.(),
   exists: (path: string) => boolean = existsSync,
 ): Driver {
-  if (env.DOCKER_HOST || exists(DOCKER_SOCKET)) return 'docker';
+  if (env.DOCKER_HOST || exists(DOCKER_DEFAULT_SOCKET)) return 'docker';
   if (podmanServed(env, uid, exists) || onPath('podman', env.PATH)) return 'podman';
   return 'docker';
 }
@@ -73,5 +75,8 @@ export function podmanServed(
   exists: (path: string) => boolean = existsSync,
 ): boolean {
   if (env.CONTAINER_HOST) return true;
-  return podmanSockets(env, uid).some((s) => exists(s.address.slice('unix://'.length)));
+  return podmanSockets(env, uid).some((s) => {
+    const path = socketPath(s.address);
+    return path !== undefined && exists(path);
+  });
 }

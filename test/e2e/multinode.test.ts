@@ -17,6 +17,7 @@ import {
   kubeClients,
   podResult,
   readClaimFile,
+  runPodOnce,
   sandbox,
   waitFor,
   waitForReadyNodes,
@@ -61,20 +62,10 @@ async function runOn(
   args: string[],
   imagePullPolicy: 'Never' | 'Always' = 'Never',
 ) {
-  const { core } = clients();
-  await core.createNamespacedPod({
-    namespace: 'default',
-    body: {
-      metadata: { name },
-      spec: {
-        nodeName: node,
-        tolerations: TOLERATE_ALL,
-        restartPolicy: 'Never',
-        containers: [{ name: 'c', image: echoImage, imagePullPolicy, args }],
-      },
-    },
+  return runPodOnce(clients().core, name, echoImage, args, {
+    spec: { nodeName: node, tolerations: TOLERATE_ALL },
+    container: { imagePullPolicy },
   });
-  return podResult(core, 'default', name);
 }
 
 test('start --nodes 3 makes a control plane and two Ready workers; status lists every node', async () => {

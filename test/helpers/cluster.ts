@@ -123,6 +123,31 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * A pod of `image` (never pulled) in namespace default that runs once with these arguments, with
+ * additions to its spec and container; its phase and log once it has finished.
+ */
+export async function runPodOnce(
+  core: k8s.CoreV1Api,
+  name: string,
+  image: string,
+  args: string[],
+  more: { spec?: Partial<k8s.V1PodSpec>; container?: Partial<k8s.V1Container>; timeoutMs?: number } = {},
+) {
+  await core.createNamespacedPod({
+    namespace: 'default',
+    body: {
+      metadata: { name },
+      spec: {
+        restartPolicy: 'Never',
+        ...more.spec,
+        containers: [{ name: 'c', image, imagePullPolicy: 'Never', args, ...more.container }],
+      },
+    },
+  });
+  return podResult(core, 'default', name, more.timeoutMs);
+}
+
 /** A pod's logs once it has terminated (for pods that run one command and exit). */
 export async function podResult(core: k8s.CoreV1Api, namespace: string, name: string, timeoutMs = 120_000) {
   const status = await waitFor(`pod ${name} to finish`, timeoutMs, async () => {
@@ -235,28 +260,15 @@ const STORAGE_HELPER_IMAGE = 'docker.io/minilab/storage-helper:v1';
 
 /** A pod on one node (by the scheduler, so a PVC can bind there) that runs a shell script once. */
 async function runWithClaim(core: k8s.CoreV1Api, name: string, node: string, script: string) {
-  await core.createNamespacedPod({
-    namespace: 'default',
-    body: {
-      metadata: { name },
-      spec: {
-        nodeSelector: { 'kubernetes.io/hostname': node },
-        restartPolicy: 'Never',
-        terminationGracePeriodSeconds: 1,
-        containers: [
-          {
-            name: 'c',
-            image: STORAGE_HELPER_IMAGE,
-            imagePullPolicy: 'Never',
-            command: ['sh', '-c', script],
-            volumeMounts: [{ name: 'data', mountPath: '/data' }],
-          },
-        ],
-        volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }],
-      },
+  return runPodOnce(core, name, STORAGE_HELPER_IMAGE, [], {
+    spec: {
+      nodeSelector: { 'kubernetes.io/hostname': node },
+      terminationGracePeriodSeconds: 1,
+      volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }],
     },
+    container: { command: ['sh', '-c', script], volumeMounts: [{ name: 'data', mountPath: '/data' }] },
+    timeoutMs: 300_000,
   });
-  return podResult(core, 'default', name, 300_000);
 }
 
 /**

@@ -20,6 +20,7 @@ export const connectPodman = () =>
     uid: process.getuid?.(),
     log: join(tmpdir(), 'minilab-test-podman-service.log'),
     timeoutMs: 10_000,
+    start: true,
   });
 
 /** Removes every container, volume and network labelled by this test run; returns what was left before. */

@@ -2,12 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { MinilabError } from '../../src/errors.js';
 import { ProfileStore } from '../../src/profile/store.js';
-import { unqualified } from '../../src/providers/docker/dialect.js';
+import { pickSubnet } from '../../src/providers/docker/addresses.js';
+import { DOCKER_DIALECT, PODMAN_DIALECT, unqualified } from '../../src/providers/docker/dialect.js';
 import { detectDriver, validateDriver } from '../../src/providers/index.js';
-import { podmanAddress } from '../../src/providers/podman/connect.js';
+import { connectPodman, podmanAddress } from '../../src/providers/podman/connect.js';
 import {
   checkPodmanVersion,
   rootlessRefusals,
@@ -45,6 +47,31 @@ test('podman addresses: unix and tcp are reached; ssh is a usage error with a hi
   assert.throws(() => podmanAddress('ssh://core@host/run/podman/podman.sock'), isError('usage', /ssh:\/\//));
 });
 
+test('a podman socket that exists but does not answer is an environment error naming it, not a fallback', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'minilab-dead-socket-'));
+  const path = join(dir, 'podman.sock');
+  // Listens, never answers: the service hung (a socket file left behind answers ECONNREFUSED, the same way).
+  const held: Socket[] = [];
+  const server = createServer((socket) => void held.push(socket));
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  try {
+    await assert.rejects(
+      connectPodman({
+        env: { CONTAINER_HOST: `unix://${path}`, PATH: '' },
+        log: join(dir, 'log'),
+        timeoutMs: 300,
+      }),
+      (err: unknown) =>
+        isError('environment', new RegExp(`the podman service at unix://${path} does not answer`))(err) &&
+        /restart podman\.socket/.test((err as MinilabError).hint ?? ''),
+    );
+  } finally {
+    for (const socket of held) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test("image names from podman's compatible API are shortened as users write them; others are kept", () => {
   assert.equal(unqualified('docker.io/minilab/node:v1.37.2'), 'minilab/node:v1.37.2');
   assert.equal(unqualified('docker.io/library/nginx:1.27'), 'nginx:1.27');
@@ -65,6 +92,24 @@ const info = (rootless: boolean, cgroupVersion: string, controllers: string[]): 
     security: { rootless },
   },
   store: { graphRoot: '/var/lib/containers/storage' },
+});
+
+test("podman's node networks take other subnets than Docker's: neither engine sees the other's stopped ones", () => {
+  assert.equal(pickSubnet([])?.subnet, '192.168.49.0/24');
+  assert.equal(pickSubnet([], 0, PODMAN_DIALECT.firstSubnet)?.subnet, '192.168.53.0/24');
+  const docker = new Set<string>();
+  const podman = new Set<string>();
+  for (let i = 0; i < 30; i++) {
+    const d = pickSubnet([], i, DOCKER_DIALECT.firstSubnet)?.subnet;
+    const p = pickSubnet([], i, PODMAN_DIALECT.firstSubnet)?.subnet;
+    if (d) docker.add(d);
+    if (p) podman.add(p);
+  }
+  assert.ok(docker.size > 20 && podman.size > 20);
+  assert.deepEqual(
+    [...docker].filter((x) => podman.has(x)),
+    [],
+  );
 });
 
 test('rootless podman: refused on cgroup v1 and without delegated cpu, memory, pids; rootful needs nothing', () => {

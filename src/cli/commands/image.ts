@@ -68,8 +68,7 @@ export function registerImage(image: Command, ctx: Context): void {
           opts.source === 'release'
             ? validateReleaseUrl(opts.releaseUrl ?? (ctx.env.MINILAB_RELEASE_URL || DEFAULT_RELEASE_URL))
             : undefined;
-        ctx.driver = opts.driver;
-        const provider = await ctx.provider();
+        const provider = await ctx.provider(undefined, { driver: opts.driver, startService: true });
         const result = await buildNodeImage(
           { images: provider.images, reporter: ctx.reporter, home: ctx.home, extraLabels: ctx.extraLabels },
           version,
@@ -157,9 +156,8 @@ export function registerImage(image: Command, ctx: Context): void {
           '--driver applies only to --node-images',
           'add --node-images, or leave --driver out',
         );
-      ctx.driver = opts.driver;
       const profile = profileOf(cmd, ctx.env);
-      const provider = await ctx.provider(opts.nodeImages ? undefined : profile);
+      const provider = await ctx.provider(opts.nodeImages ? undefined : profile, { driver: opts.driver });
       if (!opts.nodeImages) {
         const { node } = await runningControlPlane(provider, profile);
         const [listed, tags] = await Promise.all([clusterImages(node), mirroredTags(node)]);

@@ -13,6 +13,7 @@ import { DEFAULT_KUBERNETES_VERSION } from '../../version.js';
 import { MinilabError, usageError } from '../../errors.js';
 import { readFile } from 'node:fs/promises';
 import { mergeWithFlags, parseClusterConfig, type ClusterConfig } from '../../config/cluster-config.js';
+import { validateDriver } from '../../providers/index.js';
 import { driverOption, outputOption, parseIntOption, profileOf, type OutputFormat } from '../options.js';
 import { table } from '../output.js';
 import { parseAddonList } from '../../addons/catalog.js';
@@ -136,7 +137,6 @@ export function registerLifecycle(program: Command, ctx: Context): void {
           })
         : undefined;
       const profile = profileFor(cmd, ctx.env, config);
-      ctx.driver = opts.driver;
       // start is the only lifecycle command needing the Kubernetes client library: load it on demand.
       const { start } = await import('../../lifecycle/start.js');
       const shape = config
@@ -145,7 +145,7 @@ export function registerLifecycle(program: Command, ctx: Context): void {
             controlPlanes: config.nodes.filter((n) => n.role === 'control-plane').length,
           }
         : clusterShape({ nodes: opts.nodes, controlPlanes: opts.controlPlanes });
-      const result = await start(await ctx.lifecycle(profile), {
+      const result = await start(await ctx.lifecycle(profile, { driver: opts.driver, startService: true }), {
         profile,
         kubernetesVersion: version,
         explicitVersion: opts.kubernetesVersion !== undefined,
@@ -191,12 +191,18 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .addOption(outputOption())
     .action(async (opts: { all?: boolean; output: OutputFormat }, cmd: Command) => {
       const profiles = opts.all
-        ? (await listProfiles(await ctx.providers(), ctx.profiles)).map((p) => p.name)
-        : [profileOf(cmd, ctx.env)];
+        ? (await listProfiles(await ctx.providers(), ctx.profiles)).map((p) => ({
+            name: p.name,
+            driver: validateDriver(p.driver, `the profile "${p.name}"`),
+          }))
+        : [{ name: profileOf(cmd, ctx.env), driver: undefined }];
+      // Every engine needed is reached before anything is deleted: none fails halfway through.
+      const contexts = [];
+      for (const p of profiles) contexts.push(await ctx.lifecycle(p.name, { driver: p.driver }));
       const results = [];
-      for (const p of profiles) {
-        const lc = await ctx.lifecycle(p);
-        results.push(await ctx.reporter.step(`Deleting "${p}"`, () => deleteProfile(lc, p)));
+      for (const [i, p] of profiles.entries()) {
+        const lc = contexts[i]!;
+        results.push(await ctx.reporter.step(`Deleting "${p.name}"`, () => deleteProfile(lc, p.name)));
       }
       ctx.reporter.result(opts.output, { deleted: results }, (d) =>
         d.deleted.length === 0

@@ -39,12 +39,12 @@ export function addressingOf(subnet: string): NetworkAddressing {
 }
 
 /**
- * The first 192.168.x.0/24 (x = 49, 58, 67, ...: minikube's steps) that overlaps none of the
- * subnets in use (the engine's other networks, the host's own addresses).
+ * The first 192.168.x.0/24 (x = 49, 58, 67, ...: minikube's steps, from `first`) that overlaps
+ * none of the subnets in use (the engine's other networks, the host's own addresses).
  */
-export function pickSubnet(taken: readonly string[], skip = 0): NetworkAddressing | undefined {
+export function pickSubnet(taken: readonly string[], skip = 0, first = 49): NetworkAddressing | undefined {
   let skipped = 0;
-  for (let x = 49; x <= 254; x += 9) {
+  for (let x = first; x <= 254; x += 9) {
     const subnet = `192.168.${x}.0/24`;
     if (taken.some((t) => overlaps(subnet, t))) continue;
     if (skipped++ < skip) continue;

@@ -6,12 +6,13 @@ import { join } from 'node:path';
 import { MinilabError, withTimeout } from '../../errors.js';
 import { ProviderError } from '../errors.js';
 import { DOCKER_DIALECT, type Dialect } from './dialect.js';
+import { DOCKER_DEFAULT_SOCKET } from './socket.js';
 
 /** Deadline for calls that should answer at once; long streams (image load, exec) have their own. */
 const CALL_TIMEOUT_MS = 20_000;
 const ENGINE_HINT =
-  'start a Docker engine (on Debian: sudo scripts/setup-docker.sh), point DOCKER_HOST at a running one, or use --driver podman';
-const DEFAULT_HOST = 'unix:///var/run/docker.sock';
+  'start a Docker engine (on Debian: sudo scripts/setup-docker.sh) or point DOCKER_HOST at a running one';
+const DEFAULT_HOST = `unix://${DOCKER_DEFAULT_SOCKET}`;
 
 /** The shape of dockerode's errors: the engine's HTTP status and message. */
 export interface DockerError {

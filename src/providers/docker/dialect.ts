@@ -14,6 +14,12 @@ export interface Dialect {
   hint: string;
   /** The `container` variable a node's systemd reads (podman sets "podman" in its own containers). */
   containerEnv: string;
+  /**
+   * The third octet of the first 192.168.x.0/24 a node network is given (then x + 9, ...). The two
+   * engines never take the same one: netavark makes a network's bridge only while a container
+   * uses it, so neither engine can see a stopped cluster's subnet of the other.
+   */
+  firstSubnet: number;
   /** An image name as users write it, from the name the engine answers with. */
   shortName(name: string): string;
   /**
@@ -29,6 +35,7 @@ export const DOCKER_DIALECT: Dialect = {
   cli: 'docker',
   hint: 'check that the Docker engine is healthy',
   containerEnv: 'docker',
+  firstSubnet: 49,
   shortName: (name) => name,
   execStartSize: () => ({}),
 };
@@ -50,6 +57,7 @@ export const PODMAN_DIALECT: Dialect = {
   cli: 'podman',
   hint: 'check that the podman service is healthy (podman system service, or systemctl status podman.socket)',
   containerEnv: 'podman',
+  firstSubnet: 53,
   shortName: unqualified,
   execStartSize: (rows, columns) => ({ h: rows, w: columns }),
 };

@@ -39,12 +39,12 @@ export class DockerProvider implements Provider {
   }
 
   /** How the engine's loopback ports stand (asked once: the engine's version and this process's rights). */
-  private exposure?: Promise<Exposure>;
+  protected exposure?: Promise<Exposure>;
 
   constructor(
     readonly engine: DockerEngine,
     /** How the loopback guard runs iptables, and as whom this process runs (fakes in tests). */
-    private readonly firewall: { run: CommandRunner; uid?: number } = {
+    protected readonly firewall: { run: CommandRunner; uid?: number } = {
       run: runCommand,
       uid: process.getuid?.(),
     },
@@ -76,7 +76,7 @@ export class DockerProvider implements Provider {
     };
   }
 
-  private loopbackExposure(known?: EngineInfo): Promise<Exposure> {
+  protected loopbackExposure(known?: EngineInfo): Promise<Exposure> {
     this.exposure ??= (async () => {
       const i = known ?? (await this.engine.info());
       const local = this.engine.client.local;

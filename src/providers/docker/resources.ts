@@ -30,7 +30,7 @@ export class Networks {
       ...(this.client.local ? hostSubnets() : []),
     ];
     for (let attempt = 0; ; attempt++) {
-      const addressing = pickSubnet(taken, attempt);
+      const addressing = pickSubnet(taken, attempt, this.client.dialect.firstSubnet);
       try {
         await this.client.call('create a network', () =>
           docker.createNetwork({

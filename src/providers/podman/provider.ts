@@ -2,6 +2,7 @@ import { MinilabError } from '../../errors.js';
 import type { ProviderInfo, Refusal } from '../types.js';
 import type { DockerClient } from '../docker/client.js';
 import { DockerEngine } from '../docker/engine.js';
+import { probeHost, type Exposure } from '../docker/loopback-guard.js';
 import { DockerProvider } from '../docker/provider.js';
 import { connectPodman, type ConnectOptions } from './connect.js';
 import type { PodmanSocket } from './sockets.js';
@@ -83,9 +84,11 @@ export class PodmanProvider extends DockerProvider {
 
   static async open(opts: ConnectOptions): Promise<PodmanProvider> {
     const { client, socket } = await connectPodman(opts);
-    const provider = new PodmanProvider(new DockerEngine(client), socket);
-    checkPodmanVersion((await provider.podmanInfo()).version.Version);
-    return provider;
+    // The compatible /version answers on every podman; libpod's paths name a version (4.0 here)
+    // that an older service refuses.
+    const version = await client.call('report its version', () => client.docker.version());
+    checkPodmanVersion(version.Version);
+    return new PodmanProvider(new DockerEngine(client), socket);
   }
 
   private get client(): DockerClient {
@@ -107,7 +110,8 @@ export class PodmanProvider extends DockerProvider {
   override async info(): Promise<ProviderInfo> {
     const i = await this.podmanInfo();
     const rootless = i.host.security.rootless;
-    const warnings: string[] = [];
+    const { warning } = await this.loopbackExposure();
+    const warnings: string[] = warning ? [warning] : [];
     if (i.host.cgroupVersion !== 'v2' && !rootless) {
       warnings.push('podman on cgroup v1 is deprecated by podman (it still works; cgroup v2 is the future)');
     }
@@ -128,11 +132,28 @@ export class PodmanProvider extends DockerProvider {
   }
 
   /**
-   * Nothing to guard: netavark turns route_localnet on only on its own bridge, so a 127.0.0.1
-   * port is reached from this machine (and the network's own containers), never from neighbours
-   * on the LAN, which Docker before 28 allowed (see docker/loopback-guard.ts).
+   * Rootful podman publishes a 127.0.0.1 port with netavark's NAT rules in PREROUTING, the
+   * mechanism that lets network neighbours reach such ports on Docker before 28 (see
+   * docker/loopback-guard.ts); the same raw-table rules guard them. Rootless podman publishes
+   * through a listener of its own (rootlessport), as rootless Docker does: nothing to guard.
    */
-  override guardPorts(): Promise<string[]> {
-    return Promise.resolve([]);
+  protected override loopbackExposure(): Promise<Exposure> {
+    this.exposure ??= (async () => {
+      const i = await this.podmanInfo();
+      const local = this.client.local;
+      const exposed = local && !i.host.security.rootless;
+      if (!exposed) return { exposed: false, manageable: false, mirroredLoopback: false };
+      const host = await probeHost(this.firewall.run, this.firewall.uid);
+      return {
+        exposed,
+        manageable: host.denied === undefined,
+        mirroredLoopback: host.mirroredLoopback,
+        warning:
+          host.denied === undefined
+            ? undefined
+            : `rootful podman's NAT rules let hosts on the same network reach ports published on 127.0.0.1, and minilab cannot guard them here (${host.denied}): the API server port and --ports stay reachable by this machine's network neighbours`,
+      };
+    })();
+    return this.exposure;
   }
 }

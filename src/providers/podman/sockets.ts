@@ -23,3 +23,8 @@ export function podmanSockets(env: NodeJS.ProcessEnv, uid: number | undefined): 
   const runtime = env.XDG_RUNTIME_DIR || `/run/user/${uid}`;
   return [{ address: `unix://${runtime}/podman/podman.sock`, rootless: true, from: 'rootless' }, rootful];
 }
+
+/** The file of a unix:// address, or undefined for a TCP one. */
+export function socketPath(address: string): string | undefined {
+  return address.startsWith('unix://') ? address.slice('unix://'.length) : undefined;
+}
