@@ -1,5 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Labels } from '../../src/labels.js';
 import type { PodmanProvider } from '../../src/providers/podman/provider.js';
 import { cleanupTestResources, connect, connectPodman, runId } from '../helpers/engine.js';
@@ -16,6 +18,7 @@ import {
 
 // One cluster on the podman service (rootful: this host is cgroup v1, where rootless podman is
 // refused; test/unit/podman.test.ts covers that refusal), taken through what users do with it.
+// One node: beside Docker here, nodes of one podman network cannot reach each other (README).
 const profile = `pm-${runId}`;
 const node = `${profile}-control-plane`;
 /** The name pods use; podman's store holds it as `stored`, as it names images built there. */
@@ -92,6 +95,22 @@ test("image load takes an image from podman's store (named localhost/... there);
   ]);
   assert.equal(viaService.phase, 'Succeeded', viaService.log);
   assert.match(viaService.log, /^hello from echo-/);
+  // An exec into a pod: runc in the node joins the pod's cgroups (on a cgroup v1 host podman gives
+  // the node no cgroup namespace, and the node's entrypoint keeps systemd to the v1 hierarchies).
+  const exec = await s.minilab([
+    'kubectl',
+    '-p',
+    profile,
+    '--',
+    'exec',
+    'deploy/echo',
+    '--',
+    '/echo-server',
+    'resolve',
+    'kubernetes.default.svc.cluster.local',
+  ]);
+  assert.equal(exec.code, 0, exec.stderr);
+  assert.match(exec.stdout, /^10\.96\.0\.1\b/);
 });
 
 test('a PersistentVolumeClaim keeps its file across stop and start on podman', async () => {
@@ -107,6 +126,13 @@ test('a PersistentVolumeClaim keeps its file across stop and start on podman', a
   const started = await s.minilab(['start', '-p', profile], { timeoutMs: 600_000 });
   assert.equal(started.code, 0, started.stderr);
   assert.equal(await readClaimFile(core, node, 'claim-reader'), `kept-${runId}`);
+});
+
+test("logs --export writes the node's bundle", async () => {
+  const dir = join(s.dir, 'logs');
+  const exported = await s.minilab(['logs', '-p', profile, '--export', dir]);
+  assert.equal(exported.code, 0, exported.stderr);
+  assert.ok((await readdir(join(dir, node))).includes('kubelet.log'));
 });
 
 test('delete leaves nothing of the cluster in podman: containers, volumes, network', async () => {

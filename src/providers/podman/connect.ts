@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, constants, existsSync } from 'node:fs';
-import { access, mkdir } from 'node:fs/promises';
+import { access, mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type Docker from 'dockerode';
 import lockfile from 'proper-lockfile';
@@ -55,7 +55,15 @@ export async function connectPodman(
   const open = (s: PodmanSocket, timeoutMs = opts.timeoutMs) =>
     DockerClient.open(podmanAddress(s.address), s.address, PODMAN_DIALECT, START_HINT(s), timeoutMs);
   const found = await existingSocket(sockets, opts.uid);
-  if (found) return { client: await answering(found, open), socket: found };
+  if (found) {
+    try {
+      return { client: await answering(found, open), socket: found };
+    } catch (err) {
+      // A socket file nobody listens on (its service was killed): start may put a service there.
+      if (!(opts.start && found === sockets[0] && found.from !== 'CONTAINER_HOST' && refused(err))) throw err;
+      await rm(socketPath(found.address) ?? '', { force: true });
+    }
+  }
   const first = sockets[0]!;
   const path = socketPath(first.address);
   if (path === undefined) return { client: await open(first), socket: first };
@@ -134,6 +142,14 @@ async function existingSocket(
     return s;
   }
   return undefined;
+}
+
+/** Whether connecting failed because nothing listens on the socket (not a hung service). */
+function refused(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if ((e as NodeJS.ErrnoException).code === 'ECONNREFUSED') return true;
+  }
+  return false;
 }
 
 /** The client of a socket that exists; one that does not answer is an error naming it. */
