@@ -48,6 +48,12 @@ export interface Context {
   exitCode?: number;
 }
 
+/** A --driver that is not the one the profile's nodes run on: refused before anything is done. */
+const otherDriver = (profile: string, theirs: Driver, asked: Driver) =>
+  new MinilabError('usage', `profile "${profile}" runs on ${theirs}, not ${asked}`, {
+    hint: `leave --driver out, or delete the profile first (minilab delete -p ${profile})`,
+  });
+
 export function createContext(io: {
   env: NodeJS.ProcessEnv;
   stdin: Context['stdin'];
@@ -95,11 +101,7 @@ export function createContext(io: {
           },
         );
       }
-      if (asked && asked !== recorded) {
-        throw new MinilabError('usage', `profile "${profile}" runs on ${recorded}, not ${asked}`, {
-          hint: `leave --driver out, or delete the profile first (minilab delete -p ${profile})`,
-        });
-      }
+      if (asked && asked !== recorded) throw otherDriver(profile ?? '', recorded, asked);
       return recorded;
     }
     if (profile) {
@@ -108,11 +110,7 @@ export function createContext(io: {
         if (result.status !== 'fulfilled' || driver === asked) continue;
         const nodes = await result.value.listNodes(profile).catch(() => []);
         if (nodes.length > 0) {
-          if (asked) {
-            throw new MinilabError('usage', `profile "${profile}" runs on ${driver}, not ${asked}`, {
-              hint: `leave --driver out, or delete the profile first (minilab delete -p ${profile})`,
-            });
-          }
+          if (asked) throw otherDriver(profile, driver, asked);
           return driver;
         }
       }

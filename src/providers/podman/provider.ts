@@ -1,7 +1,7 @@
 import { MinilabError } from '../../errors.js';
 import type { ProviderInfo, Refusal } from '../types.js';
 import type { DockerClient } from '../docker/client.js';
-import { DockerEngine } from '../docker/engine.js';
+import { DockerEngine, type EngineInfo } from '../docker/engine.js';
 import { probeHost, type Exposure } from '../docker/loopback-guard.js';
 import { DockerProvider } from '../docker/provider.js';
 import { connectPodman, type ConnectOptions } from './connect.js';
@@ -110,7 +110,8 @@ export class PodmanProvider extends DockerProvider {
   override async info(): Promise<ProviderInfo> {
     const i = await this.podmanInfo();
     const rootless = i.host.security.rootless;
-    const { warning } = await this.loopbackExposure();
+    // The info just read says all the exposure needs: the service is not asked again.
+    const { warning } = await this.loopbackExposure({ rootless });
     const warnings: string[] = warning ? [warning] : [];
     if (i.host.cgroupVersion !== 'v2' && !rootless) {
       warnings.push('podman on cgroup v1 is deprecated by podman (it still works; cgroup v2 is the future)');
@@ -137,11 +138,11 @@ export class PodmanProvider extends DockerProvider {
    * docker/loopback-guard.ts); the same raw-table rules guard them. Rootless podman publishes
    * through a listener of its own (rootlessport), as rootless Docker does: nothing to guard.
    */
-  protected override loopbackExposure(): Promise<Exposure> {
+  protected override loopbackExposure(known?: Pick<EngineInfo, 'rootless'>): Promise<Exposure> {
     this.exposure ??= (async () => {
-      const i = await this.podmanInfo();
+      const rootless = known?.rootless ?? (await this.podmanInfo()).host.security.rootless;
       const local = this.client.local;
-      const exposed = local && !i.host.security.rootless;
+      const exposed = local && !rootless;
       if (!exposed) return { exposed: false, manageable: false, mirroredLoopback: false };
       const host = await probeHost(this.firewall.run, this.firewall.uid);
       return {
