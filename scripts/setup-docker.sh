@@ -30,7 +30,8 @@ fi
 
 log "starting dockerd"
 mkdir -p /var/log
-setsid nohup dockerd >/var/log/minilab-dockerd.log 2>&1 < /dev/null &
+. "$(dirname "$0")/daemon.sh"
+start_daemon /var/log/minilab-dockerd.log dockerd
 for _ in $(seq 1 60); do
   if engine_answers; then
     log "engine answering ($(docker version --format '{{.Server.Version}}'))"

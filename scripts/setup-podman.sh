@@ -47,8 +47,9 @@ else
   # Nothing answers on it (checked above): a socket file left by a service that died would make
   # the new one fail to listen.
   rm -f "$socket"
-  PODMAN_IGNORE_CGROUPSV1_WARNING=1 setsid nohup podman system service --time=0 "unix://$socket" \
-    >/var/log/minilab-podman.log 2>&1 < /dev/null &
+  . "$(dirname "$0")/daemon.sh"
+  PODMAN_IGNORE_CGROUPSV1_WARNING=1 start_daemon /var/log/minilab-podman.log \
+    podman system service --time=0 "unix://$socket"
 fi
 for _ in $(seq 1 30); do
   if service_answers; then

@@ -5,6 +5,7 @@ import { waitUntil } from '../kube/wait.js';
 import { Labels } from '../labels.js';
 import { mirrorHost, mirrorPrefix } from '../cluster/mirror.js';
 import { writeFilesScript } from '../lifecycle/kubeadm.js';
+import { syncFirewall } from '../lifecycle/steps/firewall.js';
 import type { LifecycleContext } from '../lifecycle/types.js';
 import { resourceNames } from '../profile/name.js';
 import { providerFailure } from '../providers/errors.js';
@@ -114,14 +115,11 @@ done; true`,
  */
 async function ensureContainer(ctx: LifecycleContext, profile: string, nodes: Node[]): Promise<Node> {
   const all = await ctx.provider.services('registry');
-  const guard = async () => {
-    for (const w of (await ctx.provider.guardPorts?.(profile)) ?? []) ctx.reporter.warn(w);
-  };
   const found = all.find((r) => r.profile === profile);
   if (found) {
     if (!found.state.running) {
       await ctx.provider.startNode(found);
-      await guard();
+      await syncFirewall(ctx, profile);
     }
     return found;
   }
@@ -152,7 +150,7 @@ async function ensureContainer(ctx: LifecycleContext, profile: string, nodes: No
         dataPath: DATA,
         labels: { ...ctx.extraLabels, [Labels.registryPort]: String(hostPort) },
       });
-      await guard();
+      await syncFirewall(ctx, profile);
       return made;
     } catch (err) {
       if (!providerFailure(err, 'port-taken') || attempt >= 3) throw err;

@@ -5,7 +5,7 @@ import type { Node } from '../providers/types.js';
 import { withProfileLock } from './lock.js';
 import { controlPlane, credentials, etcdQuorum, runningControlPlane } from './nodes.js';
 import { waitForBoot } from './steps/boot.js';
-import { guardPorts } from './steps/guard-ports.js';
+import { syncFirewall } from './steps/firewall.js';
 import { READY_TIMEOUT_MS, whileRunning } from './steps/waits.js';
 import type { LifecycleContext } from './types.js';
 
@@ -141,7 +141,7 @@ export async function startNode(
       await ctx.reporter.step('Booting the node (systemd, containerd)', () => waitForBoot(node));
     }
     // What publishes now (the node, a load balancer started above) is guarded again.
-    await guardPorts(ctx, profile);
+    await syncFirewall(ctx, profile);
     const entry = await credentials(ctx.provider, found);
     let reported = before === undefined;
     await ctx.reporter.step(`Waiting for ${name} to be Ready`, (progress) =>

@@ -261,7 +261,7 @@ export interface Provider {
   /**
    * Makes and starts a service container beside a cluster's nodes (and its volume); a host port
    * held by another process fails as 'port-taken', leaving nothing made. Its ports are guarded by
-   * the caller (guardPorts), as after a start.
+   * the caller (syncFirewall), as after a start.
    */
   addService(plan: ServicePlan): Promise<Node>;
   /** The service containers of this role: a profile's, or every minilab profile's; deleteNode removes one. */
@@ -274,12 +274,13 @@ export interface Provider {
   /** Removes a profile's resources (found by label), or exactly those a journal names. */
   deleteCluster(profile: string, only?: readonly CreatedResource[]): Promise<RemovedResources>;
   /**
-   * Closes what the engine leaves open on the profile's published ports (Docker before 28: ports
-   * on 127.0.0.1 reachable by network neighbours, see docker/loopback-guard.ts), as their containers
-   * now publish them; returns warnings for what it could not do, and never fails. Only providers
-   * whose engines need it have it.
+   * Makes the host's firewall rules for the profile what its containers need as they now stand:
+   * closes what the engine leaves open on their published ports (Docker before 28: ports on
+   * 127.0.0.1 reachable by network neighbours, see docker/loopback-guard.ts), and opens what
+   * another engine's policy shuts (podman beside Docker: podman/forward-rules.ts). Returns warnings
+   * for what it could not do, and never fails. Only providers whose engines need it have it.
    */
-  guardPorts?(profile: string): Promise<string[]>;
+  syncFirewall?(profile: string): Promise<string[]>;
   /** The API server's address on the host, from the cluster's nodes. */
   apiEndpoint(nodes: readonly Node[]): { host: string; port: number };
   readonly images: ImageStore;

@@ -29,12 +29,8 @@ import getPort from 'get-port';
 import { ownedLabels } from '../../src/labels.js';
 import { resourceNames } from '../../src/profile/name.js';
 import type { DockerEngine } from '../../src/providers/docker/engine.js';
-import {
-  engineFiltersLoopback,
-  LoopbackGuard,
-  ruleTag,
-  runCommand,
-} from '../../src/providers/docker/loopback-guard.js';
+import { ruleTag, runCommand } from '../../src/providers/iptables.js';
+import { engineFiltersLoopback, LoopbackGuard } from '../../src/providers/docker/loopback-guard.js';
 import { DockerProvider } from '../../src/providers/docker/provider.js';
 import { cleanupTestResources, connect, loadBusyboxImage, runId, testLabels } from '../helpers/engine.js';
 import { waitFor } from '../helpers/cluster.js';
@@ -185,7 +181,7 @@ test("the guard: preflight says so, the rule drops the neighbour's packets (coun
     assert.match(info.warnings?.[0] ?? '', /before 28\.0.*127\.0\.0\.1.*minilab drops/);
   }
 
-  assert.deepEqual(await provider.guardPorts(profile), [], 'no warnings');
+  assert.deepEqual(await provider.syncFirewall(profile), [], 'no warnings');
   const rules = await profileRules();
   if (fixed) {
     assert.deepEqual(rules, [], 'nothing of minilab on an engine that filters itself');
@@ -206,7 +202,7 @@ test("the guard: preflight says so, the rule drops the neighbour's packets (coun
     'the host itself still connects (its packets come in on lo)',
   );
 
-  assert.deepEqual(await provider.guardPorts(profile), []);
+  assert.deepEqual(await provider.syncFirewall(profile), []);
   assert.equal((await profileRules()).length, fixed ? 0 : 1, 'idempotent');
 });
 

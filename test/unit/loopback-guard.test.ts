@@ -11,72 +11,13 @@ import {
   guardRules,
   LoopbackGuard,
   probeHost,
-  splitRule,
-  type CommandRunner,
   type EngineFacts,
 } from '../../src/providers/docker/loopback-guard.js';
+import { splitRule, type CommandRunner } from '../../src/providers/iptables.js';
+import { FakeIptables, spell } from '../helpers/fake-iptables.js';
 import { DockerProvider } from '../../src/providers/docker/provider.js';
 import type { NodeState, PortMapping, ProviderInfo } from '../../src/providers/types.js';
 import { startRequest, withFixture } from '../helpers/lifecycle-fixture.js';
-
-/**
- * A fake iptables: raw PREROUTING as a list of rules, answering -S (spelled back as iptables does:
- * `/32`, values with a colon quoted), -C, -I (at the top), -D (the first match). Every call is
- * recorded; `fail` makes calls whose arguments contain it exit with code 4.
- */
-class FakeIptables {
-  readonly chain: string[][] = [];
-  readonly calls: string[] = [];
-  fail?: string;
-
-  readonly run: CommandRunner = async (file, args) => {
-    assert.equal(file, 'iptables');
-    assert.deepEqual(
-      args.slice(0, 3),
-      ['-w', '-t', 'raw'],
-      'every call waits for the lock, in the raw table',
-    );
-    const [op, chain, ...rule] = args.slice(3) as [string, string, ...string[]];
-    this.calls.push([op, chain, ...rule].join(' '));
-    if (this.fail && args.some((a) => a.includes(this.fail as string)))
-      return { exitCode: 4, stdout: '', stderr: 'iptables: Resource problem.' };
-    assert.equal(chain, 'PREROUTING');
-    const at = () => this.chain.findIndex((r) => r.join(' ') === rule.join(' '));
-    switch (op) {
-      case '-S':
-        return {
-          exitCode: 0,
-          stdout:
-            ['-P PREROUTING ACCEPT', ...this.chain.map((r) => `-A PREROUTING ${spell(r)}`)].join('\n') + '\n',
-          stderr: '',
-        };
-      case '-C':
-        return { exitCode: at() >= 0 ? 0 : 1, stdout: '', stderr: '' };
-      case '-I':
-        this.chain.unshift(rule);
-        return { exitCode: 0, stdout: '', stderr: '' };
-      case '-D': {
-        const i = at();
-        if (i < 0) return { exitCode: 1, stdout: '', stderr: 'iptables: Bad rule.' };
-        this.chain.splice(i, 1);
-        return { exitCode: 0, stdout: '', stderr: '' };
-      }
-    }
-    throw new Error(`unexpected iptables ${args.join(' ')}`);
-  };
-
-  /** The chain as `-S` lists it. */
-  listed(): string[] {
-    return this.chain.map(spell);
-  }
-  changes(): string[] {
-    return this.calls.filter((c) => c.startsWith('-I') || c.startsWith('-D'));
-  }
-}
-
-/** As iptables -S writes a rule: a comment quoted unless made only of letters, digits, "_" and "-". */
-const spell = (rule: string[]) =>
-  rule.map((a, i) => (rule[i - 1] === '--comment' && !/^[\w-]+$/.test(a) ? `"${a}"` : a)).join(' ');
 
 const port = (hostPort: number, over: Partial<PortMapping> = {}): PortMapping => ({
   hostIp: '127.0.0.1',
@@ -311,9 +252,9 @@ test('the Docker provider guards on 27.x as root, removes the rules on delete, a
   const info: ProviderInfo = await old.info();
   assert.equal(info.warnings?.length, 1);
   assert.match(info.warnings?.[0] ?? '', /Docker 27\.5\.1 .* minilab drops/);
-  assert.deepEqual(await old.guardPorts('demo'), []);
+  assert.deepEqual(await old.syncFirewall('demo'), []);
   assert.deepEqual(ipt.listed(), [DROP_40000], "only the profile's own containers' ports");
-  assert.deepEqual(await old.guardPorts('demo'), []);
+  assert.deepEqual(await old.syncFirewall('demo'), []);
   assert.equal(ipt.listed().length, 1);
   await old.deleteCluster('demo');
   assert.deepEqual(ipt.listed(), [], 'delete removes the rules with the containers');
@@ -324,7 +265,7 @@ test('the Docker provider guards on 27.x as root, removes the rules on delete, a
   ipt.calls.length = 0;
   const fixed = new DockerProvider(fakeEngine('28.0.0', nodes), { run: ipt.run, uid: 0 });
   assert.deepEqual((await fixed.info()).warnings, []);
-  assert.deepEqual(await fixed.guardPorts('other'), []);
+  assert.deepEqual(await fixed.syncFirewall('other'), []);
   assert.deepEqual(ipt.listed(), []);
   assert.ok(!ipt.calls.some((c) => c.startsWith('-I')));
 });
@@ -345,7 +286,7 @@ test('the Docker provider, not root: a preflight warning, and iptables never run
     ),
     warnings.join('\n'),
   );
-  assert.deepEqual(await provider.guardPorts('demo'), []);
+  assert.deepEqual(await provider.syncFirewall('demo'), []);
   await provider.deleteCluster('demo');
   assert.deepEqual(ipt.calls, []);
 });
@@ -359,7 +300,7 @@ test("the Docker provider of an engine on another machine asks this one's iptabl
     (await provider.info()).warnings?.[0] ?? '',
     /cannot guard them here \(the engine runs on another machine\)/,
   );
-  assert.deepEqual(await provider.guardPorts('demo'), []);
+  assert.deepEqual(await provider.syncFirewall('demo'), []);
   assert.deepEqual(ipt.calls, []);
 });
 
@@ -373,7 +314,7 @@ test('the Docker provider: a failing iptables is a warning naming the profile, n
       uid: 0,
     },
   );
-  const [warning, ...rest] = await provider.guardPorts('demo');
+  const [warning, ...rest] = await provider.syncFirewall('demo');
   assert.deepEqual(rest, []);
   assert.match(
     warning ?? '',
@@ -383,7 +324,7 @@ test('the Docker provider: a failing iptables is a warning naming the profile, n
 
 test('start guards the ports once the containers exist, and again on every later start and node start; its warnings are shown', async () => {
   await withFixture(async (f) => {
-    f.ctx.provider.guardPorts = async (profile) => {
+    f.ctx.provider.syncFirewall = async (profile) => {
       f.world.calls.push(`guard ${profile}`);
       return ['guard warning'];
     };

@@ -2,7 +2,7 @@ import { addonsStep } from './addons.js';
 import { bootStep, rebootStep, startNodesStep } from './boot.js';
 import { checkCompleteStep, markCompleteStep } from './complete.js';
 import { controlPlaneStep } from './control-plane.js';
-import { guardPortsStep } from './guard-ports.js';
+import { firewallStep } from './firewall.js';
 import { kubeconfigStep } from './kubeconfig.js';
 import { loadBalancerStep } from './load-balancer.js';
 import { joinStep } from './join.js';
@@ -19,7 +19,7 @@ export const CREATE_STEPS: readonly Step[] = [
   preflightStep, //    preflight.ts     engine, cgroups, disk, inotify, CPUs and memory asked for
   nodeImageStep, //    node-image.ts    build the node image if missing (first time only)
   provisionStep, //    provision.ts     profile recorded; the provider makes network, volumes, nodes
-  guardPortsStep, //   guard-ports.ts   Docker before 28: its loopback ports kept from network neighbours
+  firewallStep, //     firewall.ts      host rules: Docker < 28's loopback ports; podman's bridge beside Docker's DROP
   bootStep, //         boot.ts          systemd and containerd up; "being created" marker
   loadBalancerStep, // load-balancer.ts several control planes: HAProxy told their names
   bridgeNetworkStep, // network.ts      one node: the bridge CNI config, before the kubelet starts
@@ -37,7 +37,7 @@ export const CREATE_STEPS: readonly Step[] = [
 /** What `minilab start` does for an existing cluster: restart it if stopped, re-sync if running. */
 export const RESTART_STEPS: readonly Step[] = [
   startNodesStep, //    boot.ts        stopped nodes started (the load balancer first)
-  guardPortsStep, //    guard-ports.ts loopback ports guarded again (the rules do not survive a reboot)
+  firewallStep, //      firewall.ts    host rules put back (they do not survive a reboot)
   rebootStep, //        boot.ts        systemd and containerd up
   checkCompleteStep, // complete.ts    refuse a half-made cluster; read the credentials
   rewaitStep, //        waits.ts       API server and node Ready (a check when already running)

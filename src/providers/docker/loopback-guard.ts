@@ -1,7 +1,7 @@
-import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
+import { Chain, ruleKey, tagArgs, type CommandRunner } from '../iptables.js';
 import type { PortMapping } from '../types.js';
 
 /**
@@ -28,24 +28,6 @@ import type { PortMapping } from '../types.js';
 /** The engine release that filters loopback ports itself. */
 export const FIXED_IN_MAJOR = 28;
 const ISSUE = 'moby/moby#45610';
-
-export interface CommandResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a program with its arguments (no shell); a program that cannot be started at all rejects. */
-export type CommandRunner = (file: string, args: readonly string[]) => Promise<CommandResult>;
-
-export const runCommand: CommandRunner = (file, args) =>
-  new Promise((resolve, reject) => {
-    execFile(file, [...args], { timeout: 30_000 }, (err, stdout, stderr) => {
-      // A number is the program's exit code; anything else (ENOENT, killed at the deadline) is not an answer.
-      if (err && typeof err.code !== 'number') reject(err);
-      else resolve({ exitCode: err ? Number(err.code) : 0, stdout, stderr });
-    });
-  });
 
 /** Whether the engine's release drops neighbours' packets to loopback ports itself (undefined: cannot tell). */
 export function engineFiltersLoopback(version: string): boolean | undefined {
@@ -130,9 +112,6 @@ export async function probeHost(run: CommandRunner, uid = process.getuid?.()): P
   }
 }
 
-/** The comment every rule minilab writes for a profile carries. */
-export const ruleTag = (profile: string) => `minilab:${profile}`;
-
 /** A published port minilab guards: an IPv4 loopback host address (IPv6 ::1 needs nothing). */
 function guarded(port: PortMapping): boolean {
   return isIPv4(port.hostIp) && port.hostIp.startsWith('127.') && port.hostPort > 0;
@@ -146,31 +125,10 @@ function guarded(port: PortMapping): boolean {
 export function guardRules(profile: string, port: PortMapping, mirroredLoopback: boolean): string[][] {
   const match = ['-d', `${port.hostIp}/32`];
   const proto = ['-p', port.protocol, '-m', port.protocol, '--dport', String(port.hostPort)];
-  const tag = ['-m', 'comment', '--comment', ruleTag(profile)];
+  const tag = tagArgs(profile);
   const drop = [...match, '!', '-i', 'lo', ...proto, ...tag, '-j', 'DROP'];
   const accept = [...match, '-i', 'loopback0', ...proto, ...tag, '-j', 'ACCEPT'];
   return mirroredLoopback ? [accept, drop] : [drop];
-}
-
-/** Splits a line of `iptables -S` into arguments (values with other characters come quoted). */
-export function splitRule(line: string): string[] {
-  const args: string[] = [];
-  for (const m of line.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)) {
-    args.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] as string));
-  }
-  return args;
-}
-
-/** What makes a rule the rule it is, however iptables spells it back (`/32`, the implicit `-m tcp`). */
-function ruleKey(args: readonly string[]): string {
-  const value = (flag: string) => {
-    const i = args.indexOf(flag);
-    if (i < 0) return '';
-    return `${args[i - 1] === '!' ? '!' : ''}${args[i + 1] ?? ''}`;
-  };
-  return [value('-d').replace(/\/32$/, ''), value('-i'), value('-p'), value('--dport'), value('-j')].join(
-    ' ',
-  );
 }
 
 /**
@@ -179,40 +137,18 @@ function ruleKey(args: readonly string[]): string {
  * `-D`), with `-w` so it waits for the xtables lock instead of failing next to the engine.
  */
 export class LoopbackGuard {
+  private readonly chain: Chain;
+
   constructor(
-    private readonly run: CommandRunner,
+    run: CommandRunner,
     private readonly mirroredLoopback: boolean,
-  ) {}
-
-  private async iptables(args: string[]): Promise<CommandResult> {
-    return this.run('iptables', ['-w', '-t', 'raw', ...args]);
-  }
-
-  private async must(args: string[]): Promise<void> {
-    const r = await this.iptables(args);
-    if (r.exitCode !== 0) {
-      throw new Error(`iptables -t raw ${args.join(' ')}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`);
-    }
-  }
-
-  /** Whether the rule stands in raw PREROUTING (iptables -C: 0 yes, 1 no, anything else failed). */
-  private async has(rule: string[]): Promise<boolean> {
-    const r = await this.iptables(['-C', 'PREROUTING', ...rule]);
-    if (r.exitCode === 0 || r.exitCode === 1) return r.exitCode === 0;
-    throw new Error(`iptables -t raw -C PREROUTING: ${r.stderr.trim() || `exit code ${r.exitCode}`}`);
+  ) {
+    this.chain = new Chain(run, 'raw', 'PREROUTING');
   }
 
   /** The profile's rules as they stand, as `-S` prints them (arguments after the chain's name). */
-  async rules(profile: string): Promise<string[][]> {
-    const r = await this.iptables(['-S', 'PREROUTING']);
-    if (r.exitCode !== 0) throw new Error(`iptables -t raw -S PREROUTING: ${r.stderr.trim()}`);
-    const tag = ruleTag(profile);
-    return r.stdout
-      .split('\n')
-      .map(splitRule)
-      .filter((args) => args[0] === '-A' && args[1] === 'PREROUTING')
-      .map((args) => args.slice(2))
-      .filter((args) => args.some((a, i) => a === tag && args[i - 1] === '--comment'));
+  rules(profile: string): Promise<string[][]> {
+    return this.chain.tagged(profile);
   }
 
   /**
@@ -221,29 +157,23 @@ export class LoopbackGuard {
    * node removed, a cluster deleted: no ports) deleted. Running it again changes nothing.
    */
   async sync(profile: string, ports: readonly PortMapping[]): Promise<void> {
+    const { chain } = this;
     const wanted = new Map<string, string[][]>();
     for (const p of ports.filter(guarded)) {
       const rules = guardRules(profile, p, this.mirroredLoopback);
       wanted.set(rules.map(ruleKey).join('\n'), rules);
     }
-    const keep = new Set([...wanted.values()].flat().map(ruleKey));
-    const seen = new Set<string>();
-    for (const rule of await this.rules(profile)) {
-      const key = ruleKey(rule);
-      // A rule no port needs, or a second copy of one: deleted (-D takes the first match; the same).
-      if (!keep.has(key) || seen.has(key)) await this.must(['-D', 'PREROUTING', ...rule]);
-      seen.add(key);
-    }
+    await chain.prune(profile, [...wanted.values()].flat());
     for (const rules of wanted.values()) {
       const drop = rules[rules.length - 1] as string[];
       const accept = rules.length > 1 ? (rules[0] as string[]) : undefined;
-      if (!(await this.has(drop))) {
+      if (!(await chain.has(drop))) {
         // -I puts each rule first: the DROP goes in, then the ACCEPT above it (moved if it stood already).
-        if (accept && (await this.has(accept))) await this.must(['-D', 'PREROUTING', ...accept]);
-        await this.must(['-I', 'PREROUTING', ...drop]);
-        if (accept) await this.must(['-I', 'PREROUTING', ...accept]);
-      } else if (accept && !(await this.has(accept))) {
-        await this.must(['-I', 'PREROUTING', ...accept]);
+        if (accept && (await chain.has(accept))) await chain.delete(accept);
+        await chain.insert(drop);
+        if (accept) await chain.insert(accept);
+      } else if (accept && !(await chain.has(accept))) {
+        await chain.insert(accept);
       }
     }
   }

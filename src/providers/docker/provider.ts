@@ -18,14 +18,8 @@ import { proxied, withNoProxy } from '../proxy.js';
 import { nextFixedAddress } from './addresses.js';
 import type { EngineEnv } from './client.js';
 import { DockerEngine, type EngineInfo } from './engine.js';
-import {
-  assessExposure,
-  LoopbackGuard,
-  probeHost,
-  runCommand,
-  type CommandRunner,
-  type Exposure,
-} from './loopback-guard.js';
+import { runCommand, type CommandRunner } from '../iptables.js';
+import { assessExposure, LoopbackGuard, probeHost, type Exposure } from './loopback-guard.js';
 import { DockerNode } from './node.js';
 
 /**
@@ -99,7 +93,7 @@ export class DockerProvider implements Provider {
    * profile's containers publish (running containers only: a stopped one publishes nothing);
    * on an engine that filters them itself, or with no containers left, rules written before go.
    */
-  async guardPorts(profile: string): Promise<string[]> {
+  async syncFirewall(profile: string): Promise<string[]> {
     try {
       const e = await this.loopbackExposure();
       if (!e.manageable) return [];
@@ -270,7 +264,7 @@ export class DockerProvider implements Provider {
       if ((await volumes.remove(name)) === 'removed') removed.volumes.push(name);
     }
     // A rule left behind would only drop what the kernel calls martian: its failure is not the delete's.
-    await this.guardPorts(node.profile);
+    await this.syncFirewall(node.profile);
     return removed;
   }
 
@@ -292,7 +286,7 @@ export class DockerProvider implements Provider {
       if ((await networks.remove(name)) === 'removed') removed.network = name;
     }
     // The guard rules follow what is left: none after a delete, a node's fewer after a rollback.
-    await this.guardPorts(profile);
+    await this.syncFirewall(profile);
     return removed;
   }
 

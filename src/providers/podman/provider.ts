@@ -1,10 +1,12 @@
 import { MinilabError } from '../../errors.js';
 import type { ProviderInfo, Refusal } from '../types.js';
-import type { DockerClient } from '../docker/client.js';
+import { statusOf, type DockerClient } from '../docker/client.js';
 import { DockerEngine, type EngineInfo } from '../docker/engine.js';
 import { probeHost, type Exposure } from '../docker/loopback-guard.js';
 import { DockerProvider } from '../docker/provider.js';
+import { resourceNames } from '../../profile/name.js';
 import { connectPodman, type ConnectOptions } from './connect.js';
+import { syncForwardRules } from './forward-rules.js';
 import type { PodmanSocket } from './sockets.js';
 
 /** The oldest podman whose compatible API minilab's calls were checked against (4.0). */
@@ -95,16 +97,56 @@ export class PodmanProvider extends DockerProvider {
     return this.engine.client;
   }
 
-  /** GET /libpod/info: what the compatible /info lacks (rootless, the delegated controllers). */
-  podmanInfo(): Promise<PodmanInfo> {
-    return this.client.call('report its info', () => {
-      return new Promise<PodmanInfo>((resolve, reject) => {
+  /** A GET of podman's own API (v4.0.0, the oldest minilab accepts), for what the compatible one lacks. */
+  private libpod<T>(what: string, path: string): Promise<T> {
+    return this.client.call(what, () => {
+      return new Promise<T>((resolve, reject) => {
         this.client.docker.modem.dial(
-          { path: '/v4.0.0/libpod/info', method: 'GET', statusCodes: { 200: true }, options: {} },
-          (err: unknown, data: unknown) => (err ? reject(err) : resolve(data as PodmanInfo)),
+          { path: `/v4.0.0/libpod${path}`, method: 'GET', statusCodes: { 200: true }, options: {} },
+          (err: unknown, data: unknown) => (err ? reject(err) : resolve(data as T)),
         );
       });
     });
+  }
+
+  /** GET /libpod/info: what the compatible /info lacks (rootless, the delegated controllers). */
+  podmanInfo(): Promise<PodmanInfo> {
+    return this.libpod('report its info', '/info');
+  }
+
+  /** The host interface of a network's bridge (the compatible inspect does not name it); undefined when the network is gone. */
+  async bridgeOf(network: string): Promise<string | undefined> {
+    try {
+      const n = await this.libpod<{ network_interface?: string }>(
+        `inspect network ${network}`,
+        `/networks/${encodeURIComponent(network)}/json`,
+      );
+      return n.network_interface || undefined;
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * The Docker provider's rules for the published ports, and for rootful podman on this machine,
+   * the FORWARD rules that let the profile's bridge through where Docker (or another firewall)
+   * drops what it does not route itself (forward-rules.ts).
+   */
+  override async syncFirewall(profile: string): Promise<string[]> {
+    const warnings = await super.syncFirewall(profile);
+    try {
+      const e = await this.loopbackExposure();
+      // Rootless podman's bridges live in its own network namespace, out of the host's FORWARD.
+      if (!e.exposed || !e.manageable) return warnings;
+      const bridge = await this.bridgeOf(resourceNames(profile).network);
+      await syncForwardRules(this.firewall.run, profile, bridge);
+    } catch (err) {
+      warnings.push(
+        `could not let the nodes of profile "${profile}" through the host's FORWARD chain (they may not reach each other): ${(err as Error).message}`,
+      );
+    }
+    return warnings;
   }
 
   override async info(): Promise<ProviderInfo> {
