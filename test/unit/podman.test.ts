@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import {
   rootlessRefusals,
   type PodmanInfo,
 } from '../../src/providers/podman/provider.js';
-import { podmanSockets } from '../../src/providers/podman/sockets.js';
+import { podmanSockets, rootlessBySocket } from '../../src/providers/podman/sockets.js';
 import { runCli } from '../helpers/cli.js';
 
 const isError = (kind: MinilabError['kind'], message: RegExp) => (err: unknown) =>
@@ -196,4 +196,19 @@ test('a profile of another driver, or a bad --driver or MINILAB_DRIVER, is a usa
   } finally {
     await rm(home, { recursive: true, force: true });
   }
+});
+
+test("a unix socket's owner tells a rootless service (its user's) from a rootful one (root's); TCP and a missing file do not tell", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'minilab-owner-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const sock = join(dir, 'podman.sock');
+  await writeFile(sock, '');
+  const uid = process.getuid?.() ?? 0;
+  assert.equal(await rootlessBySocket(`unix://${sock}`), uid !== 0);
+  if (uid === 0) {
+    await chown(sock, 1000, 1000);
+    assert.equal(await rootlessBySocket(`unix://${sock}`), true);
+  }
+  assert.equal(await rootlessBySocket(`unix://${join(dir, 'absent.sock')}`), undefined);
+  assert.equal(await rootlessBySocket('tcp://127.0.0.1:8888'), undefined);
 });

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { MinilabError } from '../../errors.js';
 import type { ProviderInfo, Refusal } from '../types.js';
 import { statusOf, type DockerClient } from '../docker/client.js';
@@ -7,7 +8,7 @@ import { DockerProvider } from '../docker/provider.js';
 import { resourceNames } from '../../profile/name.js';
 import { connectPodman, type ConnectOptions } from './connect.js';
 import { syncForwardRules } from './forward-rules.js';
-import type { PodmanSocket } from './sockets.js';
+import { rootlessBySocket, type PodmanSocket } from './sockets.js';
 
 /** The oldest podman whose compatible API minilab's calls were checked against (4.0). */
 export const MIN_PODMAN_MAJOR = 4;
@@ -72,6 +73,25 @@ export function checkPodmanVersion(version: string): void {
   }
 }
 
+/** The service's version from its /_ping headers; undefined when it sends none. */
+export function libpodVersion(client: DockerClient): Promise<string | undefined> {
+  const { socketPath, host, port } = client.docker.modem as {
+    socketPath?: string;
+    host?: string;
+    port?: number;
+  };
+  const where = typeof socketPath === 'string' ? { socketPath } : { host, port };
+  return new Promise((resolve, reject) => {
+    const req = request({ ...where, path: '/_ping', method: 'GET' }, (res) => {
+      res.resume();
+      const v = res.headers['libpod-api-version'];
+      resolve(res.statusCode === 200 && typeof v === 'string' && v ? v : undefined);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /**
  * Nodes as privileged containers of the podman service, through its Docker-compatible API: the
  * Docker provider's code, with podman's differences named in PODMAN_DIALECT and here.
@@ -86,10 +106,12 @@ export class PodmanProvider extends DockerProvider {
 
   static async open(opts: ConnectOptions): Promise<PodmanProvider> {
     const { client, socket } = await connectPodman(opts);
-    // The compatible /version answers on every podman; libpod's paths name a version (4.0 here)
-    // that an older service refuses.
-    const version = await client.call('report its version', () => client.docker.version());
-    checkPodmanVersion(version.Version);
+    // /_ping's Libpod-Api-Version header (every podman since 2.0) in 10 ms; the compatible
+    // /version, which every podman answers, gathers the host's facts first (0.4 s here).
+    const version =
+      (await client.call('answer a ping', () => libpodVersion(client))) ??
+      (await client.call('report its version', () => client.docker.version())).Version;
+    checkPodmanVersion(version);
     return new PodmanProvider(new DockerEngine(client), socket);
   }
 
@@ -182,13 +204,16 @@ export class PodmanProvider extends DockerProvider {
    */
   protected override loopbackExposure(known?: Pick<EngineInfo, 'rootless'>): Promise<Exposure> {
     this.exposure ??= (async () => {
-      const rootless = known?.rootless ?? (await this.podmanInfo()).host.security.rootless;
-      const local = this.client.local;
-      const exposed = local && !rootless;
-      if (!exposed) return { exposed: false, manageable: false, mirroredLoopback: false };
+      const unexposed = { exposed: false, manageable: false, mirroredLoopback: false };
+      if (!this.client.local) return unexposed;
+      const rootless =
+        known?.rootless ??
+        (await rootlessBySocket(this.socket.address)) ??
+        (await this.podmanInfo()).host.security.rootless;
+      if (rootless) return unexposed;
       const host = await probeHost(this.firewall.run, this.firewall.uid);
       return {
-        exposed,
+        exposed: true,
         manageable: host.denied === undefined,
         mirroredLoopback: host.mirroredLoopback,
         warning:
