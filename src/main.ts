@@ -17,7 +17,7 @@ export async function run(
     stdout: io?.stdout ?? process.stdout,
     stderr: io?.stderr ?? process.stderr,
   });
-  const program = buildProgram(ctx);
+  const program = await buildProgram(ctx, argv);
   ctx.verbose = argv.includes('-v') || argv.includes('--verbose');
   try {
     await program.parseAsync(argv, { from: 'user' });

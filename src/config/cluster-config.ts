@@ -18,6 +18,7 @@ import { MinilabError, plural } from '../errors.js';
 import { NODE_LABEL } from '../labels.js';
 import { DEFAULT_POD_SUBNET, DEFAULT_SERVICE_SUBNET } from '../kube/kubeadm-config.js';
 import { validateProfileName } from '../profile/name.js';
+import { MAX_CONTROL_PLANES, MAX_NODES } from './limits.js';
 
 /**
  * A cluster config file in kind's `kind.x-k8s.io/v1alpha4` format, the part minilab supports.
@@ -62,9 +63,6 @@ export interface ClusterConfig {
 }
 
 const CONFIG_API_VERSION = 'kind.x-k8s.io/v1alpha4';
-/** The same bounds as --nodes and --control-planes. */
-const MAX_NODES = 16;
-const MAX_CONTROL_PLANES = 7;
 /** The documents minilab's kubeadm configuration is made of, with each one's API group. */
 const KUBEADM_DOCUMENT_GROUPS: Readonly<Record<string, string>> = {
   InitConfiguration: 'kubeadm.k8s.io',

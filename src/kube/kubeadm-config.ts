@@ -37,8 +37,6 @@ export const DEFAULT_POD_SUBNET = '10.244.0.0/16';
 export const DEFAULT_SERVICE_SUBNET = '10.96.0.0/16';
 export const API_SERVER_PORT = 6443;
 export const CRI_SOCKET = 'unix:///run/containerd/containerd.sock';
-/** The most control planes a cluster has (etcd members): seven, as etcd's documentation advises. */
-export const MAX_CONTROL_PLANES = 7;
 
 /** Where kubeadm finds the patches of its add-on manifests inside the node. */
 export const PATCHES_DIR = '/etc/minilab/patches';

@@ -1,12 +1,8 @@
 import { ADDONS } from '../addons/catalog.js';
 import { clusterImages, copyImage, imagesToCopy } from '../cluster/images.js';
+import { MAX_CONTROL_PLANES } from '../config/limits.js';
 import { MinilabError } from '../errors.js';
-import {
-  API_SERVER_PORT,
-  MAX_CONTROL_PLANES,
-  caCertHash,
-  newCertificateKey,
-} from '../kube/kubeadm-config.js';
+import { API_SERVER_PORT, caCertHash, newCertificateKey } from '../kube/kubeadm-config.js';
 import { waitUntil } from '../kube/wait.js';
 import { Labels } from '../labels.js';
 import { resourceNames, validateNodeName } from '../profile/name.js';

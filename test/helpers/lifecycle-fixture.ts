@@ -71,7 +71,7 @@ export async function lifecycleFixture(name: string, podCidr = FIRST_POD_CIDR) {
     };
     let code = 0;
     try {
-      await buildProgram(cliCtx).parseAsync(args, { from: 'user' });
+      await (await buildProgram(cliCtx)).parseAsync(args, { from: 'user' });
     } catch (err) {
       stderr.write(renderError(err, false));
       code = exitCodeOf(err);

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { projectRoot } from '../../src/version.js';
+import { createContext } from '../../src/cli/context.js';
+import { buildProgram, commandWord } from '../../src/cli/program.js';
 
 /**
  * The libraries that make up most of a command's start-up time when loaded: commands that need
@@ -65,3 +67,51 @@ for (const args of [['version'], ['--help']]) {
     }
   });
 }
+
+test('minilab version loads only its own command: no yaml, tar or lock library either', async () => {
+  const loaded = await modulesLoadedBy(['version']);
+  for (const lib of ['yaml', 'tar-stream', 'tar-fs', 'proper-lockfile']) {
+    assert.deepEqual(
+      loaded.filter((u) => u.includes(`/node_modules/${lib}/`)),
+      [],
+      lib,
+    );
+  }
+  assert.ok(!loaded.some((u) => u.includes('/dist/src/cli/commands/lifecycle.js')));
+});
+
+test('each command alone: built from its own file, the same command as in the whole program', async () => {
+  const ctx = createContext({
+    env: {},
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+  });
+  const whole = await buildProgram(ctx);
+  const names = whole.commands.map((c) => c.name());
+  assert.ok(names.includes('start') && names.includes('image') && names.includes('version'));
+  for (const name of names) {
+    const alone = await buildProgram(ctx, ['-p', 'demo', name, '--help']);
+    const cmd = alone.commands.find((c) => c.name() === name);
+    assert.ok(cmd, `${name} is registered when named`);
+    // completion walks every command to write its script.
+    if (name !== 'completion') assert.ok(alone.commands.length < names.length, `${name}: not every command`);
+    assert.equal(cmd.helpInformation(), whole.commands.find((c) => c.name() === name)?.helpInformation());
+  }
+  // No command word, completion (which walks every command) or an unknown word: all of them.
+  for (const argv of [[], ['--help'], ['completion', 'bash'], ['stat'], ['help', 'start']]) {
+    assert.deepEqual(
+      (await buildProgram(ctx, argv)).commands.map((c) => c.name()),
+      names,
+      argv.join(' '),
+    );
+  }
+});
+
+test('the command word skips options and -p/--profile values', () => {
+  assert.equal(commandWord(['-p', 'x', 'status']), 'status');
+  assert.equal(commandWord(['--profile', 'start', 'stop']), 'stop');
+  assert.equal(commandWord(['-v', 'version']), 'version');
+  assert.equal(commandWord(['--', 'start']), undefined);
+  assert.equal(commandWord([]), undefined);
+});

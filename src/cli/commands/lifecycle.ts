@@ -1,22 +1,16 @@
 import { Option, type Command } from 'commander';
-import { MAX_CONTROL_PLANES } from '../../kube/kubeadm-config.js';
-import type { Context } from '../context.js';
-import { stop } from '../../lifecycle/stop.js';
-import { deleteProfile } from '../../lifecycle/delete.js';
-import { clusterStatus, statusExitCode } from '../../lifecycle/status.js';
-import { credentials, runningControlPlane } from '../../lifecycle/nodes.js';
-import { listProfiles } from '../../lifecycle/profiles.js';
-import { clusterShape } from '../../lifecycle/plan.js';
-import { renderKubeconfig } from '../../kube/kubeconfig.js';
-import { validateKubernetesVersion } from '../../image/components.js';
-import { DEFAULT_KUBERNETES_VERSION } from '../../version.js';
-import { MinilabError, usageError } from '../../errors.js';
 import { readFile } from 'node:fs/promises';
-import { mergeWithFlags, parseClusterConfig, type ClusterConfig } from '../../config/cluster-config.js';
+import type { ClusterConfig } from '../../config/cluster-config.js';
+import { MAX_CONTROL_PLANES, MAX_NODES } from '../../config/limits.js';
+import { MinilabError, usageError } from '../../errors.js';
 import { validateDriver } from '../../providers/index.js';
+import { DEFAULT_KUBERNETES_VERSION } from '../../version.js';
+import type { Context } from '../context.js';
 import { driverOption, outputOption, parseIntOption, profileOf, type OutputFormat } from '../options.js';
 import { table } from '../output.js';
-import { parseAddonList } from '../../addons/catalog.js';
+
+// What each command runs is imported when it runs: `minilab status` loads neither start's nor
+// delete's code (test/unit/startup-imports.test.ts).
 
 /** "4g", "2048m", "1.5GiB", "512MB" -> bytes. */
 export function parseMemory(value: string): number {
@@ -74,6 +68,7 @@ async function readClusterConfig(
       },
     );
   }
+  const { mergeWithFlags, parseClusterConfig } = await import('../../config/cluster-config.js');
   return mergeWithFlags(parseClusterConfig(text, file), flags, file);
 }
 
@@ -98,7 +93,7 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .option(
       '--nodes <n>',
       'nodes in the cluster, control planes included; the rest are workers (default: 1)',
-      parseIntOption('--nodes', 1, 16),
+      parseIntOption('--nodes', 1, MAX_NODES),
     )
     .option(
       '--control-planes <n>',
@@ -122,13 +117,15 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .option(
       '--addons <names>',
       'add-ons to enable once the cluster is up, comma-separated (see minilab addons list); remembered',
-      parseAddonList,
     )
     .option('--keep-on-failure', 'keep a half-made cluster for inspection instead of removing it')
     .option('--no-switch-context', 'do not make this cluster the current kubeconfig context')
     .addOption(outputOption())
     .action(async (opts, cmd: Command) => {
+      const { validateKubernetesVersion } = await import('../../image/components.js');
       const version = validateKubernetesVersion(opts.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION);
+      const { parseAddonList } = await import('../../addons/catalog.js');
+      const addons = opts.addons === undefined ? undefined : parseAddonList(opts.addons as string);
       const config = opts.config
         ? await readClusterConfig(opts.config, {
             nodes: opts.nodes,
@@ -137,8 +134,8 @@ export function registerLifecycle(program: Command, ctx: Context): void {
           })
         : undefined;
       const profile = profileFor(cmd, ctx.env, config);
-      // start is the only lifecycle command needing the Kubernetes client library: load it on demand.
       const { start } = await import('../../lifecycle/start.js');
+      const { clusterShape } = await import('../../lifecycle/plan.js');
       const shape = config
         ? {
             nodes: config.nodes.length,
@@ -158,7 +155,7 @@ export function registerLifecycle(program: Command, ctx: Context): void {
         wait: opts.wait,
         keepOnFailure: Boolean(opts.keepOnFailure),
         switchContext: opts.switchContext !== false,
-        addons: opts.addons,
+        addons,
       });
       ctx.reporter.result(opts.output as OutputFormat, result, (r) =>
         [
@@ -176,6 +173,7 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .addOption(outputOption())
     .action(async (opts: { output: OutputFormat }, cmd: Command) => {
       const profile = profileOf(cmd, ctx.env);
+      const { stop } = await import('../../lifecycle/stop.js');
       const result = await stop(await ctx.lifecycle(profile), profile);
       ctx.reporter.result(opts.output, result, (r) =>
         r.stopped.length > 0
@@ -190,6 +188,8 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .option('--all', 'delete every profile')
     .addOption(outputOption())
     .action(async (opts: { all?: boolean; output: OutputFormat }, cmd: Command) => {
+      const { deleteProfile } = await import('../../lifecycle/delete.js');
+      const { listProfiles } = await import('../../lifecycle/profiles.js');
       const profiles = opts.all
         ? (await listProfiles(await ctx.providers(), ctx.profiles)).map((p) => ({
             name: p.name,
@@ -225,6 +225,7 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .addOption(outputOption())
     .action(async (opts: { output: OutputFormat }, cmd: Command) => {
       const profile = profileOf(cmd, ctx.env);
+      const { clusterStatus, statusExitCode } = await import('../../lifecycle/status.js');
       const status = await clusterStatus(await ctx.lifecycle(profile), profile);
       ctx.exitCode = statusExitCode(status);
       ctx.reporter.result(opts.output, status, (s) =>
@@ -253,6 +254,8 @@ export function registerLifecycle(program: Command, ctx: Context): void {
     .description('print the cluster kubeconfig (for KUBECONFIG=...) without changing any file')
     .action(async (_opts, cmd: Command) => {
       const profile = profileOf(cmd, ctx.env);
+      const { credentials, runningControlPlane } = await import('../../lifecycle/nodes.js');
+      const { renderKubeconfig } = await import('../../kube/kubeconfig.js');
       const provider = await ctx.provider(profile);
       const found = await runningControlPlane(provider, profile);
       ctx.stdout.write(renderKubeconfig(await credentials(provider, found)));
