@@ -7,7 +7,9 @@ import { checkRequest, redeemLaunch, sessionPath, type Guard } from './security.
 import { peerIsThisUser, type Connection } from './peer.js';
 import type { ClusterClients, LiveCluster } from './cluster.js';
 import { HttpError, errorMessage, toHttpError } from './errors.js';
-import type { DashboardInfo, LogEvents, StreamEvents } from './model.js';
+import type { DashboardInfo, LogEvents, ResourceRef, StreamEvents } from './model.js';
+import { deleteObject, discoverKinds, listResource, objectDetail, secretValue } from './resources.js';
+import { applyManifest } from './apply.js';
 import { PortForwards } from './port-forward.js';
 import {
   deletePod,
@@ -54,6 +56,8 @@ const SECURITY_HEADERS = {
 };
 
 const MAX_BODY = 16 * 1024;
+/** YAML pasted into the editor: a large ConfigMap or CRD fits. */
+const MAX_MANIFEST = 1024 * 1024;
 
 /** A percent-encoded path decoded; malformed encoding ("%zz", a cut UTF-8 sequence) is bad input. */
 function decodePath(path: string): string {
@@ -73,7 +77,7 @@ function sendJson(res: ServerResponse, status: number, data: unknown): void {
   send(res, status, JSON.stringify(data), 'application/json; charset=utf-8');
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+async function readJson(req: IncomingMessage, maxBody = MAX_BODY): Promise<Record<string, unknown>> {
   if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
     throw new HttpError(415, 'send JSON (Content-Type: application/json)');
   }
@@ -81,7 +85,7 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY) throw new HttpError(413, 'request body too large');
+    if (size > maxBody) throw new HttpError(413, 'request body too large');
     chunks.push(chunk);
   }
   try {
@@ -95,10 +99,27 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
 
 const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
-function nameParam(value: unknown, what: string, optional = false): string {
+function nameParam(value: unknown, what: string, optional = false, pattern = NAME): string {
   if (optional && (value === undefined || value === null || value === '')) return '';
-  if (typeof value !== 'string' || !NAME.test(value)) throw new HttpError(400, `invalid ${what}`);
+  if (typeof value !== 'string' || !pattern.test(value)) throw new HttpError(400, `invalid ${what}`);
   return value;
+}
+
+/**
+ * Any object's name (RBAC names hold colons), as the API server allows them: never "." or "..",
+ * which would climb out of the collection's path.
+ */
+const OBJECT_NAME = /^(?!\.\.?$)[^/%\s]{1,253}$/;
+const VERSION = /^v\d+(?:(?:alpha|beta)\d+)?$/;
+const SECRET_KEY = /^[-._a-zA-Z0-9]{1,253}$/;
+
+/** The resource a request names: group ("" for core), version and plural, each checked. */
+function refParams(get: (k: string) => string): ResourceRef {
+  return {
+    group: nameParam(get('group'), 'API group', true),
+    version: nameParam(get('version'), 'API version', false, VERSION),
+    resource: nameParam(get('resource'), 'resource'),
+  };
 }
 
 /** A server-sent event stream on `res`; returns a typed sender and whether the client is gone. */
@@ -189,6 +210,49 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
         nameParam(q('name'), 'name'),
       );
       return send(res, 200, yaml, 'application/yaml; charset=utf-8');
+    }
+    if (method === 'GET' && path === '/api/resources')
+      return sendJson(res, 200, await discoverKinds(clients()));
+    if (method === 'GET' && path === '/api/resources/list') {
+      const selector = q('labelSelector');
+      if (selector.length > 1000) throw new HttpError(400, 'the label selector is too long');
+      const table = await listResource(
+        clients(),
+        refParams(q),
+        nameParam(q('namespace'), 'namespace', true),
+        selector,
+      );
+      return sendJson(res, 200, table);
+    }
+    if ((method === 'GET' || method === 'DELETE') && path === '/api/object') {
+      const ref = refParams(q);
+      const namespace = nameParam(q('namespace'), 'namespace', true);
+      const name = nameParam(q('name'), 'name', false, OBJECT_NAME);
+      if (method === 'GET') return sendJson(res, 200, await objectDetail(clients(), ref, namespace, name));
+      await deleteObject(clients(), ref, namespace, name);
+      return sendJson(res, 200, { deleted: true });
+    }
+    if (method === 'GET' && path === '/api/secret') {
+      const value = await secretValue(
+        clients(),
+        nameParam(q('namespace'), 'namespace'),
+        nameParam(q('name'), 'name'),
+        nameParam(q('key'), 'key', false, SECRET_KEY),
+      );
+      return sendJson(res, 200, value);
+    }
+    if (method === 'POST' && path === '/api/apply') {
+      const body = await readJson(req, MAX_MANIFEST);
+      if (typeof body.yaml !== 'string') throw new HttpError(400, 'send the YAML as "yaml"');
+      if (body.mode !== 'apply' && body.mode !== 'replace')
+        throw new HttpError(400, 'mode is apply or replace');
+      const answer = await applyManifest(clients(), {
+        yaml: body.yaml,
+        mode: body.mode,
+        dryRun: body.dryRun !== false,
+        namespace: nameParam(body.namespace, 'namespace', true),
+      });
+      return sendJson(res, 200, answer);
     }
     if (method === 'GET' && path === '/api/logs') {
       const target = {

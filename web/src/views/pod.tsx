@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { LogEvents } from '../../../src/dashboard/model.js';
-import { Badge, Table, podTone } from '../components.js';
+import { Badge, EventsTable, Table, podTone } from '../components.js';
 import { age } from '../format.js';
 import { yamlHref } from '../route.js';
 import { NO_SESSION, openEventStream } from '../session.js';
@@ -164,23 +164,7 @@ export function PodDetail(props: { namespace: string; name: string }) {
 
       <section aria-labelledby="events-h">
         <h2 id="events-h">Events</h2>
-        <Table
-          label="Events of this pod"
-          columns={['Last seen', 'Type', 'Reason', 'Message', 'Count']}
-          rows={events}
-          empty="No events."
-          row={(e) => (
-            <tr key={e.uid}>
-              <td>{age(e.last, now)}</td>
-              <td>
-                <Badge tone={e.type === 'Warning' ? 'warn' : 'idle'}>{e.type}</Badge>
-              </td>
-              <td>{e.reason}</td>
-              <td class="message">{e.message}</td>
-              <td>{e.count}</td>
-            </tr>
-          )}
-        />
+        <EventsTable label="Events of this pod" events={events} empty="No events." now={now} />
       </section>
       {deleting && (
         <DeletePodDialog namespace={pod.namespace} name={pod.name} onClose={() => setDeleting(false)} />
