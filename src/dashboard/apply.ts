@@ -12,18 +12,41 @@ export const FIELD_MANAGER = 'minilab-dashboard';
 
 /**
  * apply: server-side apply (creates the object or updates the fields it names; what the YAML leaves
- * out stays). replace: the object becomes exactly the YAML (a field removed in the editor is removed;
- * the resourceVersion in it makes the API refuse if someone changed the object meanwhile). Editing a
- * live object uses replace, as only it can remove a field another manager set.
+ * out stays). edit: what changed between the YAML as loaded (`original`) and as edited, sent as a
+ * JSON merge patch, as kubectl edit does: a field removed in the editor is removed, and controllers
+ * writing status meanwhile (a Deployment's, every few seconds after a change) do not make the edit
+ * fail, as a replace carrying the loaded resourceVersion would.
  */
-export type ApplyMode = 'apply' | 'replace';
+export type ApplyMode = 'apply' | 'edit';
 
 export interface ApplyInput {
   yaml: string;
   mode: ApplyMode;
+  /** For edit: the YAML as it was loaded. */
+  original?: string;
   dryRun: boolean;
   /** Where a namespaced object without a namespace goes. */
   namespace: string;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The JSON merge patch (RFC 7386) that turns `before` into `after`: changed and new fields, null for
+ * removed ones; lists are replaced whole. Undefined when they are the same.
+ */
+export function mergePatch(before: unknown, after: unknown): unknown {
+  if (!isRecord(before) || !isRecord(after)) {
+    return JSON.stringify(before) === JSON.stringify(after) ? undefined : after;
+  }
+  const patch: Record<string, unknown> = {};
+  for (const key of Object.keys(before)) if (!Object.hasOwn(after, key)) patch[key] = null;
+  for (const [key, value] of Object.entries(after)) {
+    const change = Object.hasOwn(before, key) ? mergePatch(before[key], value) : value;
+    if (change !== undefined) patch[key] = change;
+  }
+  return Object.keys(patch).length > 0 ? patch : undefined;
 }
 
 /** The one object in `yaml`, or a 400 saying what is wrong with it. */
@@ -65,6 +88,20 @@ async function kindFor(clients: ClusterClients, obj: k8s.KubernetesObject): Prom
   return kind;
 }
 
+/** The merge patch of an edit; the object's identity is not the editor's to change. */
+function editPatch(original: string, edited: k8s.KubernetesObject, where: string): string {
+  const loaded = parseManifest(original);
+  const same = (o: k8s.KubernetesObject) =>
+    [o.apiVersion, o.kind, o.metadata?.name, o.metadata?.namespace ?? ''].join(' ');
+  if (same(loaded) !== same(edited)) {
+    throw new HttpError(
+      400,
+      `an edit of ${where} cannot change its apiVersion, kind, name or namespace: use Create`,
+    );
+  }
+  return JSON.stringify(mergePatch(loaded, edited) ?? {});
+}
+
 /** A unified diff of two YAML texts, in hunks with three lines of context. */
 export function diffYaml(before: string, after: string): DiffHunk[] {
   return structuredPatch('live', 'result', before, after, '', '', { context: 3 }).hunks.map((h) => ({
@@ -88,7 +125,11 @@ export async function applyManifest(clients: ClusterClients, input: ApplyInput):
   else delete metadata.namespace;
   const name = metadata.name ?? '';
   const namespace = metadata.namespace ?? '';
-  const body = JSON.stringify({ ...obj, metadata });
+  const where = `${kind.kind} ${namespace ? `${namespace}/` : ''}${name}`;
+  const body =
+    input.mode === 'apply'
+      ? JSON.stringify({ ...obj, metadata })
+      : editPatch(input.original ?? '', obj, where);
 
   let live: k8s.KubernetesObject | undefined;
   try {
@@ -96,16 +137,15 @@ export async function applyManifest(clients: ClusterClients, input: ApplyInput):
   } catch (err) {
     if (!(err instanceof k8s.ApiException && err.code === 404)) throw err;
   }
-  const where = `${kind.kind} ${namespace ? `${namespace}/` : ''}${name}`;
-  if (input.mode === 'replace' && !live) throw new HttpError(404, `${where} does not exist (any more)`);
+  if (input.mode === 'edit' && !live) throw new HttpError(404, `${where} does not exist (any more)`);
 
   const query = new URLSearchParams({ fieldManager: FIELD_MANAGER });
   if (input.mode === 'apply') query.set('force', 'true');
   if (input.dryRun) query.set('dryRun', 'All');
   const result = await kubeRequest<k8s.KubernetesObject>(clients.config, {
-    method: input.mode === 'apply' ? 'PATCH' : 'PUT',
+    method: 'PATCH',
     path: `${resourcePath(kind, namespace, name)}?${query}`,
-    contentType: input.mode === 'apply' ? 'application/apply-patch+yaml' : 'application/json',
+    contentType: input.mode === 'apply' ? 'application/apply-patch+yaml' : 'application/merge-patch+json',
     body,
   });
   return {

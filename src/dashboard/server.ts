@@ -1,15 +1,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { checkRequest, redeemLaunch, sessionPath, type Guard } from './security.js';
+import { TERMINAL_PATH, checkRequest, redeemLaunch, sessionPath, type Guard } from './security.js';
 import { peerIsThisUser, type Connection } from './peer.js';
 import type { ClusterClients, LiveCluster } from './cluster.js';
 import { HttpError, errorMessage, toHttpError } from './errors.js';
 import type { DashboardInfo, LogEvents, ResourceRef, StreamEvents } from './model.js';
 import { deleteObject, discoverKinds, listResource, objectDetail, secretValue } from './resources.js';
 import { applyManifest } from './apply.js';
+import { TerminalTickets, shellParam, terminalSize, terminalUpgrades } from './terminal.js';
 import { PortForwards } from './port-forward.js';
 import {
   deletePod,
@@ -54,6 +56,23 @@ const SECURITY_HEADERS = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
+
+/**
+ * The page with a nonce of its own for <style> elements: xterm.js (the terminal) writes its colours
+ * and cell sizes into <style> elements it makes, and the page stamps them with this nonce (read from
+ * a meta tag) rather than the policy allowing inline styles at all.
+ */
+function withStyleNonce(html: Buffer): { body: Buffer; headers: Record<string, string> } {
+  const nonce = randomBytes(16).toString('base64');
+  const csp = SECURITY_HEADERS['Content-Security-Policy'].replace(
+    "style-src 'self'",
+    `style-src 'self' 'nonce-${nonce}'`,
+  );
+  const body = html
+    .toString('utf8')
+    .replace('<head>', `<head>\n    <meta name="style-nonce" content="${nonce}" />`);
+  return { body: Buffer.from(body), headers: { 'Content-Security-Policy': csp } };
+}
 
 const MAX_BODY = 16 * 1024;
 /** YAML pasted into the editor: a large ConfigMap or CRD fits. */
@@ -172,6 +191,8 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
     return c;
   };
   const portForwards = new PortForwards(clients);
+  const tickets = new TerminalTickets();
+  const terminals = terminalUpgrades(deps.guard, tickets, clients);
   const streams = new Set<() => void>();
   const keepAliveMs = deps.keepAliveMs ?? 20_000;
 
@@ -244,15 +265,29 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
     if (method === 'POST' && path === '/api/apply') {
       const body = await readJson(req, MAX_MANIFEST);
       if (typeof body.yaml !== 'string') throw new HttpError(400, 'send the YAML as "yaml"');
-      if (body.mode !== 'apply' && body.mode !== 'replace')
-        throw new HttpError(400, 'mode is apply or replace');
+      if (body.mode !== 'apply' && body.mode !== 'edit') throw new HttpError(400, 'mode is apply or edit');
+      if (body.mode === 'edit' && typeof body.original !== 'string') {
+        throw new HttpError(400, 'an edit sends the YAML as loaded as "original"');
+      }
       const answer = await applyManifest(clients(), {
         yaml: body.yaml,
         mode: body.mode,
+        original: typeof body.original === 'string' ? body.original : undefined,
         dryRun: body.dryRun !== false,
         namespace: nameParam(body.namespace, 'namespace', true),
       });
       return sendJson(res, 200, answer);
+    }
+    if (method === 'POST' && path === '/api/terminal') {
+      const body = await readJson(req);
+      const ticket = tickets.issue({
+        namespace: nameParam(body.namespace, 'namespace'),
+        pod: nameParam(body.pod, 'pod'),
+        container: nameParam(body.container, 'container'),
+        shell: shellParam(body.shell),
+        ...terminalSize(body.cols, body.rows),
+      });
+      return sendJson(res, 200, { path: `${TERMINAL_PATH}?ticket=${ticket}` });
     }
     if (method === 'GET' && path === '/api/logs') {
       const target = {
@@ -333,13 +368,15 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
     } catch {
       throw new HttpError(404, 'not found');
     }
+    const page = relative === 'index.html' ? withStyleNonce(body) : { body, headers: {} };
     res.writeHead(200, {
       ...SECURITY_HEADERS,
+      ...page.headers,
       'Content-Type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
       // Vite names assets by content hash: they never change under one name.
       'Cache-Control': relative.startsWith('assets/') ? 'private, max-age=31536000, immutable' : 'no-store',
     });
-    res.end(body);
+    res.end(page.body);
   }
 
   /**
@@ -380,6 +417,7 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
       else sendJson(res, e.status, { error: e.message });
     });
   });
+  server.on('upgrade', terminals.handle);
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -395,6 +433,7 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
     portForwards,
     async close() {
       portForwards.closeAll();
+      terminals.closeAll();
       for (const end of [...streams]) end();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

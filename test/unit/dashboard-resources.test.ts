@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import getPort from 'get-port';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import type { ClusterClients } from '../../src/dashboard/cluster.js';
 import { connectedTo, fakeApiClients } from './dashboard-fake-api.js';
 import type { ApplyAnswer, ObjectDetail, ResourceKind, ResourceTable } from '../../src/dashboard/model.js';
@@ -16,7 +16,7 @@ import {
   kindsFromDiscovery,
   tableFromApi,
 } from '../../src/dashboard/resources.js';
-import { diffYaml, parseManifest } from '../../src/dashboard/apply.js';
+import { diffYaml, mergePatch, parseManifest } from '../../src/dashboard/apply.js';
 import { HttpError } from '../../src/dashboard/errors.js';
 import { createGuard, type Guard } from '../../src/dashboard/security.js';
 import { startServer, type DashboardServer } from '../../src/dashboard/server.js';
@@ -281,20 +281,6 @@ before(async () => {
           ),
         );
       }
-      if (
-        req.method === 'PUT' &&
-        obj &&
-        sent.metadata.resourceVersion !== (obj.metadata as { resourceVersion: string }).resourceVersion
-      ) {
-        return reply(
-          409,
-          status(
-            409,
-            'Operation cannot be fulfilled on deployments.apps "web": the object has been modified; please apply your changes to the latest version and try again',
-            'Conflict',
-          ),
-        );
-      }
       const result = {
         ...(req.method === 'PATCH' && obj ? obj : {}),
         ...sent,
@@ -463,18 +449,41 @@ test('YAML is dry-run first (server-side apply, dryRun=All), answered as a diff,
   assert.equal((applied.data as ApplyAnswer).dryRun, false);
   assert.ok(objects.has('/apis/apps/v1/namespaces/team/deployments/web'));
 
-  // An edit replaces the object; the diff is against what is live.
-  const live = objects.get('/apis/apps/v1/namespaces/team/deployments/web') as { metadata: object };
-  const edited = `apiVersion: apps/v1\nkind: Deployment\nmetadata: ${JSON.stringify(live.metadata)}\nspec:\n  replicas: 3\n`;
+  // An edit sends what changed in the editor as a merge patch; the diff is against what is live.
+  const original = stringify(objects.get('/apis/apps/v1/namespaces/team/deployments/web'));
+  const edited = original.replace('replicas: 1', 'replicas: 3');
   const change = await call('POST', '/api/apply', {
-    body: { yaml: edited, mode: 'replace', dryRun: true, namespace: '' },
+    body: { yaml: edited, original, mode: 'edit', dryRun: true, namespace: '' },
   });
   assert.equal(change.status, 200, JSON.stringify(change.data));
   assert.deepEqual(
     (change.data as ApplyAnswer).diff.flatMap((h) => h.lines.filter((l) => /^[-+]/.test(l))),
     ['-  resourceVersion: "1"', '+  resourceVersion: "2"', '-  replicas: 1', '+  replicas: 3'],
   );
-  assert.equal(lastAsked()?.method, 'PUT');
+  assert.equal(lastAsked()?.method, 'PATCH');
+  assert.equal(lastAsked()?.headers['content-type'], 'application/merge-patch+json');
+  assert.equal(lastAsked()?.body, '{"spec":{"replicas":3}}');
+  const renamed = await call('POST', '/api/apply', {
+    body: {
+      yaml: edited.replace('name: web', 'name: web2'),
+      original,
+      mode: 'edit',
+      dryRun: true,
+      namespace: '',
+    },
+  });
+  assert.equal(renamed.status, 400);
+  assert.match(
+    (renamed.data as { error: string }).error,
+    /cannot change its apiVersion, kind, name or namespace/,
+  );
+});
+
+test('a merge patch names what changed, null for what was removed, lists whole', () => {
+  const before = { a: 1, b: { c: 2, d: 3 }, list: [1, 2], same: { x: 1 } };
+  const after = { a: 1, b: { c: 20 }, list: [1], same: { x: 1 }, added: 'y' };
+  assert.deepEqual(mergePatch(before, after), { b: { c: 20, d: null }, list: [1], added: 'y' });
+  assert.equal(mergePatch(before, structuredClone(before)), undefined);
 });
 
 test("the API's refusals come through as it words them, with its status", async () => {
@@ -491,17 +500,12 @@ test("the API's refusals come through as it words them, with its status", async 
     (invalid.data as { error: string }).error,
     'Deployment.apps "web" is invalid: spec.replicas: Invalid value: 11: too many',
   );
-  const stale = `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: team, resourceVersion: "0"}\nspec: {replicas: 2}\n`;
-  const conflict = await call('POST', '/api/apply', {
-    body: { yaml: stale, mode: 'replace', dryRun: true, namespace: '' },
+  const gone = `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: gone, namespace: team}\nspec: {replicas: 2}\n`;
+  const missing = await call('POST', '/api/apply', {
+    body: { yaml: gone, original: gone, mode: 'edit', dryRun: true, namespace: '' },
   });
-  assert.equal(conflict.status, 409);
-  assert.match((conflict.data as { error: string }).error, /the object has been modified/);
-  const gone = await call('POST', '/api/apply', {
-    body: { yaml: stale.replace('name: web', 'name: gone'), mode: 'replace', dryRun: true, namespace: '' },
-  });
-  assert.equal(gone.status, 404);
-  assert.match((gone.data as { error: string }).error, /^Deployment team\/gone does not exist/);
+  assert.equal(missing.status, 404);
+  assert.match((missing.data as { error: string }).error, /^Deployment team\/gone does not exist/);
   const unknown = await call('POST', '/api/apply', {
     body: {
       yaml: 'apiVersion: nope.io/v1\nkind: Thing\nmetadata: {name: a}\n',

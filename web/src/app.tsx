@@ -13,6 +13,7 @@ import { YamlView } from './views/yaml.js';
 import { Resources } from './views/resources.js';
 import { ObjectView } from './views/object.js';
 import { Editor } from './views/editor.js';
+import { TerminalView } from './views/terminal.js';
 
 function useRoute(): Route {
   const [route, setRoute] = useState(() => parseRoute(location.hash));
@@ -67,7 +68,7 @@ const NAV = [
 
 /** The navigation entry a view belongs to. */
 function section(route: Route): string {
-  if (route.view === 'pod') return 'workloads';
+  if (route.view === 'pod' || route.view === 'terminal') return 'workloads';
   if (route.view === 'object' || route.view === 'edit') return 'resources';
   return route.view;
 }
@@ -147,6 +148,9 @@ export function App() {
           <Editor key={routeKey(route)} target={route.ref} namespace={route.namespace} name={route.name} />
         )}
         {route.view === 'create' && <Editor key="create" />}
+        {route.view === 'terminal' && (
+          <TerminalView key={routeKey(route)} namespace={route.namespace} pod={route.pod} />
+        )}
       </main>
       <Announcer />
     </>

@@ -16,13 +16,14 @@ export type Route =
   | { view: 'resources'; ref?: ResourceRef; filter: ListFilter }
   | { view: 'object'; ref: ResourceRef; namespace: string; name: string }
   | { view: 'edit'; ref: ResourceRef; namespace: string; name: string }
-  | { view: 'create' };
+  | { view: 'create' }
+  | { view: 'terminal'; namespace: string; pod: string };
 
 /** The core group has no name; in links it is "core". */
 const groupOf = (part: string) => (part === 'core' ? '' : part);
 
 /**
- * Hash routes: #/workloads, #/pods/NS/NAME, #/yaml/KIND/NS/NAME, #/resources/GROUP/VERSION/RESOURCE?
+ * Hash routes: #/workloads, #/pods/NS/NAME, #/terminal/NS/POD, #/yaml/KIND/NS/NAME, #/resources/GROUP/VERSION/RESOURCE?
  * namespace=&labels=&text=, #/object/GROUP/VERSION/RESOURCE/NS/NAME (and #/edit/...), #/create;
  * "-" stands for no namespace (cluster-scoped), "core" for the core group.
  */
@@ -40,6 +41,7 @@ export function parseRoute(hash: string): Route {
   if (first === 'services') return { view: 'services' };
   if (first === 'create') return { view: 'create' };
   if (first === 'pods' && a && b) return { view: 'pod', namespace: a, name: b };
+  if (first === 'terminal' && a && b) return { view: 'terminal', namespace: a, pod: b };
   if (first === 'yaml' && a && b && c) {
     return { view: 'yaml', kind: a, namespace: b === '-' ? '' : b, name: c };
   }
@@ -62,6 +64,9 @@ export function parseRoute(hash: string): Route {
 
 export const podHref = (namespace: string, name: string) =>
   `#/pods/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`;
+
+export const terminalHref = (namespace: string, pod: string) =>
+  `#/terminal/${encodeURIComponent(namespace)}/${encodeURIComponent(pod)}`;
 
 export const yamlHref = (kind: string, namespace: string, name: string) =>
   `#/yaml/${kind}/${encodeURIComponent(namespace || '-')}/${encodeURIComponent(name)}`;

@@ -1,4 +1,4 @@
-import { useEffect, useId, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import type { ApplyAnswer, ObjectDetail, ResourceRef } from '../../../src/dashboard/model.js';
 import { api } from '../api.js';
 import { notify } from '../components.js';
@@ -43,22 +43,27 @@ function Diff(props: { answer: ApplyAnswer }) {
 
 /**
  * YAML in, a server-side dry run's diff out, then apply. `target` set: edits that live object (its
- * YAML loaded, replaced whole on apply). Unset: creates or updates by server-side apply.
+ * YAML loaded; what the user changed in it is sent). Unset: creates or updates by server-side apply.
  */
 export function Editor(props: { target?: ResourceRef; namespace?: string; name?: string }) {
   const editing = props.target !== undefined;
   const store = useStore();
-  const textId = useId();
   const [text, setText] = useState(editing ? '' : EXAMPLE);
   const [namespace, setNamespace] = useState(() => sessionStorage.getItem('namespace') || 'default');
   const [preview, setPreview] = useState<ApplyAnswer>();
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
+  const [kind, setKind] = useState('');
+  const [original, setOriginal] = useState('');
   useEffect(() => {
     if (!props.target) return;
     const query = refQuery(props.target, { namespace: props.namespace ?? '', name: props.name ?? '' });
     api<ObjectDetail>('GET', `/api/object?${query}`).then(
-      (d) => setText(d.yaml),
+      (d) => {
+        setText(d.yaml);
+        setOriginal(d.yaml);
+        setKind(d.kind);
+      },
       (err: Error) => setError(err.message),
     );
   }, [props.target?.group, props.target?.version, props.target?.resource, props.namespace, props.name]);
@@ -69,7 +74,8 @@ export function Editor(props: { target?: ResourceRef; namespace?: string; name?:
     try {
       const answer = await api<ApplyAnswer>('POST', '/api/apply', {
         yaml: text,
-        mode: editing ? 'replace' : 'apply',
+        mode: editing ? 'edit' : 'apply',
+        original: editing ? original : undefined,
         dryRun,
         namespace,
       });
@@ -87,7 +93,7 @@ export function Editor(props: { target?: ResourceRef; namespace?: string; name?:
     }
   };
   const title = editing
-    ? `Edit ${props.target?.resource} ${props.namespace ? `${props.namespace}/` : ''}${props.name}`
+    ? `Edit ${kind || props.target?.resource} ${props.namespace ? `${props.namespace}/` : ''}${props.name}`
     : 'Create or apply';
   return (
     <>
@@ -103,13 +109,13 @@ export function Editor(props: { target?: ResourceRef; namespace?: string; name?:
       </div>
       <p class="hint">
         {editing
-          ? 'The object becomes exactly this YAML. If it changed since it was loaded, the API server refuses: load it again.'
+          ? 'What you change here is changed in the object (a removed field is removed), as kubectl edit does.'
           : 'One object: created if new, else the fields it names are applied (server-side apply).'}{' '}
         Preview asks the API server for a dry run; nothing changes until you apply.
       </p>
       {!editing && (
         <label class="field inline">
-          <span>Namespace, where the YAML names none</span>
+          <span>Namespace for an object without one</span>
           <select value={namespace} onChange={(e) => setNamespace(e.currentTarget.value)}>
             {[...new Set(['default', namespace, ...store.list('Namespace').map((n) => n.name)])].map((ns) => (
               <option key={ns} value={ns}>
@@ -119,21 +125,20 @@ export function Editor(props: { target?: ResourceRef; namespace?: string; name?:
           </select>
         </label>
       )}
-      <label class="field" for={textId}>
+      <label class="field">
         <span>YAML</span>
+        <textarea
+          class="editor"
+          spellcheck={false}
+          autocomplete="off"
+          value={text}
+          onInput={(e) => {
+            setText(e.currentTarget.value);
+            // A preview is of the text it was made from: any change asks for a new one.
+            setPreview(undefined);
+          }}
+        />
       </label>
-      <textarea
-        id={textId}
-        class="editor"
-        spellcheck={false}
-        autocomplete="off"
-        value={text}
-        onInput={(e) => {
-          setText(e.currentTarget.value);
-          // A preview is of the text it was made from: any change asks for a new one.
-          setPreview(undefined);
-        }}
-      />
       <div class="actions editor-actions">
         <button type="button" disabled={busy || !text.trim()} onClick={() => void send(true)}>
           Preview changes

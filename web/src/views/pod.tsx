@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { LogEvents } from '../../../src/dashboard/model.js';
 import { Badge, EventsTable, Table, podTone } from '../components.js';
 import { age } from '../format.js';
-import { yamlHref } from '../route.js';
+import { terminalHref, yamlHref } from '../route.js';
 import { NO_SESSION, openEventStream } from '../session.js';
 import { useNow, useStore } from '../store.js';
 import { DeletePodDialog } from './workloads.js';
@@ -79,6 +79,9 @@ export function PodDetail(props: { namespace: string; name: string }) {
       <div class="section-head">
         <h1>Pod {pod.name}</h1>
         <div class="actions">
+          <a class="button" href={terminalHref(pod.namespace, pod.name)}>
+            Terminal
+          </a>
           <a class="button" href={yamlHref('Pod', pod.namespace, pod.name)}>
             YAML
           </a>
