@@ -172,3 +172,88 @@ export interface LogEvents {
   end: { reason: string };
   failure: { message: string };
 }
+
+/** A kind of resource the API server serves, found by discovery (its preferred version). */
+export interface ResourceKind {
+  /** "" for the core group. */
+  group: string;
+  version: string;
+  /** The plural name in the API path ("deployments"). */
+  resource: string;
+  kind: string;
+  namespaced: boolean;
+  verbs: string[];
+}
+
+/** Which resource: the parts of its API path. */
+export interface ResourceRef {
+  group: string;
+  version: string;
+  resource: string;
+}
+
+/** A column of the API server's Table rendering (kubectl get prints the same). */
+export interface TableColumn {
+  name: string;
+  type: string;
+  format: string;
+  description: string;
+}
+
+export type Cell = string | number | boolean | null;
+
+export interface ResourceTableRow {
+  uid: string;
+  name: string;
+  namespace: string;
+  /** One per column, as the API server rendered it. */
+  cells: Cell[];
+}
+
+export interface ResourceTable {
+  columns: TableColumn[];
+  rows: ResourceTableRow[];
+  /** More objects exist than one page lists. */
+  truncated: boolean;
+}
+
+/** An event about one object (kubectl describe shows the same). */
+export interface ObjectEvent {
+  type: string;
+  reason: string;
+  message: string;
+  count: number;
+  /** ISO time it was last seen. */
+  last: string;
+}
+
+export interface ObjectDetail {
+  kind: string;
+  apiVersion: string;
+  uid: string;
+  /** The object without managedFields; a Secret's values are replaced by what they hide. */
+  yaml: string;
+  events: ObjectEvent[];
+  /** A Secret's keys and the size of each value: values come one at a time, on request. */
+  secretKeys?: { key: string; bytes: number }[];
+}
+
+/** One hunk of a unified diff: lines start with " ", "+" or "-". */
+export interface DiffHunk {
+  oldStart: number;
+  newStart: number;
+  lines: string[];
+}
+
+/** What applying YAML did, or would do (dryRun). */
+export interface ApplyAnswer {
+  dryRun: boolean;
+  /** There was no such object before. */
+  created: boolean;
+  ref: ResourceRef;
+  kind: string;
+  namespace: string;
+  name: string;
+  /** From the live object to the result; empty when nothing changes. */
+  diff: DiffHunk[];
+}

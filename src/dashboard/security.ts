@@ -155,3 +155,25 @@ export const sessionUrl = (guard: Guard) => `http://127.0.0.1:${guard.port}${ses
 /** The URL handed to the system's browser opener: it carries no token. */
 export const launchUrl = (guard: Guard) =>
   `http://127.0.0.1:${guard.port}${LAUNCH_PREFIX}${guard.launch.code}`;
+
+/** Where the page opens a terminal's WebSocket. */
+export const TERMINAL_PATH = '/ws/terminal';
+
+/**
+ * A WebSocket upgrade to the terminal. A browser's WebSocket cannot carry the Authorization header,
+ * so the page first asks for a ticket over the API (token and origin checked as for every change)
+ * and brings it in the query; the ticket is redeemed by the caller. The upgrade itself must name this
+ * server as Host and come from the dashboard's own origin: browsers send Origin with every WebSocket,
+ * and no other site's page may open one here.
+ */
+export function checkUpgrade(guard: Guard, facts: RequestFacts): Verdict {
+  if (!hostAllowed(guard, header(facts, 'host'))) {
+    return { ok: false, status: 403, reason: 'this server answers only to its loopback address' };
+  }
+  const url = targetUrl(guard, facts.url);
+  if (!url || url.pathname !== TERMINAL_PATH) return { ok: false, status: 400, reason: 'no such WebSocket' };
+  if (!originAllowed(guard, header(facts, 'origin'))) {
+    return { ok: false, status: 403, reason: 'terminals open only from the dashboard page itself' };
+  }
+  return { ok: true, url };
+}

@@ -1,13 +1,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { checkRequest, redeemLaunch, sessionPath, type Guard } from './security.js';
+import { TERMINAL_PATH, checkRequest, redeemLaunch, sessionPath, type Guard } from './security.js';
 import { peerIsThisUser, type Connection } from './peer.js';
 import type { ClusterClients, LiveCluster } from './cluster.js';
 import { HttpError, errorMessage, toHttpError } from './errors.js';
-import type { DashboardInfo, LogEvents, StreamEvents } from './model.js';
+import type { DashboardInfo, LogEvents, ResourceRef, StreamEvents } from './model.js';
+import { deleteObject, discoverKinds, listResource, objectDetail, secretValue } from './resources.js';
+import { applyManifest } from './apply.js';
+import { TerminalTickets, shellParam, terminalSize, terminalUpgrades } from './terminal.js';
 import { PortForwards } from './port-forward.js';
 import {
   deletePod,
@@ -53,7 +57,26 @@ const SECURITY_HEADERS = {
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
 
+/**
+ * The page with a nonce of its own for <style> elements: xterm.js (the terminal) writes its colours
+ * and cell sizes into <style> elements it makes, and the page stamps them with this nonce (read from
+ * a meta tag) rather than the policy allowing inline styles at all.
+ */
+function withStyleNonce(html: Buffer): { body: Buffer; headers: Record<string, string> } {
+  const nonce = randomBytes(16).toString('base64');
+  const csp = SECURITY_HEADERS['Content-Security-Policy'].replace(
+    "style-src 'self'",
+    `style-src 'self' 'nonce-${nonce}'`,
+  );
+  const body = html
+    .toString('utf8')
+    .replace('<head>', `<head>\n    <meta name="style-nonce" content="${nonce}" />`);
+  return { body: Buffer.from(body), headers: { 'Content-Security-Policy': csp } };
+}
+
 const MAX_BODY = 16 * 1024;
+/** YAML pasted into the editor: a large ConfigMap or CRD fits. */
+const MAX_MANIFEST = 1024 * 1024;
 
 /** A percent-encoded path decoded; malformed encoding ("%zz", a cut UTF-8 sequence) is bad input. */
 function decodePath(path: string): string {
@@ -73,7 +96,7 @@ function sendJson(res: ServerResponse, status: number, data: unknown): void {
   send(res, status, JSON.stringify(data), 'application/json; charset=utf-8');
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+async function readJson(req: IncomingMessage, maxBody = MAX_BODY): Promise<Record<string, unknown>> {
   if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
     throw new HttpError(415, 'send JSON (Content-Type: application/json)');
   }
@@ -81,7 +104,7 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY) throw new HttpError(413, 'request body too large');
+    if (size > maxBody) throw new HttpError(413, 'request body too large');
     chunks.push(chunk);
   }
   try {
@@ -95,10 +118,27 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
 
 const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
-function nameParam(value: unknown, what: string, optional = false): string {
+function nameParam(value: unknown, what: string, optional = false, pattern = NAME): string {
   if (optional && (value === undefined || value === null || value === '')) return '';
-  if (typeof value !== 'string' || !NAME.test(value)) throw new HttpError(400, `invalid ${what}`);
+  if (typeof value !== 'string' || !pattern.test(value)) throw new HttpError(400, `invalid ${what}`);
   return value;
+}
+
+/**
+ * Any object's name (RBAC names hold colons), as the API server allows them: never "." or "..",
+ * which would climb out of the collection's path.
+ */
+const OBJECT_NAME = /^(?!\.\.?$)[^/%\s]{1,253}$/;
+const VERSION = /^v\d+(?:(?:alpha|beta)\d+)?$/;
+const SECRET_KEY = /^[-._a-zA-Z0-9]{1,253}$/;
+
+/** The resource a request names: group ("" for core), version and plural, each checked. */
+function refParams(get: (k: string) => string): ResourceRef {
+  return {
+    group: nameParam(get('group'), 'API group', true),
+    version: nameParam(get('version'), 'API version', false, VERSION),
+    resource: nameParam(get('resource'), 'resource'),
+  };
 }
 
 /** A server-sent event stream on `res`; returns a typed sender and whether the client is gone. */
@@ -151,6 +191,8 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
     return c;
   };
   const portForwards = new PortForwards(clients);
+  const tickets = new TerminalTickets();
+  const terminals = terminalUpgrades(deps.guard, tickets, clients);
   const streams = new Set<() => void>();
   const keepAliveMs = deps.keepAliveMs ?? 20_000;
 
@@ -189,6 +231,63 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
         nameParam(q('name'), 'name'),
       );
       return send(res, 200, yaml, 'application/yaml; charset=utf-8');
+    }
+    if (method === 'GET' && path === '/api/resources')
+      return sendJson(res, 200, await discoverKinds(clients()));
+    if (method === 'GET' && path === '/api/resources/list') {
+      const selector = q('labelSelector');
+      if (selector.length > 1000) throw new HttpError(400, 'the label selector is too long');
+      const table = await listResource(
+        clients(),
+        refParams(q),
+        nameParam(q('namespace'), 'namespace', true),
+        selector,
+      );
+      return sendJson(res, 200, table);
+    }
+    if ((method === 'GET' || method === 'DELETE') && path === '/api/object') {
+      const ref = refParams(q);
+      const namespace = nameParam(q('namespace'), 'namespace', true);
+      const name = nameParam(q('name'), 'name', false, OBJECT_NAME);
+      if (method === 'GET') return sendJson(res, 200, await objectDetail(clients(), ref, namespace, name));
+      await deleteObject(clients(), ref, namespace, name);
+      return sendJson(res, 200, { deleted: true });
+    }
+    if (method === 'GET' && path === '/api/secret') {
+      const value = await secretValue(
+        clients(),
+        nameParam(q('namespace'), 'namespace'),
+        nameParam(q('name'), 'name'),
+        nameParam(q('key'), 'key', false, SECRET_KEY),
+      );
+      return sendJson(res, 200, value);
+    }
+    if (method === 'POST' && path === '/api/apply') {
+      const body = await readJson(req, MAX_MANIFEST);
+      if (typeof body.yaml !== 'string') throw new HttpError(400, 'send the YAML as "yaml"');
+      if (body.mode !== 'apply' && body.mode !== 'edit') throw new HttpError(400, 'mode is apply or edit');
+      if (body.mode === 'edit' && typeof body.original !== 'string') {
+        throw new HttpError(400, 'an edit sends the YAML as loaded as "original"');
+      }
+      const answer = await applyManifest(clients(), {
+        yaml: body.yaml,
+        mode: body.mode,
+        original: typeof body.original === 'string' ? body.original : undefined,
+        dryRun: body.dryRun !== false,
+        namespace: nameParam(body.namespace, 'namespace', true),
+      });
+      return sendJson(res, 200, answer);
+    }
+    if (method === 'POST' && path === '/api/terminal') {
+      const body = await readJson(req);
+      const ticket = tickets.issue({
+        namespace: nameParam(body.namespace, 'namespace'),
+        pod: nameParam(body.pod, 'pod'),
+        container: nameParam(body.container, 'container'),
+        shell: shellParam(body.shell),
+        ...terminalSize(body.cols, body.rows),
+      });
+      return sendJson(res, 200, { path: `${TERMINAL_PATH}?ticket=${ticket}` });
     }
     if (method === 'GET' && path === '/api/logs') {
       const target = {
@@ -269,13 +368,15 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
     } catch {
       throw new HttpError(404, 'not found');
     }
+    const page = relative === 'index.html' ? withStyleNonce(body) : { body, headers: {} };
     res.writeHead(200, {
       ...SECURITY_HEADERS,
+      ...page.headers,
       'Content-Type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
       // Vite names assets by content hash: they never change under one name.
       'Cache-Control': relative.startsWith('assets/') ? 'private, max-age=31536000, immutable' : 'no-store',
     });
-    res.end(body);
+    res.end(page.body);
   }
 
   /**
@@ -316,6 +417,7 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
       else sendJson(res, e.status, { error: e.message });
     });
   });
+  server.on('upgrade', terminals.handle);
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -331,6 +433,7 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
     portForwards,
     async close() {
       portForwards.closeAll();
+      terminals.closeAll();
       for (const end of [...streams]) end();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -6,6 +6,7 @@ import { createServer, request, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
+import * as k8s from '@kubernetes/client-node';
 import type { DockerEngine } from '../../src/providers/docker/engine.js';
 import { imageArchive, layerFromEntries } from '../../src/image/archive.js';
 import { projectRoot } from '../../src/version.js';
@@ -301,6 +302,31 @@ test('pod logs stream live', async () => {
   await screenshot('pod');
 });
 
+test('a shell opened in a pod runs echo, and the output shows', async () => {
+  await page.getByRole('link', { name: 'Terminal' }).click();
+  await page.getByRole('heading', { name: /^Terminal in default\/web-/ }).waitFor();
+  await page.getByLabel('Shell').selectOption('sh');
+  await page.getByRole('button', { name: 'Connect' }).click();
+  await page
+    .getByRole('status')
+    .filter({ hasText: /^Connected to web in default\/web-.* \(sh\)$/ })
+    .waitFor({ timeout: 15_000 });
+  const terminal = page.getByRole('application', { name: 'Terminal in web' });
+  // The shell's prompt first: keys typed before it are echoed ahead of the banner.
+  await terminal.locator('.xterm-rows').filter({ hasText: '#' }).waitFor({ timeout: 15_000 });
+  await terminal.click();
+  // The output differs from what was typed: it shows only if the shell ran it.
+  await page.keyboard.type('echo minilab-$((6*7))\n');
+  await terminal.locator('.xterm-rows').filter({ hasText: 'minilab-42' }).waitFor({ timeout: 15_000 });
+  await screenshot('terminal');
+  await page.keyboard.type('exit\n');
+  await page
+    .getByRole('status')
+    .filter({ hasText: 'Session ended: the shell exited' })
+    .waitFor({ timeout: 15_000 });
+  await page.goBack();
+});
+
 test('a service port opens on a local URL through a port-forward', async () => {
   await page.getByRole('link', { name: 'Services' }).click();
   const popup = page.waitForEvent('popup');
@@ -357,6 +383,197 @@ test('a narrow window needs no sideways scrolling of the page', async () => {
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than the window`);
   await screenshot('workloads-narrow');
   await page.setViewportSize({ width: 1280, height: 800 });
+});
+
+/** The value a textarea holds once it holds `text` (loaded asynchronously). */
+async function editorValue(text: string): Promise<string> {
+  const area = page.getByRole('textbox', { name: 'YAML' });
+  return waitFor(`the editor to hold ${text}`, 15_000, async () => {
+    const value = await area.inputValue();
+    return value.includes(text) ? value : undefined;
+  });
+}
+
+const kindLink = (kind: string) =>
+  page.getByRole('navigation', { name: 'Resource kinds' }).getByRole('link', { name: kind, exact: true });
+
+test('a CRD and its custom resource appear in the generic view, filtered by namespace, labels and text', async () => {
+  const { config } = clients();
+  const crds = config.makeApiClient(k8s.ApiextensionsV1Api);
+  await crds.createCustomResourceDefinition({
+    body: {
+      metadata: { name: 'crontabs.stable.example.com' },
+      spec: {
+        group: 'stable.example.com',
+        scope: 'Namespaced',
+        names: { plural: 'crontabs', singular: 'crontab', kind: 'CronTab' },
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            storage: true,
+            schema: {
+              openAPIV3Schema: {
+                type: 'object',
+                properties: { spec: { type: 'object', properties: { cronSpec: { type: 'string' } } } },
+              },
+            },
+            additionalPrinterColumns: [{ name: 'Schedule', type: 'string', jsonPath: '.spec.cronSpec' }],
+          },
+        ],
+      },
+    },
+  });
+  const objects = k8s.KubernetesObjectApi.makeApiClient(config);
+  const cronTab = (name: string, tier: string) => ({
+    apiVersion: 'stable.example.com/v1',
+    kind: 'CronTab',
+    metadata: { name, namespace: 'default', labels: { tier } },
+    spec: { cronSpec: '0 3 * * *' },
+  });
+  // The API serves the new kind a moment after the CRD is made.
+  await waitFor('the CronTab kind to be served', 30_000, async () =>
+    objects.create(cronTab('nightly', 'batch')).then(
+      () => true,
+      () => undefined,
+    ),
+  );
+  await objects.create(cronTab('hourly', 'web'));
+
+  await page.getByRole('link', { name: 'Resources', exact: true }).click();
+  await kindLink('CronTab').click();
+  const list = page.getByRole('region', { name: 'CronTab' });
+  await list.getByRole('rowheader', { name: 'nightly' }).waitFor({ timeout: 15_000 });
+  await list.getByRole('rowheader', { name: 'hourly' }).waitFor();
+  // The API's printer column of the CRD, rendered by the API server.
+  await list.getByRole('columnheader', { name: 'Schedule' }).waitFor();
+  await list.getByRole('row').filter({ hasText: 'nightly' }).getByText('0 3 * * *').waitFor();
+
+  await page.getByLabel('Label selector').fill('tier=batch');
+  await page.getByLabel('Label selector').press('Enter');
+  await list.getByRole('rowheader', { name: 'hourly' }).waitFor({ state: 'detached' });
+  await list.getByRole('rowheader', { name: 'nightly' }).waitFor();
+  // Labels hold the chosen option or value too: "Namespace All namespaces".
+  await page.getByLabel('Namespace').selectOption('kube-system');
+  await list.getByText('No crontabs.').waitFor();
+  await page.getByLabel('Namespace').selectOption('default');
+  await list.getByRole('rowheader', { name: 'nightly' }).waitFor();
+  await page.getByLabel('Filter').fill('night');
+  // The filters are in the link: a reload shows the same list.
+  await page.waitForURL(
+    /#\/resources\/stable\.example\.com\/v1\/crontabs\?namespace=default&labels=tier%3Dbatch&text=night$/,
+  );
+  await page.reload();
+  await list.getByRole('rowheader', { name: 'nightly' }).waitFor({ timeout: 15_000 });
+  assert.equal(await page.getByLabel('Label selector').inputValue(), 'tier=batch');
+  assert.equal(await list.getByRole('rowheader', { name: 'hourly' }).count(), 0);
+  await screenshot('resources');
+
+  await list.getByRole('link', { name: 'nightly' }).click();
+  await page.getByRole('heading', { name: 'CronTab default/nightly' }).waitFor();
+  await page
+    .getByLabel('YAML of CronTab default/nightly')
+    .filter({ hasText: 'cronSpec: 0 3 * * *' })
+    .waitFor();
+  await screenshot('resource-detail');
+});
+
+const PASTED = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: pasted
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: pasted}
+  template:
+    metadata:
+      labels: {app: pasted}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: main
+          image: ${image}
+          imagePullPolicy: Never
+          command: [sh, -c, sleep 3600]
+`;
+
+test('a Deployment created from pasted YAML, then edited through a dry-run diff; refusals as the API words them', async () => {
+  const { apps } = clients();
+  await page.getByRole('link', { name: 'Create', exact: true }).click();
+  const editor = page.getByRole('textbox', { name: 'YAML' });
+  await editor.fill(PASTED.replace('replicas: 1', 'replicas: -1'));
+  await page.getByRole('button', { name: 'Preview changes' }).click();
+  await page
+    .getByRole('alert')
+    .filter({ hasText: 'spec.replicas: Invalid value: -1: must be greater than or equal to 0' })
+    .waitFor();
+
+  await editor.fill(PASTED);
+  await page.getByRole('button', { name: 'Preview changes' }).click();
+  const created = page.getByLabel('Changes to Deployment default/pasted');
+  await created.filter({ hasText: '+kind: Deployment' }).waitFor();
+  // A dry run: nothing exists yet.
+  await assert.rejects(apps.readNamespacedDeployment({ name: 'pasted', namespace: 'default' }));
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.getByRole('heading', { name: 'Deployment default/pasted' }).waitFor();
+  const live = await apps.readNamespacedDeployment({ name: 'pasted', namespace: 'default' });
+  assert.equal(live.spec?.replicas, 1);
+  assert.ok(live.metadata?.managedFields?.some((f) => f.manager === 'minilab-dashboard'));
+
+  await page.getByRole('link', { name: 'Edit' }).click();
+  const yaml = await editorValue('replicas: 1');
+  await editor.fill(yaml.replace(/^ {2}replicas: 1$/m, '  replicas: 2'));
+  await page.getByRole('button', { name: 'Preview changes' }).click();
+  const diff = page.getByLabel('Changes to Deployment default/pasted');
+  await diff.filter({ hasText: '+  replicas: 2' }).waitFor();
+  assert.match(await diff.innerText(), /^- {2}replicas: 1$/m);
+  assert.equal(
+    (await apps.readNamespacedDeployment({ name: 'pasted', namespace: 'default' })).spec?.replicas,
+    1,
+  );
+  // The editor at its top and the whole diff in the picture.
+  await editor.evaluate((el: { scrollTop: number }) => {
+    el.scrollTop = 0;
+  });
+  await page.setViewportSize({ width: 1280, height: 1200 });
+  await screenshot('apply-diff');
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.getByRole('heading', { name: 'Deployment default/pasted' }).waitFor();
+  await waitFor('spec.replicas of pasted to be 2', 10_000, async () => {
+    const d = await apps.readNamespacedDeployment({ name: 'pasted', namespace: 'default' });
+    return d.spec?.replicas === 2 ? true : undefined;
+  });
+});
+
+test("a secret's value stays hidden until revealed, and the server never logs it", async () => {
+  const { core } = clients();
+  const password = `hunter2-${runId}`;
+  await core.createNamespacedSecret({
+    namespace: 'default',
+    body: { metadata: { name: 'db-credentials' }, stringData: { password, user: 'admin' } },
+  });
+  await page.getByRole('link', { name: 'Resources', exact: true }).click();
+  await kindLink('Secret').click();
+  const list = page.getByRole('region', { name: 'Secret' });
+  await list.getByRole('link', { name: 'db-credentials' }).click();
+  await page.getByRole('heading', { name: 'Secret default/db-credentials' }).waitFor();
+  const value = page.getByLabel('Value of password', { exact: true });
+  await page.getByLabel('Value of password is hidden').waitFor();
+  const yaml = page.getByLabel('YAML of Secret default/db-credentials');
+  await yaml.filter({ hasText: 'password: "(hidden: ' }).waitFor();
+  const encoded = Buffer.from(password).toString('base64');
+  const shown = await page.locator('main').innerText();
+  assert.ok(!shown.includes(password) && !shown.includes(encoded), 'the value is on the page before Reveal');
+  await screenshot('secret');
+
+  await page.getByRole('button', { name: 'Reveal password' }).click();
+  await value.filter({ hasText: password }).waitFor();
+  await page.getByLabel('Value of user is hidden').waitFor();
+  await page.getByRole('button', { name: 'Hide password' }).click();
+  await page.getByLabel('Value of password is hidden').waitFor();
+  assert.ok(!dashboard!.stderr().includes(password), 'the dashboard wrote the value to its output');
 });
 
 test('the dashboard reconnects after the cluster restarts', async () => {
@@ -434,7 +651,19 @@ test('Ctrl-C stops the dashboard cleanly', async () => {
   assert.match(d.stderr(), /Dashboard stopped/);
   await assert.rejects(plainGet(d.base));
   // Written by this run (the files in git prove nothing).
-  for (const name of ['overview', 'workloads', 'pod', 'services', 'overview-metrics', 'pods-metrics']) {
+  for (const name of [
+    'overview',
+    'workloads',
+    'pod',
+    'services',
+    'overview-metrics',
+    'pods-metrics',
+    'resources',
+    'resource-detail',
+    'apply-diff',
+    'secret',
+    'terminal',
+  ]) {
     const shot = await stat(join(screenshots, `${name}.png`));
     assert.ok(shot.size > 1000, name);
     assert.ok(shot.mtimeMs >= startedAt, `${name}.png was not written by this run`);

@@ -1,7 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { bytes, cpu, percent, quantity } from '../../src/dashboard/quantity.js';
 import { podUsage } from '../../src/dashboard/summarize.js';
 import { nodeMetrics, podMetrics } from '../../src/dashboard/actions.js';
 import type { ClusterClients } from '../../src/dashboard/cluster.js';
+import { connectedTo, fakeApiClients } from './dashboard-fake-api.js';
 import { createGuard, type Guard } from '../../src/dashboard/security.js';
 import { startServer, type DashboardServer } from '../../src/dashboard/server.js';
 
@@ -122,23 +122,7 @@ before(async () => {
     res.end(json({ kind: 'Status', code: 404, message: 'the server could not find the requested resource' }));
   });
   await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
-  // Plain HTTP, which the client takes only with TLS verification off.
-  const config = new k8s.KubeConfig();
-  config.loadFromOptions({
-    clusters: [
-      { name: 'dev', server: `http://127.0.0.1:${(api.address() as AddressInfo).port}`, skipTLSVerify: true },
-    ],
-    users: [{ name: 'dev', token: 'unused' }],
-    contexts: [{ name: 'dev', cluster: 'dev', user: 'dev' }],
-    currentContext: 'dev',
-  });
-  clients = {
-    config,
-    core: config.makeApiClient(k8s.CoreV1Api),
-    apps: config.makeApiClient(k8s.AppsV1Api),
-    discovery: config.makeApiClient(k8s.DiscoveryV1Api),
-    objects: k8s.KubernetesObjectApi.makeApiClient(config),
-  };
+  clients = fakeApiClients(api);
 });
 
 after(async () => {
@@ -206,12 +190,7 @@ test('the pod usage endpoint is guarded like every API call and checks its names
   const server: DashboardServer = await startServer(
     {
       guard,
-      cluster: {
-        state: { state: 'connected' },
-        snapshot: () => [],
-        subscribe: () => () => undefined,
-        clients: () => clients,
-      },
+      cluster: connectedTo(clients),
       info: { profile: 'dev', apiServer: clients.config.getCurrentCluster()?.server ?? '' },
       assetsDir: dir,
     },

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { DashboardInfo } from '../../src/dashboard/model.js';
 import { api } from './api.js';
-import { Announcer } from './components.js';
+import { Announcer, NamespaceSelect } from './components.js';
 import { parseRoute, type Route } from './route.js';
 import { NO_SESSION } from './session.js';
 import { useStore } from './store.js';
@@ -10,6 +10,10 @@ import { PodDetail } from './views/pod.js';
 import { Services } from './views/services.js';
 import { Workloads } from './views/workloads.js';
 import { YamlView } from './views/yaml.js';
+import { Resources } from './views/resources.js';
+import { ObjectView } from './views/object.js';
+import { Editor } from './views/editor.js';
+import { TerminalView } from './views/terminal.js';
 
 function useRoute(): Route {
   const [route, setRoute] = useState(() => parseRoute(location.hash));
@@ -58,7 +62,22 @@ const NAV = [
   { view: 'overview', label: 'Overview', href: '#/' },
   { view: 'workloads', label: 'Workloads', href: '#/workloads' },
   { view: 'services', label: 'Services', href: '#/services' },
+  { view: 'resources', label: 'Resources', href: '#/resources' },
+  { view: 'create', label: 'Create', href: '#/create' },
 ] as const;
+
+/** The navigation entry a view belongs to. */
+function section(route: Route): string {
+  if (route.view === 'pod' || route.view === 'terminal') return 'workloads';
+  if (route.view === 'object' || route.view === 'edit') return 'resources';
+  return route.view;
+}
+
+/** A key that changes when the view shows another thing (its state starts afresh then). */
+function routeKey(route: Route): string {
+  if (route.view === 'resources') return `resources/${route.ref ? Object.values(route.ref).join('/') : ''}`;
+  return JSON.stringify(route);
+}
 
 export function App() {
   const store = useStore();
@@ -79,8 +98,7 @@ export function App() {
     setNamespace(ns);
     sessionStorage.setItem('namespace', ns);
   };
-  const current = route.view === 'pod' ? 'workloads' : route.view;
-  const namespaces = store.list('Namespace').map((n) => n.name);
+  const current = section(route);
 
   return (
     <>
@@ -108,20 +126,7 @@ export function App() {
           </ul>
         </nav>
         {(route.view === 'workloads' || route.view === 'services') && (
-          <label class="field inline namespace">
-            <span>Namespace</span>
-            <select value={namespace} onChange={(e) => choose(e.currentTarget.value)}>
-              <option value="">All namespaces</option>
-              {(namespaces.includes(namespace) || namespace === ''
-                ? namespaces
-                : [...namespaces, namespace]
-              ).map((ns) => (
-                <option key={ns} value={ns}>
-                  {ns}
-                </option>
-              ))}
-            </select>
-          </label>
+          <NamespaceSelect class="namespace" value={namespace} onChange={choose} />
         )}
         <ConnectionStatus />
       </header>
@@ -132,6 +137,19 @@ export function App() {
         {route.view === 'pod' && <PodDetail namespace={route.namespace} name={route.name} />}
         {route.view === 'yaml' && (
           <YamlView kind={route.kind} namespace={route.namespace} name={route.name} />
+        )}
+        {route.view === 'resources' && (
+          <Resources key={routeKey(route)} target={route.ref} filter={route.filter} />
+        )}
+        {route.view === 'object' && (
+          <ObjectView target={route.ref} namespace={route.namespace} name={route.name} />
+        )}
+        {route.view === 'edit' && (
+          <Editor key={routeKey(route)} target={route.ref} namespace={route.namespace} name={route.name} />
+        )}
+        {route.view === 'create' && <Editor key="create" />}
+        {route.view === 'terminal' && (
+          <TerminalView key={routeKey(route)} namespace={route.namespace} pod={route.pod} />
         )}
       </main>
       <Announcer />

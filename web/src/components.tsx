@@ -1,6 +1,9 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
+import type { ObjectEvent } from '../../src/dashboard/model.js';
+import { age } from './format.js';
 import { yamlHref } from './route.js';
+import { useStore } from './store.js';
 
 /**
  * A table in a scrollable, keyboard-focusable frame (narrow windows scroll it sideways). `columns` names
@@ -144,5 +147,60 @@ export function ConfirmDialog(props: {
         </div>
       </form>
     </dialog>
+  );
+}
+
+/** Events about one object, newest first as given. */
+export function EventsTable(props: {
+  label: string;
+  events: (ObjectEvent & { uid?: string })[];
+  empty: string;
+  now: number;
+}) {
+  return (
+    <Table
+      label={props.label}
+      columns={['Last seen', 'Type', 'Reason', 'Message', 'Count']}
+      rows={props.events}
+      empty={props.empty}
+      row={(e) => (
+        <tr key={e.uid ?? `${e.last}-${e.reason}-${e.message}`}>
+          <td>{age(e.last, props.now)}</td>
+          <td>
+            <Badge tone={e.type === 'Warning' ? 'warn' : 'idle'}>{e.type}</Badge>
+          </td>
+          <td>{e.reason}</td>
+          <td class="message">{e.message}</td>
+          <td>{e.count}</td>
+        </tr>
+      )}
+    />
+  );
+}
+
+/** A choice of namespace from the live list ("" is all of them); one not (or no longer) listed stays. */
+export function NamespaceSelect(props: {
+  value: string;
+  onChange: (namespace: string) => void;
+  class?: string;
+}) {
+  const namespaces = useStore()
+    .list('Namespace')
+    .map((n) => n.name);
+  return (
+    <label class={`field inline ${props.class ?? ''}`}>
+      <span>Namespace</span>
+      <select value={props.value} onChange={(e) => props.onChange(e.currentTarget.value)}>
+        <option value="">All namespaces</option>
+        {(namespaces.includes(props.value) || props.value === ''
+          ? namespaces
+          : [...namespaces, props.value]
+        ).map((ns) => (
+          <option key={ns} value={ns}>
+            {ns}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }

@@ -1,8 +1,8 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { LogEvents } from '../../../src/dashboard/model.js';
-import { Badge, Table, podTone } from '../components.js';
+import { Badge, EventsTable, Table, podTone } from '../components.js';
 import { age } from '../format.js';
-import { yamlHref } from '../route.js';
+import { terminalHref, yamlHref } from '../route.js';
 import { NO_SESSION, openEventStream } from '../session.js';
 import { useNow, useStore } from '../store.js';
 import { DeletePodDialog } from './workloads.js';
@@ -79,6 +79,9 @@ export function PodDetail(props: { namespace: string; name: string }) {
       <div class="section-head">
         <h1>Pod {pod.name}</h1>
         <div class="actions">
+          <a class="button" href={terminalHref(pod.namespace, pod.name)}>
+            Terminal
+          </a>
           <a class="button" href={yamlHref('Pod', pod.namespace, pod.name)}>
             YAML
           </a>
@@ -164,23 +167,7 @@ export function PodDetail(props: { namespace: string; name: string }) {
 
       <section aria-labelledby="events-h">
         <h2 id="events-h">Events</h2>
-        <Table
-          label="Events of this pod"
-          columns={['Last seen', 'Type', 'Reason', 'Message', 'Count']}
-          rows={events}
-          empty="No events."
-          row={(e) => (
-            <tr key={e.uid}>
-              <td>{age(e.last, now)}</td>
-              <td>
-                <Badge tone={e.type === 'Warning' ? 'warn' : 'idle'}>{e.type}</Badge>
-              </td>
-              <td>{e.reason}</td>
-              <td class="message">{e.message}</td>
-              <td>{e.count}</td>
-            </tr>
-          )}
-        />
+        <EventsTable label="Events of this pod" events={events} empty="No events." now={now} />
       </section>
       {deleting && (
         <DeletePodDialog namespace={pod.namespace} name={pod.name} onClose={() => setDeleting(false)} />
