@@ -8,7 +8,7 @@ import * as k8s from '@kubernetes/client-node';
 import getPort from 'get-port';
 import { parse, stringify } from 'yaml';
 import type { ClusterClients } from '../../src/dashboard/cluster.js';
-import { connectedTo, fakeApiClients } from './dashboard-fake-api.js';
+import { connectedTo, fakeApiClients } from '../helpers/dashboard-fake-api.js';
 import type { ApplyAnswer, ObjectDetail, ResourceKind, ResourceTable } from '../../src/dashboard/model.js';
 import {
   discoverKinds,

@@ -9,7 +9,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { createGuard, type Guard } from '../../src/dashboard/security.js';
 import { startServer, type DashboardServer } from '../../src/dashboard/server.js';
 import { TerminalTickets } from '../../src/dashboard/terminal.js';
-import { connectedTo, fakeApiClients } from './dashboard-fake-api.js';
+import { connectedTo, fakeApiClients } from '../helpers/dashboard-fake-api.js';
 
 /**
  * An API server whose exec WebSocket (channel protocol v4) is a tiny shell: it upper-cases what it

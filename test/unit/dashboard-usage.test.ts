@@ -10,7 +10,7 @@ import { bytes, cpu, percent, quantity } from '../../src/dashboard/quantity.js';
 import { podUsage } from '../../src/dashboard/summarize.js';
 import { nodeMetrics, podMetrics } from '../../src/dashboard/actions.js';
 import type { ClusterClients } from '../../src/dashboard/cluster.js';
-import { connectedTo, fakeApiClients } from './dashboard-fake-api.js';
+import { connectedTo, fakeApiClients } from '../helpers/dashboard-fake-api.js';
 import { createGuard, type Guard } from '../../src/dashboard/security.js';
 import { startServer, type DashboardServer } from '../../src/dashboard/server.js';
 
