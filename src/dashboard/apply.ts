@@ -5,7 +5,7 @@ import type { ClusterClients } from './cluster.js';
 import { HttpError } from './errors.js';
 import { kubeRequest } from './kubeapi.js';
 import type { ApplyAnswer, DiffHunk, ResourceKind } from './model.js';
-import { discoverKinds, objectYaml, readObject, resourcePath } from './resources.js';
+import { findKind, holdsHiddenPlaceholders, objectYaml, readObject, resourcePath } from './resources.js';
 
 /** How changes made here are recorded in managedFields. */
 export const FIELD_MANAGER = 'minilab-dashboard';
@@ -27,6 +27,11 @@ export interface ApplyInput {
   dryRun: boolean;
   /** Where a namespaced object without a namespace goes. */
   namespace: string;
+  /**
+   * Apply: take the fields another manager owns (kubectl's, a controller's) instead of failing with
+   * the API server's conflict (409), as `kubectl apply --server-side --force-conflicts`.
+   */
+  force?: boolean;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
@@ -80,8 +85,10 @@ async function kindFor(clients: ClusterClients, obj: k8s.KubernetesObject): Prom
   const [group, version] = (obj.apiVersion ?? '').includes('/')
     ? (obj.apiVersion ?? '').split('/', 2)
     : ['', obj.apiVersion ?? ''];
-  const same = (k: ResourceKind) => k.group === group && k.version === version && k.kind === obj.kind;
-  const kind = (await discoverKinds(clients)).find(same) ?? (await discoverKinds(clients, true)).find(same);
+  const kind = await findKind(
+    clients,
+    (k) => k.group === group && k.version === version && k.kind === obj.kind,
+  );
   if (!kind) {
     throw new HttpError(400, `the API server serves no kind ${obj.kind} in ${obj.apiVersion}`);
   }
@@ -118,6 +125,12 @@ export function diffYaml(before: string, after: string): DiffHunk[] {
  */
 export async function applyManifest(clients: ClusterClients, input: ApplyInput): Promise<ApplyAnswer> {
   const obj = parseManifest(input.yaml);
+  if (holdsHiddenPlaceholders(obj)) {
+    throw new HttpError(
+      400,
+      'this Secret holds the placeholders the page shows for hidden values ("(hidden: ...)"): write the values themselves, or leave those keys and the last-applied annotation out',
+    );
+  }
   const kind = await kindFor(clients, obj);
   const metadata = { ...obj.metadata };
   delete metadata.managedFields;
@@ -140,7 +153,7 @@ export async function applyManifest(clients: ClusterClients, input: ApplyInput):
   if (input.mode === 'edit' && !live) throw new HttpError(404, `${where} does not exist (any more)`);
 
   const query = new URLSearchParams({ fieldManager: FIELD_MANAGER });
-  if (input.mode === 'apply') query.set('force', 'true');
+  if (input.mode === 'apply' && input.force) query.set('force', 'true');
   if (input.dryRun) query.set('dryRun', 'All');
   const result = await kubeRequest<k8s.KubernetesObject>(clients.config, {
     method: 'PATCH',

@@ -173,7 +173,7 @@ export interface LogEvents {
   failure: { message: string };
 }
 
-/** A kind of resource the API server serves, found by discovery (its preferred version). */
+/** A kind of resource the API server serves, in one of its versions, found by discovery. */
 export interface ResourceKind {
   /** "" for the core group. */
   group: string;
@@ -183,6 +183,8 @@ export interface ResourceKind {
   kind: string;
   namespaced: boolean;
   verbs: string[];
+  /** The group's preferred version: the one the page lists (objects of the others apply too). */
+  preferred: boolean;
 }
 
 /** Which resource: the parts of its API path. */
@@ -257,3 +259,7 @@ export interface ApplyAnswer {
   /** From the live object to the result; empty when nothing changes. */
   diff: DiffHunk[];
 }
+
+/** The shells the terminal offers (and the server runs: nothing else). */
+export const SHELLS = ['sh', 'bash', 'ash', 'zsh'] as const;
+export type Shell = (typeof SHELLS)[number];

@@ -35,25 +35,28 @@ interface LegacyResourceList {
 }
 
 /**
- * The kinds the API server lists, one version a group (the preferred one), sorted by group and kind;
- * subresources (pods/log) and what cannot be listed (tokenreviews) are left out.
+ * The kinds the API server lists, in every version it serves (the group's preferred one, first in
+ * discovery, marked), sorted by group and kind; subresources (pods/log) and what cannot be listed
+ * (tokenreviews) are left out.
  */
 export function kindsFromDiscovery(lists: AggregatedList[]): ResourceKind[] {
   const out: ResourceKind[] = [];
   for (const list of lists) {
     for (const group of list.items) {
-      const preferred = group.versions?.[0];
-      for (const r of preferred?.resources ?? []) {
-        const kind = r.responseKind?.kind;
-        if (!kind || r.resource.includes('/') || !(r.verbs ?? []).includes('list')) continue;
-        out.push({
-          group: group.metadata?.name ?? '',
-          version: preferred?.version ?? '',
-          resource: r.resource,
-          kind,
-          namespaced: r.scope === 'Namespaced',
-          verbs: r.verbs ?? [],
-        });
+      for (const [i, v] of (group.versions ?? []).entries()) {
+        for (const r of v.resources ?? []) {
+          const kind = r.responseKind?.kind;
+          if (!kind || r.resource.includes('/') || !(r.verbs ?? []).includes('list')) continue;
+          out.push({
+            group: group.metadata?.name ?? '',
+            version: v.version,
+            resource: r.resource,
+            kind,
+            namespaced: r.scope === 'Namespaced',
+            verbs: r.verbs ?? [],
+            preferred: i === 0,
+          });
+        }
       }
     }
   }
@@ -65,22 +68,18 @@ const sortKinds = (kinds: ResourceKind[]) =>
 
 /** The same from the per-version documents, for an API server without aggregated discovery. */
 async function legacyDiscovery(clients: ClusterClients): Promise<ResourceKind[]> {
-  const groups = await kubeRequest<{ groups: { name: string; preferredVersion?: { version: string } }[] }>(
-    clients.config,
-    { path: '/apis' },
-  );
+  const groups = await kubeRequest<{
+    groups: { name: string; versions?: { version: string }[]; preferredVersion?: { version: string } }[];
+  }>(clients.config, { path: '/apis' });
   const versions = [
-    { group: '', version: 'v1', path: '/api/v1' },
+    { group: '', version: 'v1', path: '/api/v1', preferred: true },
     ...groups.groups.flatMap((g) =>
-      g.preferredVersion
-        ? [
-            {
-              group: g.name,
-              version: g.preferredVersion.version,
-              path: `/apis/${g.name}/${g.preferredVersion.version}`,
-            },
-          ]
-        : [],
+      (g.versions ?? (g.preferredVersion ? [g.preferredVersion] : [])).map(({ version }) => ({
+        group: g.name,
+        version,
+        path: `/apis/${g.name}/${version}`,
+        preferred: version === g.preferredVersion?.version,
+      })),
     ),
   ];
   const lists = await Promise.all(
@@ -122,11 +121,20 @@ export function discoverKinds(clients: ClusterClients, fresh = false): Promise<R
   return kinds;
 }
 
+/** The kind `same` picks, from discovery as remembered, else as the API server answers now (a CRD just made). */
+export async function findKind(
+  clients: ClusterClients,
+  same: (k: ResourceKind) => boolean,
+): Promise<ResourceKind | undefined> {
+  return (await discoverKinds(clients)).find(same) ?? (await discoverKinds(clients, true)).find(same);
+}
+
 /** The kind that `ref` names, or a 404 saying the server does not serve it. */
 export async function kindOf(clients: ClusterClients, ref: ResourceRef): Promise<ResourceKind> {
-  const same = (k: ResourceKind) =>
-    k.group === ref.group && k.version === ref.version && k.resource === ref.resource;
-  const kind = (await discoverKinds(clients)).find(same) ?? (await discoverKinds(clients, true)).find(same);
+  const kind = await findKind(
+    clients,
+    (k) => k.group === ref.group && k.version === ref.version && k.resource === ref.resource,
+  );
   if (!kind) {
     const gv = ref.group ? `${ref.group}/${ref.version}` : ref.version;
     throw new HttpError(404, `the API server serves no resource "${ref.resource}" in ${gv}`);
@@ -134,11 +142,17 @@ export async function kindOf(clients: ClusterClients, ref: ResourceRef): Promise
   return kind;
 }
 
+/** A name as one segment of an API path: "." and ".." would walk the path instead (no object has them). */
+function segment(value: string, what: string): string {
+  if (value === '.' || value === '..') throw new HttpError(400, `"${value}" is not a ${what}`);
+  return encodeURIComponent(value);
+}
+
 /** The API path of a collection or, with a name, of one object. */
 export function resourcePath(kind: ResourceKind, namespace: string, name = ''): string {
   const base = kind.group ? `/apis/${kind.group}/${kind.version}` : `/api/${kind.version}`;
-  const ns = kind.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
-  return `${base}${ns}/${kind.resource}${name ? `/${encodeURIComponent(name)}` : ''}`;
+  const ns = kind.namespaced && namespace ? `/namespaces/${segment(namespace, 'namespace')}` : '';
+  return `${base}${ns}/${kind.resource}${name ? `/${segment(name, 'name')}` : ''}`;
 }
 
 interface ApiTable {
@@ -253,6 +267,21 @@ export function hideSecretValues(
     ...(s.data ? { data: hide(s.data, old?.data, true) } : {}),
     ...(s.stringData ? { stringData: hide(s.stringData, old?.stringData, false) } : {}),
   } as k8s.KubernetesObject;
+}
+
+/**
+ * Whether a Secret's YAML carries what hideSecretValues shows in place of its values (copied from
+ * the page): applied, it would write the placeholders as values.
+ */
+export function holdsHiddenPlaceholders(obj: k8s.KubernetesObject): boolean {
+  if (!isSecret(obj)) return false;
+  const s = obj as k8s.V1Secret;
+  const values = [
+    ...Object.values(s.data ?? {}),
+    ...Object.values(s.stringData ?? {}),
+    s.metadata?.annotations?.[HIDDEN_ANNOTATION],
+  ];
+  return values.some((v) => typeof v === 'string' && v.startsWith('(hidden: '));
 }
 
 /** The object as YAML for people: without managedFields, a Secret's values hidden. */

@@ -233,7 +233,11 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
       return send(res, 200, yaml, 'application/yaml; charset=utf-8');
     }
     if (method === 'GET' && path === '/api/resources')
-      return sendJson(res, 200, await discoverKinds(clients()));
+      return sendJson(
+        res,
+        200,
+        (await discoverKinds(clients())).filter((k) => k.preferred),
+      );
     if (method === 'GET' && path === '/api/resources/list') {
       const selector = q('labelSelector');
       if (selector.length > 1000) throw new HttpError(400, 'the label selector is too long');
@@ -275,6 +279,7 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
         original: typeof body.original === 'string' ? body.original : undefined,
         dryRun: body.dryRun !== false,
         namespace: nameParam(body.namespace, 'namespace', true),
+        force: body.force === true,
       });
       return sendJson(res, 200, answer);
     }

@@ -6,11 +6,8 @@ import * as k8s from '@kubernetes/client-node';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { ClusterClients } from './cluster.js';
 import { errorMessage, HttpError, toHttpError } from './errors.js';
+import { SHELLS, type Shell } from './model.js';
 import { checkUpgrade, type Guard } from './security.js';
-
-/** The shells the page offers; the first that a container has is usually sh. */
-export const SHELLS = ['sh', 'bash', 'ash', 'zsh'] as const;
-export type Shell = (typeof SHELLS)[number];
 
 export interface TerminalTarget {
   namespace: string;
@@ -121,6 +118,9 @@ export async function bridgeTerminal(
     }
   });
   let exec: { close(): void; on(event: 'close', listener: () => void): void } | undefined;
+  // A frame over maxPayload (a paste of more than 1 MiB) or a broken connection: the socket is
+  // dropped, and its 'close' below ends the exec; an unheard 'error' would end the dashboard.
+  socket.on('error', () => socket.terminate());
   socket.on('close', () => {
     stdin.end();
     exec?.close();
@@ -170,6 +170,9 @@ export function terminalUpgrades(
   };
   return {
     handle(req, socket, head) {
+      // Node stops listening for the socket's errors when it hands it over: a client that resets
+      // the connection while it is refused would otherwise end the dashboard.
+      socket.on('error', () => socket.destroy());
       const verdict = checkUpgrade(guard, {
         method: req.method ?? 'GET',
         url: req.url ?? '/',

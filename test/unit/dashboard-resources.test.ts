@@ -65,16 +65,20 @@ const GROUPS = discovery([
   },
 ]);
 
-test('discovery lists every listable kind once, in its preferred version, custom resources included', () => {
+test('discovery lists every listable kind in every version served, its preferred one marked, custom resources included', () => {
   const kinds = kindsFromDiscovery([CORE, GROUPS] as Parameters<typeof kindsFromDiscovery>[0]);
   assert.deepEqual(
-    kinds.map((k) => `${k.group}/${k.version}/${k.resource}:${k.kind}:${k.namespaced ? 'ns' : 'cluster'}`),
+    kinds.map(
+      (k) =>
+        `${k.group}/${k.version}/${k.resource}:${k.kind}:${k.namespaced ? 'ns' : 'cluster'}${k.preferred ? '' : ' (not preferred)'}`,
+    ),
     [
       '/v1/namespaces:Namespace:cluster',
       '/v1/pods:Pod:ns',
       '/v1/secrets:Secret:ns',
       'apps/v1/deployments:Deployment:ns',
       'stable.example.com/v2/crontabs:CronTab:ns',
+      'stable.example.com/v1/crontabs:CronTab:ns (not preferred)',
     ],
   );
 });
@@ -351,7 +355,11 @@ test('the kinds, a list in the Table rendering by label selector, with the conne
   asked.length = 0;
   const kinds = await call('GET', '/api/resources');
   assert.equal(kinds.status, 200);
-  assert.ok((kinds.data as ResourceKind[]).some((k) => k.kind === 'CronTab' && k.version === 'v2'));
+  assert.deepEqual(
+    (kinds.data as ResourceKind[]).filter((k) => k.kind === 'CronTab').map((k) => k.version),
+    ['v2'],
+    'the list offers the preferred version only',
+  );
   const list = await call(
     'GET',
     '/api/resources/list?group=&version=v1&resource=secrets&namespace=default&labelSelector=app%3Dweb',
@@ -439,7 +447,8 @@ test('YAML is dry-run first (server-side apply, dryRun=All), answered as a diff,
   const patch = asked.find((a) => a.method === 'PATCH');
   assert.equal(
     patch?.path,
-    '/apis/apps/v1/namespaces/team/deployments/web?fieldManager=minilab-dashboard&force=true&dryRun=All',
+    '/apis/apps/v1/namespaces/team/deployments/web?fieldManager=minilab-dashboard&dryRun=All',
+    "another manager's fields are not taken unless asked",
   );
   assert.equal(patch?.headers['content-type'], 'application/apply-patch+yaml');
   assert.equal(objects.size, 0, 'a dry run stores nothing');
@@ -476,6 +485,42 @@ test('YAML is dry-run first (server-side apply, dryRun=All), answered as a diff,
   assert.match(
     (renamed.data as { error: string }).error,
     /cannot change its apiVersion, kind, name or namespace/,
+  );
+});
+
+test('asked to, apply takes the fields of other managers (force); an object of a version that is not preferred applies', async () => {
+  asked.length = 0;
+  const body = { yaml: DEPLOYMENT, mode: 'apply', dryRun: true, namespace: 'team', force: true };
+  assert.equal((await call('POST', '/api/apply', { body })).status, 200);
+  assert.equal(
+    lastAsked()?.path,
+    '/apis/apps/v1/namespaces/team/deployments/web?fieldManager=minilab-dashboard&force=true&dryRun=All',
+  );
+  const crontab = 'apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata:\n  name: c\n';
+  const old = await call('POST', '/api/apply', {
+    body: { yaml: crontab, mode: 'apply', dryRun: true, namespace: 'team' },
+  });
+  assert.equal(old.status, 200, JSON.stringify(old.data));
+  assert.equal(lastAsked()?.path.split('?')[0], '/apis/stable.example.com/v1/namespaces/team/crontabs/c');
+});
+
+test('YAML naming "." or ".." as name or namespace, or a Secret with the page\'s placeholders, is refused before the API is asked', async () => {
+  asked.length = 0;
+  const secretYaml = (data: string) =>
+    `apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: default\ndata:\n  password: ${data}\n`;
+  for (const yaml of [
+    DEPLOYMENT.replace('name: web', 'name: ".."'),
+    DEPLOYMENT.replace('name: web', 'name: web\n  namespace: "."'),
+    secretYaml('"(hidden: 7 bytes)"'),
+  ]) {
+    const r = await call('POST', '/api/apply', {
+      body: { yaml, mode: 'apply', dryRun: true, namespace: 'team' },
+    });
+    assert.equal(r.status, 400, yaml);
+  }
+  assert.deepEqual(
+    asked.filter((a) => !a.path.startsWith('/api?') && a.path !== '/api' && a.path !== '/apis'),
+    [],
   );
 });
 

@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,8 @@ import { connectedTo, fakeApiClients } from '../helpers/dashboard-fake-api.js';
  */
 let api: Server;
 const execs: string[] = [];
+/** How many of the fake's execs have been closed. */
+let execsClosed = 0;
 let guard: Guard;
 let server: DashboardServer;
 
@@ -26,6 +29,7 @@ before(async () => {
   api.on('upgrade', (req, socket, head) => {
     execs.push(req.url ?? '');
     wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('close', () => execsClosed++);
       const out = (text: string) => ws.send(Buffer.concat([Buffer.from([1]), Buffer.from(text)]));
       ws.on('message', (data: Buffer) => {
         const channel = data[0];
@@ -167,6 +171,37 @@ test('keystrokes reach the exec, its output the page; resizes pass through; the 
     [exec.searchParams.get('container'), exec.searchParams.get('command'), exec.searchParams.get('tty')],
     ['web', 'sh', 'true'],
   );
+});
+
+test('a frame over 1 MiB (a big paste) closes that terminal and its exec, not the dashboard', async () => {
+  execs.length = 0;
+  const ws = await open((await post(target)).data.path as string);
+  assert.ok(ws instanceof WebSocket);
+  for (let i = 0; i < 100 && execs.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(execs.length, 1, 'the exec was opened');
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+  ws.on('error', () => undefined);
+  ws.send(Buffer.alloc(2 * 1024 * 1024, 0x61), { binary: true });
+  const before = execsClosed;
+  assert.equal(await closed, 1009, 'message too big');
+  for (let i = 0; i < 100 && execsClosed === before; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(execsClosed, before + 1, 'its exec was closed');
+  assert.equal((await post(target)).status, 200, 'the dashboard still answers');
+});
+
+test('an upgrade refused while its client resets the connection leaves the dashboard running', async () => {
+  for (let i = 0; i < 20; i++) {
+    const socket = connect(guard.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => socket.on('connect', () => resolve()));
+    socket.write(
+      'GET /ws/terminal?ticket=x HTTP/1.1\r\nHost: rebound.example\r\nUpgrade: websocket\r\n' +
+        'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    socket.resetAndDestroy();
+  }
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal((await post(target)).status, 200, 'the dashboard still answers');
 });
 
 test('tickets expire after 30 s and are bound to the exec they were issued for', () => {

@@ -55,6 +55,12 @@ export function Editor(props: { target?: ResourceRef; namespace?: string; name?:
   const [busy, setBusy] = useState(false);
   const [kind, setKind] = useState('');
   const [original, setOriginal] = useState('');
+  /**
+   * The last preview or apply was refused for fields another manager owns (kubectl's, a
+   * controller's): it may be sent again taking them, and the apply after a forced preview is forced.
+   */
+  const [conflict, setConflict] = useState<'preview' | 'apply'>();
+  const [forced, setForced] = useState(false);
   useEffect(() => {
     if (!props.target) return;
     const query = refQuery(props.target, { namespace: props.namespace ?? '', name: props.name ?? '' });
@@ -68,9 +74,11 @@ export function Editor(props: { target?: ResourceRef; namespace?: string; name?:
     );
   }, [props.target?.group, props.target?.version, props.target?.resource, props.namespace, props.name]);
 
-  const send = async (dryRun: boolean) => {
+  const send = async (dryRun: boolean, force = forced) => {
     setBusy(true);
     setError('');
+    setConflict(undefined);
+    setForced(force);
     try {
       const answer = await api<ApplyAnswer>('POST', '/api/apply', {
         yaml: text,
@@ -78,6 +86,7 @@ export function Editor(props: { target?: ResourceRef; namespace?: string; name?:
         original: editing ? original : undefined,
         dryRun,
         namespace,
+        force,
       });
       if (dryRun) setPreview(answer);
       else {
@@ -86,7 +95,11 @@ export function Editor(props: { target?: ResourceRef; namespace?: string; name?:
         location.hash = objectHref(answer.ref, answer.namespace, answer.name);
       }
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
+      const message = err instanceof Error ? err.message : String(err);
+      setError(message);
+      // The API server's words for a field another manager owns (HTTP 409 on server-side apply).
+      const refused = !editing && /^Apply failed with \d+ conflicts?/.test(message);
+      setConflict(refused ? (dryRun ? 'preview' : 'apply') : undefined);
       setPreview(undefined);
     } finally {
       setBusy(false);
@@ -116,7 +129,15 @@ export function Editor(props: { target?: ResourceRef; namespace?: string; name?:
       {!editing && (
         <label class="field inline">
           <span>Namespace for an object without one</span>
-          <select value={namespace} onChange={(e) => setNamespace(e.currentTarget.value)}>
+          <select
+            value={namespace}
+            onChange={(e) => {
+              setNamespace(e.currentTarget.value);
+              // The preview was of the other namespace.
+              setPreview(undefined);
+              setForced(false);
+            }}
+          >
             {[...new Set(['default', namespace, ...store.list('Namespace').map((n) => n.name)])].map((ns) => (
               <option key={ns} value={ns}>
                 {ns}
@@ -136,6 +157,7 @@ export function Editor(props: { target?: ResourceRef; namespace?: string; name?:
             setText(e.currentTarget.value);
             // A preview is of the text it was made from: any change asks for a new one.
             setPreview(undefined);
+            setForced(false);
           }}
         />
       </label>
@@ -151,6 +173,16 @@ export function Editor(props: { target?: ResourceRef; namespace?: string; name?:
         >
           Apply
         </button>
+        {conflict && (
+          <button
+            type="button"
+            class="danger"
+            disabled={busy}
+            onClick={() => void send(conflict === 'preview', true)}
+          >
+            {conflict === 'preview' ? 'Preview taking those fields' : 'Apply taking those fields'}
+          </button>
+        )}
       </div>
       {error && (
         <pre class="error api-error" role="alert">

@@ -1,29 +1,34 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Terminal as XTerm } from '@xterm/xterm';
+import { SHELLS } from '../../../src/dashboard/model.js';
 import { api } from '../api.js';
 import { notify } from '../components.js';
 import { podHref } from '../route.js';
 import { useStore } from '../store.js';
 
-const SHELLS = ['sh', 'bash', 'ash', 'zsh'];
-
 type Notice = { type: 'exit' | 'error'; message: string };
 
-let stamped = false;
-
 /**
- * Gives every <style> element made from now on the page's style nonce: xterm.js makes some for its
- * colours and cell sizes, and the page's content security policy admits only those with the nonce.
+ * Runs `make` with every <style> element made meanwhile given the page's style nonce, and puts
+ * document.createElement back after: xterm.js makes its <style> elements (colours, cell sizes)
+ * when a terminal opens and first fits, later changes rewrite their text, and the page's content
+ * security policy admits only styles with the nonce.
  */
-function stampStyleElements(): void {
+function withStampedStyles<T>(make: () => T): T {
   const nonce = document.querySelector<HTMLMetaElement>('meta[name="style-nonce"]')?.content;
-  if (!nonce) return;
-  const create = document.createElement.bind(document);
+  if (!nonce) return make();
+  const original = document.createElement;
+  const create = original.bind(document);
   document.createElement = ((tag: string, options?: ElementCreationOptions) => {
     const element = create(tag, options);
     if (element instanceof HTMLStyleElement) element.nonce = nonce;
     return element;
   }) as typeof document.createElement;
+  try {
+    return make();
+  } finally {
+    document.createElement = original;
+  }
 }
 
 /**
@@ -31,10 +36,6 @@ function stampStyleElements(): void {
  * the first page stays as small as before.
  */
 async function loadXterm() {
-  if (!stamped) {
-    stampStyleElements();
-    stamped = true;
-  }
   const [{ Terminal }, { FitAddon }] = await Promise.all([
     import('@xterm/xterm'),
     import('@xterm/addon-fit'),
@@ -61,15 +62,19 @@ function Session(props: {
     void (async () => {
       const { Terminal, FitAddon } = await loadXterm();
       if (stopped || !host.current) return;
-      const t = new Terminal({
-        cursorBlink: true,
-        fontFamily: 'ui-monospace, "DejaVu Sans Mono", monospace',
-        fontSize: 14,
-      });
+      const where = host.current;
       const fit = new FitAddon();
-      t.loadAddon(fit);
-      t.open(host.current);
-      fit.fit();
+      const t = withStampedStyles(() => {
+        const made = new Terminal({
+          cursorBlink: true,
+          fontFamily: 'ui-monospace, "DejaVu Sans Mono", monospace',
+          fontSize: 14,
+        });
+        made.loadAddon(fit);
+        made.open(where);
+        fit.fit();
+        return made;
+      });
       term.current = t;
       const { path } = await api<{ path: string }>('POST', '/api/terminal', {
         namespace: props.namespace,
@@ -89,6 +94,8 @@ function Session(props: {
       const encoder = new TextEncoder();
       ws.onopen = () => {
         setStatus(`Connected to ${props.container} in ${props.namespace}/${props.pod} (${props.shell})`);
+        // Resizes while it connected were not sent: the size it has now is.
+        ws.send(JSON.stringify({ type: 'resize', cols: t.cols, rows: t.rows }));
         t.focus();
       };
       ws.onmessage = (e: MessageEvent<ArrayBuffer | string>) => {
@@ -97,7 +104,14 @@ function Session(props: {
         setStatus(n.type === 'exit' ? `Session ended: ${n.message}` : n.message);
         if (n.type === 'error') props.onEnd(n.message);
       };
-      ws.onclose = () => setStatus((s) => (s.startsWith('Connected') ? 'Session closed' : s));
+      ws.onclose = () =>
+        setStatus((s) =>
+          s.startsWith('Connected')
+            ? 'Session closed'
+            : s === 'Connecting…'
+              ? 'Could not connect (the ticket expired, or the cluster is restarting): open the terminal again'
+              : s,
+        );
       t.onData((data) => ws.readyState === WebSocket.OPEN && ws.send(encoder.encode(data)));
       t.onResize(
         ({ cols, rows }) =>
