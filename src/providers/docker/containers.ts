@@ -159,6 +159,14 @@ export class Containers {
 
   private async removeOnce(nameOrId: string): Promise<'removed' | 'absent'> {
     try {
+      if (this.client.dialect.killBeforeRemove) {
+        // A container that is not running (409) or gone (404, answered by the removal) is removed as it is.
+        await this.client
+          .call('kill a container', () => this.docker.getContainer(nameOrId).kill({ signal: 'SIGKILL' }))
+          .catch((err: unknown) => {
+            if (statusOf(err) !== 409 && statusOf(err) !== 404) throw err;
+          });
+      }
       await this.client.call(
         'remove a container',
         () => this.docker.getContainer(nameOrId).remove({ force: true, v: true }),
