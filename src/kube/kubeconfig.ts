@@ -228,22 +228,52 @@ export function removeEntry(
   return { text: writes.get(file) ?? text, removed };
 }
 
-/** A profile's entry as kubectl sees it across the files: its server, the file defining it, whether it is current. */
+/** The named item of a list (clusters, users) as kubectl merges the files: the first file's wins. */
+function firstNamed(files: string[], docs: Docs, key: string, name: string) {
+  const path = files.find((f) => docs.get(f) && hasNamed(docs.get(f) as Document, key, name));
+  if (!path) return undefined;
+  const seq = (docs.get(path) as Document).get(key) as YAMLSeq;
+  const item = seq.items.find((i) => isMap(i) && (i as YAMLMap).get('name') === name) as YAMLMap;
+  return { path, item };
+}
+
+/**
+ * A profile's entry as kubectl sees it across the files: its server, the file defining it, whether
+ * it is current, and the credentials minilab wrote for it (its cluster's CA and its user's client
+ * certificate) when all three are there.
+ */
 export function findEntry(
   files: string[],
   texts: Map<string, string | undefined>,
   name: string,
-): { server?: string; path: string; current: boolean } | undefined {
+):
+  | {
+      server?: string;
+      path: string;
+      current: boolean;
+      credentials?: Omit<KubeconfigEntry, 'name' | 'server'>;
+    }
+  | undefined {
   const docs = parseAll(files, texts);
-  const path = files.find((f) => docs.get(f) && hasNamed(docs.get(f) as Document, 'clusters', name));
-  if (!path) return undefined;
-  const clusters = (docs.get(path) as Document).get('clusters') as YAMLSeq;
-  const cluster = clusters.items.find((i) => isMap(i) && (i as YAMLMap).get('name') === name) as YAMLMap;
-  const server = (cluster.get('cluster') as YAMLMap | undefined)?.get('server');
+  const found = firstNamed(files, docs, 'clusters', name);
+  if (!found) return undefined;
+  const cluster = found.item.get('cluster') as YAMLMap | undefined;
+  const server = cluster?.get('server');
+  const user = firstNamed(files, docs, 'users', name)?.item.get('user') as YAMLMap | undefined;
+  const [ca, cert, key] = [
+    cluster?.get('certificate-authority-data'),
+    user?.get('client-certificate-data'),
+    user?.get('client-key-data'),
+  ];
+  const credentials =
+    typeof ca === 'string' && typeof cert === 'string' && typeof key === 'string'
+      ? { certificateAuthorityData: ca, clientCertificateData: cert, clientKeyData: key }
+      : undefined;
   return {
     server: typeof server === 'string' ? server : undefined,
-    path,
+    path: found.path,
     current: currentContext(files, docs)?.name === name,
+    ...(credentials ? { credentials } : {}),
   };
 }
 

@@ -57,15 +57,28 @@ export async function clusterStatus(ctx: LifecycleContext, profile: string): Pro
   // What kubectl sees now: the merged view of the files in $KUBECONFIG.
   const files = kubeconfigFiles(ctx.env);
   const context = config?.kubeconfig?.context ?? profile;
+  const entryRead = readKubeconfigEntry(files, context).catch(() => undefined);
+  /**
+   * /readyz as the profile's admin: with the kubeconfig's credentials when it names this server (no
+   * exec in the node); else, or when they are refused (a cluster made again on the same port),
+   * with the node's admin.conf.
+   */
+  const apiServerState = async (): Promise<LayerState> => {
+    if (!node.state.running) return 'stopped';
+    const entry = await entryRead;
+    if (entry?.server === url && entry.credentials) {
+      const r = await ctx.kube.health({ name: profile, server: url, ...entry.credentials }, '/readyz');
+      if (r === true) return 'running';
+    }
+    return credentials(ctx.provider, found)
+      .then((e) => ctx.kube.health(e, '/readyz'))
+      .then((r): LayerState => (r === true ? 'running' : 'stopped'))
+      .catch((): LayerState => 'stopped');
+  };
   const [kubelets, apiServer, entry, lb] = await Promise.all([
     Promise.all(nodes.map(kubeletState)),
-    node.state.running
-      ? credentials(ctx.provider, found)
-          .then((e) => ctx.kube.health(e, '/readyz'))
-          .then((r): LayerState => (r === true ? 'running' : 'stopped'))
-          .catch((): LayerState => 'stopped')
-      : Promise.resolve<LayerState>('stopped'),
-    readKubeconfigEntry(files, context).catch(() => undefined),
+    apiServerState(),
+    entryRead,
     ctx.provider.loadBalancer(profile),
   ]);
   const each = nodes.map((n, i): NodeStatus => ({

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstat, mkdir, readFile, rm, symlink } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { addNode } from '../../src/lifecycle/add-node.js';
@@ -168,6 +168,34 @@ test('a second start of a running cluster only re-syncs: no node is made or star
       'api coredns-ready',
       'api default-service-account',
     ]);
+  });
+});
+
+test("status asks /readyz with the kubeconfig's credentials when it names this cluster, else with the node's", async () => {
+  await withFixture(async (f) => {
+    await start(f.ctx, request());
+    f.world.calls.length = 0;
+    const keys: string[] = [];
+    f.ctx.kube.health = async (entry) => {
+      keys.push(entry.clientKeyData);
+      // The API server knows the node's admin key only.
+      return entry.clientKeyData === 'S0VZ' ? true : 'API server /readyz answered 401';
+    };
+    const file = f.ctx.env.KUBECONFIG as string;
+    const written = await readFile(file, 'utf8');
+    assert.ok(written.includes('client-key-data: S0VZ'), written);
+    const up = await clusterStatus(f.ctx, 'demo');
+    assert.equal(up.apiServer.state, 'running');
+    assert.deepEqual(keys, ['S0VZ']);
+    assert.ok(!f.world.calls.includes(`read-admin-conf ${NODE}`), 'no exec for the credentials');
+
+    // Credentials of a cluster made before on the same port: refused, then the node's are read.
+    await writeFile(file, written.replace('client-key-data: S0VZ', 'client-key-data: T0xE'));
+    keys.length = 0;
+    const again = await clusterStatus(f.ctx, 'demo');
+    assert.equal(again.apiServer.state, 'running');
+    assert.deepEqual(keys, ['T0xE', 'S0VZ']);
+    assert.ok(f.world.calls.includes(`read-admin-conf ${NODE}`));
   });
 });
 

@@ -104,7 +104,16 @@ test('an entry already defined in a later file is updated there; the current con
   assert.equal(a['current-context'], 'prod', 'without switching, the current context stays');
   assert.equal(b['current-context'], 'other', 'a later current-context is never the one kubectl uses');
   const view = findEntry(['/a', '/b'], plan.writes, 'dev');
-  assert.deepEqual(view, { server: 'https://127.0.0.1:2', path: '/b', current: false });
+  assert.deepEqual(view, {
+    server: 'https://127.0.0.1:2',
+    path: '/b',
+    current: false,
+    credentials: {
+      certificateAuthorityData: 'Q0E=',
+      clientCertificateData: 'Q0VSVA==',
+      clientKeyData: 'S0VZ',
+    },
+  });
   const switched = planUpsert(['/a', '/b'], texts({ '/a': FOREIGN, '/b': later }), entry('dev'), true);
   assert.equal((parse(switched.writes.get('/a') as string) as Doc)['current-context'], 'dev');
   assert.equal(switched.writes.get('/b') !== undefined, true);
