@@ -1,5 +1,6 @@
 import Docker from 'dockerode';
 import { existsSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { Agent } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +83,25 @@ export function engineAddress(env: EngineEnv): Docker.DockerOptions & { agent?: 
 }
 
 /**
+ * GET /_ping by hand (dockerode's ping returns no headers), for a header of its answer; rejects
+ * unless the engine answers 200. Only for plain HTTP addresses (unix or TCP): the podman service's.
+ */
+function pingHeader(docker: Docker, header: string): Promise<string | undefined> {
+  const { socketPath, host, port } = docker.modem as { socketPath?: string; host?: string; port?: number };
+  const where = typeof socketPath === 'string' ? { socketPath } : { host, port };
+  return new Promise((resolve, reject) => {
+    const req = request({ ...where, path: '/_ping', method: 'GET' }, (res) => {
+      res.resume();
+      const v = res.headers[header];
+      if (res.statusCode !== 200) reject(new Error(`/_ping answered ${res.statusCode}`));
+      else resolve(typeof v === 'string' && v ? v : undefined);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
  * The connection to one engine speaking Docker's API (Docker, or the podman service with its
  * dialect): every call goes through `call`, which puts a deadline on it so a stuck engine cannot
  * hang the CLI.
@@ -93,6 +113,8 @@ export class DockerClient {
     readonly local: boolean,
     /** Where it differs from Docker. */
     readonly dialect: Dialect,
+    /** What the engine's version header on /_ping said (the podman service sends one). */
+    readonly pingVersion?: string,
   ) {}
 
   /** Connects to DOCKER_HOST (with TLS as the docker CLI would) or the default socket; checks it answers. */
@@ -122,15 +144,22 @@ export class DockerClient {
         hint,
       });
     }
+    let version: string | undefined;
     try {
-      await withTimeout(docker.ping(), timeoutMs, `the ${name} at ${where}`);
+      version = await withTimeout(
+        dialect.versionHeader
+          ? pingHeader(docker, dialect.versionHeader)
+          : docker.ping().then(() => undefined),
+        timeoutMs,
+        `the ${name} at ${where}`,
+      );
     } catch (err) {
       throw new ProviderError({ reason: 'unreachable' }, `the ${name} at ${where} does not answer`, {
         hint,
         cause: err,
       });
     }
-    return new DockerClient(docker, typeof socket === 'string', dialect);
+    return new DockerClient(docker, typeof socket === 'string', dialect, version);
   }
 
   call<T>(what: string, fn: () => Promise<T>, ms = CALL_TIMEOUT_MS): Promise<T> {

@@ -1,4 +1,3 @@
-import { request } from 'node:http';
 import { MinilabError } from '../../errors.js';
 import type { ProviderInfo, Refusal } from '../types.js';
 import { statusOf, type DockerClient } from '../docker/client.js';
@@ -73,25 +72,6 @@ export function checkPodmanVersion(version: string): void {
   }
 }
 
-/** The service's version from its /_ping headers; undefined when it sends none. */
-export function libpodVersion(client: DockerClient): Promise<string | undefined> {
-  const { socketPath, host, port } = client.docker.modem as {
-    socketPath?: string;
-    host?: string;
-    port?: number;
-  };
-  const where = typeof socketPath === 'string' ? { socketPath } : { host, port };
-  return new Promise((resolve, reject) => {
-    const req = request({ ...where, path: '/_ping', method: 'GET' }, (res) => {
-      res.resume();
-      const v = res.headers['libpod-api-version'];
-      resolve(res.statusCode === 200 && typeof v === 'string' && v ? v : undefined);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 /**
  * Nodes as privileged containers of the podman service, through its Docker-compatible API: the
  * Docker provider's code, with podman's differences named in PODMAN_DIALECT and here.
@@ -106,11 +86,10 @@ export class PodmanProvider extends DockerProvider {
 
   static async open(opts: ConnectOptions): Promise<PodmanProvider> {
     const { client, socket } = await connectPodman(opts);
-    // /_ping's Libpod-Api-Version header (every podman since 2.0) in 10 ms; the compatible
+    // The version the ping that connected read (PODMAN_DIALECT.versionHeader); the compatible
     // /version, which every podman answers, gathers the host's facts first (0.4 s here).
     const version =
-      (await client.call('answer a ping', () => libpodVersion(client))) ??
-      (await client.call('report its version', () => client.docker.version())).Version;
+      client.pingVersion ?? (await client.call('report its version', () => client.docker.version())).Version;
     checkPodmanVersion(version);
     return new PodmanProvider(new DockerEngine(client), socket);
   }
