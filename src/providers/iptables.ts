@@ -60,6 +60,9 @@ export function ruleKey(args: readonly string[]): string {
  * of failing next to the engine, which writes its own rules meanwhile.
  */
 export class Chain {
+  /** The chain as last listed, until this object changes it (exists, policy and tagged share one -S). */
+  private listed?: Promise<string[][] | undefined>;
+
   constructor(
     private readonly run: CommandRunner,
     readonly table: string,
@@ -71,6 +74,7 @@ export class Chain {
   }
 
   private async must(args: readonly string[]): Promise<void> {
+    this.listed = undefined;
     const r = await this.iptables(args);
     if (r.exitCode !== 0) {
       throw new Error(
@@ -80,7 +84,19 @@ export class Chain {
   }
 
   /** The chain as `-S` lists it; undefined when the table has no such chain. */
-  private async listing(): Promise<string[][] | undefined> {
+  private listing(): Promise<string[][] | undefined> {
+    if (!this.listed) {
+      const listed = this.list();
+      this.listed = listed;
+      // A failed listing is not kept: the next question asks iptables again.
+      listed.catch(() => {
+        if (this.listed === listed) this.listed = undefined;
+      });
+    }
+    return this.listed;
+  }
+
+  private async list(): Promise<string[][] | undefined> {
     const r = await this.iptables(['-S', this.chain]);
     if (r.exitCode === 1 && /no chain/i.test(r.stderr)) return undefined;
     if (r.exitCode !== 0) throw new Error(`iptables -t ${this.table} -S ${this.chain}: ${r.stderr.trim()}`);

@@ -17,6 +17,11 @@ test("beside Docker: the bridge's two ACCEPT rules go first in DOCKER-USER, in o
   ipt.calls.length = 0;
   await syncForwardRules(ipt.run, 'pm', 'podman1');
   assert.deepEqual(ipt.changes(), [], 'idempotent');
+  assert.deepEqual(
+    ipt.calls.filter((c) => c.startsWith('-S')),
+    ['-S DOCKER-USER', '-S FORWARD'],
+    'each chain listed once',
+  );
 });
 
 test("a new bridge replaces the old one's rules, a gone network removes them; other profiles' rules stay", async () => {
