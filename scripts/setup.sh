@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-command set-up of a fresh Debian machine for minilab development and CI (run as root):
-# OS packages, a Docker engine and podman, npm dependencies, the build, and the node image.
+# OS packages, a Docker engine, podman and QEMU, npm dependencies, the build, and the node image.
 # Safe to run again: every step skips what is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +35,13 @@ if [ "${MINILAB_SKIP_PODMAN:-}" != 1 ]; then
   if bash scripts/setup-podman.sh; then podman_ready=1; else log "podman could not be set up (above); Docker's set-up goes on"; fi
 fi
 
+# QEMU too, for --driver qemu and its tests (MINILAB_SKIP_QEMU=1 leaves it out); as with podman,
+# a failure is said and Docker's set-up goes on.
+qemu_ready=0
+if [ "${MINILAB_SKIP_QEMU:-}" != 1 ]; then
+  if bash scripts/setup-qemu.sh; then qemu_ready=1; else log "QEMU could not be set up (above); Docker's set-up goes on"; fi
+fi
+
 # Every node runs a kubelet and containerd, each holding inotify instances: a highly available
 # cluster (five containers) beside another cluster ran out of the kernel's default 128. The
 # values kind's documentation recommends; raised only, never lowered.
@@ -58,6 +65,10 @@ if [ "${MINILAB_SKIP_IMAGE:-}" != 1 ]; then
   if [ "$podman_ready" = 1 ]; then
     log "building the node image into podman's store (the same cached stages)"
     node dist/src/main.js image build --driver podman
+  fi
+  if [ "$qemu_ready" = 1 ]; then
+    log "making the node image's VM disk (kernel, SSH server, ext4 root) for --driver qemu"
+    node dist/src/main.js image build --driver qemu
   fi
 fi
 log "done: try 'node dist/src/main.js start' (or 'npm link' and 'minilab start')"

@@ -1,4 +1,6 @@
 import { MinilabError, type ErrorKind, type ErrorOptions } from '../errors.js';
+import { Labels } from '../labels.js';
+import type { Node } from './types.js';
 
 /**
  * What went wrong in the infrastructure, as a type rather than an engine's error text (as k3d's
@@ -40,4 +42,21 @@ export function providerFailure<R extends ProviderFailure['reason']>(
   return err instanceof ProviderError && err.failure.reason === reason
     ? (err.failure as Extract<ProviderFailure, { reason: R }>)
     : undefined;
+}
+
+/**
+ * The API server's address on the host: the port the control-plane node's labels record (its
+ * container, or its VM, publishes it on 127.0.0.1).
+ */
+export function apiEndpointOf(nodes: readonly Node[]): { host: string; port: number } {
+  const cp = nodes.find((n) => n.role === 'control-plane');
+  const port = Number(cp?.state.labels[Labels.apiServerPort]);
+  if (!cp || !port) {
+    throw new ProviderError(
+      { reason: 'not-found', name: Labels.apiServerPort },
+      `no control-plane node of profile "${nodes[0]?.profile ?? ''}" records its API server port`,
+      { hint: 'delete the cluster and start it again' },
+    );
+  }
+  return { host: '127.0.0.1', port };
 }

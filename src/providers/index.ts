@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MinilabError } from '../errors.js';
-import { onPath } from '../on-path.js';
+import { findOnPath, onPath } from '../on-path.js';
 import { DOCKER_DEFAULT_SOCKET } from './docker/socket.js';
 import { podmanSockets, socketPath } from './podman/sockets.js';
 import type { Provider } from './types.js';
 
 /** The drivers minilab has, as users name them to --driver (and MINILAB_DRIVER). */
-export const DRIVERS = ['docker', 'podman'] as const;
+export const DRIVERS = ['docker', 'podman', 'qemu'] as const;
 export type Driver = (typeof DRIVERS)[number];
 
 export function validateDriver(name: string, from = '--driver'): Driver {
@@ -49,6 +49,27 @@ export async function connectProvider(driver: Driver, opts: ConnectOptions): Pro
         notify: opts.notify,
         start: opts.startService ?? false,
       });
+    }
+    case 'qemu': {
+      const { QemuProvider } = await import('./qemu/provider.js');
+      const { BuildEngineImages } = await import('./qemu/build-engine.js');
+      // Node images are built in a container engine: the one minilab would pick for containers.
+      const engine = detectDriver(opts.env);
+      const images = new BuildEngineImages(
+        engine === 'docker'
+          ? { name: 'Docker engine', cli: 'docker' }
+          : { name: 'podman service', cli: 'podman' },
+        async () => (await connectProvider(engine, opts)).images,
+      );
+      return new QemuProvider(
+        opts.home,
+        images,
+        {
+          qemu: findOnPath('qemu-system-x86_64', opts.env.PATH),
+          qemuImg: findOnPath('qemu-img', opts.env.PATH),
+        },
+        opts.notify,
+      );
     }
   }
 }

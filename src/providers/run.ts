@@ -2,6 +2,12 @@ import type { Readable } from 'node:stream';
 import { MinilabError, type ErrorKind } from '../errors.js';
 import type { Node } from './types.js';
 
+/**
+ * `timeout`'s words (coreutils', busybox's) when the command it was to run could not start: a
+ * command run under a deadline that never ran (every driver runs deadlines through `timeout`).
+ */
+export const TIMEOUT_NOT_STARTED = /^timeout: (failed to run command|can't execute)/m;
+
 export interface RunOptions {
   input?: string | Buffer | Readable;
   timeoutMs?: number;

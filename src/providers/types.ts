@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import type { Reporter } from '../reporter.js';
 
 /**
  * The seam between minilab and the infrastructure its nodes run on, cut where kind cuts it:
@@ -244,8 +245,23 @@ export interface ImageStore {
   pull(ref: string, progress?: (detail: string) => void): Promise<void>;
   /** An image as a docker-save archive stream. */
   save(ref: string): Promise<Readable>;
-  /** Starts a privileged build container from an image (a name left by a crashed build is replaced). */
-  builder(opts: { name: string; image: string; labels: Record<string, string> }): Promise<ImageBuilder>;
+  /**
+   * Starts a privileged build container from an image (a name left by a crashed build is replaced),
+   * with host directories bound into it ("HOST:CONTAINER", an engine on this machine only).
+   */
+  builder(opts: {
+    name: string;
+    image: string;
+    labels: Record<string, string>;
+    binds?: string[];
+  }): Promise<ImageBuilder>;
+}
+
+/** A driver's own packaging of a node image (a VM disk). */
+export interface PreparedImage {
+  /** The file nodes boot from. */
+  disk: string;
+  sizeBytes: number;
 }
 
 /** The infrastructure a cluster's nodes run on. */
@@ -283,5 +299,19 @@ export interface Provider {
   syncFirewall?(profile: string): Promise<string[]>;
   /** The API server's address on the host, from the cluster's nodes. */
   apiEndpoint(nodes: readonly Node[]): { host: string; port: number };
+  /**
+   * The engine's image store: where node images are built (for a VM driver, the container engine
+   * that builds them) and user images are loaded from.
+   */
   readonly images: ImageStore;
+  /**
+   * Makes what nodes boot from a node image in `images`, where the driver needs its own packaging
+   * (qemu: a VM disk with a kernel and an initrd); cached, so a second call is quick.
+   */
+  prepareImage?(
+    ref: string,
+    reporter: Reporter,
+    extraLabels: Record<string, string>,
+    opts?: { force?: boolean },
+  ): Promise<PreparedImage>;
 }

@@ -48,7 +48,11 @@ export function registerImage(image: Command, ctx: Context): void {
     )
     .option('--force', 'rebuild the node image even when it is up to date')
     .option('--addons', "also build every add-on's images (else built when an add-on is first enabled)")
-    .addOption(driverOption('the engine whose image store gets it'))
+    .addOption(
+      driverOption(
+        'the engine whose image store gets it (qemu: the Docker or podman store, and a VM disk made from the image)',
+      ),
+    )
     .addOption(outputOption())
     .action(
       async (opts: {
@@ -74,6 +78,10 @@ export function registerImage(image: Command, ctx: Context): void {
           version,
           { force: opts.force, source: opts.source, releaseUrl },
         );
+        // --driver qemu: the node image's VM disk too
+        const vmDisk = await provider.prepareImage?.(result.ref, ctx.reporter, ctx.extraLabels, {
+          force: opts.force,
+        });
         if (opts.addons) {
           await ctx.reporter.step('Add-on images (go build, cached)', (progress) =>
             ensureAddonImages(provider.images, ctx.home, ADDONS, progress),
@@ -82,10 +90,12 @@ export function registerImage(image: Command, ctx: Context): void {
         const addonImages = opts.addons ? [...(await addonRefs(ADDONS)).values()].flat() : [];
         ctx.reporter.result(
           opts.output,
-          { ...result, addonImages },
+          { ...result, addonImages, ...(vmDisk ? { vmDisk } : {}) },
           (r) =>
             `${r.ref} ${formatBytes(r.sizeBytes)}${r.source === 'release' ? ' (official release)' : ''}` +
-            `${r.reused ? ' (up to date)' : ''}\npreloaded:\n` +
+            `${r.reused ? ' (up to date)' : ''}\n` +
+            (vmDisk ? `VM disk: ${vmDisk.disk} ${formatBytes(vmDisk.sizeBytes)}\n` : '') +
+            'preloaded:\n' +
             r.preloaded.map((p) => `  ${p.ref} ${formatBytes(p.sizeBytes)}`).join('\n') +
             '\n' +
             (r.addonImages.length > 0

@@ -1,7 +1,7 @@
 import { runInNode } from '../../providers/run.js';
 import type { Node } from '../../providers/types.js';
 import { markCreating } from '../kubeadm.js';
-import { controlPlaneOf, type Step } from './state.js';
+import { controlPlaneOf, nodeNoun, type Step } from './state.js';
 
 /**
  * Present in the node from boot until the cluster is complete (control plane, add-ons, readiness):
@@ -44,7 +44,7 @@ export const bootStep: Step = {
 /** Restart: the nodes that were stopped are started (the load balancer first) and boot. */
 export const startNodesStep: Step = {
   title: (s) =>
-    `Starting the node container${s.nodes.length > 1 ? 's' : ''} ${s.nodes
+    `Starting the node ${nodeNoun(s, s.nodes.length)} ${s.nodes
       .filter((n) => !n.state.running)
       .map((n) => n.name)
       .join(', ')}`,

@@ -23,6 +23,8 @@ export const nodeImageStep: Step = {
       );
       info = await provider.images.info(image);
     }
+    // A VM driver boots its own packaging of the image (a disk): made once per image.
+    await provider.prepareImage?.(image, reporter, s.ctx.extraLabels);
     if (s.req.nodes > 1 && !info?.labels[Labels.flannel]) {
       throw new MinilabError(
         'environment',

@@ -2,7 +2,7 @@ import getPort from 'get-port';
 import { MinilabError } from '../../errors.js';
 import { providerFailure } from '../../providers/errors.js';
 import { withApiServerPort } from '../plan.js';
-import { need, type Step } from './state.js';
+import { need, nodeNoun, type Step } from './state.js';
 
 /**
  * Records the profile, then has the provider make the plan's nodes. The API server's host port
@@ -11,10 +11,10 @@ import { need, type Step } from './state.js';
 export const provisionStep: Step = {
   title: (s) =>
     s.plan?.loadBalancer
-      ? `Creating the load balancer and the node containers (${s.req.nodes})`
+      ? `Creating the load balancer and the node ${nodeNoun(s, 2)} (${s.req.nodes})`
       : s.req.nodes > 1
-        ? `Creating the node containers (${s.req.nodes})`
-        : 'Creating the node container',
+        ? `Creating the node ${nodeNoun(s, 2)} (${s.req.nodes})`
+        : `Creating the node ${nodeNoun(s, 1)}`,
   run: async (s) => {
     const { provider, profiles } = s.ctx;
     s.journal.profileBefore = { config: await profiles.read(s.req.profile) };

@@ -37,6 +37,10 @@ export interface StartState {
   kubeconfig?: { path: string; context: string };
 }
 
+/** What a node is on this run's driver, for step titles: a container, or a VM (qemu). */
+export const nodeNoun = (s: StartState, n: number) =>
+  `${s.ctx.provider.driver === 'qemu' ? 'VM' : 'container'}${n === 1 ? '' : 's'}`;
+
 /** One named step of start: a title the user sees, and one job. */
 export interface Step {
   /** Shown while it runs (a function when it depends on what earlier steps found). */

@@ -1,13 +1,11 @@
 import { PassThrough, Readable, type Writable } from 'node:stream';
 import { MinilabError, formatMs, inactivityDeadline, withTimeout } from '../../errors.js';
+import { TIMEOUT_NOT_STARTED } from '../run.js';
 import type { ExecOptions, ExecResult, StreamIO, TerminalIO } from '../types.js';
 import type { DockerClient } from './client.js';
 
 /** runc's words when it could not start a command at all (exit 126): the command never ran. */
 const NOT_STARTED = /OCI runtime exec failed/;
-
-/** `timeout`'s words (coreutils', busybox's) when the command it was to run could not start. */
-const TIMEOUT_NOT_STARTED = /^timeout: (failed to run command|can't execute)/m;
 
 const envList = (env: Record<string, string> | undefined) =>
   env ? Object.entries(env).map(([k, v]) => `${k}=${v}`) : undefined;

@@ -203,6 +203,7 @@ export class DockerImages implements ImageStore {
     name: string;
     image: string;
     labels: Record<string, string>;
+    binds?: string[];
   }): Promise<ImageBuilder> {
     const { containers } = this;
     await containers.remove(opts.name);
@@ -212,6 +213,7 @@ export class DockerImages implements ImageStore {
       entrypoint: ['sleep', 'infinity'],
       labels: opts.labels,
       privileged: true,
+      binds: opts.binds,
     });
     try {
       await containers.start(opts.name);

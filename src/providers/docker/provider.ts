@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { MinilabError } from '../../errors.js';
 import { Labels, ownedLabels } from '../../labels.js';
 import { resourceNames } from '../../profile/name.js';
-import { ProviderError } from '../errors.js';
+import { apiEndpointOf } from '../errors.js';
 import type {
   ClusterPlan,
   CreatedResource,
@@ -291,15 +291,6 @@ export class DockerProvider implements Provider {
   }
 
   apiEndpoint(nodes: readonly Node[]): { host: string; port: number } {
-    const cp = nodes.find((n) => n.role === 'control-plane');
-    const port = Number(cp?.state.labels[Labels.apiServerPort]);
-    if (!cp || !port) {
-      throw new ProviderError(
-        { reason: 'not-found', name: Labels.apiServerPort },
-        `no control-plane node of profile "${nodes[0]?.profile ?? ''}" records its API server port`,
-        { hint: 'delete the cluster and start it again' },
-      );
-    }
-    return { host: '127.0.0.1', port };
+    return apiEndpointOf(nodes);
   }
 }

@@ -7,11 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import ssh2, { type Client, type ClientChannel, type PseudoTtyOptions } from 'ssh2';
 import { MinilabError, formatMs, inactivityDeadline, withTimeout } from '../../errors.js';
 import { ProviderError } from '../errors.js';
-import { lastLines } from '../run.js';
+import { TIMEOUT_NOT_STARTED, lastLines } from '../run.js';
 import type { ExecOptions, ExecResult, StreamIO, TerminalIO } from '../types.js';
-
-/** `timeout`'s words (coreutils', busybox's) when the command it was to run could not start. */
-const TIMEOUT_NOT_STARTED = /^timeout: (failed to run command|can't execute)/m;
 
 /** How long a handshake may take before the node counts as unreachable (loopback, but a busy host). */
 const HANDSHAKE_MS = 20_000;
