@@ -9,14 +9,18 @@
  * With --driver podman it runs the same iterations on podman and on Docker, alternating (one
  * Docker iteration, then one podman iteration, so that both see the machine in the same state),
  * and prints podman's medians beside Docker's with their ratio (the floor is not measured then).
+ * With --driver qemu it runs the iterations on node VMs alone (say --iterations: under TCG one
+ * takes about ten minutes) and adds the accelerator and the node's overlay disk size.
  */
 import { Writable } from 'node:stream';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { DockerProvider } from '../src/providers/docker/provider.js';
 import { PodmanProvider } from '../src/providers/podman/provider.js';
+import { connectProvider } from '../src/providers/index.js';
+import { minilabHome } from '../src/profile/store.js';
 import type { Provider } from '../src/providers/types.js';
 import { controlPlane } from '../src/lifecycle/nodes.js';
 import { nodeImageRef } from '../src/image/components.js';
@@ -36,13 +40,16 @@ interface Args {
   controlPlanes: number;
   /** Whether to measure the floor (plain processes in one node) after the iterations. */
   floor: boolean;
-  /** podman: podman beside Docker in the same run. */
-  driver: 'docker' | 'podman';
+  /** podman: podman beside Docker in the same run; qemu: node VMs alone. */
+  driver: 'docker' | 'podman' | 'qemu';
 }
 
 function driverArg(value: string | undefined): Args['driver'] {
-  if (value === undefined || value === 'docker' || value === 'podman') return value ?? 'docker';
-  throw new Error(`--driver must be docker or podman (podman runs beside Docker), not "${value}"`);
+  if (value === undefined || value === 'docker' || value === 'podman' || value === 'qemu')
+    return value ?? 'docker';
+  throw new Error(
+    `--driver must be docker, podman (podman runs beside Docker) or qemu (alone), not "${value}"`,
+  );
 }
 
 function parseArgs(argv: string[]): Args {
@@ -64,7 +71,7 @@ function parseArgs(argv: string[]): Args {
     version: get('--kubernetes-version') ?? DEFAULT_KUBERNETES_VERSION,
     nodes: Number(get('--nodes') ?? get('--control-planes') ?? 1),
     controlPlanes: Number(get('--control-planes') ?? 1),
-    floor: !argv.includes('--no-floor') && get('--driver') !== 'podman',
+    floor: !argv.includes('--no-floor') && (get('--driver') ?? 'docker') === 'docker',
     driver: driverArg(get('--driver')),
   };
 }
@@ -121,6 +128,15 @@ interface IdleMemory {
   controlPlane: number;
   /** The largest worker's, if any. */
   worker?: number;
+  /** A node VM: the accelerator it ran under and the space its overlay disk takes. */
+  vm?: { accel: string; overlayBytes: number };
+}
+
+/** The first control plane's VM (qemu): its accelerator and its overlay's allocated size. */
+async function vmFigures(profile: string): Promise<IdleMemory['vm']> {
+  const dir = join(minilabHome(process.env), 'profiles', profile, 'vm', `${profile}-control-plane`);
+  const record = JSON.parse(await readFile(join(dir, 'machine.json'), 'utf8')) as { accel: string };
+  return { accel: record.accel, overlayBytes: (await stat(join(dir, 'disk.qcow2'))).blocks * 512 };
 }
 
 async function iteration(
@@ -223,6 +239,7 @@ async function iteration(
       return Math.max(...(await Promise.all(of.map(nodeResources))).map((r) => r.memoryBytes));
     };
     idleMemory = { controlPlane: (await memory('control-plane')) ?? 0, worker: await memory('worker') };
+    if (provider.driver === 'qemu') idleMemory.vm = await vmFigures(p);
   }
   const extra: Pick<Iteration, 'nodeAdd' | 'failover' | 'nodeRestart'> = {};
   if (args.nodes > 1) {
@@ -295,7 +312,17 @@ const mib = (m: IdleMemory | undefined) =>
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const docker = await DockerProvider.connect(process.env);
-  const runs: DriverRun[] = [{ driver: 'docker', provider: docker, profile: args.profile, iterations: [] }];
+  const runs: DriverRun[] =
+    args.driver === 'qemu'
+      ? [
+          {
+            driver: 'qemu',
+            provider: await connectProvider('qemu', { env: process.env, home: minilabHome(process.env) }),
+            profile: args.profile,
+            iterations: [],
+          },
+        ]
+      : [{ driver: 'docker', provider: docker, profile: args.profile, iterations: [] }];
   if (args.driver === 'podman') {
     const podman = await PodmanProvider.open({
       env: process.env,
@@ -365,7 +392,12 @@ async function main() {
     iterations: main.iterations.length,
     summary,
     idleMemoryMiB: mib(main.idleMemory),
-    nodeImageMB: sizes.docker,
+    driver: main.driver,
+    nodeImageMB: sizes[main.driver],
+    vm: main.idleMemory?.vm && {
+      accelerator: main.idleMemory.vm.accel,
+      overlayMB: Math.round(main.idleMemory.vm.overlayBytes / 1e6),
+    },
     floor,
     ratioToFloor: floor ? summary.total.median / floor.nodeReady : undefined,
     raw: main.iterations,
@@ -389,7 +421,7 @@ async function main() {
       : row;
   };
   console.log(
-    `time-to-k8s, ${main.iterations.length} iterations, Kubernetes ${args.version}, ${args.nodes} node(s), ${args.controlPlanes} control plane(s), ${result.machine.cpus} CPUs, ${result.machine.memoryGiB} GiB`,
+    `time-to-k8s${main.driver === 'docker' ? '' : ` (${main.driver}${result.vm ? `, ${result.vm.accelerator}` : ''})`}, ${main.iterations.length} iterations, Kubernetes ${args.version}, ${args.nodes} node(s), ${args.controlPlanes} control plane(s), ${result.machine.cpus} CPUs, ${result.machine.memoryGiB} GiB`,
   );
   console.log(
     `${'phase (seconds)'.padEnd(28)} ${col('median')} ${col('min')} ${col('max')}${other ? ` ${col('podman')} ${col('ratio')}` : ''}`,
@@ -398,6 +430,11 @@ async function main() {
   console.log(
     `node memory after ${args.idleSeconds}s idle: control plane ${result.idleMemoryMiB?.controlPlane} MiB${result.idleMemoryMiB?.worker === undefined ? '' : `, worker ${result.idleMemoryMiB.worker} MiB`}; node image: ${result.nodeImageMB} MB`,
   );
+  if (result.vm) {
+    console.log(
+      `node VM: accelerator ${result.vm.accelerator}, overlay disk ${result.vm.overlayMB} MB after the idle minute`,
+    );
+  }
   if (result.podman) {
     const m = result.podman.idleMemoryMiB;
     console.log(

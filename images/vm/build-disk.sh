@@ -105,6 +105,9 @@ make_disk() {
   printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$root/etc/hosts"
   : > "$root/etc/resolv.conf"
   rm -rf "${root:?}/tmp/"* "${root:?}/out" 2>/dev/null || true
+  # the engine's marks of a container: systemd (detect-virt, unit conditions) would take the VM for one
+  rm -f "$root/.dockerenv" "$root/run/.containerenv"
+  rm -rf "${root:?}/opt/minilab/vm-build"
   rm -f "$out/disk.raw"
   log "ext4 root file system of $size"
   mke2fs -q -t ext4 -L minilab-root -d "$root" "$out/disk.raw" "$size"

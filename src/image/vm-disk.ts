@@ -68,7 +68,7 @@ export function runTool(cmd: string, args: string[], what: string): Promise<void
 }
 
 /** Where the disk of a node image is kept: by its ID and the images/vm recipe, so either change makes a new one. */
-async function diskDir(home: string, imageId: string): Promise<string> {
+export async function vmDiskDir(home: string, imageId: string): Promise<string> {
   const key = await cacheKey({
     values: { image: imageId },
     paths: [vmDir, fileURLToPath(import.meta.url)],
@@ -81,7 +81,7 @@ async function diskDir(home: string, imageId: string): Promise<string> {
 export async function findVmDisk(images: ImageStore, ref: string, home: string): Promise<VmDisk | undefined> {
   const info = await images.info(ref);
   if (!info) return undefined;
-  return readVmDisk(await diskDir(home, info.id));
+  return readVmDisk(await vmDiskDir(home, info.id));
 }
 
 export async function readVmDisk(dir: string): Promise<VmDisk | undefined> {
@@ -113,7 +113,7 @@ export async function ensureVmDisk(
       hint: 'build it first: minilab image build',
     });
   }
-  const dir = await diskDir(ctx.home, info.id);
+  const dir = await vmDiskDir(ctx.home, info.id);
   const made = opts.force ? undefined : await readVmDisk(dir);
   if (made) return made;
   const work = `${dir}.partial`;

@@ -93,6 +93,7 @@ export function planCluster(
     apiServerPort: opts.apiServerPort,
     cpus: req.cpus,
     memoryBytes: req.memoryBytes,
+    diskBytes: req.diskBytes,
     // The network's subnets join NO_PROXY once the provider has made the network.
     env: proxyEnv(opts.env, [
       ...nodes.map((n) => n.name),

@@ -13,6 +13,8 @@ export interface PreflightRequest {
 
 export interface NewClusterRequest extends PreflightRequest {
   kubernetesVersion: string;
+  nodes?: number;
+  diskBytes?: number;
   ports: { hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' }[];
 }
 
@@ -126,6 +128,23 @@ export async function checkNewCluster(
   const info = await provider.info();
   refuseIfImpossible(info);
   checkResources(info, req);
+  if (info.maxNodes !== undefined && (req.nodes ?? 1) > info.maxNodes) {
+    throw new MinilabError(
+      'usage',
+      `the ${info.driver} driver runs clusters of at most ${info.maxNodes} node${info.maxNodes === 1 ? '' : 's'} for now`,
+      { hint: `start with --nodes ${info.maxNodes}, or use --driver docker for several nodes` },
+    );
+  }
+  if (req.diskBytes !== undefined && !info.diskSize) {
+    throw new MinilabError('usage', `--disk-size applies to VM drivers only, not ${info.driver}`, {
+      hint: `leave --disk-size out (a ${info.driver} node's disk is the engine's), or use --driver qemu`,
+    });
+  }
+  if (req.diskBytes !== undefined && req.diskBytes < 10 * GiB) {
+    throw new MinilabError('usage', `--disk-size below 10g cannot hold a node`, {
+      hint: 'use --disk-size 20g or more',
+    });
+  }
   // Rootless podman publishes ports as the user: below the kernel's unprivileged start it cannot
   // (rootless Docker's rootlesskit may have been given the capability: not checked there).
   const lowest =

@@ -23,6 +23,8 @@ export interface StartRequest {
   explicitVersion: boolean;
   cpus?: number;
   memoryBytes?: number;
+  /** The disk each node may grow to (VM drivers; a container's is the engine's). */
+  diskBytes?: number;
   /** How many nodes in all: `controlPlanes` control planes, the rest workers. */
   nodes: number;
   /** How many of the nodes are control planes (several: behind a load balancer). Default 1. */

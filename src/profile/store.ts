@@ -11,6 +11,7 @@ export interface ProfileConfig {
   driver?: string;
   cpus?: number;
   memoryBytes?: number;
+  diskBytes?: number;
   ports: { hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' }[];
   /** The kubeconfig file and context that start wrote, so delete removes exactly those entries. */
   kubeconfig?: { path: string; context: string };

@@ -87,6 +87,8 @@ export interface ClusterPlan {
   apiServerPort: number;
   cpus?: number;
   memoryBytes?: number;
+  /** The disk each node may grow to (VM drivers). */
+  diskBytes?: number;
   /** Environment of every node (proxy settings; the provider adds its network's subnets to NO_PROXY, see proxy.ts). */
   env: Record<string, string>;
   /** Extra labels on every resource made for the plan (MINILAB_LABELS). */
@@ -188,6 +190,10 @@ export interface ProviderInfo {
   local: boolean;
   /** What the user should know about this engine before a cluster is made (preflight shows them). */
   warnings?: string[];
+  /** The most nodes a cluster may have on this driver, when it is limited. */
+  maxNodes?: number;
+  /** Whether --disk-size means something here (VM drivers; a container's disk is the engine's). */
+  diskSize?: boolean;
   /** Why no cluster can run on this engine as the host stands (preflight refuses with the first). */
   refusals?: Refusal[];
 }
@@ -213,6 +219,8 @@ export interface Journal {
 export interface RemovedResources {
   containers: string[];
   volumes: string[];
+  /** Node VMs (their processes and disks), on a VM driver. */
+  vms?: string[];
   network?: string;
 }
 

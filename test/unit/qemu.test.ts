@@ -1,11 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chooseAccelerator, probeArgs } from '../../src/providers/qemu/accel.js';
 import { qemuArgs, type MachineSpec } from '../../src/providers/qemu/command.js';
 import { consoleLog, processResources } from '../../src/providers/qemu/node.js';
+import { QemuProvider } from '../../src/providers/qemu/provider.js';
+import type { ClusterPlan, CreatedResource } from '../../src/providers/types.js';
+import { vmDiskDir } from '../../src/image/vm-disk.js';
+import { checkNewCluster } from '../../src/lifecycle/preflight.js';
+import { exitCodeOf, type MinilabError } from '../../src/errors.js';
+import { FakeProvider, FakeWorld } from '../helpers/fake-provider.js';
 
 const spec = (over: Partial<MachineSpec> = {}): MachineSpec => ({
   name: 'dev-control-plane',
@@ -186,4 +193,89 @@ test("a process's resources: this process's memory and CPU time are read from /p
   assert.ok(r.memoryBytes > 10 * 1024 * 1024, `RSS ${r.memoryBytes}`);
   assert.ok(r.cpuSeconds > 0);
   assert.deepEqual(await processResources(2 ** 22 + 12345), { memoryBytes: 0, cpuSeconds: 0 });
+});
+
+/** A qemu provider over the fake world's image store, in a temporary MINILAB_HOME. */
+async function qemuProvider(tools: { qemu?: string; qemuImg?: string }) {
+  const home = await mkdtemp(join(tmpdir(), 'minilab-qemu-home-'));
+  const world = new FakeWorld();
+  world.images.add('minilab/node:v1.37.2');
+  const provider = new QemuProvider(home, new FakeProvider(world).images, tools);
+  return { home, provider, cleanup: () => rm(home, { recursive: true, force: true }) };
+}
+
+const plan = (nodes = 1): ClusterPlan => ({
+  profile: 'vm',
+  kubernetesVersion: 'v1.37.2',
+  image: 'minilab/node:v1.37.2',
+  nodes: Array.from({ length: nodes }, (_, i) => ({
+    name: i === 0 ? 'vm-control-plane' : `vm-worker${i}`,
+    role: i === 0 ? ('control-plane' as const) : ('worker' as const),
+    ports: [],
+  })),
+  apiServerPort: 40443,
+  env: {},
+  labels: {},
+});
+
+test('without QEMU installed, preflight refuses with the package to install, before anything is made', async () => {
+  const { provider, home, cleanup } = await qemuProvider({});
+  try {
+    const info = await provider.info();
+    assert.match(info.refusals?.[0]?.message ?? '', /qemu-system-x86_64 is not installed/);
+    assert.match(info.refusals?.[0]?.hint ?? '', /apt-get install qemu-system-x86 qemu-utils/);
+    await assert.rejects(
+      checkNewCluster(provider, { kubernetesVersion: 'v1.37.2', ports: [] }, {}),
+      (err: MinilabError) => exitCodeOf(err) === 3 && /qemu-system-x86_64 is not installed/.test(err.message),
+    );
+    assert.ok(!existsSync(join(home, 'profiles')), 'nothing was written');
+  } finally {
+    await cleanup();
+  }
+});
+
+test('several nodes, or a disk size on a container driver, are usage errors before anything is made', async () => {
+  const { provider, cleanup } = await qemuProvider({ qemu: '/bin/true', qemuImg: '/bin/true' });
+  try {
+    await assert.rejects(
+      checkNewCluster(provider, { kubernetesVersion: 'v1.37.2', ports: [], nodes: 2 }, {}),
+      (err: MinilabError) => exitCodeOf(err) === 2 && /at most 1 node/.test(err.message),
+    );
+    await assert.rejects(
+      checkNewCluster(provider, { kubernetesVersion: 'v1.37.2', ports: [], diskBytes: 4 * 1024 ** 3 }, {}),
+      (err: MinilabError) => exitCodeOf(err) === 2 && /--disk-size below 10g/.test(err.message),
+    );
+    const fake = new FakeProvider(new FakeWorld());
+    await assert.rejects(
+      checkNewCluster(fake, { kubernetesVersion: 'v1.37.2', ports: [], diskBytes: 40 * 1024 ** 3 }, {}),
+      (err: MinilabError) =>
+        exitCodeOf(err) === 2 && /--disk-size applies to VM drivers only/.test(err.message),
+    );
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a VM disk that fails its checksum is refused with a rebuild hint; no node is made on it', async () => {
+  const { provider, home, cleanup } = await qemuProvider({ qemu: '/bin/true', qemuImg: '/bin/true' });
+  try {
+    const dir = await vmDiskDir(home, 'sha256:minilab/node:v1.37.2');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'disk.qcow2'), 'a disk changed after it was made');
+    await writeFile(
+      join(dir, 'disk.json'),
+      JSON.stringify({ image: 'minilab/node:v1.37.2', imageId: 'x', sha256: '0'.repeat(64), sizeBytes: 32 }),
+    );
+    const journal = { entries: [] as CreatedResource[], record() {}, forget() {} };
+    await assert.rejects(
+      provider.provision(plan(), journal),
+      (err: MinilabError) =>
+        exitCodeOf(err) === 3 &&
+        /fails its checksum/.test(err.message) &&
+        /minilab image build --driver qemu --force/.test(err.hint ?? ''),
+    );
+    assert.deepEqual(await provider.listNodes('vm'), []);
+  } finally {
+    await cleanup();
+  }
 });

@@ -14,8 +14,13 @@ import { table } from '../output.js';
 
 /** "4g", "2048m", "1.5GiB", "512MB" -> bytes. */
 export function parseMemory(value: string): number {
+  return parseSize(value, '--memory');
+}
+
+/** A size flag's value ("4g", "2048m", "1.5GiB"; megabytes when no unit) -> bytes. */
+export function parseSize(value: string, flag: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(k|m|g|t)?(i?b)?$/i.exec(value.trim());
-  if (!m) throw usageError(`invalid --memory "${value}"`, 'use a size such as 4g or 2048m');
+  if (!m) throw usageError(`invalid ${flag} "${value}"`, `use a size such as 4g or 2048m`);
   const unit = (m[2] ?? 'm').toLowerCase();
   const bytes = Number(m[1]) * 1024 ** ({ k: 1, m: 2, g: 3, t: 4 } as Record<string, number>)[unit]!;
   return Math.round(bytes);
@@ -105,7 +110,10 @@ export function registerLifecycle(program: Command, ctx: Context): void {
       "a cluster config file in kind's v1alpha4 format (nodes, networking, featureGates, ...; see docs/config-file.md)",
     )
     .option('--cpus <n>', 'CPUs for each node (default: no limit)', parseCpus)
-    .option('--memory <size>', 'memory for each node, e.g. 4g (default: no limit)', parseMemory)
+    .option('--memory <size>', 'memory for each node, e.g. 4g (default: no limit; qemu: 4g)', parseMemory)
+    .option('--disk-size <size>', 'the disk each node may grow to, e.g. 40g (qemu only; default 20g)', (v) =>
+      parseSize(v, '--disk-size'),
+    )
     .option('--ports <host:node...>', 'extra ports to publish on 127.0.0.1, e.g. 8080:30080', (v, prev) =>
       parsePort(v, prev as never),
     )
@@ -151,6 +159,7 @@ export function registerLifecycle(program: Command, ctx: Context): void {
         explicitNodes: opts.nodes !== undefined || opts.controlPlanes !== undefined || config !== undefined,
         cpus: opts.cpus,
         memoryBytes: opts.memory,
+        diskBytes: opts.diskSize,
         ports: config ? [] : (opts.ports ?? []),
         wait: opts.wait,
         keepOnFailure: Boolean(opts.keepOnFailure),
@@ -210,7 +219,10 @@ export function registerLifecycle(program: Command, ctx: Context): void {
           : d.deleted
               .map(
                 (r) =>
-                  `Deleted "${r.profile}": ${r.containers.length} container(s), ${r.volumes.length} volume(s)` +
+                  `Deleted "${r.profile}": ` +
+                  (r.vms
+                    ? `${r.vms.length} VM(s)`
+                    : `${r.containers.length} container(s), ${r.volumes.length} volume(s)`) +
                   `${r.network ? `, network ${r.network}` : ''}${r.kubeconfig ? `, context "${r.kubeconfig.context}" from ${r.kubeconfig.path}` : ''}`,
               )
               .join('\n') + '\n',

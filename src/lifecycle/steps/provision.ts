@@ -24,6 +24,7 @@ export const provisionStep: Step = {
       driver: provider.driver,
       cpus: s.req.cpus,
       memoryBytes: s.req.memoryBytes,
+      diskBytes: s.req.diskBytes,
       ports: s.req.ports,
       createdAt: new Date().toISOString(),
     };

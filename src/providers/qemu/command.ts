@@ -90,6 +90,9 @@ export function qemuArgs(spec: MachineSpec): string[] {
     'virtio-net-pci,netdev=net0',
     '-device',
     'virtio-rng-pci',
+    // the guest hands back the memory it frees: QEMU's footprint follows what the node uses
+    '-device',
+    'virtio-balloon-pci,free-page-reporting=on',
     '-chardev',
     `file,id=console0,path=${optionValue(spec.console)},append=on`,
     '-serial',

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import getPort from 'get-port';
 import { MinilabError } from '../../errors.js';
 import {
@@ -49,8 +49,8 @@ const MiB = 1024 ** 2;
 /** A node VM's memory and CPUs when --memory and --cpus are not given. */
 const DEFAULT_MEMORY_MIB = 4096;
 const DEFAULT_CPUS = 2;
-/** The disk each node VM may grow to (its overlay is sparse: only what the guest writes takes space). */
-const DISK_SIZE = '20G';
+/** The disk each node VM may grow to when --disk-size is not given (its overlay is sparse: only what the guest writes takes space). */
+const DEFAULT_DISK_BYTES = 20 * 1024 ** 3;
 
 export interface QemuTools {
   /** qemu-system-x86_64, when installed. */
@@ -96,6 +96,8 @@ export class QemuProvider implements Provider {
       rootDir: this.home,
       os: process.platform,
       local: true,
+      maxNodes: 1,
+      diskSize: true,
       refusals: missing
         ? [
             {
@@ -277,7 +279,18 @@ export class QemuProvider implements Provider {
       await writeFileAtomic(paths.hostKeyPub, hostKey.publicKey + '\n', 0o644);
       await runTool(
         this.need('qemuImg'),
-        ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', disk.disk, paths.disk, DISK_SIZE],
+        [
+          'create',
+          '-q',
+          '-f',
+          'qcow2',
+          '-F',
+          'qcow2',
+          '-b',
+          disk.disk,
+          paths.disk,
+          String(plan.diskBytes ?? DEFAULT_DISK_BYTES),
+        ],
         'making the node disk',
       );
       const labels: Record<string, string> = { ...plan.labels, [Labels.version]: plan.kubernetesVersion };
@@ -383,14 +396,13 @@ export class QemuProvider implements Provider {
   async deleteCluster(profile: string, only?: readonly CreatedResource[]): Promise<RemovedResources> {
     const root = this.vmRoot(profile);
     const named = only?.filter((r) => r.kind === 'node').map((r) => join(root, r.name));
-    const removed: RemovedResources = { containers: [], volumes: [] };
+    const vms: string[] = [];
     for (const dir of named ?? (await machineDirs(root))) {
-      const name = dir.slice(root.length + 1);
-      if (await this.removeMachine(dir)) removed.containers.push(name);
+      if (await this.removeMachine(dir)) vms.push(basename(dir));
     }
     // the profile's key goes with its last node
     if ((await machineDirs(root)).length === 0) await rm(root, { recursive: true, force: true });
-    return removed;
+    return { containers: [], volumes: [], vms };
   }
 
   apiEndpoint(nodes: readonly Node[]): { host: string; port: number } {
