@@ -78,6 +78,14 @@ build_initrd() {
   mkdir -p "$dir"/{bin,dev,proc,sys,newroot,modules}
   cp /usr/bin/busybox "$dir/bin/busybox"
   ln -s busybox "$dir/bin/sh"
+  # e2fsck and the libraries it links: the root file system is checked before it is mounted
+  # (no udev in the node, so systemd's own fsck of / would wait for a device unit forever)
+  local lib
+  cp /usr/sbin/e2fsck "$dir/bin/e2fsck"
+  for lib in $(ldd /usr/sbin/e2fsck | awk '$2 == "=>" { print $3 } $1 ~ /^\// { print $1 }'); do
+    mkdir -p "$dir$(dirname "$lib")"
+    cp -L "$lib" "$dir$lib"
+  done
   install -m 0755 "$here/initrd-init" "$dir/init"
   local n=0 path
   while read -r path; do
@@ -108,6 +116,8 @@ make_disk() {
   # the engine's marks of a container: systemd (detect-virt, unit conditions) would take the VM for one
   rm -f "$root/.dockerenv" "$root/run/.containerenv"
   rm -rf "${root:?}/opt/minilab/vm-build"
+  # a VM's root is remounted as fstab says (the node image masks this for containers)
+  rm -f "$root/etc/systemd/system/systemd-remount-fs.service"
   rm -f "$out/disk.raw"
   log "ext4 root file system of $size"
   mke2fs -q -t ext4 -L minilab-root -d "$root" "$out/disk.raw" "$size"

@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import tarFs from 'tar-fs';
 import { MinilabError } from '../errors.js';
 import { ownedLabels } from '../labels.js';
+import { acquireLock } from '../profile/lock.js';
 import { writeFileAtomic } from '../profile/store.js';
 import { runInNode } from '../providers/run.js';
 import type { ImageStore } from '../providers/types.js';
@@ -28,6 +29,7 @@ export interface VmDisk {
   /** The disk's sha256, checked before a node is made on it. */
   sha256: string;
   sizeBytes: number;
+  builtAt?: string;
 }
 
 type DiskRecord = Omit<VmDisk, 'dir' | 'disk' | 'kernel' | 'initrd'>;
@@ -77,11 +79,27 @@ export async function vmDiskDir(home: string, imageId: string): Promise<string> 
   return join(home, 'cache', 'vm', key);
 }
 
+/**
+ * The newest disk made for a key: `KEY`, or `KEY-N` when a forced rebuild made another beside it
+ * (the older one stays: clusters' overlays name it).
+ */
+async function latestVmDisk(dir: string): Promise<VmDisk | undefined> {
+  const parent = join(dir, '..');
+  const key = basename(dir);
+  const names = (await readdir(parent).catch(() => [] as string[])).filter(
+    (n) => n === key || (n.startsWith(`${key}-`) && !n.endsWith('.partial')),
+  );
+  const disks = (await Promise.all(names.map((n) => readVmDisk(join(parent, n))))).filter(
+    (d): d is VmDisk => d !== undefined,
+  );
+  return disks.sort((a, b) => (b.builtAt ?? '').localeCompare(a.builtAt ?? ''))[0];
+}
+
 /** The disk of a node image, if it was made. */
 export async function findVmDisk(images: ImageStore, ref: string, home: string): Promise<VmDisk | undefined> {
   const info = await images.info(ref);
   if (!info) return undefined;
-  return readVmDisk(await vmDiskDir(home, info.id));
+  return latestVmDisk(await vmDiskDir(home, info.id));
 }
 
 export async function readVmDisk(dir: string): Promise<VmDisk | undefined> {
@@ -113,9 +131,39 @@ export async function ensureVmDisk(
       hint: 'build it first: minilab image build',
     });
   }
-  const dir = await vmDiskDir(ctx.home, info.id);
-  const made = opts.force ? undefined : await readVmDisk(dir);
-  if (made) return made;
+  const key = await vmDiskDir(ctx.home, info.id);
+  if (!opts.force) {
+    const made = await latestVmDisk(key);
+    if (made) return made;
+  }
+  // One build at a time per machine (they share the build container's name and the cache).
+  const root = join(key, '..');
+  await mkdir(root, { recursive: true });
+  const release = await acquireLock(root, 'the VM disk cache', {
+    timeoutMs: 30 * 60_000,
+    purpose: `making the VM disk of ${ref}`,
+    onWait: () => progress('waiting for another VM disk build'),
+  });
+  try {
+    if (!opts.force) {
+      const made = await latestVmDisk(key);
+      if (made) return made;
+    }
+    // A forced rebuild goes beside the disk it replaces, which clusters' overlays still name.
+    const dir = existsSync(key) ? `${key}-${Date.now().toString(36)}` : key;
+    return await buildVmDisk(ctx, ref, info.id, dir, progress);
+  } finally {
+    await release();
+  }
+}
+
+async function buildVmDisk(
+  ctx: { images: ImageStore; extraLabels: Record<string, string>; qemuImg: string },
+  ref: string,
+  imageId: string,
+  dir: string,
+  progress: (s: string) => void,
+): Promise<VmDisk> {
   const work = `${dir}.partial`;
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
@@ -128,9 +176,16 @@ export async function ensureVmDisk(
   const f = files(work);
   const sha256 = await sha256File(f.disk);
   const { size } = await stat(f.disk);
-  const record: DiskRecord = { image: ref, imageId: info.id, sha256, sizeBytes: size };
+  const record: DiskRecord = {
+    image: ref,
+    imageId,
+    sha256,
+    sizeBytes: size,
+    builtAt: new Date().toISOString(),
+  };
+  // read-only: every cluster's overlay reads this disk; nothing may write it
+  for (const p of [f.disk, f.kernel, f.initrd]) await chmod(p, 0o444);
   await writeFileAtomic(f.record, JSON.stringify(record, null, 2) + '\n', 0o644);
-  await rm(dir, { recursive: true, force: true });
   await rename(work, dir);
   const disk = await readVmDisk(dir);
   if (!disk) throw new MinilabError('unexpected', `the VM disk in ${dir} cannot be read back`);
@@ -148,7 +203,8 @@ async function buildInto(
     name: `minilab-vm-build-${basename(work, '.partial')}`,
     image: ref,
     labels: ownedLabels('', 'build', ctx.extraLabels),
-    binds: [`${work}:/out`],
+    // :z relabels it for SELinux hosts (Fedora's podman); a no-op elsewhere
+    binds: [`${work}:/out:z`],
   });
   try {
     progress('copying the VM files');

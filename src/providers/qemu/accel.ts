@@ -116,12 +116,17 @@ export async function bootProbe(
  * The accelerator for node VMs on this host, found by booting a guest: KVM (Linux) or HVF (macOS)
  * when a guest boots under it, else TCG. Opening /dev/kvm is not enough: where nested
  * virtualization is incomplete, a VM is created and then fails on the guest kernel's first
- * instructions ("KVM internal error"). The answer is kept per QEMU binary, node kernel and host kernel.
+ * instructions ("KVM internal error"). A probe's answer is kept per QEMU binary, node kernel, host
+ * kernel and hypervisor.
  */
 export async function chooseAccelerator(opts: ProbeOptions): Promise<AcceleratorChoice> {
   const platform = opts.platform ?? process.platform;
+  // No usable hypervisor device: TCG, asked again each time (cheap), so the hint's fix (the kvm
+  // group, the module) is seen at once.
+  const { accel, reason } = await candidate(platform);
+  if (!accel) return { accel: 'tcg', reason };
   const q = await stat(opts.qemu);
-  const key = [opts.qemu, q.size, q.mtimeMs, opts.kernel, release(), platform].join('|');
+  const key = [opts.qemu, q.size, q.mtimeMs, opts.kernel, release(), platform, accel].join('|');
   try {
     const cached = JSON.parse(await readFile(opts.cacheFile, 'utf8')) as AcceleratorChoice & { key: string };
     if (cached.key === key)
@@ -129,18 +134,14 @@ export async function chooseAccelerator(opts: ProbeOptions): Promise<Accelerator
   } catch {
     // no answer kept yet
   }
-  const { accel, reason } = await candidate(platform);
-  let choice: AcceleratorChoice;
-  if (!accel) {
-    choice = { accel: 'tcg', reason };
-  } else {
-    const failed = await bootProbe(
-      opts.qemu,
-      probeArgs(accel, opts.kernel, opts.initrd),
-      opts.timeoutMs ?? 20_000,
-    );
-    choice = failed ? { accel: 'tcg', reason: `a guest does not boot under ${accel}: ${failed}` } : { accel };
-  }
+  const failed = await bootProbe(
+    opts.qemu,
+    probeArgs(accel, opts.kernel, opts.initrd),
+    opts.timeoutMs ?? 20_000,
+  );
+  const choice: AcceleratorChoice = failed
+    ? { accel: 'tcg', reason: `a guest does not boot under ${accel}: ${failed}` }
+    : { accel };
   await writeFileAtomic(opts.cacheFile, JSON.stringify({ key, ...choice }, null, 2) + '\n');
   return choice;
 }

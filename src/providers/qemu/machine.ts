@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { MinilabError } from '../../errors.js';
@@ -32,14 +34,25 @@ export interface MachineRecord {
   createdAt: string;
 }
 
-/** The files of one node VM, all in its folder under the profile's. */
+/**
+ * Where QEMU's control socket goes: a Unix socket's path may not pass 107 bytes (103 on macOS),
+ * and a node's folder names its profile twice (a 26-character profile under /home/alice passed
+ * it). So it lives in a short private folder of this user's, named by a hash of the node's folder.
+ */
+export function controlSocket(dir: string, env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_RUNTIME_DIR || join(tmpdir(), `minilab-${process.getuid?.() ?? 'user'}`);
+  const name = createHash('sha256').update(dir).digest('hex').slice(0, 16);
+  return join(base, 'minilab-qmp', `${name}.sock`);
+}
+
+/** The files of one node VM, in its folder under the profile's (the control socket apart). */
 export function machinePaths(dir: string) {
   return {
     dir,
     record: join(dir, 'machine.json'),
     disk: join(dir, 'disk.qcow2'),
     console: join(dir, 'console.log'),
-    qmp: join(dir, 'qmp.sock'),
+    qmp: controlSocket(dir),
     pidFile: join(dir, 'qemu.pid'),
     hostKey: join(dir, 'ssh_host_ed25519_key'),
     hostKeyPub: join(dir, 'ssh_host_ed25519_key.pub'),
@@ -70,7 +83,8 @@ export async function machineDirs(vmRoot: string): Promise<string[]> {
 
 /**
  * The QEMU process of a node, if it runs: the pid in its pid file, alive, and (where /proc tells)
- * a QEMU whose command line names this node's folder, so a reused pid is not taken for it.
+ * a QEMU whose command line names this node's pid file as its own, so a reused pid is not taken
+ * for it (the pid file outlives a killed QEMU and a reboot).
  */
 export async function runningPid(paths: MachinePaths): Promise<number | undefined> {
   let pid: number;
@@ -86,8 +100,9 @@ export async function runningPid(paths: MachinePaths): Promise<number | undefine
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
   }
   try {
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-    return cmdline.includes(paths.dir) ? pid : undefined;
+    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+    const i = argv.indexOf('-pidfile');
+    return i >= 0 && argv[i + 1] === paths.pidFile ? pid : undefined;
   } catch {
     // no /proc (macOS): the signal answered
     return process.platform === 'linux' ? undefined : pid;
@@ -112,6 +127,7 @@ const FORWARD_FAILED = /Could not set up host forwarding rule '(?:tcp|udp):[^:]*
  */
 export async function launch(qemu: string, spec: MachineSpec): Promise<void> {
   await mkdir(join(spec.pidFile, '..'), { recursive: true });
+  await mkdir(join(spec.qmp, '..'), { recursive: true, mode: 0o700 });
   await rm(spec.qmp, { force: true });
   const stderr = await new Promise<{ code: number | null; text: string }>((resolve, reject) => {
     const child = spawn(qemu, qemuArgs(spec), { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -133,7 +149,12 @@ export async function launch(qemu: string, spec: MachineSpec): Promise<void> {
 }
 
 /** Sends one QMP command (after the capabilities handshake); resolves when QEMU answered. */
-export function qmpCommand(socket: string, command: string, timeoutMs = 5_000): Promise<void> {
+export function qmpCommand(
+  socket: string,
+  command: string,
+  args?: Record<string, unknown>,
+  timeoutMs = 5_000,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const conn = createConnection(socket);
     let buffer = '';
@@ -156,14 +177,21 @@ export function qmpCommand(socket: string, command: string, timeoutMs = 5_000): 
         const line = buffer.slice(0, nl).trim();
         buffer = buffer.slice(nl + 1);
         if (!line) continue;
-        const msg = JSON.parse(line) as { QMP?: unknown; return?: unknown; error?: { desc?: string } };
+        let msg: { QMP?: unknown; return?: unknown; error?: { desc?: string } };
+        try {
+          msg = JSON.parse(line) as typeof msg;
+        } catch {
+          return done(
+            new Error(`QEMU's control socket sent something that is not JSON: ${line.slice(0, 80)}`),
+          );
+        }
         if (msg.error) return done(new Error(msg.error.desc ?? `QMP ${command} failed`));
         if (stage === 0 && msg.QMP) {
           stage = 1;
           conn.write(JSON.stringify({ execute: 'qmp_capabilities' }) + '\n');
         } else if (stage === 1 && 'return' in msg) {
           stage = 2;
-          conn.write(JSON.stringify({ execute: command }) + '\n');
+          conn.write(JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}) }) + '\n');
         } else if (stage === 2 && 'return' in msg) {
           done();
         }
@@ -189,12 +217,22 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
 /** Ends a QEMU process at once (the guest is not asked): SIGKILL, then waits for it to go. */
 export async function killMachine(paths: MachinePaths): Promise<boolean> {
   const pid = await runningPid(paths);
-  if (pid === undefined) return false;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    return false;
+  let killed = false;
+  if (pid !== undefined) {
+    try {
+      process.kill(pid, 'SIGKILL');
+      killed = await waitForExit(pid, 10_000);
+    } catch {
+      // gone already
+    }
   }
-  await waitForExit(pid, 10_000);
-  return true;
+  // a pid file left behind would name whichever process gets that pid next
+  if (pid === undefined || killed) await forgetProcess(paths);
+  return killed;
+}
+
+/** The files of a QEMU that has ended: its pid file and control socket. */
+export async function forgetProcess(paths: MachinePaths): Promise<void> {
+  await rm(paths.pidFile, { force: true });
+  await rm(paths.qmp, { force: true });
 }

@@ -115,16 +115,16 @@ export async function processResources(pid: number): Promise<NodeResources> {
  * reader stops reading.
  */
 export async function consoleLog(path: string, opts: { tail?: number; follow?: boolean }): Promise<Readable> {
-  let text = '';
+  // Bytes, not text: a serial console carries what is not UTF-8, and the follow offset is the file's.
+  let data = Buffer.alloc(0);
   try {
-    text = await readFile(path, 'utf8');
+    data = await readFile(path);
   } catch {
     // not booted yet: nothing logged
   }
-  const lines = text.split('\n');
-  const start = opts.tail === undefined ? text : lines.slice(-(opts.tail + 1)).join('\n');
-  if (!opts.follow) return Readable.from([Buffer.from(start)]);
-  let offset = Buffer.byteLength(text);
+  const start = opts.tail === undefined ? data : lastLinesOf(data, opts.tail);
+  if (!opts.follow) return Readable.from([start]);
+  let offset = data.length;
   let reading = false;
   const poll = async () => {
     if (reading) return;
@@ -156,6 +156,17 @@ export async function consoleLog(path: string, opts: { tail?: number; follow?: b
       cb(err);
     },
   });
-  stream.push(Buffer.from(start));
+  stream.push(start);
   return stream;
+}
+
+/** The last `n` lines of a buffer (a final newline ends the last line, it does not start another). */
+function lastLinesOf(data: Buffer, n: number): Buffer {
+  let end = data.length;
+  if (end > 0 && data[end - 1] === 0x0a) end--;
+  let i = end;
+  for (let seen = 0; i > 0; i--) {
+    if (data[i - 1] === 0x0a && ++seen === n) break;
+  }
+  return data.subarray(i);
 }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
+import { stripVTControlCharacters } from 'node:util';
 import { basename, join } from 'node:path';
 import getPort from 'get-port';
 import { MinilabError } from '../../errors.js';
@@ -16,7 +17,8 @@ import { Labels } from '../../labels.js';
 import { privateDir } from '../../private-files.js';
 import { writeFileAtomic } from '../../profile/store.js';
 import type { Reporter } from '../../reporter.js';
-import { ProviderError, apiEndpointOf } from '../errors.js';
+import { ProviderError, apiEndpointOf, providerFailure } from '../errors.js';
+import { lastLines } from '../run.js';
 import type {
   ClusterPlan,
   CreatedResource,
@@ -31,6 +33,7 @@ import type {
 import { chooseAccelerator, type AcceleratorChoice } from './accel.js';
 import { FORWARD_HOST, type MachineSpec } from './command.js';
 import {
+  forgetProcess,
   killMachine,
   launch,
   machineDirs,
@@ -43,7 +46,7 @@ import {
   type MachineRecord,
 } from './machine.js';
 import { machineState, QemuNode } from './node.js';
-import { SshConnection, generateKeyPair } from './ssh.js';
+import { SshConnection, generateKeyPair, publicKeyOf } from './ssh.js';
 
 const MiB = 1024 ** 2;
 /** A node VM's memory and CPUs when --memory and --cpus are not given. */
@@ -156,19 +159,29 @@ export class QemuProvider implements Provider {
     return this.accel;
   }
 
-  /** The profile's SSH key (made with its first node VM), 0600 in the profile's folder. */
-  private async clientKey(profile: string): Promise<{ privateKey: string; publicKey: string }> {
+  /**
+   * The profile's SSH key (made with its first node VM; `create` only): 0600 in the profile's
+   * folder. The public half handed to the guest is derived from it each time, so the two cannot
+   * disagree after a crash between two writes.
+   */
+  private async clientKey(
+    profile: string,
+    create = false,
+  ): Promise<{ privateKey: string; publicKey: string }> {
     const root = this.vmRoot(profile);
     const file = join(root, 'id_ed25519');
+    let privateKey: string;
     try {
-      return { privateKey: await readFile(file, 'utf8'), publicKey: await readFile(`${file}.pub`, 'utf8') };
-    } catch {
+      privateKey = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !create) throw err;
       await privateDir(root);
-      const pair = generateKeyPair();
-      await writeFileAtomic(`${file}.pub`, pair.publicKey + '\n', 0o644);
-      await writeFileAtomic(file, pair.privateKey, 0o600);
-      return pair;
+      privateKey = generateKeyPair().privateKey;
+      await writeFileAtomic(file, privateKey, 0o600);
     }
+    const publicKey = publicKeyOf(privateKey);
+    await writeFileAtomic(`${file}.pub`, publicKey + '\n', 0o644);
+    return { privateKey, publicKey };
   }
 
   private async handle(dir: string, record: MachineRecord): Promise<QemuNode> {
@@ -256,7 +269,7 @@ export class QemuProvider implements Provider {
       });
     }
     const { accel } = await this.accelerator(disk);
-    await this.clientKey(plan.profile);
+    await this.clientKey(plan.profile, true);
     const nodes: Node[] = [];
     for (const node of plan.nodes) {
       const dir = join(this.vmRoot(plan.profile), node.name);
@@ -269,6 +282,8 @@ export class QemuProvider implements Provider {
           },
         );
       }
+      // a folder with no readable record may still have a QEMU running from it
+      await killMachine(machinePaths(dir));
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { recursive: true, mode: 0o700 });
       const created: CreatedResource = { kind: 'node', name: node.name };
@@ -313,11 +328,15 @@ export class QemuProvider implements Provider {
       try {
         nodes.push(await this.boot(dir, record));
       } catch (err) {
-        // A VM that never booted holds nothing: it goes now, so a retry (another port) can reuse the name.
-        await killMachine(paths);
-        await rm(dir, { recursive: true, force: true });
-        journal.forget(created);
-        throw err;
+        if (providerFailure(err, 'port-taken')) {
+          // QEMU never started: the folder goes now, so the retry (another port) can reuse the name.
+          await rm(dir, { recursive: true, force: true });
+          journal.forget(created);
+          throw err;
+        }
+        // Anything else is the rollback's to remove (or keep, with --keep-on-failure): the console
+        // says why first, while its log is still there.
+        throw await withConsoleTail(err, paths.console);
       }
     }
     return nodes;
@@ -331,7 +350,9 @@ export class QemuProvider implements Provider {
     for (const root of roots) {
       for (const dir of await machineDirs(root)) {
         const record = await readRecord(dir);
-        if (record) nodes.push(await this.handle(dir, record));
+        // one broken folder (no record, no host key) hides only that node, not every profile's
+        const node = record && (await this.handle(dir, record).catch(() => undefined));
+        if (node) nodes.push(node);
       }
     }
     return nodes;
@@ -363,8 +384,10 @@ export class QemuProvider implements Provider {
   }
 
   /**
-   * A clean shutdown: systemd is asked to power off (over SSH, and by the ACPI power button),
-   * then QEMU is killed if the guest has not ended by the deadline (four times longer under TCG).
+   * A clean shutdown with a deadline (four times longer under TCG), counted from the request: systemd
+   * is asked to power off over SSH; where SSH does not answer, Ctrl-Alt-Del is pressed through QMP
+   * (the kernel hands it to systemd, which reboots, and -no-reboot ends QEMU; the ACPI power
+   * button would need udev and logind, which the node does not run). QEMU is killed at the deadline.
    */
   async stopNode(node: Node, timeoutSeconds: number): Promise<void> {
     const qnode = node as QemuNode;
@@ -372,11 +395,19 @@ export class QemuProvider implements Provider {
     const pid = await runningPid(paths);
     if (pid === undefined) return;
     const record = await readRecord(qnode.dir);
-    await node.exec(['systemctl', 'poweroff', '--no-block'], { timeoutMs: 10_000 }).catch(() => undefined);
-    await qmpCommand(paths.qmp, 'system_powerdown').catch(() => undefined);
+    const deadline = Date.now() + timeoutSeconds * 1000 * (record?.accel === 'tcg' ? 4 : 1);
+    const asked = await node
+      .exec(['systemctl', 'poweroff', '--no-block'], { timeoutMs: 10_000 })
+      .then((r) => r.exitCode === 0)
+      .catch(() => false);
+    if (!asked) {
+      await qmpCommand(paths.qmp, 'send-key', {
+        keys: ['ctrl', 'alt', 'delete'].map((k) => ({ type: 'qcode', data: k })),
+      }).catch(() => undefined);
+    }
     qnode.close();
-    const deadline = timeoutSeconds * 1000 * (record?.accel === 'tcg' ? 4 : 1);
-    if (!(await waitForExit(pid, deadline))) await killMachine(paths);
+    if (await waitForExit(pid, Math.max(0, deadline - Date.now()))) await forgetProcess(paths);
+    else await killMachine(paths);
   }
 
   async deleteNode(node: Node): Promise<RemovedResources> {
@@ -418,4 +449,14 @@ async function qemuVersion(qemu: string): Promise<string> {
       resolve(/version (\S+)/.exec(stdout)?.[1] ?? (err ? 'unknown' : stdout.trim()));
     });
   });
+}
+
+/** An error with the last lines of a node's serial console under it (a boot that went wrong). */
+async function withConsoleTail(err: unknown, consoleLog: string): Promise<unknown> {
+  if (!(err instanceof MinilabError)) return err;
+  const text = await readFile(consoleLog, 'utf8').catch(() => '');
+  // systemd colours its status lines: the escape sequences go
+  const tail = lastLines(stripVTControlCharacters(text), 15);
+  if (tail.length > 0) err.details.push(`--- the node's console (${consoleLog})`, ...tail);
+  return err;
 }

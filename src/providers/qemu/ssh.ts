@@ -35,6 +35,15 @@ export function generateKeyPair(comment = 'minilab'): { privateKey: string; publ
   }
 }
 
+/** The authorized_keys line of an OpenSSH private key ("ssh-ed25519 AAAA..."). */
+export function publicKeyOf(privateKey: string): string {
+  const key = ssh2.utils.parseKey(privateKey);
+  if (key instanceof Error) throw new MinilabError('environment', `unreadable SSH key: ${key.message}`);
+  const k = Array.isArray(key) ? key[0] : key;
+  if (!k) throw new MinilabError('environment', 'unreadable SSH key: no key in it');
+  return `${k.type} ${k.getPublicSSH().toString('base64')}`;
+}
+
 /**
  * One command line for argv: sshd hands the command to the user's login shell (a POSIX one), so
  * each word is single-quoted; words of only safe characters stay bare, for readable logs.
