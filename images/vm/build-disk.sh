@@ -14,9 +14,9 @@
 #   OUT_DIR/disk.raw    the root file system as ext4 of SIZE (default 4G;
 #                       sparse), made by mke2fs -d from this container's root,
 #                       with what a VM needs and a container does not: the
-#                       kernel's modules, an SSH server (the host's way in) and
+#                       kernel's modules, an SSH server (the host's way in),
 #                       e2fsprogs (fsck, and growing the root to the profile's
-#                       disk size at first boot)
+#                       disk size at first boot) and acpid (stop's ACPI power button)
 # Packages come from the node's own Debian release through the apt
 # configuration present. Nothing is written outside OUT_DIR but this
 # container's root, which is thrown away.
@@ -32,9 +32,9 @@ size="${2:-4G}"
 export DEBIAN_FRONTEND=noninteractive
 
 install_packages() {
-  log "installing openssh-server and e2fsprogs"
+  log "installing openssh-server, e2fsprogs and acpid"
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends openssh-server e2fsprogs >/dev/null
+  apt-get install -y -qq --no-install-recommends openssh-server e2fsprogs acpid >/dev/null
   # the host hands each node its host key (pinned from the first connection): none made here
   rm -f /etc/ssh/ssh_host_*
 }
@@ -128,7 +128,7 @@ make_disk() {
 install_packages
 install_kernel
 build_initrd
-systemctl enable minilab-vm.service ssh.service >/dev/null
+systemctl enable minilab-vm.service ssh.service acpid.service >/dev/null
 apt-get clean
 rm -rf /var/lib/apt/lists/*
 make_disk

@@ -384,10 +384,10 @@ export class QemuProvider implements Provider {
   }
 
   /**
-   * A clean shutdown with a deadline (four times longer under TCG), counted from the request: systemd
-   * is asked to power off over SSH; where SSH does not answer, Ctrl-Alt-Del is pressed through QMP
-   * (the kernel hands it to systemd, which reboots, and -no-reboot ends QEMU; the ACPI power
-   * button would need udev and logind, which the node does not run). QEMU is killed at the deadline.
+   * A clean ACPI shutdown with a deadline (four times longer under TCG), counted from the request:
+   * the power button is pressed through QMP (acpid in the guest turns it into a poweroff); a
+   * guest still running at half the deadline (its acpid not up yet, early in a boot) is asked
+   * again by systemctl over SSH; QEMU is killed at the deadline.
    */
   async stopNode(node: Node, timeoutSeconds: number): Promise<void> {
     const qnode = node as QemuNode;
@@ -396,17 +396,16 @@ export class QemuProvider implements Provider {
     if (pid === undefined) return;
     const record = await readRecord(qnode.dir);
     const deadline = Date.now() + timeoutSeconds * 1000 * (record?.accel === 'tcg' ? 4 : 1);
-    const asked = await node
-      .exec(['systemctl', 'poweroff', '--no-block'], { timeoutMs: 10_000 })
-      .then((r) => r.exitCode === 0)
-      .catch(() => false);
-    if (!asked) {
-      await qmpCommand(paths.qmp, 'send-key', {
-        keys: ['ctrl', 'alt', 'delete'].map((k) => ({ type: 'qcode', data: k })),
-      }).catch(() => undefined);
+    const left = () => Math.max(0, deadline - Date.now());
+    const pressed = await qmpCommand(paths.qmp, 'system_powerdown').then(
+      () => true,
+      () => false,
+    );
+    if (!pressed || !(await waitForExit(pid, left() / 2))) {
+      await node.exec(['systemctl', 'poweroff', '--no-block'], { timeoutMs: 10_000 }).catch(() => undefined);
     }
     qnode.close();
-    if (await waitForExit(pid, Math.max(0, deadline - Date.now()))) await forgetProcess(paths);
+    if (await waitForExit(pid, left())) await forgetProcess(paths);
     else await killMachine(paths);
   }
 
