@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -52,6 +53,11 @@ const MiB = 1024 ** 2;
 /** A node VM's memory and CPUs when --memory and --cpus are not given. */
 const DEFAULT_MEMORY_MIB = 4096;
 const DEFAULT_CPUS = 2;
+const INSTALL_QEMU =
+  'install QEMU: apt-get install qemu-system-x86 qemu-utils (Debian, Ubuntu), dnf install qemu-kvm qemu-img (Fedora), brew install qemu (macOS)';
+
+/** The profile's public key line, as the guest is handed it. */
+const authorizedKeysFile = (vmRoot: string) => join(vmRoot, 'id_ed25519.pub');
 /** The disk each node VM may grow to when --disk-size is not given (its overlay is sparse: only what the guest writes takes space). */
 const DEFAULT_DISK_BYTES = 20 * 1024 ** 3;
 
@@ -105,7 +111,7 @@ export class QemuProvider implements Provider {
         ? [
             {
               message: `${missing} is not installed (the qemu driver runs nodes in QEMU)`,
-              hint: 'install QEMU: apt-get install qemu-system-x86 qemu-utils (Debian, Ubuntu), dnf install qemu-kvm qemu-img (Fedora), brew install qemu (macOS)',
+              hint: INSTALL_QEMU,
             },
           ]
         : [],
@@ -134,7 +140,7 @@ export class QemuProvider implements Provider {
         'environment',
         `${tool === 'qemu' ? 'qemu-system-x86_64' : 'qemu-img'} is not installed`,
         {
-          hint: 'install QEMU: apt-get install qemu-system-x86 qemu-utils (Debian, Ubuntu), dnf install qemu-kvm qemu-img (Fedora), brew install qemu (macOS)',
+          hint: INSTALL_QEMU,
         },
       );
     }
@@ -160,38 +166,32 @@ export class QemuProvider implements Provider {
   }
 
   /**
-   * The profile's SSH key (made with its first node VM; `create` only): 0600 in the profile's
-   * folder. The public half handed to the guest is derived from it each time, so the two cannot
-   * disagree after a crash between two writes.
+   * The profile's SSH private key (made with its first node VM; `create` only): 0600 in the
+   * profile's folder. Its public line is derived from it when a VM boots (see boot), so the two
+   * cannot disagree after a crash between two writes.
    */
-  private async clientKey(
-    profile: string,
-    create = false,
-  ): Promise<{ privateKey: string; publicKey: string }> {
+  private async clientKey(profile: string, create = false): Promise<string> {
     const root = this.vmRoot(profile);
     const file = join(root, 'id_ed25519');
-    let privateKey: string;
     try {
-      privateKey = await readFile(file, 'utf8');
+      return await readFile(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !create) throw err;
       await privateDir(root);
-      privateKey = generateKeyPair().privateKey;
+      const { privateKey } = generateKeyPair();
       await writeFileAtomic(file, privateKey, 0o600);
+      return privateKey;
     }
-    const publicKey = publicKeyOf(privateKey);
-    await writeFileAtomic(`${file}.pub`, publicKey + '\n', 0o644);
-    return { privateKey, publicKey };
   }
 
   private async handle(dir: string, record: MachineRecord): Promise<QemuNode> {
-    const key = await this.clientKey(record.profile);
+    const privateKey = await this.clientKey(record.profile);
     const hostKey = await readFile(machinePaths(dir).hostKeyPub, 'utf8');
     const ssh = new SshConnection({
       host: FORWARD_HOST,
       port: record.sshPort,
       user: 'root',
-      privateKey: key.privateKey,
+      privateKey,
       hostKey: hostKey.trim(),
       name: record.name,
     });
@@ -217,7 +217,7 @@ export class QemuProvider implements Provider {
       pidFile: paths.pidFile,
       files: {
         hostname: { string: record.name },
-        authorized_keys: { file: join(this.vmRoot(record.profile), 'id_ed25519.pub') },
+        authorized_keys: { file: authorizedKeysFile(this.vmRoot(record.profile)) },
         ssh_host_key: { file: paths.hostKey },
       },
     };
@@ -226,6 +226,9 @@ export class QemuProvider implements Provider {
   /** Boots a node VM and waits for its SSH server (the boot step then waits for systemd and containerd). */
   private async boot(dir: string, record: MachineRecord): Promise<QemuNode> {
     const disk = await this.diskOf(record);
+    // the public line the guest authorizes, written where QEMU hands it over (fw_cfg)
+    const publicKey = publicKeyOf(await this.clientKey(record.profile));
+    await writeFileAtomic(authorizedKeysFile(this.vmRoot(record.profile)), publicKey + '\n', 0o644);
     await launch(this.need('qemu'), this.spec(dir, record, disk));
     const node = await this.handle(dir, record);
     await node.ssh.ready(record.accel === 'tcg' ? 300_000 : 60_000);
@@ -441,8 +444,7 @@ export class QemuProvider implements Provider {
 }
 
 /** QEMU's version, from its --version line ("QEMU emulator version 10.0.2 (Debian ...)"). */
-async function qemuVersion(qemu: string): Promise<string> {
-  const { execFile } = await import('node:child_process');
+function qemuVersion(qemu: string): Promise<string> {
   return new Promise((resolve) => {
     execFile(qemu, ['--version'], { timeout: 5_000 }, (err, stdout) => {
       resolve(/version (\S+)/.exec(stdout)?.[1] ?? (err ? 'unknown' : stdout.trim()));
