@@ -34,12 +34,28 @@ export interface ClusterStatus {
 export const StatusBits = { container: 1, kubelet: 2, apiServer: 4, kubeconfig: 8 } as const;
 export const STATUS_BASE = 16;
 
-function kubeletState(node: Node): Promise<LayerState> {
-  if (!node.state.running) return Promise.resolve('stopped');
+/** systemd's word for the kubelet unit, by exec in the node. */
+function kubeletUnitState(node: Node): Promise<LayerState> {
   return node
     .exec(['systemctl', 'is-active', 'kubelet'], { timeoutMs: 5000 })
     .then((r): LayerState => (r.stdout.trim() === 'active' ? 'running' : 'stopped'))
     .catch((): LayerState => 'unknown');
+}
+
+/**
+ * A node's kubelet: its /healthz through the API server's node proxy, which dials the kubelet at
+ * that moment (no exec in the node, and no lag such as a node lease's); when the proxy cannot
+ * say (no credentials, the API server or the kubelet not answering), systemd's word by exec.
+ */
+async function kubeletState(
+  node: Node,
+  api: Promise<((path: string) => Promise<true | string>) | undefined>,
+): Promise<LayerState> {
+  if (!node.state.running) return 'stopped';
+  const health = await api;
+  if (health && (await health(`/api/v1/nodes/${encodeURIComponent(node.name)}/proxy/healthz`)) === true)
+    return 'running';
+  return kubeletUnitState(node);
 }
 
 function runtimeOf(node: Node): Pick<ClusterStatus, 'runtime'> {
@@ -58,25 +74,26 @@ export async function clusterStatus(ctx: LifecycleContext, profile: string): Pro
   const files = kubeconfigFiles(ctx.env);
   const context = config?.kubeconfig?.context ?? profile;
   const entryRead = readKubeconfigEntry(files, context).catch(() => undefined);
+  /** The profile's admin as the kubeconfig has it, when it names this server (no exec in the node). */
+  const admin = entryRead.then((e) =>
+    e?.server === url && e.credentials ? { name: profile, server: url, ...e.credentials } : undefined,
+  );
   /**
-   * /readyz as the profile's admin: with the kubeconfig's credentials when it names this server (no
-   * exec in the node); else, or when they are refused (a cluster made again on the same port),
-   * with the node's admin.conf.
+   * /readyz as the profile's admin: with the kubeconfig's credentials; else, or when they are
+   * refused (a cluster made again on the same port), with the node's admin.conf.
    */
   const apiServerState = async (): Promise<LayerState> => {
     if (!node.state.running) return 'stopped';
-    const entry = await entryRead;
-    if (entry?.server === url && entry.credentials) {
-      const r = await ctx.kube.health({ name: profile, server: url, ...entry.credentials }, '/readyz');
-      if (r === true) return 'running';
-    }
+    const a = await admin;
+    if (a && (await ctx.kube.health(a, '/readyz')) === true) return 'running';
     return credentials(ctx.provider, found)
       .then((e) => ctx.kube.health(e, '/readyz'))
       .then((r): LayerState => (r === true ? 'running' : 'stopped'))
       .catch((): LayerState => 'stopped');
   };
+  const kubeletApi = admin.then((a) => (a ? (path: string) => ctx.kube.health(a, path) : undefined));
   const [kubelets, apiServer, entry, lb] = await Promise.all([
-    Promise.all(nodes.map(kubeletState)),
+    Promise.all(nodes.map((n) => kubeletState(n, kubeletApi))),
     apiServerState(),
     entryRead,
     ctx.provider.loadBalancer(profile),

@@ -176,8 +176,8 @@ test("status asks /readyz with the kubeconfig's credentials when it names this c
     await start(f.ctx, request());
     f.world.calls.length = 0;
     const keys: string[] = [];
-    f.ctx.kube.health = async (entry) => {
-      keys.push(entry.clientKeyData);
+    f.ctx.kube.health = async (entry, path) => {
+      if (path === '/readyz') keys.push(entry.clientKeyData);
       // The API server knows the node's admin key only.
       return entry.clientKeyData === 'S0VZ' ? true : 'API server /readyz answered 401';
     };
@@ -196,6 +196,46 @@ test("status asks /readyz with the kubeconfig's credentials when it names this c
     assert.equal(again.apiServer.state, 'running');
     assert.deepEqual(keys, ['T0xE', 'S0VZ']);
     assert.ok(f.world.calls.includes(`read-admin-conf ${NODE}`));
+  });
+});
+
+test("status asks each kubelet's /healthz through the API server's node proxy, and systemd by exec only when the proxy cannot say", async () => {
+  await withFixture(async (f) => {
+    await start(f.ctx, request({ nodes: 2 }));
+    const WORKER = 'demo-worker1';
+    const asked: string[] = [];
+    let kubeletUp = (_node: string) => true;
+    f.ctx.kube.health = async (_entry, path) => {
+      asked.push(path);
+      const node = /^\/api\/v1\/nodes\/([^/]+)\/proxy\/healthz$/.exec(path)?.[1];
+      if (node === undefined) return true;
+      return kubeletUp(node) ? true : 'API server answered 503';
+    };
+    f.world.calls.length = 0;
+    const up = await clusterStatus(f.ctx, 'demo');
+    assert.deepEqual(
+      up.nodes.map((n) => [n.name, n.kubelet]),
+      [
+        [NODE, 'running'],
+        [WORKER, 'running'],
+      ],
+    );
+    assert.deepEqual(asked.sort(), [
+      '/api/v1/nodes/demo-control-plane/proxy/healthz',
+      '/api/v1/nodes/demo-worker1/proxy/healthz',
+      '/readyz',
+    ]);
+    assert.ok(!f.world.calls.some((c) => c.startsWith('kubelet-active')), 'no exec while the proxy answers');
+
+    // The worker's kubelet does not answer the proxy: systemd is asked, in that node only.
+    kubeletUp = (node) => node !== WORKER;
+    f.world.calls.length = 0;
+    const again = await clusterStatus(f.ctx, 'demo');
+    assert.deepEqual(
+      f.world.calls.filter((c) => c.startsWith('kubelet-active')),
+      [`kubelet-active ${WORKER}`],
+    );
+    assert.equal(again.kubelet, 'running', 'systemd says the unit is active (the fake node always does)');
   });
 });
 
