@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -9,6 +10,7 @@ import { promisify } from 'node:util';
 import { projectRoot } from '../../src/version.js';
 import { createContext } from '../../src/cli/context.js';
 import { buildProgram, commandWord } from '../../src/cli/program.js';
+import { deferModule } from '../../src/providers/docker/dockerode.js';
 
 /**
  * The libraries that make up most of a command's start-up time when loaded: commands that need
@@ -114,4 +116,47 @@ test('the command word skips options and -p/--profile values', () => {
   assert.equal(commandWord(['-v', 'version']), 'version');
   assert.equal(commandWord(['--', 'start']), undefined);
   assert.equal(commandWord([]), undefined);
+});
+
+test("the Docker client loads dockerode without its BuildKit session (gRPC) or docker-modem's SSH transport; an ssh:// engine still loads ssh2 when used", async () => {
+  const script = `
+const { Dockerode } = await import(${JSON.stringify(pathToFileURL(join(projectRoot, 'dist', 'src', 'providers', 'docker', 'dockerode.js')).href)});
+const { createRequire } = await import('node:module');
+const cache = createRequire(import.meta.url).cache;
+const loaded = () => ['@grpc', 'protobufjs', 'ssh2'].filter((m) => Object.keys(cache).some((k) => k.includes('/node_modules/' + m + '/')));
+const before = loaded();
+const docker = new Dockerode({ protocol: 'ssh', host: '127.0.0.1', port: 1, username: 'nobody' });
+await docker.ping().catch(() => undefined);
+console.log(JSON.stringify({ before, after: loaded(), ctor: typeof Dockerode }));
+`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: projectRoot,
+  });
+  const r = JSON.parse(stdout) as { before: string[]; after: string[]; ctor: string };
+  assert.equal(r.ctor, 'function');
+  assert.deepEqual(r.before, [], 'nothing of gRPC, protobuf or ssh2 loads with dockerode');
+  assert.deepEqual(r.after, ['ssh2'], 'the SSH transport loads on its first use');
+});
+
+test('deferModule: the module is read on its stand-in’s first call, which it answers with this and arguments passed on', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'minilab-defer-'));
+  try {
+    const file = join(dir, 'm.cjs');
+    await writeFile(
+      file,
+      'globalThis.__deferredLoads = (globalThis.__deferredLoads ?? 0) + 1;\nmodule.exports = function (a, b) { return [this && this.tag, a + b]; };\n',
+    );
+    const g = globalThis as { __deferredLoads?: number };
+    const req = createRequire(import.meta.url);
+    deferModule(file);
+    const fn = req(file) as (this: unknown, a: number, b: number) => [string, number];
+    assert.equal(g.__deferredLoads, undefined, 'not read when required');
+    assert.deepEqual(fn.call({ tag: 't' }, 1, 2), ['t', 3]);
+    assert.deepEqual(fn(2, 3), [undefined, 5]);
+    assert.equal(g.__deferredLoads, 1, 'read once');
+    deferModule(file);
+    assert.equal(req(file), req(file), 'a module already loaded is left as it is');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

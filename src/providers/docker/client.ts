@@ -1,4 +1,4 @@
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { Agent } from 'node:https';
@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { MinilabError, withTimeout } from '../../errors.js';
 import { ProviderError } from '../errors.js';
 import { DOCKER_DIALECT, type Dialect } from './dialect.js';
+import { Dockerode } from './dockerode.js';
 import { DOCKER_DEFAULT_SOCKET } from './socket.js';
 
 /** Deadline for calls that should answer at once; long streams (image load, exec) have their own. */
@@ -136,7 +137,7 @@ export class DockerClient {
     hint: string,
     timeoutMs = 4_000,
   ): Promise<DockerClient> {
-    const docker = new Docker(address);
+    const docker = new Dockerode(address);
     const socket = address.socketPath;
     const name = dialect.engine;
     if (typeof socket === 'string' && !existsSync(socket)) {
