@@ -129,6 +129,23 @@ export interface DashboardInfo {
   apiServer: string;
 }
 
+/** One of the user's profiles, as `minilab profile list` shows it. */
+export interface ProfileEntry {
+  name: string;
+  /** unreachable: the engine of its driver does not answer. */
+  status: 'running' | 'stopped' | 'partial' | 'missing' | 'unreachable';
+  driver: string;
+}
+
+/** GET /api/profiles: every profile, and the one a page naming none is served. */
+export interface ProfilesAnswer {
+  initial: string;
+  profiles: ProfileEntry[];
+}
+
+/** The request header naming the profile an API call is for (none: the initial one). */
+export const PROFILE_HEADER = 'x-minilab-profile';
+
 export interface NodeUsage {
   name: string;
   cpu: string;

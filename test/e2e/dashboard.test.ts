@@ -16,6 +16,8 @@ import { launchChromium } from '../helpers/browser.js';
 
 const profile = `dash-${runId}`;
 const node = `${profile}-control-plane`;
+/** A second, idle cluster: what the profile switcher switches to. */
+const other = `dash-b-${runId}`;
 const image = `minilab-test/busybox:${runId}`;
 const screenshots = join(projectRoot, 'docs', 'screenshots');
 let s: Awaited<ReturnType<typeof sandbox>>;
@@ -133,6 +135,7 @@ before(async () => {
 after(async () => {
   if (dashboard) await stopDashboard(dashboard);
   await browser?.close();
+  await s.minilab(['delete', '-p', other], { timeoutMs: 120_000 }).catch(() => undefined);
   await s.minilab(['delete', '-p', profile], { timeoutMs: 120_000 }).catch(() => undefined);
   await cleanupTestResources(engine);
   await s.cleanup();
@@ -165,6 +168,46 @@ test('the dashboard is served at once and shows the node Ready', async (t) => {
   await page.reload();
   await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
   assert.equal(page.url(), dashboard.base);
+});
+
+test('the profile switcher shows another running cluster without restarting the dashboard, and a reload keeps it', async () => {
+  // Started after the dashboard: the switcher reads the profiles when opened.
+  const r = await s.minilab(['start', '-p', other], { timeoutMs: 10 * 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const nodes = page.getByRole('region', { name: 'Nodes' });
+  const readyNode = (name: string) =>
+    nodes.getByRole('row').filter({ hasText: name }).getByText('Ready', { exact: true });
+  const switcher = page.getByRole('combobox', { name: 'Profile' });
+  await switcher.focus();
+  await switcher.locator('option', { hasText: other }).waitFor({ state: 'attached' });
+  await switcher.selectOption(other);
+  await page.waitForURL(`${dashboard!.base}?profile=${other}`);
+  await readyNode(`${other}-control-plane`).waitFor({ timeout: 60_000 });
+  assert.equal(await nodes.getByRole('row').filter({ hasText: node }).count(), 0);
+  await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+  assert.equal(await switcher.inputValue(), other);
+  await screenshot('profile-switch');
+
+  // A deep link into the other profile survives a reload.
+  await page.getByRole('link', { name: 'Workloads' }).click();
+  await page.waitForURL(`${dashboard!.base}?profile=${other}#/workloads`);
+  await page.reload();
+  const pods = page.getByRole('region', { name: 'Pods' });
+  await pods.getByRole('rowheader', { name: `kube-apiserver-${other}-control-plane` }).waitFor();
+  assert.equal(await pods.getByRole('rowheader', { name: `kube-apiserver-${node}` }).count(), 0);
+
+  // Back to the first: its own nodes, none of the other's; Back in the browser returns to the other.
+  await page.getByRole('link', { name: 'Overview' }).click();
+  await switcher.selectOption(profile);
+  await readyNode(node).waitFor({ timeout: 30_000 });
+  assert.equal(await nodes.getByRole('row').filter({ hasText: other }).count(), 0);
+  await page.goBack();
+  await readyNode(`${other}-control-plane`).waitFor({ timeout: 30_000 });
+  await page.goForward();
+  await readyNode(node).waitFor({ timeout: 30_000 });
+
+  const deleted = await s.minilab(['delete', '-p', other], { timeoutMs: 120_000 });
+  assert.equal(deleted.code, 0, deleted.stderr);
 });
 
 test('requests without the token, or with a foreign Host header, are refused', async () => {
@@ -663,6 +706,7 @@ test('Ctrl-C stops the dashboard cleanly', async () => {
     'apply-diff',
     'secret',
     'terminal',
+    'profile-switch',
   ]) {
     const shot = await stat(join(screenshots, `${name}.png`));
     assert.ok(shot.size > 1000, name);

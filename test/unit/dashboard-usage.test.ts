@@ -10,7 +10,7 @@ import { bytes, cpu, percent, quantity } from '../../src/dashboard/quantity.js';
 import { podUsage } from '../../src/dashboard/summarize.js';
 import { nodeMetrics, podMetrics } from '../../src/dashboard/actions.js';
 import type { ClusterClients } from '../../src/dashboard/cluster.js';
-import { connectedTo, fakeApiClients } from '../helpers/dashboard-fake-api.js';
+import { connectedTo, fakeApiClients, profilesOf } from '../helpers/dashboard-fake-api.js';
 import { createGuard, type Guard } from '../../src/dashboard/security.js';
 import { startServer, type DashboardServer } from '../../src/dashboard/server.js';
 
@@ -190,8 +190,7 @@ test('the pod usage endpoint is guarded like every API call and checks its names
   const server: DashboardServer = await startServer(
     {
       guard,
-      cluster: connectedTo(clients),
-      info: { profile: 'dev', apiServer: clients.config.getCurrentCluster()?.server ?? '' },
+      profiles: profilesOf(connectedTo(clients)),
       assetsDir: dir,
     },
     guard.port,
