@@ -7,6 +7,7 @@ import type { KubeconfigEntry } from '../kube/kubeconfig.js';
 import { LiveCluster } from './cluster.js';
 import type { ProfileEntry } from './model.js';
 import { ProfileSessions, type ProfileView } from './profiles.js';
+import { UsageSampler } from './sampler.js';
 import { createGuard, launchUrl, sessionUrl } from './security.js';
 import { startServer } from './server.js';
 
@@ -52,8 +53,11 @@ function openProfile(
     },
   });
   cluster.start();
+  const usage = new UsageSampler(() => cluster.clients());
+  usage.start();
   return {
     cluster,
+    usage,
     info: async () => ({
       profile: name,
       apiServer: await first.then(
@@ -61,7 +65,10 @@ function openProfile(
         () => '',
       ),
     }),
-    close: () => cluster.stop(),
+    close: () => {
+      usage.stop();
+      return cluster.stop();
+    },
   };
 }
 

@@ -2,6 +2,7 @@
  * What the dashboard server sends to the page: compact rows summarised from Kubernetes objects.
  * Shared by the server and the web UI (web/), so this file holds types only.
  */
+import type { UsageSample } from './series.js';
 
 interface RowBase {
   uid: string;
@@ -172,7 +173,11 @@ export interface NoUsage {
   missing: boolean;
 }
 
-export type MetricsAnswer = { available: true; nodes: NodeUsage[] } | NoUsage;
+/** Node usage now, and each node's readings over the last minutes (see series.ts). */
+export type MetricsAnswer =
+  { available: true; nodes: NodeUsage[]; history?: Record<string, UsageSample[]> } | NoUsage;
+/** One pod's readings over the last minutes. */
+export type PodHistoryAnswer = { available: true; history: UsageSample[] } | NoUsage;
 export type PodMetricsAnswer = { available: true; pods: PodUsage[] } | NoUsage;
 
 export interface PortForwardInfo {

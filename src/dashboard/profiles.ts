@@ -1,12 +1,15 @@
 import type { LiveCluster } from './cluster.js';
 import { HttpError } from './errors.js';
 import type { DashboardInfo, ProfileEntry } from './model.js';
+import type { UsageSampler } from './sampler.js';
 
 /** One profile as the server shows it: what it is and its live view. */
 export interface ProfileView {
   /** Its name and API server (known once its credentials are read). */
   info(): Promise<DashboardInfo>;
   cluster: Pick<LiveCluster, 'snapshot' | 'subscribe' | 'clients' | 'state'>;
+  /** Its usage over the last minutes (none in tests that need none). */
+  usage?: Pick<UsageSampler, 'nodes' | 'pods' | 'recordNodes' | 'recordPods'>;
   /** Stops its watches (when the dashboard stops). */
   close?(): Promise<void>;
 }

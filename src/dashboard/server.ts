@@ -10,12 +10,14 @@ import type { ClusterClients } from './cluster.js';
 import { HttpError, errorMessage, toHttpError } from './errors.js';
 import {
   PROFILE_HEADER,
+  type PodHistoryAnswer,
   type LogEvents,
   type ProfilesAnswer,
   type ResourceRef,
   type StreamEvents,
 } from './model.js';
 import type { ProfileSessions, ProfileView } from './profiles.js';
+import { podKey } from './sampler.js';
 import { deleteObject, discoverKinds, listResource, objectDetail, secretValue } from './resources.js';
 import { applyManifest } from './apply.js';
 import { TerminalTickets, shellParam, terminalSize, terminalUpgrades } from './terminal.js';
@@ -249,11 +251,26 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
       return;
     }
     if (method === 'GET' && path === '/api/info') return sendJson(res, 200, await view.info());
-    if (method === 'GET' && path === '/api/metrics/nodes')
-      return sendJson(res, 200, await nodeMetrics(clients()));
+    if (method === 'GET' && path === '/api/metrics/nodes') {
+      const answer = await nodeMetrics(clients());
+      view.usage?.recordNodes(answer);
+      return sendJson(res, 200, answer.available ? { ...answer, history: view.usage?.nodes.all() } : answer);
+    }
     if (method === 'GET' && path === '/api/metrics/pods') {
       const namespace = nameParam(q('namespace'), 'namespace', true);
-      return sendJson(res, 200, await podMetrics(clients(), namespace));
+      const answer = await podMetrics(clients(), namespace);
+      view.usage?.recordPods(answer);
+      return sendJson(res, 200, answer);
+    }
+    if (method === 'GET' && path === '/api/metrics/pod') {
+      const namespace = nameParam(q('namespace'), 'namespace');
+      const name = nameParam(q('name'), 'name');
+      const answer = await podMetrics(clients(), namespace);
+      view.usage?.recordPods(answer);
+      const history: PodHistoryAnswer = answer.available
+        ? { available: true, history: view.usage?.pods.of(podKey(namespace, name)) ?? [] }
+        : answer;
+      return sendJson(res, 200, history);
     }
     if (method === 'GET' && path === '/api/yaml') {
       const yaml = await resourceYaml(

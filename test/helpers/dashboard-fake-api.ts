@@ -29,10 +29,14 @@ export function fakeApiClients(api: Server, token = 'unused'): ClusterClients {
 type Cluster = ProfileView['cluster'];
 
 /**
- * The profiles a test server serves: "dev" (the initial one) shows `cluster`; `others` are listed
- * and served too (none by default).
+ * The profiles a test server serves: "dev" (the initial one) shows `cluster`, with `usage` when
+ * given; `others` are listed and served too (none by default).
  */
-export function profilesOf(cluster: Cluster, others: Record<string, Cluster> = {}): ServerDeps['profiles'] {
+export function profilesOf(
+  cluster: Cluster,
+  others: Record<string, Cluster> = {},
+  usage?: ProfileView['usage'],
+): ServerDeps['profiles'] {
   const clusters: Record<string, Cluster> = { dev: cluster, ...others };
   return new ProfileSessions({
     initial: 'dev',
@@ -40,6 +44,7 @@ export function profilesOf(cluster: Cluster, others: Record<string, Cluster> = {
       Object.keys(clusters).map((name): ProfileEntry => ({ name, status: 'running', driver: 'docker' })),
     open: (name) => ({
       cluster: clusters[name] as Cluster,
+      usage: name === 'dev' ? usage : undefined,
       info: async () => ({ profile: name, apiServer: `https://${name}.invalid:6443` }),
     }),
   });

@@ -198,7 +198,9 @@ export function App() {
         {route.view === 'overview' && <Overview info={info} />}
         {route.view === 'workloads' && <Workloads namespace={namespace} profile={info?.profile} />}
         {route.view === 'services' && <Services namespace={namespace} />}
-        {route.view === 'pod' && <PodDetail namespace={route.namespace} name={route.name} />}
+        {route.view === 'pod' && (
+          <PodDetail namespace={route.namespace} name={route.name} profile={info?.profile} />
+        )}
         {route.view === 'yaml' && (
           <YamlView kind={route.kind} namespace={route.namespace} name={route.name} />
         )}
