@@ -5,15 +5,21 @@ import getPort from 'get-port';
 import { MinilabError } from '../errors.js';
 import type { KubeconfigEntry } from '../kube/kubeconfig.js';
 import { LiveCluster } from './cluster.js';
+import type { ProfileEntry } from './model.js';
+import { ProfileSessions, type ProfileView } from './profiles.js';
+import { UsageSampler } from './sampler.js';
 import { createGuard, launchUrl, sessionUrl } from './security.js';
 import { startServer } from './server.js';
 
 export interface DashboardOptions {
+  /** The profile served first (the page can switch to any other of the user's). */
   profile: string;
   /** The loopback port to serve on; a free one when not given. */
   port?: number;
-  /** Reads the profile's admin kubeconfig entry (again after the cluster restarts). */
-  resolve: () => Promise<KubeconfigEntry>;
+  /** Reads a profile's admin kubeconfig entry (again after the cluster restarts). */
+  resolve: (profile: string) => Promise<KubeconfigEntry>;
+  /** The user's profiles with their state, for the page's switcher. */
+  listProfiles: () => Promise<ProfileEntry[]>;
   /** The built web UI; defaults to the one built beside this module. */
   assetsDir?: string;
 }
@@ -30,8 +36,46 @@ export interface Dashboard {
 export const defaultAssetsDir = () => fileURLToPath(new URL('./web/', import.meta.url));
 
 /**
- * Serves the dashboard for one profile on 127.0.0.1, as soon as the cluster's credentials are read;
- * the watches connect in the background and the page shows when they are live.
+ * A profile's live view: watches that connect in the background, starting with credentials already
+ * read when given (the first profile's, read before the server listens).
+ */
+function openProfile(
+  name: string,
+  resolve: DashboardOptions['resolve'],
+  first: Promise<KubeconfigEntry> = resolve(name),
+): ProfileView {
+  let pending: Promise<KubeconfigEntry> | undefined = first;
+  const cluster = new LiveCluster({
+    resolve: () => {
+      const entry = pending ?? resolve(name);
+      pending = undefined;
+      return entry;
+    },
+  });
+  cluster.start();
+  const usage = new UsageSampler(() => cluster.clients());
+  usage.start();
+  return {
+    cluster,
+    usage,
+    info: async () => ({
+      profile: name,
+      apiServer: await first.then(
+        (e) => e.server,
+        () => '',
+      ),
+    }),
+    close: () => {
+      usage.stop();
+      return cluster.stop();
+    },
+  };
+}
+
+/**
+ * Serves the dashboard on 127.0.0.1, as soon as the first profile's credentials are read; the
+ * watches connect in the background and the page shows when they are live. Other profiles start
+ * when a page first asks for one.
  */
 export async function startDashboard(opts: DashboardOptions): Promise<Dashboard> {
   const assetsDir = opts.assetsDir ?? defaultAssetsDir();
@@ -44,34 +88,30 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       },
     );
   }
-  let first: KubeconfigEntry | undefined = await opts.resolve();
-  const apiServer = first.server;
+  const first = await opts.resolve(opts.profile);
   const port = opts.port ?? (await getPort({ host: '127.0.0.1' }));
   const guard = createGuard(port);
-  const cluster = new LiveCluster({
-    resolve: async () => {
-      const entry = first ?? (await opts.resolve());
-      first = undefined;
-      return entry;
-    },
+  const profiles = new ProfileSessions({
+    initial: opts.profile,
+    list: opts.listProfiles,
+    open: (name) =>
+      openProfile(name, opts.resolve, name === opts.profile ? Promise.resolve(first) : undefined),
   });
-  cluster.start();
+  // The first profile's watches start at once, not when the page first asks.
+  await profiles.view(opts.profile);
   try {
-    const server = await startServer(
-      { guard, cluster, info: { profile: opts.profile, apiServer }, assetsDir },
-      port,
-    );
+    const server = await startServer({ guard, profiles, assetsDir }, port);
     return {
       url: sessionUrl(guard),
       launchUrl: launchUrl(guard),
       port,
       close: async () => {
         await server.close();
-        await cluster.stop();
+        await profiles.close();
       },
     };
   } catch (err) {
-    await cluster.stop();
+    await profiles.close();
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES') {
       throw new MinilabError('environment', `cannot listen on 127.0.0.1:${port} (${code})`, {

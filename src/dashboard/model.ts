@@ -2,6 +2,7 @@
  * What the dashboard server sends to the page: compact rows summarised from Kubernetes objects.
  * Shared by the server and the web UI (web/), so this file holds types only.
  */
+import type { UsageSample } from './series.js';
 
 interface RowBase {
   uid: string;
@@ -129,6 +130,23 @@ export interface DashboardInfo {
   apiServer: string;
 }
 
+/** One of the user's profiles, as `minilab profile list` shows it. */
+export interface ProfileEntry {
+  name: string;
+  /** unreachable: the engine of its driver does not answer. */
+  status: 'running' | 'stopped' | 'partial' | 'missing' | 'unreachable';
+  driver: string;
+}
+
+/** GET /api/profiles: every profile, and the one a page naming none is served. */
+export interface ProfilesAnswer {
+  initial: string;
+  profiles: ProfileEntry[];
+}
+
+/** The request header naming the profile an API call is for (none: the initial one). */
+export const PROFILE_HEADER = 'x-minilab-profile';
+
 export interface NodeUsage {
   name: string;
   cpu: string;
@@ -155,7 +173,11 @@ export interface NoUsage {
   missing: boolean;
 }
 
-export type MetricsAnswer = { available: true; nodes: NodeUsage[] } | NoUsage;
+/** Node usage now, and each node's readings over the last minutes (see series.ts). */
+export type MetricsAnswer =
+  { available: true; nodes: NodeUsage[]; history?: Record<string, UsageSample[]> } | NoUsage;
+/** One pod's readings over the last minutes. */
+export type PodHistoryAnswer = { available: true; history: UsageSample[] } | NoUsage;
 export type PodMetricsAnswer = { available: true; pods: PodUsage[] } | NoUsage;
 
 export interface PortForwardInfo {

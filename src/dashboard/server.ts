@@ -6,9 +6,18 @@ import { extname, join, normalize, resolve, sep } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { TERMINAL_PATH, checkRequest, redeemLaunch, sessionPath, type Guard } from './security.js';
 import { peerIsThisUser, type Connection } from './peer.js';
-import type { ClusterClients, LiveCluster } from './cluster.js';
+import type { ClusterClients } from './cluster.js';
 import { HttpError, errorMessage, toHttpError } from './errors.js';
-import type { DashboardInfo, LogEvents, ResourceRef, StreamEvents } from './model.js';
+import {
+  PROFILE_HEADER,
+  type PodHistoryAnswer,
+  type LogEvents,
+  type ProfilesAnswer,
+  type ResourceRef,
+  type StreamEvents,
+} from './model.js';
+import type { ProfileSessions, ProfileView } from './profiles.js';
+import { podKey } from './sampler.js';
 import { deleteObject, discoverKinds, listResource, objectDetail, secretValue } from './resources.js';
 import { applyManifest } from './apply.js';
 import { TerminalTickets, shellParam, terminalSize, terminalUpgrades } from './terminal.js';
@@ -23,11 +32,11 @@ import {
   streamLogs,
 } from './actions.js';
 
-/** What the HTTP layer needs; the live cluster is replaceable in tests. */
+/** What the HTTP layer needs; the profiles' live clusters are replaceable in tests. */
 export interface ServerDeps {
   guard: Guard;
-  cluster: Pick<LiveCluster, 'snapshot' | 'subscribe' | 'clients' | 'state'>;
-  info: DashboardInfo;
+  /** Every API call is for one profile: the one its X-Minilab-Profile header names, or the initial. */
+  profiles: Pick<ProfileSessions, 'initial' | 'list' | 'view' | 'started'>;
   /** The built web UI (index.html and assets/). */
   assetsDir: string;
   /** Time between SSE keep-alive comments. */
@@ -173,16 +182,16 @@ function eventStream<E extends object>(req: IncomingMessage, res: ServerResponse
 export interface DashboardServer {
   url: string;
   server: Server;
-  portForwards: PortForwards;
   close(): Promise<void>;
 }
 
 /** Starts the HTTP server on 127.0.0.1 (only): every request passes the guard first. */
 export async function startServer(deps: ServerDeps, port: number): Promise<DashboardServer> {
-  const clients = (): ClusterClients => {
-    const c = deps.cluster.clients();
-    if (!c) {
-      const s = deps.cluster.state;
+  /** The clients of a profile's live connection; a 503 naming why while it has none. */
+  const clientsOf = (view: ProfileView | undefined): ClusterClients => {
+    const c = view?.cluster.clients();
+    if (!view || !c) {
+      const s = view?.cluster.state ?? { state: 'connecting' };
       throw new HttpError(
         503,
         `the cluster is not reachable now${'message' in s && s.message ? `: ${s.message}` : ''}`,
@@ -190,9 +199,19 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
     }
     return c;
   };
-  const portForwards = new PortForwards(clients);
+  const startedClients = (profile: string) => clientsOf(deps.profiles.started(profile));
+  /** Each profile's port-forwards, made on its first. */
+  const forwardsByProfile = new Map<string, PortForwards>();
+  const forwardsOf = (profile: string): PortForwards => {
+    let forwards = forwardsByProfile.get(profile);
+    if (!forwards) {
+      forwards = new PortForwards(() => startedClients(profile));
+      forwardsByProfile.set(profile, forwards);
+    }
+    return forwards;
+  };
   const tickets = new TerminalTickets();
-  const terminals = terminalUpgrades(deps.guard, tickets, clients);
+  const terminals = terminalUpgrades(deps.guard, tickets, startedClients);
   const streams = new Set<() => void>();
   const keepAliveMs = deps.keepAliveMs ?? 20_000;
 
@@ -201,12 +220,27 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
     const path = url.pathname;
     const q = (k: string) => url.searchParams.get(k) ?? '';
 
+    if (method === 'GET' && path === '/api/profiles') {
+      const answer: ProfilesAnswer = { initial: deps.profiles.initial, profiles: await deps.profiles.list() };
+      return sendJson(res, 200, answer);
+    }
+    if (!path.startsWith('/api/')) {
+      if (method === 'GET' || method === 'HEAD') return serveAsset(res, path);
+      throw new HttpError(405, 'method not allowed');
+    }
+    const requested = req.headers[PROFILE_HEADER];
+    const view = await deps.profiles.view(typeof requested === 'string' ? requested : '');
+    const profile = (await view.info()).profile;
+    const clients = () => clientsOf(view);
+    const portForwards = forwardsOf(profile);
+
     if (method === 'GET' && path === '/api/stream') {
+      const { cluster } = view;
       const stream = eventStream<StreamEvents>(req, res, keepAliveMs);
       streams.add(stream.end);
-      stream.send('cluster', deps.cluster.state);
-      stream.send('snapshot', { rows: deps.cluster.snapshot() });
-      const unsubscribe = deps.cluster.subscribe((e) => {
+      stream.send('cluster', cluster.state);
+      stream.send('snapshot', { rows: cluster.snapshot() });
+      const unsubscribe = cluster.subscribe((e) => {
         if (e.type === 'changes') stream.send('changes', { upsert: e.upsert, remove: e.remove });
         else stream.send('cluster', e.state);
       });
@@ -216,12 +250,27 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
       });
       return;
     }
-    if (method === 'GET' && path === '/api/info') return sendJson(res, 200, deps.info);
-    if (method === 'GET' && path === '/api/metrics/nodes')
-      return sendJson(res, 200, await nodeMetrics(clients()));
+    if (method === 'GET' && path === '/api/info') return sendJson(res, 200, await view.info());
+    if (method === 'GET' && path === '/api/metrics/nodes') {
+      const answer = await nodeMetrics(clients());
+      view.usage?.recordNodes(answer);
+      return sendJson(res, 200, answer.available ? { ...answer, history: view.usage?.nodes.all() } : answer);
+    }
     if (method === 'GET' && path === '/api/metrics/pods') {
       const namespace = nameParam(q('namespace'), 'namespace', true);
-      return sendJson(res, 200, await podMetrics(clients(), namespace));
+      const answer = await podMetrics(clients(), namespace);
+      view.usage?.recordPods(answer);
+      return sendJson(res, 200, answer);
+    }
+    if (method === 'GET' && path === '/api/metrics/pod') {
+      const namespace = nameParam(q('namespace'), 'namespace');
+      const name = nameParam(q('name'), 'name');
+      const answer = await podMetrics(clients(), namespace);
+      view.usage?.recordPods(answer);
+      const history: PodHistoryAnswer = answer.available
+        ? { available: true, history: view.usage?.pods.of(podKey(namespace, name)) ?? [] }
+        : answer;
+      return sendJson(res, 200, history);
     }
     if (method === 'GET' && path === '/api/yaml') {
       const yaml = await resourceYaml(
@@ -286,6 +335,7 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
     if (method === 'POST' && path === '/api/terminal') {
       const body = await readJson(req);
       const ticket = tickets.issue({
+        profile,
         namespace: nameParam(body.namespace, 'namespace'),
         pod: nameParam(body.pod, 'pod'),
         container: nameParam(body.container, 'container'),
@@ -357,9 +407,7 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
     if (method === 'DELETE' && path === '/api/port-forwards') {
       return sendJson(res, 200, { closed: portForwards.close(q('id')) });
     }
-    if (path.startsWith('/api/')) throw new HttpError(404, `no such API: ${method} ${path}`);
-    if (method === 'GET' || method === 'HEAD') return serveAsset(res, path);
-    throw new HttpError(405, 'method not allowed');
+    throw new HttpError(404, `no such API: ${method} ${path}`);
   }
 
   async function serveAsset(res: ServerResponse, path: string): Promise<void> {
@@ -435,9 +483,8 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
   return {
     url: `http://127.0.0.1:${actualPort}/`,
     server,
-    portForwards,
     async close() {
-      portForwards.closeAll();
+      for (const forwards of forwardsByProfile.values()) forwards.closeAll();
       terminals.closeAll();
       for (const end of [...streams]) end();
       await new Promise<void>((resolve) => {

@@ -10,6 +10,8 @@ import { SHELLS, type Shell } from './model.js';
 import { checkUpgrade, type Guard } from './security.js';
 
 export interface TerminalTarget {
+  /** The profile whose cluster the container is in. */
+  profile: string;
   namespace: string;
   pod: string;
   container: string;
@@ -159,7 +161,7 @@ export async function bridgeTerminal(
 export function terminalUpgrades(
   guard: Guard,
   tickets: TerminalTickets,
-  clients: () => ClusterClients,
+  clients: (profile: string) => ClusterClients,
 ): { handle(req: IncomingMessage, socket: Duplex, head: Buffer): void; closeAll(): void } {
   const server = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
   const refuse = (socket: Duplex, status: number, reason: string) => {
@@ -183,7 +185,7 @@ export function terminalUpgrades(
       if (!target) return refuse(socket, 401, 'this terminal ticket is used up, expired or wrong');
       let c: ClusterClients;
       try {
-        c = clients();
+        c = clients(target.profile);
       } catch (err) {
         const e = toHttpError(err);
         return refuse(socket, e.status, e.message);

@@ -1,6 +1,5 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdir, stat } from 'node:fs/promises';
 import { createServer, request, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,9 +12,22 @@ import { projectRoot } from '../../src/version.js';
 import { cleanupTestResources, connect, runId } from '../helpers/engine.js';
 import { kubeClients, sandbox, waitFor } from '../helpers/cluster.js';
 import { launchChromium } from '../helpers/browser.js';
+import {
+  makeUnscheduledPods,
+  podRowShown,
+  podRowsReach,
+  scalePodName,
+  shownPodRows,
+  spawnDashboard,
+  stopDashboard,
+  unscheduledPod,
+  type DashboardProcess,
+} from '../helpers/dashboard-scale.js';
 
 const profile = `dash-${runId}`;
 const node = `${profile}-control-plane`;
+/** A second, idle cluster: what the profile switcher switches to. */
+const other = `dash-b-${runId}`;
 const image = `minilab-test/busybox:${runId}`;
 const screenshots = join(projectRoot, 'docs', 'screenshots');
 let s: Awaited<ReturnType<typeof sandbox>>;
@@ -25,56 +37,6 @@ let dashboard: DashboardProcess | undefined;
 let page: Page;
 /** When this run began: the screenshots must be newer. */
 const startedAt = Date.now();
-
-interface DashboardProcess {
-  child: ChildProcessWithoutNullStreams;
-  url: string;
-  base: string;
-  token: string;
-  stderr: () => string;
-  /** Milliseconds from spawning the command to the URL being printed. */
-  startedMs: number;
-}
-
-/** Runs `minilab dashboard --url` as a user would, and waits for the URL it prints. */
-function startDashboard(): Promise<DashboardProcess> {
-  const started = performance.now();
-  const child = spawn(
-    process.execPath,
-    [join(projectRoot, 'dist', 'src', 'main.js'), 'dashboard', '-p', profile, '--url'],
-    { env: s.env },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no dashboard URL within 30 s\n${stderr}`)), 30_000);
-    child.on('exit', (code) => reject(new Error(`minilab dashboard exited with ${code}\n${stderr}`)));
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-      // The token is in the fragment, which a browser never sends to a server.
-      const url = /^(http:\/\/127\.0\.0\.1:\d+\/)#token=([A-Za-z0-9_-]+)$/m.exec(stdout);
-      if (!url) return;
-      clearTimeout(timer);
-      resolve({
-        child,
-        url: url[0],
-        base: url[1] as string,
-        token: url[2] as string,
-        stderr: () => stderr,
-        startedMs: performance.now() - started,
-      });
-    });
-  });
-}
-
-function stopDashboard(d: DashboardProcess): Promise<number | null> {
-  if (d.child.exitCode !== null) return Promise.resolve(d.child.exitCode);
-  return new Promise((resolve) => {
-    d.child.once('exit', (code) => resolve(code));
-    d.child.kill('SIGINT');
-  });
-}
 
 function plainGet(
   url: string,
@@ -133,6 +95,7 @@ before(async () => {
 after(async () => {
   if (dashboard) await stopDashboard(dashboard);
   await browser?.close();
+  await s.minilab(['delete', '-p', other], { timeoutMs: 120_000 }).catch(() => undefined);
   await s.minilab(['delete', '-p', profile], { timeoutMs: 120_000 }).catch(() => undefined);
   await cleanupTestResources(engine);
   await s.cleanup();
@@ -147,7 +110,7 @@ test('a cluster to look at', async () => {
 test('the dashboard is served at once and shows the node Ready', async (t) => {
   browser = await launchChromium();
   page = await browser.context.newPage();
-  dashboard = await startDashboard();
+  dashboard = await spawnDashboard(s.env, profile);
   const beforeLoad = performance.now();
   await page.goto(dashboard.url);
   await page.getByRole('heading', { name: 'Overview' }).waitFor();
@@ -165,6 +128,46 @@ test('the dashboard is served at once and shows the node Ready', async (t) => {
   await page.reload();
   await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
   assert.equal(page.url(), dashboard.base);
+});
+
+test('the profile switcher shows another running cluster without restarting the dashboard, and a reload keeps it', async () => {
+  // Started after the dashboard: the switcher reads the profiles when opened.
+  const r = await s.minilab(['start', '-p', other], { timeoutMs: 10 * 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const nodes = page.getByRole('region', { name: 'Nodes' });
+  const readyNode = (name: string) =>
+    nodes.getByRole('row').filter({ hasText: name }).getByText('Ready', { exact: true });
+  const switcher = page.getByRole('combobox', { name: 'Profile' });
+  await switcher.focus();
+  await switcher.locator('option', { hasText: other }).waitFor({ state: 'attached' });
+  await switcher.selectOption(other);
+  await page.waitForURL(`${dashboard!.base}?profile=${other}`);
+  await readyNode(`${other}-control-plane`).waitFor({ timeout: 60_000 });
+  assert.equal(await nodes.getByRole('row').filter({ hasText: node }).count(), 0);
+  await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+  assert.equal(await switcher.inputValue(), other);
+  await screenshot('profile-switch');
+
+  // A deep link into the other profile survives a reload.
+  await page.getByRole('link', { name: 'Workloads' }).click();
+  await page.waitForURL(`${dashboard!.base}?profile=${other}#/workloads`);
+  await page.reload();
+  const pods = page.getByRole('region', { name: 'Pods' });
+  await pods.getByRole('rowheader', { name: `kube-apiserver-${other}-control-plane` }).waitFor();
+  assert.equal(await pods.getByRole('rowheader', { name: `kube-apiserver-${node}` }).count(), 0);
+
+  // Back to the first: its own nodes, none of the other's; Back in the browser returns to the other.
+  await page.getByRole('link', { name: 'Overview' }).click();
+  await switcher.selectOption(profile);
+  await readyNode(node).waitFor({ timeout: 30_000 });
+  assert.equal(await nodes.getByRole('row').filter({ hasText: other }).count(), 0);
+  await page.goBack();
+  await readyNode(`${other}-control-plane`).waitFor({ timeout: 30_000 });
+  await page.goForward();
+  await readyNode(node).waitFor({ timeout: 30_000 });
+
+  const deleted = await s.minilab(['delete', '-p', other], { timeoutMs: 120_000 });
+  assert.equal(deleted.code, 0, deleted.stderr);
 });
 
 test('requests without the token, or with a foreign Host header, are refused', async () => {
@@ -607,6 +610,19 @@ test('with metrics-server enabled, the overview shows node usage and the pods li
   const nodeRow = page.getByRole('region', { name: 'Nodes' }).getByRole('row').filter({ hasText: node });
   await nodeRow.getByText(/^(\d+m|[\d.]+ cores) of [\d.]+ cores \(\d+%\)$/).waitFor({ timeout: 60_000 });
   await nodeRow.getByText(/^[\d.]+ (KiB|MiB|GiB) of [\d.]+ (MiB|GiB) \(\d+%\)$/).waitFor();
+  // Charts of the last minutes, drawn once there are two readings (kept by the server every 15 s).
+  const overMinutes = (measure: string, what: string) =>
+    page.getByRole('img', {
+      name: new RegExp(
+        `^${measure} of ${what} over the last 15 minutes: now .*, peak .* \\(([2-9]|\\d\\d+) readings\\)$`,
+      ),
+    });
+  await overMinutes('CPU', node).waitFor({ timeout: 60_000 });
+  await overMinutes('Memory', node).waitFor();
+  assert.match(
+    (await overMinutes('CPU', node).locator('polyline').getAttribute('points')) ?? '',
+    /^[\d.]+,[\d.]+ /,
+  );
   await screenshot('overview-metrics');
 
   await page.getByRole('link', { name: 'Workloads' }).click();
@@ -641,7 +657,37 @@ test('with metrics-server enabled, the overview shows node usage and the pods li
   await page.setViewportSize({ width: 1280, height: Math.min(Math.max(height, 800), 2000) });
   await screenshot('pods-metrics');
   await page.setViewportSize({ width: 1280, height: 800 });
+
+  // A pod's own charts, on its page.
+  await pods.getByRole('link', { name: apiserver, exact: true }).click();
+  await page.getByRole('heading', { name: `Pod ${apiserver}` }).waitFor();
+  await overMinutes('CPU', apiserver).waitFor({ timeout: 60_000 });
+  await overMinutes('Memory', apiserver).waitFor();
+  await screenshot('pod-usage');
+  await page.goBack();
   await page.getByLabel('Namespace').selectOption({ label: 'All namespaces' });
+});
+
+test('1,000 pods (unscheduled: a node runs at most 110) are all listed, and the list stays live', async () => {
+  // Speed and memory at this size are measured by npm run bench:dashboard, not asserted here.
+  const { core } = clients();
+  const namespace = 'scale';
+  const count = 1000;
+  await makeUnscheduledPods(core, namespace, count);
+  try {
+    await page.getByRole('link', { name: 'Workloads' }).click();
+    await page.getByLabel('Namespace').selectOption(namespace);
+    await podRowsReach(page, count);
+    // A change shows without a reload: a pod deleted, another made.
+    await core.deleteNamespacedPod({ name: scalePodName(500), namespace, gracePeriodSeconds: 0 });
+    await podRowShown(page, scalePodName(500), false);
+    await core.createNamespacedPod({ namespace, body: unscheduledPod('pause-extra') });
+    await podRowShown(page, 'pause-extra', true);
+    assert.equal(await shownPodRows(page), count);
+  } finally {
+    await page.getByLabel('Namespace').selectOption({ label: 'All namespaces' });
+    await core.deleteNamespace({ name: namespace });
+  }
 });
 
 test('Ctrl-C stops the dashboard cleanly', async () => {
@@ -663,6 +709,8 @@ test('Ctrl-C stops the dashboard cleanly', async () => {
     'apply-diff',
     'secret',
     'terminal',
+    'profile-switch',
+    'pod-usage',
   ]) {
     const shot = await stat(join(screenshots, `${name}.png`));
     assert.ok(shot.size > 1000, name);

@@ -8,7 +8,7 @@ import * as k8s from '@kubernetes/client-node';
 import getPort from 'get-port';
 import { parse, stringify } from 'yaml';
 import type { ClusterClients } from '../../src/dashboard/cluster.js';
-import { connectedTo, fakeApiClients } from '../helpers/dashboard-fake-api.js';
+import { connectedTo, fakeApiClients, profilesOf } from '../helpers/dashboard-fake-api.js';
 import type { ApplyAnswer, ObjectDetail, ResourceKind, ResourceTable } from '../../src/dashboard/model.js';
 import {
   discoverKinds,
@@ -306,8 +306,7 @@ before(async () => {
   server = await startServer(
     {
       guard,
-      cluster: connectedTo(clients),
-      info: { profile: 'dev', apiServer: '' },
+      profiles: profilesOf(connectedTo(clients)),
       assetsDir: await mkdtemp(join(tmpdir(), 'minilab-dashboard-resources-')),
     },
     guard.port,

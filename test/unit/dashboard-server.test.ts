@@ -11,7 +11,9 @@ import { fileURLToPath } from 'node:url';
 import getPort from 'get-port';
 import { createGuard, launchUrl, type Guard } from '../../src/dashboard/security.js';
 import { peerIsThisUser, type Connection } from '../../src/dashboard/peer.js';
-import { startServer, type DashboardServer, type ServerDeps } from '../../src/dashboard/server.js';
+import { startServer, type DashboardServer } from '../../src/dashboard/server.js';
+import type { ProfileView } from '../../src/dashboard/profiles.js';
+import { profilesOf } from '../helpers/dashboard-fake-api.js';
 import type { LiveEvent } from '../../src/dashboard/cluster.js';
 import type { Row } from '../../src/dashboard/model.js';
 import { canOpenBrowser, openDashboard, type Opener } from '../../src/dashboard/browser.js';
@@ -38,7 +40,7 @@ let dir: string;
 let guard: Guard;
 let server: DashboardServer;
 const listeners = new Set<(e: LiveEvent) => void>();
-const cluster: ServerDeps['cluster'] = {
+const cluster: ProfileView['cluster'] = {
   state: {
     state: 'reconnecting',
     message: 'the API server is not reachable (econnrefused)',
@@ -49,6 +51,14 @@ const cluster: ServerDeps['cluster'] = {
     listeners.add(l);
     return () => listeners.delete(l);
   },
+  clients: () => undefined,
+};
+
+/** A second profile's cluster: connected, with a node of its own. */
+const otherCluster: ProfileView['cluster'] = {
+  state: { state: 'connected' },
+  snapshot: () => [{ ...node, uid: 'o1', name: 'other-control-plane' }],
+  subscribe: () => () => undefined,
   clients: () => undefined,
 };
 
@@ -140,8 +150,7 @@ before(async () => {
   server = await startServer(
     {
       guard,
-      cluster,
-      info: { profile: 'dev', apiServer: 'https://127.0.0.1:1' },
+      profiles: profilesOf(cluster, { other: otherCluster }),
       // A trailing slash, as the default (a URL turned into a path) has.
       assetsDir: join(dir, 'web') + '/',
       peerIsUser: (c) => peerIsUser(c),
@@ -280,6 +289,38 @@ test('the event stream starts with the cluster state and a snapshot, then sends 
   assert.deepEqual(events[2]?.data, { upsert: [], remove: ['n1'] });
 });
 
+test('a request names its profile in a header: each profile its own stream and info; unknown names refused', async () => {
+  const firstEvents = (body: string) => body.includes('event: snapshot');
+  const stream = (headers: Record<string, string> = {}) =>
+    call('/api/stream', { headers: { authorization: auth(), ...headers }, until: firstEvents });
+  assert.match((await stream()).body, /dev-control-plane/);
+  const other = await stream({ 'x-minilab-profile': 'other' });
+  assert.match(other.body, /other-control-plane/);
+  assert.doesNotMatch(other.body, /dev-control-plane/);
+  const info = await call('/api/info', { headers: { authorization: auth(), 'x-minilab-profile': 'other' } });
+  assert.deepEqual(JSON.parse(info.body), { profile: 'other', apiServer: 'https://other.invalid:6443' });
+
+  const profiles = await call('/api/profiles', { headers: { authorization: auth() } });
+  assert.deepEqual(JSON.parse(profiles.body), {
+    initial: 'dev',
+    profiles: [
+      { name: 'dev', status: 'running', driver: 'docker' },
+      { name: 'other', status: 'running', driver: 'docker' },
+    ],
+  });
+  const unknown = await call('/api/info', {
+    headers: { authorization: auth(), 'x-minilab-profile': 'gone' },
+  });
+  assert.equal(unknown.status, 404);
+  assert.match(JSON.parse(unknown.body).error, /no profile "gone".*minilab profile list/);
+  const invalid = await call('/api/info', {
+    headers: { authorization: auth(), 'x-minilab-profile': '../x' },
+  });
+  assert.equal(invalid.status, 400);
+  // The token guards the list of profiles as every other call.
+  assert.equal((await call('/api/profiles')).status, 401);
+});
+
 test('actions need the dashboard origin, and say so when the cluster is away', async () => {
   const body = JSON.stringify({ namespace: 'default', name: 'web', replicas: 2 });
   const json = { authorization: auth(), 'content-type': 'application/json' };
@@ -311,7 +352,7 @@ test('bad input is refused before anything reaches the cluster', async () => {
   const unknown = await call('/api/nothing', { headers });
   assert.equal(unknown.status, 404);
   const info = await call('/api/info', { headers });
-  assert.deepEqual(JSON.parse(info.body), { profile: 'dev', apiServer: 'https://127.0.0.1:1' });
+  assert.deepEqual(JSON.parse(info.body), { profile: 'dev', apiServer: 'https://dev.invalid:6443' });
 });
 
 test('a browser is opened only where one can show', () => {
@@ -336,6 +377,7 @@ test('a taken --port is an environment error with a hint; a missing web build to
     profile: 'dev',
     port: guard.port,
     resolve: async () => entry,
+    listProfiles: async () => [],
     assetsDir: join(dir, 'web'),
   }).then(
     () => assert.fail('started on a taken port'),
@@ -346,7 +388,12 @@ test('a taken --port is an environment error with a hint; a missing web build to
   assert.match(taken.message, new RegExp(`127\\.0\\.0\\.1:${guard.port}`));
   assert.match(taken.hint ?? '', /--port/);
   await assert.rejects(
-    startDashboard({ profile: 'dev', resolve: async () => entry, assetsDir: join(dir, 'nothing') }),
+    startDashboard({
+      profile: 'dev',
+      resolve: async () => entry,
+      listProfiles: async () => [],
+      assetsDir: join(dir, 'nothing'),
+    }),
     (err: unknown) => err instanceof MinilabError && /npm run build/.test(err.hint ?? ''),
   );
 });
@@ -382,6 +429,7 @@ test('Linux: the opener gets a one-time launch URL without the token, which land
   const dashboard = await startDashboard({
     profile: 'dev',
     resolve: async () => entry,
+    listProfiles: async () => [],
     assetsDir: join(dir, 'web'),
   });
   try {

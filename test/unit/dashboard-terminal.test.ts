@@ -10,7 +10,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { createGuard, type Guard } from '../../src/dashboard/security.js';
 import { startServer, type DashboardServer } from '../../src/dashboard/server.js';
 import { TerminalTickets } from '../../src/dashboard/terminal.js';
-import { connectedTo, fakeApiClients } from '../helpers/dashboard-fake-api.js';
+import { connectedTo, fakeApiClients, profilesOf } from '../helpers/dashboard-fake-api.js';
 
 /**
  * An API server whose exec WebSocket (channel protocol v4) is a tiny shell: it upper-cases what it
@@ -51,7 +51,7 @@ before(async () => {
   await writeFile(join(dir, 'index.html'), '<!doctype html><html><head><title>t</title></head></html>');
   guard = createGuard(await getPort({ host: '127.0.0.1' }));
   server = await startServer(
-    { guard, cluster: connectedTo(clients), info: { profile: 'dev', apiServer: '' }, assetsDir: dir },
+    { guard, profiles: profilesOf(connectedTo(clients)), assetsDir: dir },
     guard.port,
   );
 });
@@ -206,7 +206,7 @@ test('an upgrade refused while its client resets the connection leaves the dashb
 
 test('tickets expire after 30 s and are bound to the exec they were issued for', () => {
   const tickets = new TerminalTickets();
-  const t = { ...target, shell: 'bash' as const };
+  const t = { ...target, profile: 'dev', shell: 'bash' as const };
   const ticket = tickets.issue(t, 1000);
   assert.equal(tickets.redeem(ticket, 31_001), undefined);
   const fresh = tickets.issue(t, 1000);

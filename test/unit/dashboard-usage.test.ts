@@ -10,9 +10,10 @@ import { bytes, cpu, percent, quantity } from '../../src/dashboard/quantity.js';
 import { podUsage } from '../../src/dashboard/summarize.js';
 import { nodeMetrics, podMetrics } from '../../src/dashboard/actions.js';
 import type { ClusterClients } from '../../src/dashboard/cluster.js';
-import { connectedTo, fakeApiClients } from '../helpers/dashboard-fake-api.js';
+import { connectedTo, fakeApiClients, profilesOf } from '../helpers/dashboard-fake-api.js';
 import { createGuard, type Guard } from '../../src/dashboard/security.js';
 import { startServer, type DashboardServer } from '../../src/dashboard/server.js';
+import { UsageSampler } from '../../src/dashboard/sampler.js';
 
 test('quantities in every form the API writes them, metrics-server nanocores included', () => {
   const close = (q: string, n: number) => assert.ok(Math.abs(quantity(q) - n) < 1e-9 * Math.abs(n), q);
@@ -183,15 +184,39 @@ test('pod usage for all namespaces or one, summed per pod; node usage as the API
   });
 });
 
+test('the sampler keeps node and pod readings; without a metrics API it records nothing', async () => {
+  let now = 1_000_000;
+  const sampler = new UsageSampler(
+    () => clients,
+    60_000,
+    () => now,
+  );
+  try {
+    metrics = 'none';
+    await sampler.sample();
+    assert.deepEqual(sampler.nodes.all(), {});
+    metrics = 'serving';
+    now += 15_000;
+    await sampler.sample();
+    assert.deepEqual(sampler.nodes.of('dev-control-plane'), [{ at: now, cpu: 0.237, memory: 436224 * 1024 }]);
+    assert.deepEqual(
+      sampler.pods.of('kube-system/kube-apiserver-dev-control-plane').map((s) => s.at),
+      [now],
+    );
+  } finally {
+    sampler.stop();
+  }
+});
+
 test('the pod usage endpoint is guarded like every API call and checks its namespace', async () => {
   metrics = 'serving';
   const dir = await mkdtemp(join(tmpdir(), 'minilab-dashboard-usage-'));
+  const sampler = new UsageSampler(() => clients);
   const guard: Guard = createGuard(await getPort({ host: '127.0.0.1' }));
   const server: DashboardServer = await startServer(
     {
       guard,
-      cluster: connectedTo(clients),
-      info: { profile: 'dev', apiServer: clients.config.getCurrentCluster()?.server ?? '' },
+      profiles: profilesOf(connectedTo(clients), {}, sampler),
       assetsDir: dir,
     },
     guard.port,
@@ -227,6 +252,20 @@ test('the pod usage endpoint is guarded like every API call and checks its names
     assert.equal(ok.status, 200);
     assert.equal(JSON.parse(ok.body).pods[0].name, 'kube-apiserver-dev-control-plane');
     assert.equal(asked.at(-1), '/apis/metrics.k8s.io/v1beta1/namespaces/kube-system/pods');
+
+    // What the page read is kept: the node answer carries each node's readings, a pod's its own.
+    const nodes = JSON.parse((await get('/api/metrics/nodes', auth)).body);
+    assert.deepEqual(
+      nodes.history['dev-control-plane'].map((s: { cpu: number }) => s.cpu),
+      [0.237],
+    );
+    const pod = JSON.parse(
+      (await get('/api/metrics/pod?namespace=kube-system&name=kube-apiserver-dev-control-plane', auth)).body,
+    );
+    assert.equal(pod.available, true);
+    assert.ok(pod.history.length >= 1, 'the pods read above, and again now');
+    assert.equal(pod.history.at(-1).memory, 204800 * 1024);
+    assert.equal((await get('/api/metrics/pod?namespace=kube-system', auth)).status, 400);
   } finally {
     await server.close();
     await rm(dir, { recursive: true, force: true });

@@ -1,9 +1,9 @@
-import { useEffect, useState } from 'preact/hooks';
-import type { DashboardInfo } from '../../src/dashboard/model.js';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { DashboardInfo, ProfileEntry, ProfilesAnswer } from '../../src/dashboard/model.js';
 import { api } from './api.js';
 import { Announcer, NamespaceSelect } from './components.js';
 import { parseRoute, type Route } from './route.js';
-import { NO_SESSION } from './session.js';
+import { NO_SESSION, pageProfile, profileUrl } from './session.js';
 import { useStore } from './store.js';
 import { Overview } from './views/overview.js';
 import { PodDetail } from './views/pod.js';
@@ -58,6 +58,65 @@ function ConnectionStatus() {
   );
 }
 
+/**
+ * The profile shown, from the page's address: `?profile=` set by the switcher (a new history entry,
+ * so Back returns to the last one) or by a link, kept by a reload.
+ */
+function useProfile(): [string, (profile: string) => void] {
+  const [profile, setProfile] = useState(pageProfile);
+  useEffect(() => {
+    const update = () => setProfile(pageProfile());
+    addEventListener('popstate', update);
+    return () => removeEventListener('popstate', update);
+  }, []);
+  const choose = (next: string) => {
+    history.pushState(null, '', profileUrl(next));
+    setProfile(next);
+  };
+  return [profile, choose];
+}
+
+const STATUS_TEXT: Record<ProfileEntry['status'], string> = {
+  running: 'running',
+  stopped: 'stopped',
+  partial: 'partly running',
+  missing: 'no nodes',
+  unreachable: 'engine not answering',
+};
+
+/** Every profile of the user's, with its state, read again whenever the list is opened. */
+function ProfileSwitcher(props: { current?: string; onChange: (profile: string) => void }) {
+  const [profiles, setProfiles] = useState<ProfileEntry[]>();
+  const load = () =>
+    api<ProfilesAnswer>('GET', '/api/profiles').then(
+      (a) => setProfiles(a.profiles),
+      () => undefined,
+    );
+  useEffect(() => void load(), []);
+  const listed = profiles ?? [];
+  const shown =
+    props.current === undefined || listed.some((p) => p.name === props.current)
+      ? listed
+      : [{ name: props.current, status: 'running' as const, driver: '' }, ...listed];
+  return (
+    <label class="field inline profile-switch">
+      <span class="visually-hidden">Profile</span>
+      <select
+        value={props.current ?? ''}
+        onFocus={() => void load()}
+        onChange={(e) => props.onChange(e.currentTarget.value)}
+      >
+        {shown.map((p) => (
+          <option key={p.name} value={p.name}>
+            {p.name}
+            {p.status === 'running' ? '' : ` (${STATUS_TEXT[p.status]})`}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 const NAV = [
   { view: 'overview', label: 'Overview', href: '#/' },
   { view: 'workloads', label: 'Workloads', href: '#/workloads' },
@@ -82,10 +141,15 @@ function routeKey(route: Route): string {
 export function App() {
   const store = useStore();
   const route = useRoute();
+  const [profile, chooseProfile] = useProfile();
   const [info, setInfo] = useState<DashboardInfo>();
   const [namespace, setNamespace] = useState(() => sessionStorage.getItem('namespace') ?? '');
+  const first = useRef(true);
   useEffect(() => {
-    store.connect();
+    if (first.current) store.connect();
+    else store.reconnect();
+    first.current = false;
+    setInfo(undefined);
     api<DashboardInfo>('GET', '/api/info').then(
       (i) => {
         setInfo(i);
@@ -93,7 +157,7 @@ export function App() {
       },
       () => undefined,
     );
-  }, []);
+  }, [profile]);
   const choose = (ns: string) => {
     setNamespace(ns);
     sessionStorage.setItem('namespace', ns);
@@ -110,9 +174,8 @@ export function App() {
           <span class="logo" aria-hidden="true">
             ⎈
           </span>
-          <span>
-            minilab <span class="profile">{info?.profile}</span>
-          </span>
+          <span>minilab</span>
+          <ProfileSwitcher current={info?.profile ?? (profile || undefined)} onChange={chooseProfile} />
         </div>
         <nav aria-label="Views">
           <ul>
@@ -130,11 +193,14 @@ export function App() {
         )}
         <ConnectionStatus />
       </header>
-      <main id="main" tabIndex={-1}>
+      {/* Keyed by profile: no view keeps what it loaded from the last one. */}
+      <main id="main" tabIndex={-1} key={profile}>
         {route.view === 'overview' && <Overview info={info} />}
         {route.view === 'workloads' && <Workloads namespace={namespace} profile={info?.profile} />}
         {route.view === 'services' && <Services namespace={namespace} />}
-        {route.view === 'pod' && <PodDetail namespace={route.namespace} name={route.name} />}
+        {route.view === 'pod' && (
+          <PodDetail namespace={route.namespace} name={route.name} profile={info?.profile} />
+        )}
         {route.view === 'yaml' && (
           <YamlView kind={route.kind} namespace={route.namespace} name={route.name} />
         )}

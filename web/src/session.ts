@@ -5,6 +5,8 @@
  * browsers never send to a server, and keeps it in sessionStorage, which no other origin (another
  * port included) can read.
  */
+import { PROFILE_HEADER } from '../../src/dashboard/model.js';
+
 const KEY = 'minilab-dashboard-token';
 
 /** Moves the token from the address bar into sessionStorage; call before anything reads the hash. */
@@ -15,9 +17,26 @@ export function takeToken(): void {
   history.replaceState(null, '', location.pathname + location.search);
 }
 
+/**
+ * The profile this page shows: `?profile=NAME` in its address, so a reload or a shared link keeps
+ * it (the hash routes leave the query alone); empty for the one the command named.
+ */
+export function pageProfile(): string {
+  return new URLSearchParams(location.search).get('profile') ?? '';
+}
+
+/** The address of this page showing `profile` (its current view kept). */
+export const profileUrl = (profile: string) =>
+  `${location.pathname}?${new URLSearchParams({ profile }).toString()}${location.hash}`;
+
+/** The headers of every API call: the session's token, and which profile it is for. */
 export function authHeaders(): Record<string, string> {
   const token = sessionStorage.getItem(KEY);
-  return token ? { Authorization: `Bearer ${token}` } : {};
+  const profile = pageProfile();
+  return {
+    ...(token ? { Authorization: `Bearer ${token}` } : {}),
+    ...(profile ? { [PROFILE_HEADER]: profile } : {}),
+  };
 }
 
 /** What the page says when the server refuses its token (none, or one of an earlier run). */

@@ -21,16 +21,15 @@ type RowOf<K extends RowKind> = Row extends infer R
 class Store {
   private rows = new Map<string, Row>();
   private readonly listeners = new Set<() => void>();
-  private connected = false;
+  private stream?: { close(): void };
   server: ServerState = 'connecting';
   cluster: ClusterState = { state: 'connecting' };
   /** False until the first snapshot arrived. */
   loaded = false;
 
   connect(): void {
-    if (this.connected) return;
-    this.connected = true;
-    openEventStream<StreamEvents>('/api/stream', {
+    if (this.stream) return;
+    this.stream = openEventStream<StreamEvents>('/api/stream', {
       on: {
         snapshot: ({ rows }) =>
           this.set(() => {
@@ -48,6 +47,19 @@ class Store {
       onError: (retrying, status) =>
         this.set(() => (this.server = retrying ? 'connecting' : status === 401 ? 'refused' : 'lost')),
     });
+  }
+
+  /** Starts afresh (another profile's cluster): nothing of the last one stays shown. */
+  reconnect(): void {
+    this.stream?.close();
+    this.stream = undefined;
+    this.set(() => {
+      this.rows = new Map();
+      this.loaded = false;
+      this.server = 'connecting';
+      this.cluster = { state: 'connecting' };
+    });
+    this.connect();
   }
 
   private set(change: () => void): void {

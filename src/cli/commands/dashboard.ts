@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { parseIntOption, profileOf } from '../options.js';
 import { credentials, runningControlPlane } from '../../lifecycle/nodes.js';
+import { listProfiles } from '../../lifecycle/profiles.js';
 import { interruption } from '../interrupt.js';
 
 export function registerDashboard(program: Command, ctx: Context): void {
@@ -12,13 +13,23 @@ export function registerDashboard(program: Command, ctx: Context): void {
     .option('--url', 'only print the URL; do not open a browser')
     .action(async (opts: { port?: number; url?: boolean }, cmd: Command) => {
       const profile = profileOf(cmd, ctx.env);
-      const provider = await ctx.provider(profile);
-      const resolve = async () => credentials(provider, await runningControlPlane(provider, profile));
+      // Any of the user's profiles: the page switches between them.
+      const resolve = async (name: string) => {
+        const provider = await ctx.provider(name);
+        return credentials(provider, await runningControlPlane(provider, name));
+      };
+      const list = async () => listProfiles(await ctx.providers(), ctx.profiles);
       // The Kubernetes client is loaded here, not when the CLI starts.
       const { startDashboard } = await import('../../dashboard/index.js');
       const { canOpenBrowser, openDashboard } = await import('../../dashboard/browser.js');
       const dashboard = await ctx.reporter.step(`Starting the dashboard of "${profile}"`, () =>
-        startDashboard({ profile, port: opts.port, resolve }),
+        startDashboard({
+          profile,
+          port: opts.port,
+          resolve,
+          listProfiles: async () =>
+            (await list()).map(({ name, status, driver }) => ({ name, status, driver })),
+        }),
       );
       const stop = interruption();
       let removeLaunchPage = async (): Promise<void> => undefined;

@@ -4,6 +4,8 @@ import { age, bytes, cpu, percent } from '../format.js';
 import { podHref, yamlHref } from '../route.js';
 import { useNow, useStore } from '../store.js';
 import { NoUsageHint, useUsage } from '../usage.js';
+import { UsageChart } from '../chart.js';
+import { quantity } from '../../../src/dashboard/quantity.js';
 
 export function Overview(props: { info?: DashboardInfo }) {
   const store = useStore();
@@ -20,6 +22,7 @@ export function Overview(props: { info?: DashboardInfo }) {
     .slice(0, 15);
   const usage = (name: string) =>
     metrics?.available ? metrics.nodes.find((n) => n.name === name) : undefined;
+  const history = (name: string) => (metrics?.available ? metrics.history?.[name] : undefined);
   const count = (phase: string) => pods.filter((p) => p.phase === phase).length;
 
   return (
@@ -71,6 +74,7 @@ export function Overview(props: { info?: DashboardInfo }) {
           empty={store.loaded ? 'No nodes.' : 'Loading…'}
           row={(n) => {
             const u = usage(n.name);
+            const h = history(n.name);
             return (
               <tr key={n.uid}>
                 <th scope="row">
@@ -89,14 +93,36 @@ export function Overview(props: { info?: DashboardInfo }) {
                 <td>{n.roles.join(', ') || '—'}</td>
                 <td>{n.kubeletVersion}</td>
                 <td>
-                  {u ? `${cpu(u.cpu)} of ` : ''}
-                  {cpu(n.capacity.cpu)}
-                  {u ? percent(u.cpu, n.allocatable.cpu) : ''}
+                  <span>
+                    {u ? `${cpu(u.cpu)} of ` : ''}
+                    {cpu(n.capacity.cpu)}
+                    {u ? percent(u.cpu, n.allocatable.cpu) : ''}
+                  </span>
+                  {h && (
+                    <UsageChart
+                      what={n.name}
+                      measure="cpu"
+                      samples={h}
+                      now={now}
+                      max={quantity(n.allocatable.cpu)}
+                    />
+                  )}
                 </td>
                 <td>
-                  {u ? `${bytes(u.memory)} of ` : ''}
-                  {bytes(n.capacity.memory)}
-                  {u ? percent(u.memory, n.allocatable.memory) : ''}
+                  <span>
+                    {u ? `${bytes(u.memory)} of ` : ''}
+                    {bytes(n.capacity.memory)}
+                    {u ? percent(u.memory, n.allocatable.memory) : ''}
+                  </span>
+                  {h && (
+                    <UsageChart
+                      what={n.name}
+                      measure="memory"
+                      samples={h}
+                      now={now}
+                      max={quantity(n.allocatable.memory)}
+                    />
+                  )}
                 </td>
                 <td>
                   {pods.filter((p) => p.node === n.name && !['Succeeded', 'Failed'].includes(p.phase)).length}{' '}

@@ -1,5 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { LogEvents } from '../../../src/dashboard/model.js';
+import type { LogEvents, PodHistoryAnswer } from '../../../src/dashboard/model.js';
+import { UsageChart, type Measure } from '../chart.js';
+import { NoUsageHint, useUsage } from '../usage.js';
 import { Badge, EventsTable, Table, podTone } from '../components.js';
 import { age } from '../format.js';
 import { terminalHref, yamlHref } from '../route.js';
@@ -41,7 +43,37 @@ function useLog(namespace: string, pod: string, container: string, follow: boole
   return { lines, status };
 }
 
-export function PodDetail(props: { namespace: string; name: string }) {
+/** The pod's CPU and memory over the last minutes, from the server's history of the metrics API. */
+function PodUsageCharts(props: { namespace: string; name: string; now: number; profile?: string }) {
+  const query = new URLSearchParams({ namespace: props.namespace, name: props.name });
+  const { usage } = useUsage<PodHistoryAnswer>(`/api/metrics/pod?${query}`);
+  const samples = usage?.available ? usage.history : [];
+  return (
+    <section aria-labelledby="usage-h">
+      <h2 id="usage-h">Usage</h2>
+      {usage?.available && (
+        <div class="charts">
+          {(['cpu', 'memory'] as Measure[]).map((measure) => (
+            <figure key={measure}>
+              <figcaption>{measure === 'cpu' ? 'CPU' : 'Memory'}, last 15 minutes</figcaption>
+              <UsageChart
+                what={props.name}
+                measure={measure}
+                samples={samples}
+                now={props.now}
+                width={360}
+                height={72}
+              />
+            </figure>
+          ))}
+        </div>
+      )}
+      <NoUsageHint usage={usage} profile={props.profile} />
+    </section>
+  );
+}
+
+export function PodDetail(props: { namespace: string; name: string; profile?: string }) {
   const store = useStore();
   const now = useNow();
   const pod = store.find('Pod', props.namespace, props.name);
@@ -112,6 +144,8 @@ export function PodDetail(props: { namespace: string; name: string }) {
         <dt>Controlled by</dt>
         <dd>{pod.owner ? `${pod.owner.kind} ${pod.owner.name}` : '—'}</dd>
       </dl>
+
+      <PodUsageCharts namespace={pod.namespace} name={pod.name} now={now} profile={props.profile} />
 
       <section aria-labelledby="containers-h">
         <h2 id="containers-h">Containers</h2>
