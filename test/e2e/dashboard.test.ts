@@ -614,7 +614,7 @@ test('with metrics-server enabled, the overview shows node usage and the pods li
   const overMinutes = (measure: string, what: string) =>
     page.getByRole('img', {
       name: new RegExp(
-        `^${measure} of ${what} over the last 15 minutes: now .*, peak .* \\(([2-9]|\\d\\d+) readings\\)$`,
+        `^${measure} of ${what} over the last \\d+ min: now .*, peak .* \\(([2-9]|\\d\\d+) readings\\)$`,
       ),
     });
   await overMinutes('CPU', node).waitFor({ timeout: 60_000 });

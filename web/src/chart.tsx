@@ -1,19 +1,28 @@
 import { HISTORY_MS, chartPoints, type UsageSample } from '../../src/dashboard/series.js';
 import { bytes, cpu } from './format.js';
 
-const MINUTES = HISTORY_MS / 60_000;
+/**
+ * The time a chart spans: up to `now` (or a later reading: the page's clock ticks every few
+ * seconds), back to the first reading or HISTORY_MS, whichever is later, so a history of two
+ * minutes fills the width rather than its last few pixels.
+ */
+export function span(samples: UsageSample[], now: number): { from: number; to: number; minutes: number } {
+  const to = Math.max(now, samples.at(-1)?.at ?? 0);
+  const from = Math.max(to - HISTORY_MS, samples[0]?.at ?? to - HISTORY_MS);
+  return { from, to, minutes: Math.max(1, Math.round((to - from) / 60_000)) };
+}
 
 export type Measure = 'cpu' | 'memory';
 const format = (measure: Measure, n: number) => (measure === 'cpu' ? cpu(n) : bytes(n));
 const NAMES: Record<Measure, string> = { cpu: 'CPU', memory: 'Memory' };
 
 /** What a chart shows, in words: its name for screen readers and its tooltip. */
-export function describe(what: string, measure: Measure, samples: UsageSample[]): string {
+export function describe(what: string, measure: Measure, samples: UsageSample[], minutes: number): string {
   const values = samples.map((s) => s[measure]);
   const last = values.at(-1);
   if (last === undefined) return `${NAMES[measure]} of ${what}: no readings yet`;
   return (
-    `${NAMES[measure]} of ${what} over the last ${MINUTES} minutes: now ${format(measure, last)}, ` +
+    `${NAMES[measure]} of ${what} over the last ${minutes} min: now ${format(measure, last)}, ` +
     `peak ${format(measure, Math.max(...values))} (${values.length} readings)`
   );
 }
@@ -34,12 +43,11 @@ export function UsageChart(props: {
 }) {
   const width = props.width ?? 120;
   const height = props.height ?? 24;
-  const label = describe(props.what, props.measure, props.samples);
-  // The page's clock ticks every few seconds: a reading since then is the right edge.
-  const to = Math.max(props.now, props.samples.at(-1)?.at ?? 0);
+  const { from, to, minutes } = span(props.samples, props.now);
+  const label = describe(props.what, props.measure, props.samples, minutes);
   const points = chartPoints(
     props.samples.map((s) => [s.at, s[props.measure]] as const),
-    { from: to - HISTORY_MS, to, max: props.max, width, height: height - 1 },
+    { from, to, max: props.max, width, height: height - 1 },
   );
   return (
     <svg

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { LogEvents, PodHistoryAnswer } from '../../../src/dashboard/model.js';
-import { UsageChart, type Measure } from '../chart.js';
+import { UsageChart, span, type Measure } from '../chart.js';
 import { NoUsageHint, useUsage } from '../usage.js';
 import { Badge, EventsTable, Table, podTone } from '../components.js';
 import { age } from '../format.js';
@@ -55,7 +55,9 @@ function PodUsageCharts(props: { namespace: string; name: string; now: number; p
         <div class="charts">
           {(['cpu', 'memory'] as Measure[]).map((measure) => (
             <figure key={measure}>
-              <figcaption>{measure === 'cpu' ? 'CPU' : 'Memory'}, last 15 minutes</figcaption>
+              <figcaption>
+                {measure === 'cpu' ? 'CPU' : 'Memory'}, last {span(samples, props.now).minutes} min
+              </figcaption>
               <UsageChart
                 what={props.name}
                 measure={measure}
