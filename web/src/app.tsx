@@ -37,6 +37,9 @@ function ConnectionStatus() {
   if (store.server === 'refused') {
     tone = 'bad';
     text = NO_SESSION;
+  } else if (store.server === 'gone') {
+    tone = 'bad';
+    text = 'No such profile (deleted?): choose another';
   } else if (store.server === 'lost') {
     tone = 'bad';
     text = 'Dashboard stopped: run minilab dashboard again';
