@@ -13,12 +13,13 @@ import {
   type PodHistoryAnswer,
   type LogEvents,
   type ProfilesAnswer,
+  type ResourceEvents,
   type ResourceRef,
   type StreamEvents,
 } from './model.js';
 import type { ProfileSessions, ProfileView } from './profiles.js';
 import { podKey } from './sampler.js';
-import { deleteObject, discoverKinds, listResource, objectDetail, secretValue } from './resources.js';
+import { deleteObject, discoverKinds, objectDetail, secretValue, watchResource } from './resources.js';
 import { applyManifest } from './apply.js';
 import { TerminalTickets, shellParam, terminalSize, terminalUpgrades } from './terminal.js';
 import { PortForwards } from './port-forward.js';
@@ -293,16 +294,29 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
         200,
         (await discoverKinds(clients())).filter((k) => k.preferred),
       ),
-    'GET /api/resources/list': async ({ res, q, clients }) => {
+    'GET /api/resources/watch': async ({ req, res, q, clients }) => {
       const selector = q('labelSelector');
       if (selector.length > 1000) throw new HttpError(400, 'the label selector is too long');
-      const table = await listResource(
-        clients(),
-        refParams(q),
-        nameParam(q('namespace'), 'namespace', true),
-        selector,
-      );
-      return sendJson(res, 200, table);
+      const ref = refParams(q);
+      const namespace = nameParam(q('namespace'), 'namespace', true);
+      const c = clients();
+      const stream = eventStream<ResourceEvents>(req, res, keepAliveMs);
+      streams.add(stream.end);
+      try {
+        await watchResource(
+          c,
+          ref,
+          namespace,
+          selector,
+          { table: (t) => stream.send('table', t), changes: (ch) => stream.send('changes', ch) },
+          stream.signal,
+        );
+      } catch (err) {
+        stream.send('failure', { message: errorMessage(err) });
+      }
+      // The page reconnects (after the stream's retry delay) and so lists again.
+      streams.delete(stream.end);
+      stream.end();
     },
     'GET /api/object': async ({ res, q, clients }) => {
       const { ref, namespace, name } = objectParams(q);
