@@ -16,6 +16,8 @@ export interface DashboardOptions {
   profile: string;
   /** The loopback port to serve on; a free one when not given. */
   port?: number;
+  /** The first profile's entry, when its read began before (else read with `resolve`). */
+  first?: Promise<KubeconfigEntry>;
   /** Reads a profile's admin kubeconfig entry (again after the cluster restarts). */
   resolve: (profile: string) => Promise<KubeconfigEntry>;
   /** The user's profiles with their state, for the page's switcher. */
@@ -94,7 +96,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       },
     );
   }
-  const first = await opts.resolve(opts.profile);
+  const first = await (opts.first ?? opts.resolve(opts.profile));
   const port = opts.port ?? (await getPort({ host: '127.0.0.1' }));
   const guard = createGuard(port);
   const profiles = new ProfileSessions({
