@@ -220,6 +220,26 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
     }
     return forwards;
   };
+  /**
+   * Open port-forwards keep their profile's view as a page's stream does (a browser may use one
+   * with no dashboard page open); the view closing (its profile deleted) closes them.
+   */
+  const forwardHolds = new Map<string, () => void>();
+  const holdForForwards = (profile: string) => {
+    const open = forwardsOf(profile).list().length > 0;
+    if (open && !forwardHolds.has(profile)) {
+      const detach = deps.profiles.attach(profile, () => {
+        forwardHolds.delete(profile);
+        forwardsByProfile.get(profile)?.closeAll();
+        forwardsByProfile.delete(profile);
+      });
+      // attach() may have ended it at once (the view already gone).
+      if (forwardsByProfile.has(profile)) forwardHolds.set(profile, detach);
+    } else if (!open) {
+      forwardHolds.get(profile)?.();
+      forwardHolds.delete(profile);
+    }
+  };
   const tickets = new TerminalTickets();
   const terminals = terminalUpgrades(deps.guard, tickets, startedClients);
   const streams = new Set<() => void>();
@@ -423,10 +443,14 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
         nameParam(body.service, 'service'),
         port,
       );
+      holdForForwards(profile);
       return sendJson(res, 200, forward);
     },
-    'DELETE /api/port-forwards': async ({ res, q, profile }) =>
-      sendJson(res, 200, { closed: forwardsOf(profile).close(q('id')) }),
+    'DELETE /api/port-forwards': async ({ res, q, profile }) => {
+      const closed = forwardsOf(profile).close(q('id'));
+      holdForForwards(profile);
+      return sendJson(res, 200, { closed });
+    },
   };
 
   async function route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
