@@ -16,6 +16,8 @@ export interface DashboardOptions {
   profile: string;
   /** The loopback port to serve on; a free one when not given. */
   port?: number;
+  /** The first profile's entry, when its read began before (else read with `resolve`). */
+  first?: Promise<KubeconfigEntry>;
   /** Reads a profile's admin kubeconfig entry (again after the cluster restarts). */
   resolve: (profile: string) => Promise<KubeconfigEntry>;
   /** The user's profiles with their state, for the page's switcher. */
@@ -37,17 +39,26 @@ export const defaultAssetsDir = () => fileURLToPath(new URL('./web/', import.met
 
 /**
  * A profile's live view: watches that connect in the background, starting with credentials already
- * read when given (the first profile's, read before the server listens).
+ * read when given (the first profile's, read before the server listens). Its API server is the one
+ * of the last credentials read (a restarted cluster may listen on another port).
  */
-function openProfile(
+export function openProfile(
   name: string,
   resolve: DashboardOptions['resolve'],
   first: Promise<KubeconfigEntry> = resolve(name),
 ): ProfileView {
-  let pending: Promise<KubeconfigEntry> | undefined = first;
+  let apiServer = '';
+  const read = (entry: Promise<KubeconfigEntry>) => {
+    entry.then(
+      (e) => (apiServer = e.server),
+      () => undefined,
+    );
+    return entry;
+  };
+  let pending: Promise<KubeconfigEntry> | undefined = read(first);
   const cluster = new LiveCluster({
     resolve: () => {
-      const entry = pending ?? resolve(name);
+      const entry = pending ?? read(resolve(name));
       pending = undefined;
       return entry;
     },
@@ -58,13 +69,10 @@ function openProfile(
   return {
     cluster,
     usage,
-    info: async () => ({
-      profile: name,
-      apiServer: await first.then(
-        (e) => e.server,
-        () => '',
-      ),
-    }),
+    info: async () => {
+      await first.catch(() => undefined);
+      return { profile: name, apiServer };
+    },
     close: () => {
       usage.stop();
       return cluster.stop();
@@ -88,7 +96,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       },
     );
   }
-  const first = await opts.resolve(opts.profile);
+  const first = await (opts.first ?? opts.resolve(opts.profile));
   const port = opts.port ?? (await getPort({ host: '127.0.0.1' }));
   const guard = createGuard(port);
   const profiles = new ProfileSessions({

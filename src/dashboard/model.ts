@@ -241,6 +241,13 @@ export interface ResourceTable {
   truncated: boolean;
 }
 
+/** The events of /api/resources/watch: the list, then its changes (rows by uid). */
+export interface ResourceEvents {
+  table: ResourceTable;
+  changes: { upsert: ResourceTableRow[]; remove: string[] };
+  failure: { message: string };
+}
+
 /** An event about one object (kubectl describe shows the same). */
 export interface ObjectEvent {
   type: string;

@@ -2,7 +2,7 @@ import * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import type { ClusterClients } from './cluster.js';
 import { HttpError } from './errors.js';
-import { kubeRequest } from './kubeapi.js';
+import { kubeRequest, kubeStream } from './kubeapi.js';
 import type {
   Cell,
   ObjectDetail,
@@ -10,6 +10,7 @@ import type {
   ResourceKind,
   ResourceRef,
   ResourceTable,
+  ResourceTableRow,
   TableColumn,
 } from './model.js';
 
@@ -170,6 +171,19 @@ const cell = (v: unknown): Cell =>
     ? (v ?? null)
     : JSON.stringify(v);
 
+/** The printer columns shown (priority 0, the ones kubectl get shows without -o wide), by index. */
+const shownColumns = (table: ApiTable) =>
+  (table.columnDefinitions ?? []).flatMap((c, i) => ((c.priority ?? 0) === 0 ? [i] : []));
+
+/** A Table's rows with the cells of the columns at `shown`. */
+const tableRows = (table: ApiTable, shown: number[]): ResourceTableRow[] =>
+  (table.rows ?? []).map((r) => ({
+    uid: r.object?.metadata?.uid ?? '',
+    name: r.object?.metadata?.name ?? '',
+    namespace: r.object?.metadata?.namespace ?? '',
+    cells: shown.map((i) => cell(r.cells?.[i])),
+  }));
+
 /**
  * The rows as the API server renders them for kubectl get: its printer columns (priority 0, the
  * ones shown without -o wide), and of each object only its name, namespace and uid (never the rest
@@ -193,37 +207,124 @@ export function tableFromApi(table: ApiTable): ResourceTable {
     };
   }
   const all = table.columnDefinitions ?? [];
-  const shown = all.flatMap((c, i) => ((c.priority ?? 0) === 0 ? [i] : []));
+  const shown = shownColumns(table);
   return {
     columns: shown.map((i) => {
       const c = all[i] as TableColumn;
       return { name: c.name, type: c.type, format: c.format, description: c.description };
     }),
-    rows: (table.rows ?? []).map((r) => ({
-      uid: r.object?.metadata?.uid ?? '',
-      name: r.object?.metadata?.name ?? '',
-      namespace: r.object?.metadata?.namespace ?? '',
-      cells: shown.map((i) => cell(r.cells?.[i])),
-    })),
+    rows: tableRows(table, shown),
     truncated: Boolean(table.metadata?.continue),
   };
 }
 
-/** A page of objects of one kind, in one namespace or all, optionally by label selector. */
-export async function listResource(
+/** The list of one kind, in one namespace or all, optionally by label selector, as a Table. */
+async function listTable(
+  clients: ClusterClients,
+  kind: ResourceKind,
+  namespace: string,
+  labelSelector: string,
+): Promise<ApiTable> {
+  const query = new URLSearchParams({ limit: String(LIST_LIMIT), includeObject: 'Metadata' });
+  if (labelSelector) query.set('labelSelector', labelSelector);
+  return kubeRequest<ApiTable>(clients.config, {
+    path: `${resourcePath(kind, namespace)}?${query}`,
+    accept: TABLE,
+  });
+}
+
+/**
+ * How long one watch runs before the API server ends it; the list is read afresh then (as the
+ * client's informers do every few minutes), which also repairs anything a watch could have missed.
+ */
+const WATCH_S = 300;
+/** Changes within this long go to the page together (a thousand objects made at once: a few messages). */
+const BATCH_MS = 100;
+
+/**
+ * A list kept live: the Table (`table`), then each change as it happens (`changes`: rows made or
+ * changed, uids gone), from a watch with the same Table rendering that kubectl get --watch uses
+ * (every event one object as a one-row Table). Resolves when the watch ends (the API server's
+ * WATCH_S, its resourceVersion expired, `signal` aborted): the caller lists again. A list cut at
+ * LIST_LIMIT is not watched (the watch would add what the page never listed): it resolves after
+ * `rereadMs` instead. A refusal throws.
+ */
+export async function watchResource(
   clients: ClusterClients,
   ref: ResourceRef,
   namespace: string,
   labelSelector: string,
-): Promise<ResourceTable> {
+  send: {
+    table(table: ResourceTable): void;
+    changes(changes: { upsert: ResourceTableRow[]; remove: string[] }): void;
+  },
+  signal: AbortSignal,
+  rereadMs = 5000,
+): Promise<void> {
   const kind = await kindOf(clients, ref);
-  const query = new URLSearchParams({ limit: String(LIST_LIMIT), includeObject: 'Metadata' });
-  if (labelSelector) query.set('labelSelector', labelSelector);
-  const table = await kubeRequest<ApiTable>(clients.config, {
-    path: `${resourcePath(kind, namespace)}?${query}`,
-    accept: TABLE,
+  const listed = await listTable(clients, kind, namespace, labelSelector);
+  const table = tableFromApi(listed);
+  send.table(table);
+  const version = listed.metadata?.resourceVersion;
+  if (table.truncated || !version || listed.kind !== 'Table' || !kind.verbs.includes('watch')) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, rereadMs);
+      signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    });
+    return;
+  }
+  const shown = shownColumns(listed);
+  const query = new URLSearchParams({
+    watch: '1',
+    resourceVersion: version,
+    timeoutSeconds: String(WATCH_S),
+    includeObject: 'Metadata',
   });
-  return tableFromApi(table);
+  if (labelSelector) query.set('labelSelector', labelSelector);
+  let pending = { upsert: new Map<string, ResourceTableRow>(), remove: new Set<string>() };
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (pending.upsert.size === 0 && pending.remove.size === 0) return;
+    const { upsert, remove } = pending;
+    pending = { upsert: new Map(), remove: new Set() };
+    send.changes({ upsert: [...upsert.values()], remove: [...remove] });
+  };
+  let expired = false;
+  const stop = new AbortController();
+  const abort = () => stop.abort();
+  signal.addEventListener('abort', abort, { once: true });
+  try {
+    await kubeStream(
+      clients.config,
+      { path: `${resourcePath(kind, namespace)}?${query}`, accept: TABLE },
+      (event) => {
+        const e = event as { type?: string; object?: ApiTable };
+        if (e.type === 'ERROR') {
+          // 410 Gone: the version is too old to watch from. Listing again gives a new one.
+          expired = true;
+          return stop.abort();
+        }
+        if (e.type !== 'ADDED' && e.type !== 'MODIFIED' && e.type !== 'DELETED') return;
+        for (const row of tableRows(e.object ?? {}, shown)) {
+          if (e.type === 'DELETED') {
+            pending.upsert.delete(row.uid);
+            pending.remove.add(row.uid);
+          } else {
+            pending.remove.delete(row.uid);
+            pending.upsert.set(row.uid, row);
+          }
+        }
+        timer ??= setTimeout(flush, BATCH_MS);
+      },
+      stop.signal,
+    );
+  } finally {
+    signal.removeEventListener('abort', abort);
+    if (signal.aborted || expired) clearTimeout(timer);
+    else flush();
+  }
 }
 
 const HIDDEN_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';

@@ -9,7 +9,7 @@ export const podKey = (namespace: string, name: string) => `${namespace}/${name}
 
 /**
  * metrics-server (the add-on) scrapes every 10 s; a reading every 15 s shows each change soon and
- * keeps 60 points per chart over the last 15 minutes.
+ * keeps 60 points per chart over the last 15 minutes (up to 90 with pages reading too: MIN_GAP_MS).
  */
 const SAMPLE_MS = 15_000;
 

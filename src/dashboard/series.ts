@@ -13,6 +13,12 @@ export interface UsageSample {
 
 /** How far back the charts go. */
 export const HISTORY_MS = 15 * 60_000;
+/**
+ * metrics-server (the add-on) scrapes every 10 s: a reading sooner than that after the last repeats
+ * it. The server's sampler and every open page read usage (each every 15 s), so without this gap a
+ * series held a point per reader and reading; with it, at most 90 per 15 minutes.
+ */
+export const MIN_GAP_MS = 10_000;
 
 /**
  * Readings per series (a node's name, a pod's "namespace/name") within a sliding window: every
@@ -22,15 +28,18 @@ export const HISTORY_MS = 15 * 60_000;
 export class UsageHistory {
   private readonly series = new Map<string, UsageSample[]>();
 
-  constructor(private readonly windowMs = HISTORY_MS) {}
+  constructor(
+    private readonly windowMs = HISTORY_MS,
+    private readonly minGapMs = MIN_GAP_MS,
+  ) {}
 
-  /** Adds one reading of each series given at time `at`; a reading not newer than the last is ignored. */
+  /** Adds one reading of each series given at time `at`; one within the gap after the last is ignored. */
   record(at: number, readings: Iterable<readonly [string, { cpu: number; memory: number }]>): void {
     for (const [key, { cpu, memory }] of readings) {
       if (!Number.isFinite(cpu) || !Number.isFinite(memory)) continue;
       const samples = this.series.get(key);
       if (!samples) this.series.set(key, [{ at, cpu, memory }]);
-      else if ((samples.at(-1)?.at ?? -Infinity) < at) samples.push({ at, cpu, memory });
+      else if ((samples.at(-1)?.at ?? -Infinity) + this.minGapMs <= at) samples.push({ at, cpu, memory });
     }
     const since = at - this.windowMs;
     for (const [key, samples] of this.series) {

@@ -13,12 +13,13 @@ import {
   type PodHistoryAnswer,
   type LogEvents,
   type ProfilesAnswer,
+  type ResourceEvents,
   type ResourceRef,
   type StreamEvents,
 } from './model.js';
 import type { ProfileSessions, ProfileView } from './profiles.js';
 import { podKey } from './sampler.js';
-import { deleteObject, discoverKinds, listResource, objectDetail, secretValue } from './resources.js';
+import { deleteObject, discoverKinds, objectDetail, secretValue, watchResource } from './resources.js';
 import { applyManifest } from './apply.js';
 import { TerminalTickets, shellParam, terminalSize, terminalUpgrades } from './terminal.js';
 import { PortForwards } from './port-forward.js';
@@ -36,7 +37,7 @@ import {
 export interface ServerDeps {
   guard: Guard;
   /** Every API call is for one profile: the one its X-Minilab-Profile header names, or the initial. */
-  profiles: Pick<ProfileSessions, 'initial' | 'list' | 'view' | 'started'>;
+  profiles: Pick<ProfileSessions, 'initial' | 'list' | 'view' | 'started' | 'attach'>;
   /** The built web UI (index.html and assets/). */
   assetsDir: string;
   /** Time between SSE keep-alive comments. */
@@ -150,6 +151,15 @@ function refParams(get: (k: string) => string): ResourceRef {
   };
 }
 
+/** The object a request names: its resource, namespace ("" for a cluster-scoped one) and name. */
+function objectParams(q: (k: string) => string) {
+  return {
+    ref: refParams(q),
+    namespace: nameParam(q('namespace'), 'namespace', true),
+    name: nameParam(q('name'), 'name', false, OBJECT_NAME),
+  };
+}
+
 /** A server-sent event stream on `res`; returns a typed sender and whether the client is gone. */
 function eventStream<E extends object>(req: IncomingMessage, res: ServerResponse, keepAliveMs: number) {
   res.writeHead(200, {
@@ -210,34 +220,51 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
     }
     return forwards;
   };
+  /**
+   * Open port-forwards keep their profile's view as a page's stream does (a browser may use one
+   * with no dashboard page open); the view closing (its profile deleted) closes them.
+   */
+  const forwardHolds = new Map<string, () => void>();
+  const holdForForwards = (profile: string) => {
+    const open = forwardsOf(profile).list().length > 0;
+    if (open && !forwardHolds.has(profile)) {
+      const detach = deps.profiles.attach(profile, () => {
+        forwardHolds.delete(profile);
+        forwardsByProfile.get(profile)?.closeAll();
+        forwardsByProfile.delete(profile);
+      });
+      // attach() may have ended it at once (the view already gone).
+      if (forwardsByProfile.has(profile)) forwardHolds.set(profile, detach);
+    } else if (!open) {
+      forwardHolds.get(profile)?.();
+      forwardHolds.delete(profile);
+    }
+  };
   const tickets = new TerminalTickets();
   const terminals = terminalUpgrades(deps.guard, tickets, startedClients);
   const streams = new Set<() => void>();
   const keepAliveMs = deps.keepAliveMs ?? 20_000;
 
-  async function route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const method = req.method ?? 'GET';
-    const path = url.pathname;
-    const q = (k: string) => url.searchParams.get(k) ?? '';
+  /** One API call as its handler sees it: the request, and the live view of the profile it names. */
+  interface Call {
+    req: IncomingMessage;
+    res: ServerResponse;
+    /** A query parameter ("" when absent). */
+    q: (k: string) => string;
+    view: ProfileView;
+    profile: string;
+    /** The profile's clients; a 503 while its cluster is not connected. */
+    clients: () => ClusterClients;
+  }
 
-    if (method === 'GET' && path === '/api/profiles') {
-      const answer: ProfilesAnswer = { initial: deps.profiles.initial, profiles: await deps.profiles.list() };
-      return sendJson(res, 200, answer);
-    }
-    if (!path.startsWith('/api/')) {
-      if (method === 'GET' || method === 'HEAD') return serveAsset(res, path);
-      throw new HttpError(405, 'method not allowed');
-    }
-    const requested = req.headers[PROFILE_HEADER];
-    const view = await deps.profiles.view(typeof requested === 'string' ? requested : '');
-    const profile = (await view.info()).profile;
-    const clients = () => clientsOf(view);
-    const portForwards = forwardsOf(profile);
-
-    if (method === 'GET' && path === '/api/stream') {
+  /** The API, by "METHOD /path": a profile's view starts only for a call one of these takes. */
+  const handlers: Record<string, (call: Call) => Promise<void>> = {
+    'GET /api/stream': async ({ req, res, view, profile }) => {
       const { cluster } = view;
       const stream = eventStream<StreamEvents>(req, res, keepAliveMs);
       streams.add(stream.end);
+      // The view stays while a page streams it; it ends the stream if it goes first (profile deleted).
+      const detach = deps.profiles.attach(profile, stream.end);
       stream.send('cluster', cluster.state);
       stream.send('snapshot', { rows: cluster.snapshot() });
       const unsubscribe = cluster.subscribe((e) => {
@@ -246,23 +273,23 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
       });
       stream.signal.addEventListener('abort', () => {
         unsubscribe();
+        detach();
         streams.delete(stream.end);
       });
-      return;
-    }
-    if (method === 'GET' && path === '/api/info') return sendJson(res, 200, await view.info());
-    if (method === 'GET' && path === '/api/metrics/nodes') {
+    },
+    'GET /api/info': async ({ res, view }) => sendJson(res, 200, await view.info()),
+    'GET /api/metrics/nodes': async ({ res, view, clients }) => {
       const answer = await nodeMetrics(clients());
       view.usage?.recordNodes(answer);
       return sendJson(res, 200, answer.available ? { ...answer, history: view.usage?.nodes.all() } : answer);
-    }
-    if (method === 'GET' && path === '/api/metrics/pods') {
+    },
+    'GET /api/metrics/pods': async ({ res, q, view, clients }) => {
       const namespace = nameParam(q('namespace'), 'namespace', true);
       const answer = await podMetrics(clients(), namespace);
       view.usage?.recordPods(answer);
       return sendJson(res, 200, answer);
-    }
-    if (method === 'GET' && path === '/api/metrics/pod') {
+    },
+    'GET /api/metrics/pod': async ({ res, q, view, clients }) => {
       const namespace = nameParam(q('namespace'), 'namespace');
       const name = nameParam(q('name'), 'name');
       const answer = await podMetrics(clients(), namespace);
@@ -271,8 +298,8 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
         ? { available: true, history: view.usage?.pods.of(podKey(namespace, name)) ?? [] }
         : answer;
       return sendJson(res, 200, history);
-    }
-    if (method === 'GET' && path === '/api/yaml') {
+    },
+    'GET /api/yaml': async ({ res, q, clients }) => {
       const yaml = await resourceYaml(
         clients(),
         q('kind'),
@@ -280,33 +307,47 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
         nameParam(q('name'), 'name'),
       );
       return send(res, 200, yaml, 'application/yaml; charset=utf-8');
-    }
-    if (method === 'GET' && path === '/api/resources')
-      return sendJson(
+    },
+    'GET /api/resources': async ({ res, clients }) =>
+      sendJson(
         res,
         200,
         (await discoverKinds(clients())).filter((k) => k.preferred),
-      );
-    if (method === 'GET' && path === '/api/resources/list') {
+      ),
+    'GET /api/resources/watch': async ({ req, res, q, clients }) => {
       const selector = q('labelSelector');
       if (selector.length > 1000) throw new HttpError(400, 'the label selector is too long');
-      const table = await listResource(
-        clients(),
-        refParams(q),
-        nameParam(q('namespace'), 'namespace', true),
-        selector,
-      );
-      return sendJson(res, 200, table);
-    }
-    if ((method === 'GET' || method === 'DELETE') && path === '/api/object') {
       const ref = refParams(q);
       const namespace = nameParam(q('namespace'), 'namespace', true);
-      const name = nameParam(q('name'), 'name', false, OBJECT_NAME);
-      if (method === 'GET') return sendJson(res, 200, await objectDetail(clients(), ref, namespace, name));
+      const c = clients();
+      const stream = eventStream<ResourceEvents>(req, res, keepAliveMs);
+      streams.add(stream.end);
+      try {
+        await watchResource(
+          c,
+          ref,
+          namespace,
+          selector,
+          { table: (t) => stream.send('table', t), changes: (ch) => stream.send('changes', ch) },
+          stream.signal,
+        );
+      } catch (err) {
+        stream.send('failure', { message: errorMessage(err) });
+      }
+      // The page reconnects (after the stream's retry delay) and so lists again.
+      streams.delete(stream.end);
+      stream.end();
+    },
+    'GET /api/object': async ({ res, q, clients }) => {
+      const { ref, namespace, name } = objectParams(q);
+      return sendJson(res, 200, await objectDetail(clients(), ref, namespace, name));
+    },
+    'DELETE /api/object': async ({ res, q, clients }) => {
+      const { ref, namespace, name } = objectParams(q);
       await deleteObject(clients(), ref, namespace, name);
       return sendJson(res, 200, { deleted: true });
-    }
-    if (method === 'GET' && path === '/api/secret') {
+    },
+    'GET /api/secret': async ({ res, q, clients }) => {
       const value = await secretValue(
         clients(),
         nameParam(q('namespace'), 'namespace'),
@@ -314,8 +355,8 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
         nameParam(q('key'), 'key', false, SECRET_KEY),
       );
       return sendJson(res, 200, value);
-    }
-    if (method === 'POST' && path === '/api/apply') {
+    },
+    'POST /api/apply': async ({ req, res, clients }) => {
       const body = await readJson(req, MAX_MANIFEST);
       if (typeof body.yaml !== 'string') throw new HttpError(400, 'send the YAML as "yaml"');
       if (body.mode !== 'apply' && body.mode !== 'edit') throw new HttpError(400, 'mode is apply or edit');
@@ -331,8 +372,8 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
         force: body.force === true,
       });
       return sendJson(res, 200, answer);
-    }
-    if (method === 'POST' && path === '/api/terminal') {
+    },
+    'POST /api/terminal': async ({ req, res, profile }) => {
       const body = await readJson(req);
       const ticket = tickets.issue({
         profile,
@@ -343,8 +384,8 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
         ...terminalSize(body.cols, body.rows),
       });
       return sendJson(res, 200, { path: `${TERMINAL_PATH}?ticket=${ticket}` });
-    }
-    if (method === 'GET' && path === '/api/logs') {
+    },
+    'GET /api/logs': async ({ req, res, q, clients }) => {
       const target = {
         namespace: nameParam(q('namespace'), 'namespace'),
         pod: nameParam(q('pod'), 'pod'),
@@ -367,8 +408,8 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
       }
       streams.delete(stream.end);
       return stream.end();
-    }
-    if (method === 'POST' && path === '/api/scale') {
+    },
+    'POST /api/scale': async ({ req, res, clients }) => {
       const body = await readJson(req);
       const replicas = await scaleDeployment(
         clients(),
@@ -377,8 +418,8 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
         Number(body.replicas),
       );
       return sendJson(res, 200, { replicas });
-    }
-    if (method === 'POST' && path === '/api/restart') {
+    },
+    'POST /api/restart': async ({ req, res, clients }) => {
       const body = await readJson(req);
       const restartedAt = await restartRollout(
         clients(),
@@ -387,27 +428,50 @@ export async function startServer(deps: ServerDeps, port: number): Promise<Dashb
         nameParam(body.name, 'name'),
       );
       return sendJson(res, 200, { restartedAt });
-    }
-    if (method === 'DELETE' && path === '/api/pod') {
+    },
+    'DELETE /api/pod': async ({ res, q, clients }) => {
       await deletePod(clients(), nameParam(q('namespace'), 'namespace'), nameParam(q('name'), 'name'));
       return sendJson(res, 200, { deleted: true });
-    }
-    if (method === 'GET' && path === '/api/port-forwards') return sendJson(res, 200, portForwards.list());
-    if (method === 'POST' && path === '/api/port-forwards') {
+    },
+    'GET /api/port-forwards': async ({ res, profile }) => sendJson(res, 200, forwardsOf(profile).list()),
+    'POST /api/port-forwards': async ({ req, res, profile }) => {
       const body = await readJson(req);
       const port = Number(body.port);
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new HttpError(400, 'invalid port');
-      const forward = await portForwards.open(
+      const forward = await forwardsOf(profile).open(
         nameParam(body.namespace, 'namespace'),
         nameParam(body.service, 'service'),
         port,
       );
+      holdForForwards(profile);
       return sendJson(res, 200, forward);
+    },
+    'DELETE /api/port-forwards': async ({ res, q, profile }) => {
+      const closed = forwardsOf(profile).close(q('id'));
+      holdForForwards(profile);
+      return sendJson(res, 200, { closed });
+    },
+  };
+
+  async function route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const method = req.method ?? 'GET';
+    const path = url.pathname;
+    const q = (k: string) => url.searchParams.get(k) ?? '';
+
+    if (method === 'GET' && path === '/api/profiles') {
+      const answer: ProfilesAnswer = { initial: deps.profiles.initial, profiles: await deps.profiles.list() };
+      return sendJson(res, 200, answer);
     }
-    if (method === 'DELETE' && path === '/api/port-forwards') {
-      return sendJson(res, 200, { closed: portForwards.close(q('id')) });
+    if (!path.startsWith('/api/')) {
+      if (method === 'GET' || method === 'HEAD') return serveAsset(res, path);
+      throw new HttpError(405, 'method not allowed');
     }
-    throw new HttpError(404, `no such API: ${method} ${path}`);
+    const handler = Object.hasOwn(handlers, `${method} ${path}`) ? handlers[`${method} ${path}`] : undefined;
+    if (!handler) throw new HttpError(404, `no such API: ${method} ${path}`);
+    const requested = req.headers[PROFILE_HEADER];
+    const view = await deps.profiles.view(typeof requested === 'string' ? requested : '');
+    const profile = (await view.info()).profile;
+    return handler({ req, res, q, view, profile, clients: () => clientsOf(view) });
   }
 
   async function serveAsset(res: ServerResponse, path: string): Promise<void> {

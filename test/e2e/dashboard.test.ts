@@ -322,6 +322,11 @@ test('a shell opened in a pod runs echo, and the output shows', async () => {
   await page.keyboard.type('echo minilab-$((6*7))\n');
   await terminal.locator('.xterm-rows').filter({ hasText: 'minilab-42' }).waitFor({ timeout: 15_000 });
   await screenshot('terminal');
+  // The keyboard can leave the terminal: Escape, then Tab (Tab alone completes in the shell).
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate<boolean>("document.activeElement?.closest('.terminal') == null"), true);
+  await terminal.click();
   await page.keyboard.type('exit\n');
   await page
     .getByRole('status')

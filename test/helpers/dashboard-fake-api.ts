@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { request, type Server } from 'node:http';
 import * as k8s from '@kubernetes/client-node';
 import type { ClusterClients } from '../../src/dashboard/cluster.js';
 import type { ServerDeps } from '../../src/dashboard/server.js';
@@ -57,3 +57,55 @@ export const connectedTo = (clients: ClusterClients): Cluster => ({
   subscribe: () => () => undefined,
   clients: () => clients,
 });
+
+/** One server-sent event as the page reads it. */
+export interface SentEvent {
+  event: string;
+  data: unknown;
+}
+
+/**
+ * Reads the server-sent events of a dashboard API path (with the token) until `enough` says so, or
+ * the server ends the stream; then closes the connection. Resolves with the events and the status.
+ */
+export function readEvents(
+  port: number,
+  token: string,
+  path: string,
+  enough: (events: SentEvent[]) => boolean,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; events: SentEvent[] }> {
+  return new Promise((resolve, reject) => {
+    const events: SentEvent[] = [];
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        headers: { host: `127.0.0.1:${port}`, authorization: `Bearer ${token}`, ...headers },
+      },
+      (res) => {
+        let buffer = '';
+        const done = () => {
+          req.destroy();
+          resolve({ status: res.statusCode ?? 0, events });
+        };
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buffer += chunk;
+          for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const event = /^event: (.*)$/m.exec(block)?.[1];
+            const data = /^data: (.*)$/m.exec(block)?.[1];
+            if (event !== undefined && data !== undefined) events.push({ event, data: JSON.parse(data) });
+            if (enough(events)) return done();
+          }
+        });
+        res.on('end', done);
+      },
+    );
+    req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
+    req.end();
+  });
+}

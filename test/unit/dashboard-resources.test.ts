@@ -8,7 +8,7 @@ import * as k8s from '@kubernetes/client-node';
 import getPort from 'get-port';
 import { parse, stringify } from 'yaml';
 import type { ClusterClients } from '../../src/dashboard/cluster.js';
-import { connectedTo, fakeApiClients, profilesOf } from '../helpers/dashboard-fake-api.js';
+import { connectedTo, fakeApiClients, profilesOf, readEvents } from '../helpers/dashboard-fake-api.js';
 import type { ApplyAnswer, ObjectDetail, ResourceKind, ResourceTable } from '../../src/dashboard/model.js';
 import {
   discoverKinds,
@@ -359,13 +359,16 @@ test('the kinds, a list in the Table rendering by label selector, with the conne
     ['v2'],
     'the list offers the preferred version only',
   );
-  const list = await call(
-    'GET',
-    '/api/resources/list?group=&version=v1&resource=secrets&namespace=default&labelSelector=app%3Dweb',
+  const list = await readEvents(
+    guard.port,
+    guard.token,
+    '/api/resources/watch?group=&version=v1&resource=secrets&namespace=default&labelSelector=app%3Dweb',
+    (events) => events.length > 0,
   );
-  assert.equal(list.status, 200, JSON.stringify(list.data));
+  assert.equal(list.status, 200);
+  assert.equal(list.events[0]?.event, 'table', JSON.stringify(list.events));
   assert.deepEqual(
-    (list.data as ResourceTable).rows.map((r) => r.name),
+    (list.events[0]?.data as ResourceTable).rows.map((r) => r.name),
     ['db'],
   );
   const tableCall = asked.find((a) => a.path.startsWith('/api/v1/namespaces/default/secrets'));
@@ -375,9 +378,17 @@ test('the kinds, a list in the Table rendering by label selector, with the conne
   );
   assert.match(String(tableCall?.headers.accept), /^application\/json;as=Table;g=meta\.k8s\.io;v=v1/);
   assert.equal(tableCall?.headers.authorization, 'Bearer api-token');
-  const unknown = await call('GET', '/api/resources/list?group=nope.io&version=v1&resource=things');
-  assert.equal(unknown.status, 404);
-  assert.match((unknown.data as { error: string }).error, /serves no resource "things" in nope\.io\/v1/);
+  const unknown = await readEvents(
+    guard.port,
+    guard.token,
+    '/api/resources/watch?group=nope.io&version=v1&resource=things',
+    (events) => events.length > 0,
+  );
+  assert.deepEqual(unknown.events[0]?.event, 'failure');
+  assert.match(
+    (unknown.events[0]?.data as { message: string }).message,
+    /serves no resource "things" in nope\.io\/v1/,
+  );
 });
 
 test('names that would leave the collection, and bad versions, are refused before the API is asked', async () => {
@@ -387,7 +398,7 @@ test('names that would leave the collection, and bad versions, are refused befor
     '/api/object?group=&version=v1&resource=pods&namespace=default&name=a%2Fb',
     '/api/object?group=&version=..&resource=pods&namespace=default&name=a',
     '/api/object?group=&version=v1&resource=pods%2F..&name=a',
-    '/api/resources/list?group=a%2Fb&version=v1&resource=pods',
+    '/api/resources/watch?group=a%2Fb&version=v1&resource=pods',
   ]) {
     assert.equal((await call('GET', path)).status, 400, path);
   }

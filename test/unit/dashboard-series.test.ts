@@ -22,18 +22,30 @@ test('a history keeps each series within its window and drops a series with noth
   assert.deepEqual(Object.keys(h.all()), ['node-a']);
 });
 
-test('a reading not newer than the last, or not a number, is not kept; what is handed out is a copy', () => {
+test('a reading within 10 s after the last, or not a number, is not kept; what is handed out is a copy', () => {
   const h = new UsageHistory(10 * MIN);
   h.record(2000, [['a', reading(1)]]);
   h.record(2000, [['a', reading(2)]]);
   h.record(1000, [['a', reading(3)]]);
-  h.record(3000, [['a', reading(Number.NaN)]]);
+  h.record(13_000, [['a', reading(Number.NaN)]]);
   assert.deepEqual(
     h.of('a').map((s) => s.cpu),
     [1],
   );
   h.of('a').push({ at: 9999, cpu: 9, memory: 9 });
   assert.equal(h.of('a').length, 1);
+});
+
+test('readers that read more often than metrics-server scrapes add a point per 10 s at most', () => {
+  // The sampler every 15 s and two pages every 15 s, each at its own offset, for 15 minutes.
+  const h = new UsageHistory(15 * MIN);
+  for (let t = 0; t < 15 * MIN; t += 15_000) {
+    for (const offset of [0, 4000, 9000]) h.record(t + offset, [['ns/p', reading(1)]]);
+  }
+  const at = h.of('ns/p').map((s) => s.at);
+  assert.ok(at.length <= 90, `${at.length} points`);
+  assert.ok(at.length >= 60, `${at.length} points`);
+  assert.ok(at.every((t, i) => i === 0 || t - (at[i - 1] as number) >= 10_000));
 });
 
 test('chart points: time left to right over the frame, 0 at the bottom, max or the peak at the top', () => {

@@ -208,10 +208,30 @@ test('the sampler keeps node and pod readings; without a metrics API it records 
   }
 });
 
+test('the sampler reads again every interval once started, and never after it stopped', async () => {
+  let reads = 0;
+  const sampler = new UsageSampler(() => {
+    reads++;
+    return undefined;
+  }, 20);
+  sampler.start();
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  sampler.stop();
+  const stopped = reads;
+  assert.ok(stopped >= 3 && stopped <= 9, `${stopped} reads in 150 ms at one per 20 ms`);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(reads, stopped);
+});
+
 test('the pod usage endpoint is guarded like every API call and checks its namespace', async () => {
   metrics = 'serving';
   const dir = await mkdtemp(join(tmpdir(), 'minilab-dashboard-usage-'));
-  const sampler = new UsageSampler(() => clients);
+  let now = 5_000_000;
+  const sampler = new UsageSampler(
+    () => clients,
+    60_000,
+    () => now,
+  );
   const guard: Guard = createGuard(await getPort({ host: '127.0.0.1' }));
   const server: DashboardServer = await startServer(
     {
@@ -259,12 +279,19 @@ test('the pod usage endpoint is guarded like every API call and checks its names
       nodes.history['dev-control-plane'].map((s: { cpu: number }) => s.cpu),
       [0.237],
     );
+    now += 15_000;
     const pod = JSON.parse(
       (await get('/api/metrics/pod?namespace=kube-system&name=kube-apiserver-dev-control-plane', auth)).body,
     );
     assert.equal(pod.available, true);
-    assert.ok(pod.history.length >= 1, 'the pods read above, and again now');
-    assert.equal(pod.history.at(-1).memory, 204800 * 1024);
+    // The pods read above, and again now by this call.
+    assert.deepEqual(
+      pod.history.map((s: { at: number; memory: number }) => [s.at, s.memory]),
+      [
+        [now - 15_000, 204800 * 1024],
+        [now, 204800 * 1024],
+      ],
+    );
     assert.equal((await get('/api/metrics/pod?namespace=kube-system', auth)).status, 400);
   } finally {
     await server.close();

@@ -37,6 +37,9 @@ function ConnectionStatus() {
   if (store.server === 'refused') {
     tone = 'bad';
     text = NO_SESSION;
+  } else if (store.server === 'gone') {
+    tone = 'bad';
+    text = 'No such profile (deleted?): choose another';
   } else if (store.server === 'lost') {
     tone = 'bad';
     text = 'Dashboard stopped: run minilab dashboard again';
@@ -76,7 +79,8 @@ function useProfile(): [string, (profile: string) => void] {
   return [profile, choose];
 }
 
-const STATUS_TEXT: Record<ProfileEntry['status'], string> = {
+const STATUS_TEXT: Record<ProfileEntry['status'] | 'unlisted', string> = {
+  unlisted: 'not found',
   running: 'running',
   stopped: 'stopped',
   partial: 'partly running',
@@ -94,10 +98,11 @@ function ProfileSwitcher(props: { current?: string; onChange: (profile: string) 
     );
   useEffect(() => void load(), []);
   const listed = profiles ?? [];
-  const shown =
+  // The profile shown but not listed (deleted meanwhile, or the list not read yet) keeps its entry.
+  const shown: { name: string; status: ProfileEntry['status'] | 'unlisted' }[] =
     props.current === undefined || listed.some((p) => p.name === props.current)
       ? listed
-      : [{ name: props.current, status: 'running' as const, driver: '' }, ...listed];
+      : [{ name: props.current, status: profiles ? 'unlisted' : 'running' }, ...listed];
   return (
     <label class="field inline profile-switch">
       <span class="visually-hidden">Profile</span>
@@ -150,13 +155,20 @@ export function App() {
     else store.reconnect();
     first.current = false;
     setInfo(undefined);
+    // A reply for the profile shown before (switched away and back while it was read) is dropped:
+    // the title and switcher must name the profile the API calls now go to.
+    let live = true;
     api<DashboardInfo>('GET', '/api/info').then(
       (i) => {
+        if (!live || (profile !== '' && i.profile !== profile)) return;
         setInfo(i);
         document.title = `${i.profile} · minilab dashboard`;
       },
       () => undefined,
     );
+    return () => {
+      live = false;
+    };
   }, [profile]);
   const choose = (ns: string) => {
     setNamespace(ns);

@@ -2,8 +2,11 @@ import { useEffect, useState } from 'preact/hooks';
 import type { ClusterState, Row, RowKind, StreamEvents } from '../../src/dashboard/model.js';
 import { openEventStream } from './session.js';
 
-/** refused: the server does not take this page's token (none, or one of an earlier run). */
-export type ServerState = 'connecting' | 'open' | 'lost' | 'refused';
+/**
+ * refused: the server does not take this page's token (none, or one of an earlier run); gone: it has
+ * no such profile (deleted while shown).
+ */
+export type ServerState = 'connecting' | 'open' | 'lost' | 'refused' | 'gone';
 
 /** The row type of a kind (WorkloadRow serves three kinds). */
 type RowOf<K extends RowKind> = Row extends infer R
@@ -45,7 +48,10 @@ class Store {
       },
       onOpen: () => this.set(() => (this.server = 'open')),
       onError: (retrying, status) =>
-        this.set(() => (this.server = retrying ? 'connecting' : status === 401 ? 'refused' : 'lost')),
+        this.set(() => {
+          if (retrying) this.server = 'connecting';
+          else this.server = status === 401 ? 'refused' : status === 404 ? 'gone' : 'lost';
+        }),
     });
   }
 

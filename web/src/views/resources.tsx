@@ -1,12 +1,16 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import type { ResourceKind, ResourceRef, ResourceTable } from '../../../src/dashboard/model.js';
+import type {
+  ResourceEvents,
+  ResourceKind,
+  ResourceRef,
+  ResourceTable,
+  ResourceTableRow,
+} from '../../../src/dashboard/model.js';
 import { api } from '../api.js';
+import { NO_SESSION, openEventStream } from '../session.js';
 import { NamespaceSelect, Table } from '../components.js';
 import { listHref, objectHref, refQuery, type ListFilter } from '../route.js';
 import { useStore } from '../store.js';
-
-/** How often an open list is read again: the generic views ask the API, they hold no watch. */
-const REFRESH_MS = 5000;
 
 /** Every kind the API server serves, read again each time a view asks (a new CRD shows up). */
 export function useKinds(): { kinds?: ResourceKind[]; error: string } {
@@ -68,33 +72,40 @@ function KindIndex(props: { kinds?: ResourceKind[]; current?: ResourceRef; names
   );
 }
 
-/** The API's table for one kind, read while shown and again every REFRESH_MS. */
+const byName = (a: ResourceTableRow, b: ResourceTableRow) =>
+  a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name);
+
+/**
+ * The API's table for one kind, kept live while shown: the server lists it, then streams what
+ * changes (a watch); the stream reconnects by itself, and each reconnect lists afresh.
+ */
 function useTable(target: ResourceRef, namespace: string, labels: string) {
   const [table, setTable] = useState<ResourceTable>();
   const [error, setError] = useState('');
   useEffect(() => {
-    let stopped = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     setTable(undefined);
-    const load = async () => {
-      if (document.visibilityState !== 'hidden') {
-        const query = refQuery(target, { namespace, labelSelector: labels });
-        await api<ResourceTable>('GET', `/api/resources/list?${query}`).then(
-          (t) => {
-            if (stopped) return;
-            setTable(t);
-            setError('');
-          },
-          (err: Error) => !stopped && setError(err.message),
-        );
-      }
-      if (!stopped) timer = setTimeout(() => void load(), REFRESH_MS);
-    };
-    void load();
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-    };
+    const query = refQuery(target, { namespace, labelSelector: labels });
+    const stream = openEventStream<ResourceEvents>(`/api/resources/watch?${query}`, {
+      on: {
+        table: (t) => {
+          setTable({ ...t, rows: [...t.rows].sort(byName) });
+          setError('');
+        },
+        changes: ({ upsert, remove }) =>
+          setTable((t) => {
+            if (!t) return t;
+            const rows = new Map(t.rows.map((r) => [r.uid, r]));
+            for (const uid of remove) rows.delete(uid);
+            for (const r of upsert) rows.set(r.uid, r);
+            return { ...t, rows: [...rows.values()].sort(byName) };
+          }),
+        failure: ({ message }) => setError(message),
+      },
+      onError: (retrying, status) => {
+        if (!retrying) setError(status === 401 ? NO_SESSION : `the list could not be read (HTTP ${status})`);
+      },
+    });
+    return () => stream.close();
   }, [target.group, target.version, target.resource, namespace, labels]);
   return { table, error };
 }

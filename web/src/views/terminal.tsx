@@ -76,6 +76,15 @@ function Session(props: {
         return made;
       });
       term.current = t;
+      // Tab goes to the shell (completion), so the keyboard could not leave the terminal: Escape then
+      // Tab moves the focus on instead, as in CodeMirror (Escape still reaches the shell).
+      let escaped = false;
+      t.attachCustomKeyEventHandler((e) => {
+        if (e.type !== 'keydown' || ['Shift', 'Control', 'Alt', 'Meta'].includes(e.key)) return true;
+        const leave = escaped && e.key === 'Tab';
+        escaped = e.key === 'Escape';
+        return !leave;
+      });
       const { path } = await api<{ path: string }>('POST', '/api/terminal', {
         namespace: props.namespace,
         pod: props.pod,
@@ -140,6 +149,7 @@ function Session(props: {
         <p class="hint" role="status">
           {status}
         </p>
+        <p class="hint">Escape, then Tab: leave the terminal.</p>
         <button type="button" onClick={copy}>
           Copy selection
         </button>
