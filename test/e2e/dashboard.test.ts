@@ -166,6 +166,27 @@ test('the profile switcher shows another running cluster without restarting the 
   await page.goForward();
   await readyNode(node).waitFor({ timeout: 30_000 });
 
+  // A late answer for a profile left behind is dropped: the other's info held back 2 s while the
+  // page goes there and straight back, the page still names the first (where its calls go).
+  let held = 0;
+  await page.route('**/api/info', async (route) => {
+    if (route.request().headers()['x-minilab-profile'] === other) {
+      held += 1;
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+    await route.continue();
+  });
+  await switcher.selectOption(other);
+  // The view stays (#/): the address differs in its query only.
+  await page.waitForURL((url) => url.searchParams.get('profile') === other);
+  await switcher.selectOption(profile);
+  await readyNode(node).waitFor({ timeout: 30_000 });
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  assert.equal(held, 1);
+  assert.equal(await page.title(), `${profile} · minilab dashboard`);
+  assert.equal(await switcher.inputValue(), profile);
+  await page.unroute('**/api/info');
+
   const deleted = await s.minilab(['delete', '-p', other], { timeoutMs: 120_000 });
   assert.equal(deleted.code, 0, deleted.stderr);
 });
