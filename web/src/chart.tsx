@@ -13,17 +13,19 @@ export function span(samples: UsageSample[], now: number): { from: number; to: n
 }
 
 export type Measure = 'cpu' | 'memory';
-const format = (measure: Measure, n: number) => (measure === 'cpu' ? cpu(n) : bytes(n));
-const NAMES: Record<Measure, string> = { cpu: 'CPU', memory: 'Memory' };
+/** An amount of CPU (cores) or memory (bytes), as a number or a Kubernetes quantity, in words. */
+export const formatMeasure = (measure: Measure, n: string | number) =>
+  measure === 'cpu' ? cpu(n) : bytes(n);
+export const MEASURE_NAMES: Record<Measure, string> = { cpu: 'CPU', memory: 'Memory' };
 
 /** What a chart shows, in words: its name for screen readers and its tooltip. */
 export function describe(what: string, measure: Measure, samples: UsageSample[], minutes: number): string {
   const values = samples.map((s) => s[measure]);
   const last = values.at(-1);
-  if (last === undefined) return `${NAMES[measure]} of ${what}: no readings yet`;
+  if (last === undefined) return `${MEASURE_NAMES[measure]} of ${what}: no readings yet`;
   return (
-    `${NAMES[measure]} of ${what} over the last ${minutes} min: now ${format(measure, last)}, ` +
-    `peak ${format(measure, Math.max(...values))} (${values.length} readings)`
+    `${MEASURE_NAMES[measure]} of ${what} over the last ${minutes} min: now ${formatMeasure(measure, last)}, ` +
+    `peak ${formatMeasure(measure, Math.max(...values))} (${values.length} readings)`
   );
 }
 

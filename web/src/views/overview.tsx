@@ -1,10 +1,11 @@
-import type { DashboardInfo, MetricsAnswer } from '../../../src/dashboard/model.js';
+import type { DashboardInfo, MetricsAnswer, NodeRow, NodeUsage } from '../../../src/dashboard/model.js';
+import type { UsageSample } from '../../../src/dashboard/series.js';
 import { Badge, Table } from '../components.js';
-import { age, bytes, cpu, percent } from '../format.js';
+import { age, percent } from '../format.js';
 import { podHref, yamlHref } from '../route.js';
 import { useNow, useStore } from '../store.js';
 import { NoUsageHint, useUsage } from '../usage.js';
-import { UsageChart } from '../chart.js';
+import { UsageChart, formatMeasure, type Measure } from '../chart.js';
 import { quantity } from '../../../src/dashboard/quantity.js';
 
 export function Overview(props: { info?: DashboardInfo }) {
@@ -92,38 +93,8 @@ export function Overview(props: { info?: DashboardInfo }) {
                 </td>
                 <td>{n.roles.join(', ') || '—'}</td>
                 <td>{n.kubeletVersion}</td>
-                <td>
-                  <span>
-                    {u ? `${cpu(u.cpu)} of ` : ''}
-                    {cpu(n.capacity.cpu)}
-                    {u ? percent(u.cpu, n.allocatable.cpu) : ''}
-                  </span>
-                  {h && (
-                    <UsageChart
-                      what={n.name}
-                      measure="cpu"
-                      samples={h}
-                      now={now}
-                      max={quantity(n.allocatable.cpu)}
-                    />
-                  )}
-                </td>
-                <td>
-                  <span>
-                    {u ? `${bytes(u.memory)} of ` : ''}
-                    {bytes(n.capacity.memory)}
-                    {u ? percent(u.memory, n.allocatable.memory) : ''}
-                  </span>
-                  {h && (
-                    <UsageChart
-                      what={n.name}
-                      measure="memory"
-                      samples={h}
-                      now={now}
-                      max={quantity(n.allocatable.memory)}
-                    />
-                  )}
-                </td>
+                <NodeUsageCell node={n} measure="cpu" usage={u} samples={h} now={now} />
+                <NodeUsageCell node={n} measure="memory" usage={u} samples={h} now={now} />
                 <td>
                   {pods.filter((p) => p.node === n.name && !['Succeeded', 'Failed'].includes(p.phase)).length}{' '}
                   / {n.capacity.pods}
@@ -163,5 +134,34 @@ export function Overview(props: { info?: DashboardInfo }) {
         />
       </section>
     </>
+  );
+}
+
+/** A node's capacity of one measure; with metrics, its use now (of what is allocatable) and over the last minutes. */
+function NodeUsageCell(props: {
+  node: NodeRow;
+  measure: Measure;
+  usage?: NodeUsage;
+  samples?: UsageSample[];
+  now: number;
+}) {
+  const { node, measure, usage: u } = props;
+  return (
+    <td>
+      <span>
+        {u ? `${formatMeasure(measure, u[measure])} of ` : ''}
+        {formatMeasure(measure, node.capacity[measure])}
+        {u ? percent(u[measure], node.allocatable[measure]) : ''}
+      </span>
+      {props.samples && (
+        <UsageChart
+          what={node.name}
+          measure={measure}
+          samples={props.samples}
+          now={props.now}
+          max={quantity(node.allocatable[measure])}
+        />
+      )}
+    </td>
   );
 }

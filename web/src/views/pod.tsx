@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { LogEvents, PodHistoryAnswer } from '../../../src/dashboard/model.js';
-import { UsageChart, span, type Measure } from '../chart.js';
+import { MEASURE_NAMES, UsageChart, span, type Measure } from '../chart.js';
 import { NoUsageHint, useUsage } from '../usage.js';
 import { Badge, EventsTable, Table, podTone } from '../components.js';
 import { age } from '../format.js';
@@ -56,7 +56,7 @@ function PodUsageCharts(props: { namespace: string; name: string; now: number; p
           {(['cpu', 'memory'] as Measure[]).map((measure) => (
             <figure key={measure}>
               <figcaption>
-                {measure === 'cpu' ? 'CPU' : 'Memory'}, last {span(samples, props.now).minutes} min
+                {MEASURE_NAMES[measure]}, last {span(samples, props.now).minutes} min
               </figcaption>
               <UsageChart
                 what={props.name}
