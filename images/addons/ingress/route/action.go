@@ -61,6 +61,9 @@ func ReplacePrefix(path, prefix, repl string) string {
 		return path
 	}
 	rest := path[len(p):]
+	if p == "" && rest == "/" {
+		rest = "" // the prefix "/" matched all of "/"
+	}
 	var out string
 	switch {
 	case rest == "" || rest == "/":
