@@ -1,11 +1,12 @@
 import { usageError } from '../errors.js';
+import { ingress } from './ingress.js';
 import { loadBalancer } from './loadbalancer.js';
 import { metricsServer } from './metrics-server.js';
 import { registry } from './registry.js';
 import type { Addon } from './types.js';
 
 /** Every add-on, in the order `addons list` shows them. */
-export const ADDONS: readonly Addon[] = [metricsServer, registry, loadBalancer];
+export const ADDONS: readonly Addon[] = [metricsServer, registry, loadBalancer, ingress];
 
 /** The add-ons of these names, each once; an unknown name is a usage error listing the known ones. */
 export function addonsNamed(names: string[]): Addon[] {

@@ -23,8 +23,8 @@ const recipeKey = () =>
 
 /** The versions the add-on recipe pins (read from its build script): what the image names carry. */
 export async function pinnedAddons(): Promise<AddonVersions> {
-  const v = await pinnedVersions(script, ['METRICS_SERVER']);
-  return { metricsServer: v.METRICS_SERVER };
+  const v = await pinnedVersions(script, ['METRICS_SERVER', 'INGRESS', 'GATEWAY_API']);
+  return { metricsServer: v.METRICS_SERVER, ingress: v.INGRESS, gatewayApi: v.GATEWAY_API };
 }
 
 /** Each add-on's image references by add-on name, as the recipe's pinned versions name them. */
@@ -53,6 +53,11 @@ async function ensureAddonBuild(
     });
   }
   return { key, dir };
+}
+
+/** The add-on build's directory (files beside the binaries: the Gateway API CRDs), built if absent. */
+export async function addonBuildDir(home: string, progress: (s: string) => void): Promise<string> {
+  return (await ensureAddonBuild(home, await recipeKey(), progress)).dir;
 }
 
 /** Users and groups as a distroless image has them: root, nobody, nonroot. */

@@ -7,6 +7,7 @@ import { serviceTarget } from '../kube/service.js';
 import {
   claimPorts,
   desiredStatus,
+  type AgentUser,
   serviceKey,
   servedByAgent,
   type PortClaim,
@@ -26,8 +27,9 @@ const mergePatch = () => k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.
 /**
  * The loadbalancer add-on's agent: a minilab process in the background on the host (one per
  * profile, recorded in its folder), which watches Services and serves each TCP port of every
- * Service of type LoadBalancer on the host's 127.0.0.1 at the same port, as long as the cluster
- * runs. Each connection goes to a ready pod of the Service, chosen at random, through the API
+ * Service of type LoadBalancer of the add-ons it serves (the loadbalancer add-on's: those naming
+ * no class; the ingress add-on's: its controller's) on the host's 127.0.0.1 at the same port, as
+ * long as the cluster runs. Each connection goes to a ready pod of the Service, chosen at random, through the API
  * server's port-forward (so it works the same on every driver: the API server's port is the one
  * thing every driver publishes), and the Service gets EXTERNAL-IP 127.0.0.1 (ipMode Proxy, so
  * kube-proxy takes no 127.0.0.1 traffic in the nodes). A port it cannot have (another program
@@ -54,6 +56,8 @@ export class LoadBalancerAgent {
   constructor(
     entry: KubeconfigEntry,
     private readonly log: (line: string) => void,
+    /** The add-ons whose Services it serves (by their loadBalancerClass). */
+    private readonly users: readonly AgentUser[] = ['loadbalancer'],
   ) {
     const clients = kubeClients(entry);
     this.config = clients.config;
@@ -133,7 +137,7 @@ export class LoadBalancerAgent {
 
   private async reconcile(): Promise<void> {
     const services = this.informer.list();
-    const claims = claimPorts(services);
+    const claims = claimPorts(services, this.users);
     const wanted = new Map(claims.filter((c) => !c.error).map((c) => [c.port, c.service]));
     for (const [port, l] of this.listeners) {
       if (wanted.get(port) !== l.service) {
@@ -171,7 +175,7 @@ export class LoadBalancerAgent {
     clearTimeout(this.retry);
     if (held) this.retry = setTimeout(() => this.schedule(), RETRY_BIND_MS);
     const withBinds = claims.map((c) => ({ ...c, ...(bindErrors.get(`${c.service}/${c.port}`) ?? {}) }));
-    for (const svc of services.filter(servedByAgent)) {
+    for (const svc of services.filter((x) => servedByAgent(x, this.users))) {
       const mine = withBinds.filter((c) => c.service === serviceKey(svc));
       await this.report(svc, mine);
       await this.writeStatus(svc, desiredStatus(mine));

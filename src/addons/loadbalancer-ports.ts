@@ -25,16 +25,29 @@ export interface PortClaim {
 /** The address the Services get, and how: proxied (kube-proxy must not take 127.0.0.1 in the nodes). */
 export const INGRESS_IP = '127.0.0.1';
 
-/** Whether the add-on serves this Service: type LoadBalancer, and no other implementation named. */
-export function servedByAgent(svc: k8s.V1Service): boolean {
-  return svc.spec?.type === 'LoadBalancer' && !svc.spec.loadBalancerClass;
+/**
+ * The add-ons the agent serves Services for, and the loadBalancerClass of those Services: the
+ * loadbalancer add-on's are every Service of type LoadBalancer that names no class, the ingress
+ * add-on's is its own controller's Service (so that disabling one leaves the other served).
+ */
+export const AGENT_CLASSES = { loadbalancer: '', ingress: 'minilab.io/ingress' } as const;
+export type AgentUser = keyof typeof AGENT_CLASSES;
+export const AGENT_USERS = Object.keys(AGENT_CLASSES) as AgentUser[];
+
+/** Whether the agent serving these add-ons serves this Service: type LoadBalancer, of their classes. */
+export function servedByAgent(svc: k8s.V1Service, users: readonly AgentUser[] = ['loadbalancer']): boolean {
+  const classes: string[] = users.map((u) => AGENT_CLASSES[u]);
+  return svc.spec?.type === 'LoadBalancer' && classes.includes(svc.spec.loadBalancerClass ?? '');
 }
 
 /** Every port claim of the Services, oldest Service first (a tie by name), in a stable order. */
-export function claimPorts(services: readonly k8s.V1Service[]): PortClaim[] {
+export function claimPorts(
+  services: readonly k8s.V1Service[],
+  users: readonly AgentUser[] = ['loadbalancer'],
+): PortClaim[] {
   const created = (s: k8s.V1Service) => new Date(s.metadata?.creationTimestamp ?? 0).getTime();
   const ordered = services
-    .filter(servedByAgent)
+    .filter((s) => servedByAgent(s, users))
     .sort((a, b) => created(a) - created(b) || serviceKey(a).localeCompare(serviceKey(b)));
   const owner = new Map<number, string>();
   const claims: PortClaim[] = [];

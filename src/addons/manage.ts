@@ -159,11 +159,13 @@ export async function applyAddons(
             {
               intervalMs: 500,
               onState: progress,
-              hint: `kubectl -n kube-system get pods,events shows why; minilab addons disable ${addon.name} removes it`,
+              hint: `kubectl -n ${addon.namespace ?? 'kube-system'} get pods,events shows why; minilab addons disable ${addon.name} removes it`,
             },
           ),
         );
       }
+      if (opts.wait && addon.working)
+        notes.push(...(await addon.working(ctx, { profile, nodes: running, entry })));
       // the first add-on's time includes the images' build, when there was one
       done.push({ name: addon.name, ms: performance.now() - mark, notes });
       mark = performance.now();

@@ -1,5 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
+import { addonDeployment, restrictedContext } from './objects.js';
 import { podTrouble } from './pods.js';
 import type { Addon } from './types.js';
 
@@ -83,62 +84,42 @@ export function metricsServerManifest(image: string): string {
         ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 'https', appProtocol: 'https' }],
       },
     },
-    {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: meta(NAME),
-      spec: {
-        selector: { matchLabels: LABELS },
-        strategy: { rollingUpdate: { maxUnavailable: 0 } },
-        template: {
-          metadata: { labels: LABELS },
-          spec: {
-            serviceAccountName: NAME,
-            priorityClassName: 'system-cluster-critical',
-            nodeSelector: { 'kubernetes.io/os': 'linux' },
-            volumes: [{ name: 'tmp-dir', emptyDir: {} }],
-            containers: [
-              {
-                name: NAME,
-                image,
-                imagePullPolicy: 'IfNotPresent',
-                args: [
-                  '--cert-dir=/tmp',
-                  '--secure-port=10250',
-                  '--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname',
-                  '--kubelet-use-node-status-port',
-                  '--metric-resolution=10s',
-                  // at most 90% of the resolution (10 s by default); a node's kubelet answers in ms
-                  '--kubelet-request-timeout=5s',
-                  '--kubelet-insecure-tls',
-                ],
-                resources: { requests: { cpu: '100m', memory: '200Mi' } },
-                ports: [{ name: 'https', containerPort: 10250, protocol: 'TCP' }],
-                readinessProbe: {
-                  httpGet: { path: '/readyz', port: 'https', scheme: 'HTTPS' },
-                  periodSeconds: 1,
-                  failureThreshold: 3,
-                },
-                livenessProbe: {
-                  httpGet: { path: '/livez', port: 'https', scheme: 'HTTPS' },
-                  periodSeconds: 10,
-                  failureThreshold: 3,
-                },
-                securityContext: {
-                  readOnlyRootFilesystem: true,
-                  runAsNonRoot: true,
-                  runAsUser: 1000,
-                  allowPrivilegeEscalation: false,
-                  seccompProfile: { type: 'RuntimeDefault' },
-                  capabilities: { drop: ['ALL'] },
-                },
-                volumeMounts: [{ name: 'tmp-dir', mountPath: '/tmp' }],
-              },
-            ],
+    addonDeployment(meta(NAME), LABELS, {
+      serviceAccountName: NAME,
+      priorityClassName: 'system-cluster-critical',
+      volumes: [{ name: 'tmp-dir', emptyDir: {} }],
+      containers: [
+        {
+          name: NAME,
+          image,
+          imagePullPolicy: 'IfNotPresent',
+          args: [
+            '--cert-dir=/tmp',
+            '--secure-port=10250',
+            '--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname',
+            '--kubelet-use-node-status-port',
+            '--metric-resolution=10s',
+            // at most 90% of the resolution (10 s by default); a node's kubelet answers in ms
+            '--kubelet-request-timeout=5s',
+            '--kubelet-insecure-tls',
+          ],
+          resources: { requests: { cpu: '100m', memory: '200Mi' } },
+          ports: [{ name: 'https', containerPort: 10250, protocol: 'TCP' }],
+          readinessProbe: {
+            httpGet: { path: '/readyz', port: 'https', scheme: 'HTTPS' },
+            periodSeconds: 1,
+            failureThreshold: 3,
           },
+          livenessProbe: {
+            httpGet: { path: '/livez', port: 'https', scheme: 'HTTPS' },
+            periodSeconds: 10,
+            failureThreshold: 3,
+          },
+          securityContext: restrictedContext(1000),
+          volumeMounts: [{ name: 'tmp-dir', mountPath: '/tmp' }],
         },
-      },
-    },
+      ],
+    }),
     {
       apiVersion: 'apiregistration.k8s.io/v1',
       kind: 'APIService',

@@ -7,6 +7,10 @@ import type { Node } from '../providers/types.js';
 /** What images/addons/build.sh reports (addons.json), beside the binaries it built. */
 export interface AddonVersions {
   metricsServer: string;
+  /** minilab's ingress controller (images/addons/ingress). */
+  ingress: string;
+  /** The Gateway API CRDs the ingress add-on applies. */
+  gatewayApi: string;
   goVersion?: string;
 }
 
@@ -54,11 +58,15 @@ export interface Addon {
   name: string;
   /** One line for `addons list`. */
   description: string;
+  /** Where its pods run (kube-system when not said): what a hint names. */
+  namespace?: string;
   /** The images loaded into the nodes (none for an add-on that runs beside the cluster). */
   images(versions: AddonVersions): AddonImage[];
   /** The objects enable applies (server-side) and disable deletes, given the images' references. */
   manifest?(images: string[]): string;
   /** Whether the add-on works (not only that its pods run), or what it still waits for. */
   ready?(config: k8s.KubeConfig, nodes: string[]): Promise<true | string>;
+  /** Once it works (its check passed): what the user should know that only then is known. */
+  working?(ctx: LifecycleContext, target: AddonTarget): Promise<string[]>;
   beside?: BesideCluster;
 }

@@ -1,9 +1,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { pinnedAddons } from '../../src/addons/images.js';
+import { ingressHostPorts } from '../../src/addons/ingress.js';
 import type { DockerEngine } from '../../src/providers/docker/engine.js';
 import { cleanupTestResources, connect, runId } from '../helpers/engine.js';
 import { createServer } from 'node:net';
@@ -247,6 +250,156 @@ test('loadbalancer: a port another program holds is an event on the Service and 
   assert.ok((await answering(takenPort, 1)).size === 1);
 });
 
+/** The ingress add-on's host ports (80/443 as root, as CI runs). */
+const ingressPorts = ingressHostPorts();
+
+/**
+ * GET PATH at the ingress's host port with this Host (and SNI, over HTTPS, verified against the
+ * profile's ingress CA): what `curl --resolve NAME:PORT:127.0.0.1` does.
+ */
+async function viaIngress(
+  scheme: 'http' | 'https',
+  host: string,
+  path: string,
+): Promise<{ status: number; body: string }> {
+  const ca =
+    scheme === 'https' ? await readFile(join(s.home, 'profiles', profile, 'ingress-ca.crt')) : undefined;
+  return new Promise((resolve, reject) => {
+    const opts = {
+      host: '127.0.0.1',
+      port: ingressPorts[scheme],
+      path,
+      headers: { host, connection: 'close' },
+      ...(ca ? { servername: host, ca } : {}),
+    };
+    const req = (scheme === 'https' ? httpsRequest : httpRequest)(opts, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const ingressManifestYaml = `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: app
+spec:
+  rules:
+    - host: app.example
+      http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend: { service: { name: ing-a, port: { number: 80 } } }
+          - path: /b
+            pathType: Prefix
+            backend: { service: { name: ing-b, port: { name: web } } }
+`;
+
+const gatewayManifestYaml = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: web
+spec:
+  gatewayClassName: minilab
+  listeners:
+    - { name: http, protocol: HTTP, port: 80 }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: gw
+spec:
+  parentRefs: [{ name: web }]
+  hostnames: [gw.example]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /b } }]
+      backendRefs: [{ name: ing-b, port: 80 }]
+    - backendRefs: [{ name: ing-a, port: 80 }]
+`;
+
+/** kubectl apply -f - of a manifest, through `minilab kubectl`. */
+async function applyYaml(yaml: string, dir: string, name: string): Promise<void> {
+  const file = join(dir, name);
+  await writeFile(file, yaml);
+  await kubectl('apply', '-f', file);
+}
+
+test('ingress: enable answers on the host; an Ingress with host rules answers over HTTP and HTTPS (the CA verifies), its ADDRESS 127.0.0.1', async () => {
+  const on = await s.minilab(['addons', 'enable', '-p', profile, 'ingress'], { timeoutMs: 20 * 60_000 });
+  assert.equal(on.code, 0, on.stderr);
+  assert.match(on.stdout, /Ingress rules and HTTPRoutes answer at http:\/\/127\.0\.0\.1/);
+  assert.deepEqual(await storedAddons(), ['metrics-server', 'registry', 'loadbalancer', 'ingress']);
+  const state = (await listed()).find((a) => a.name === 'ingress');
+  assert.equal(state?.enabled, true);
+  assert.match(state?.status ?? '', /^http:\/\/127\.0\.0\.1/);
+  // the controller's image is minimal and runs as nonroot
+  const { ingress: version } = await pinnedAddons();
+  const image = await engine.client.docker.getImage(`minilab/ingress-controller:${version}`).inspect();
+  assert.deepEqual(image.Config.Entrypoint, ['/ingress-controller']);
+  assert.equal(image.Config.User, '65532');
+
+  await kubectl('expose', 'deployment', 'lb-echo', '--name=ing-a', '--port=80', '--target-port=8080');
+  await kubectl('create', 'deployment', 'ing-b', `--image=127.0.0.1:${registryPort}/echo:v1`);
+  await kubectl('expose', 'deployment', 'ing-b', '--port=80', '--target-port=8080');
+  await kubectl(
+    'patch',
+    'service',
+    'ing-b',
+    '--type=json',
+    '-p',
+    '[{"op":"add","path":"/spec/ports/0/name","value":"web"}]',
+  );
+  await kubectl('rollout', 'status', 'deployment/ing-b', '--timeout=120s');
+  await applyYaml(ingressManifestYaml, s.dir, 'ingress.yaml');
+
+  const root = await waitFor('the Ingress to route app.example', 60_000, async () => {
+    const r = await viaIngress('http', 'app.example', '/');
+    return r.status === 200 ? r : undefined;
+  });
+  assert.match(root.body, /^hello from lb-echo-/);
+  const b = await viaIngress('http', 'app.example', '/b/anything');
+  assert.equal(b.status, 200);
+  assert.match(b.body, /^hello from ing-b-/, 'the longer prefix wins, the port named');
+  // element-wise prefix: /bx is not under /b
+  assert.match((await viaIngress('http', 'app.example', '/bx')).body, /^hello from lb-echo-/);
+  assert.equal((await viaIngress('http', 'other.example', '/')).status, 404, 'no rule for the host');
+  const tls = await viaIngress('https', 'app.example', '/b');
+  assert.equal(tls.status, 200);
+  assert.match(tls.body, /^hello from ing-b-/);
+  const address = await waitFor('the Ingress ADDRESS', 30_000, async () => {
+    const out = await kubectl('get', 'ingress', 'app', '-o', 'jsonpath={.status.loadBalancer.ingress[0].ip}');
+    return out.trim() || undefined;
+  });
+  assert.equal(address, '127.0.0.1');
+});
+
+test('ingress: a Gateway of class minilab and an HTTPRoute answer from the host; both report their status', async () => {
+  await applyYaml(gatewayManifestYaml, s.dir, 'gateway.yaml');
+  const routed = await waitFor('the HTTPRoute to route gw.example', 60_000, async () => {
+    const r = await viaIngress('http', 'gw.example', '/b');
+    return r.status === 200 ? r : undefined;
+  });
+  assert.match(routed.body, /^hello from ing-b-/);
+  assert.match((await viaIngress('http', 'gw.example', '/')).body, /^hello from lb-echo-/);
+  const condition = async (kind: string, name: string, path: string, type: string) =>
+    (await kubectl('get', kind, name, '-o', `jsonpath={${path}[?(@.type=="${type}")].status}`)).trim();
+  await waitFor('the Gateway to be programmed', 30_000, async () =>
+    (await condition('gateway', 'web', '.status.conditions', 'Programmed')) === 'True' ? true : undefined,
+  );
+  assert.equal(await condition('gateway', 'web', '.status.conditions', 'Accepted'), 'True');
+  assert.equal(
+    (await kubectl('get', 'gateway', 'web', '-o', 'jsonpath={.status.addresses[0].value}')).trim(),
+    '127.0.0.1',
+  );
+  assert.equal(await condition('httproute', 'gw', '.status.parents[0].conditions', 'Accepted'), 'True');
+  assert.equal(await condition('httproute', 'gw', '.status.parents[0].conditions', 'ResolvedRefs'), 'True');
+});
+
 test('enable on a stopped cluster is refused (exit 3, nothing changed); start brings the add-on back working', async () => {
   const agent = join(s.home, 'profiles', profile, 'loadbalancer.json');
   const { pid } = JSON.parse(await readFile(agent, 'utf8')) as { pid: number };
@@ -265,7 +418,7 @@ test('enable on a stopped cluster is refused (exit 3, nothing changed); start br
   assert.equal(refused.code, 3, refused.stderr);
   assert.match(refused.stderr, /is stopped/);
   assert.match(refused.stderr, /hint: start it with: minilab start/);
-  assert.deepEqual(await storedAddons(), ['metrics-server', 'registry', 'loadbalancer']);
+  assert.deepEqual(await storedAddons(), ['metrics-server', 'registry', 'loadbalancer', 'ingress']);
   const start = await s.minilab(['start', '-p', profile], { timeoutMs: 5 * 60_000 });
   assert.equal(start.code, 0, start.stderr);
   assert.match(start.stderr, /Waiting for metrics-server to work/);
@@ -274,17 +427,22 @@ test('enable on a stopped cluster is refused (exit 3, nothing changed); start br
   // the registry kept its port and what was pushed; the nodes still pull from it
   assert.deepEqual(await registryTags('echo'), ['v1']);
   await runFromRegistry('after-restart', `127.0.0.1:${registryPort}/echo:v1`);
-  // the load balancer serves again, on the same port
+  // the load balancer serves again, on the same port, and so does the ingress
   await waitFor('the LoadBalancer Service to answer after the restart', 60_000, async () =>
     (await answering(lbPort, 1)).size === 1 ? true : undefined,
   );
+  const routed = await waitFor('the Ingress to answer after the restart', 60_000, async () => {
+    const r = await viaIngress('https', 'app.example', '/b').catch(() => undefined);
+    return r?.status === 200 ? r : undefined;
+  });
+  assert.match(routed.body, /^hello from ing-b-/);
 });
 
 test('disable removes every object enable made and forgets it; again is a no-op that says so; enable brings it back', async () => {
   const off = await s.minilab(['addons', 'disable', '-p', profile, 'metrics-server', '-o', 'json']);
   assert.equal(off.code, 0, off.stderr);
   assert.deepEqual(JSON.parse(off.stdout), { profile, disabled: ['metrics-server'], notEnabled: [] });
-  assert.deepEqual(await storedAddons(), ['registry', 'loadbalancer']);
+  assert.deepEqual(await storedAddons(), ['registry', 'loadbalancer', 'ingress']);
   const { config, core, apps } = kubeClients(s.kubeconfig, profile);
   const gone = async (what: string, read: () => Promise<unknown>) => {
     await assert.rejects(read, (err: { code?: number }) => err.code === 404, `${what} is removed`);
@@ -315,14 +473,14 @@ test('disable removes every object enable made and forgets it; again is a no-op 
   const enabled = JSON.parse(on.stdout) as { enabled: { name: string; ms: number }[] };
   assert.equal(enabled.enabled[0]?.name, 'metrics-server');
   await assertTopAnswers();
-  assert.deepEqual(await storedAddons(), ['metrics-server', 'registry', 'loadbalancer']);
+  assert.deepEqual(await storedAddons(), ['metrics-server', 'registry', 'loadbalancer', 'ingress']);
 });
 
 test("registry: disable removes its container, its storage and the nodes' configuration; enable makes a new one", async () => {
   const off = await s.minilab(['addons', 'disable', '-p', profile, 'registry', '-o', 'json']);
   assert.equal(off.code, 0, off.stderr);
   assert.deepEqual(JSON.parse(off.stdout), { profile, disabled: ['registry'], notEnabled: [] });
-  assert.deepEqual(await storedAddons(), ['metrics-server', 'loadbalancer']);
+  assert.deepEqual(await storedAddons(), ['metrics-server', 'loadbalancer', 'ingress']);
   const docker = engine.client.docker;
   await assert.rejects(docker.getContainer(registryContainer).inspect(), /no such container/i);
   await assert.rejects(docker.getVolume(`${registryContainer}-data`).inspect(), /no such volume/i);
@@ -341,7 +499,35 @@ test("registry: disable removes its container, its storage and the nodes' config
   assert.ok(printed, on.stdout);
   registryPort = Number(printed[1]);
   assert.deepEqual(await registryTags('echo'), [], 'a new registry starts empty');
+  assert.deepEqual(await storedAddons(), ['metrics-server', 'registry', 'loadbalancer', 'ingress']);
+});
+
+test('ingress: disable removes the controller, its classes, the Gateway API CRDs and its CA, closes 80/443; LoadBalancer Services stay served', async () => {
+  const off = await s.minilab(['addons', 'disable', '-p', profile, 'ingress', '-o', 'json']);
+  assert.equal(off.code, 0, off.stderr);
+  assert.deepEqual(JSON.parse(off.stdout), { profile, disabled: ['ingress'], notEnabled: [] });
   assert.deepEqual(await storedAddons(), ['metrics-server', 'registry', 'loadbalancer']);
+  const { config, core } = kubeClients(s.kubeconfig, profile);
+  await assert.rejects(
+    core.readNamespace({ name: 'ingress-minilab' }),
+    (e: { code?: number }) => e.code === 404,
+  );
+  await assert.rejects(
+    config.makeApiClient(k8s.NetworkingV1Api).readIngressClass({ name: 'minilab' }),
+    (e: { code?: number }) => e.code === 404,
+  );
+  await assert.rejects(
+    config
+      .makeApiClient(k8s.ApiextensionsV1Api)
+      .readCustomResourceDefinition({ name: 'httproutes.gateway.networking.k8s.io' }),
+    (e: { code?: number }) => e.code === 404,
+  );
+  await assert.rejects(readFile(join(s.home, 'profiles', profile, 'ingress-ca.crt')), /ENOENT/);
+  await assert.rejects(viaIngress('http', 'app.example', '/'), 'nothing listens on the ingress port');
+  // the agent serves the loadbalancer add-on's Services alone now
+  assert.equal((await answering(lbPort, 1)).size, 1);
+  const again = await s.minilab(['addons', 'disable', '-p', profile, 'ingress']);
+  assert.match(again.stdout, /ingress was not enabled in cluster ".*": nothing to do/);
 });
 
 test('loadbalancer: disable ends the agent, closes its ports and takes EXTERNAL-IP back', async () => {

@@ -16,6 +16,7 @@ import { stop } from '../../src/lifecycle/stop.js';
 import { sampleEntry } from '../helpers/kubeconfig.js';
 import { startRequest, withFixture } from '../helpers/lifecycle-fixture.js';
 import { metricsServerManifest } from '../../src/addons/metrics-server.js';
+import { ingressHostPorts, ingressManifest, labelledCrds } from '../../src/addons/ingress.js';
 import { MinilabError } from '../../src/errors.js';
 import { Labels } from '../../src/labels.js';
 import { ProfileStore } from '../../src/profile/store.js';
@@ -284,4 +285,139 @@ test('loadbalancer: each TCP port of a LoadBalancer Service is claimed on 127.0.
   assert.deepEqual(desiredStatus(claims.filter((c) => c.service === 'default/dns')), {});
   assert.equal(writtenByAgent(desiredStatus(claims.filter((c) => c.service === 'default/older'))), true);
   assert.equal(writtenByAgent({ ingress: [{ ip: '192.0.2.10' }] }), false);
+});
+
+test("loadbalancer: the agent serves the ingress add-on's class only for ingress, and no class only for loadbalancer", () => {
+  const services = [
+    lbService('app', '2026-12-05T09:00:00Z', [{ port: 8080 }]),
+    lbService('controller', '2026-12-05T09:00:00Z', [{ port: 80 }], {
+      loadBalancerClass: 'minilab.io/ingress',
+    }),
+  ];
+  const served = (users: ('loadbalancer' | 'ingress')[]) =>
+    claimPorts(services, users).map((c) => `${c.service}:${c.port}`);
+  assert.deepEqual(served(['loadbalancer']), ['default/app:8080']);
+  assert.deepEqual(served(['ingress']), ['default/controller:80']);
+  assert.deepEqual(served(['loadbalancer', 'ingress']), ['default/app:8080', 'default/controller:80']);
+});
+
+test("ingress: the manifest's Service is the agent's ingress class on 80/443 or 8080/8443; classes, RBAC and probes fit", () => {
+  const docs = docsOf(ingressManifest('minilab/ingress-controller:v0.1.0', { http: 80, https: 443 }));
+  const of = (kind: string) => docs.filter((d) => d.kind === kind);
+  const service = of('Service')[0];
+  assert.equal(service?.spec?.type, 'LoadBalancer');
+  assert.equal(service?.spec?.loadBalancerClass, 'minilab.io/ingress');
+  assert.deepEqual(
+    (service?.spec?.ports as { port: number; targetPort: string }[]).map((p) => [p.port, p.targetPort]),
+    [
+      [80, 'http'],
+      [443, 'https'],
+    ],
+  );
+  const deployment = of('Deployment')[0] as unknown as {
+    spec: {
+      selector: { matchLabels: Record<string, string> };
+      template: {
+        metadata: { labels: Record<string, string> };
+        spec: {
+          serviceAccountName: string;
+          containers: { image: string; args: string[]; ports: { name: string; containerPort: number }[] }[];
+        };
+      };
+    };
+  };
+  const pod = deployment.spec.template;
+  assert.deepEqual(service?.spec?.selector, deployment.spec.selector.matchLabels);
+  assert.deepEqual(pod.metadata.labels, deployment.spec.selector.matchLabels);
+  const container = pod.spec.containers[0];
+  assert.equal(container?.image, 'minilab/ingress-controller:v0.1.0');
+  // the Service's target ports are the container's, which are the ports the controller is told
+  for (const name of ['http', 'https', 'health']) {
+    const port = container?.ports.find((p) => p.name === name)?.containerPort;
+    assert.ok(container?.args.includes(`--${name}-port=${port}`), `${name} port ${port} in the args`);
+  }
+  assert.ok(container?.args.includes('--publish-service=ingress-minilab/ingress-minilab'));
+  assert.equal(of('ServiceAccount')[0]?.metadata.name, pod.spec.serviceAccountName);
+  const ingressClass = of('IngressClass')[0];
+  assert.equal(ingressClass?.metadata.name, 'minilab');
+  assert.ok(container?.args.includes(`--controller=${String(ingressClass?.spec?.controller)}`));
+  const gatewayClass = of('GatewayClass')[0];
+  assert.ok(container?.args.includes(`--gateway-controller=${String(gatewayClass?.spec?.controllerName)}`));
+  const rules = (of('ClusterRole')[0]?.rules ?? []) as { resources: string[]; verbs: string[] }[];
+  for (const r of ['ingresses/status', 'gateways/status', 'httproutes/status', 'gatewayclasses/status'])
+    assert.ok(
+      rules.some((rule) => rule.resources.includes(r) && rule.verbs.includes('update')),
+      r,
+    );
+  // every namespaced object is in the controller's namespace
+  for (const d of docs.filter((x) => x.metadata.namespace))
+    assert.equal(d.metadata.namespace, 'ingress-minilab');
+
+  const high = docsOf(ingressManifest('x', { http: 8080, https: 8443 })).find((d) => d.kind === 'Service');
+  assert.deepEqual(
+    (high?.spec?.ports as { port: number }[]).map((p) => p.port),
+    [8080, 8443],
+  );
+});
+
+test('ingress: host ports 80/443 for root, a Mac, or where unprivileged ports start at 80 or lower; else 8080/8443', () => {
+  const low = { http: 80, https: 443 };
+  const high = { http: 8080, https: 8443 };
+  assert.deepEqual(
+    ingressHostPorts('linux', 0, () => 1024),
+    low,
+  );
+  assert.deepEqual(
+    ingressHostPorts('darwin', 501, () => 1024),
+    low,
+  );
+  assert.deepEqual(
+    ingressHostPorts('linux', 1000, () => 1024),
+    high,
+  );
+  assert.deepEqual(
+    ingressHostPorts('linux', 1000, () => 80),
+    low,
+  );
+  assert.deepEqual(
+    ingressHostPorts('linux', 1000, () => {
+      throw new Error('ENOENT');
+    }),
+    high,
+  );
+});
+
+test("ingress: the Gateway API CRDs are labelled as the add-on's (how disable finds them), other documents dropped", () => {
+  const yaml = `# a comment
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gateways.gateway.networking.k8s.io
+  annotations:
+    gateway.networking.k8s.io/bundle-version: v1.6.3
+spec:
+  group: gateway.networking.k8s.io
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: not-a-crd
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: httproutes.gateway.networking.k8s.io
+  labels:
+    a: b
+`;
+  const docs = labelledCrds(yaml);
+  assert.deepEqual(
+    docs.map((d) => d.metadata?.name),
+    ['gateways.gateway.networking.k8s.io', 'httproutes.gateway.networking.k8s.io'],
+  );
+  assert.deepEqual(
+    docs.map((d) => d.metadata?.labels),
+    [{ 'minilab.io/addon': 'ingress' }, { a: 'b', 'minilab.io/addon': 'ingress' }],
+  );
+  assert.equal(docs[0]?.metadata?.annotations?.['gateway.networking.k8s.io/bundle-version'], 'v1.6.3');
 });

@@ -3,6 +3,7 @@ import type { Context } from '../context.js';
 import { describeEnabled, disableAddons, enableAddons, listAddons } from '../../addons/manage.js';
 import { ADDONS, addonsNamed } from '../../addons/catalog.js';
 import { runLoadBalancerAgent } from '../../addons/loadbalancer.js';
+import { AGENT_USERS, type AgentUser } from '../../addons/loadbalancer-ports.js';
 import { credentials, runningControlPlane } from '../../lifecycle/nodes.js';
 import { outputOption, profileOf, type OutputFormat } from '../options.js';
 import { table } from '../output.js';
@@ -66,14 +67,16 @@ export function registerAddons(program: Command, ctx: Context): void {
   addons
     .command('loadbalancer-agent', { hidden: true })
     .description("internal: the loadbalancer add-on's agent, run in the background by enable and start")
-    .action(async (_opts: object, cmd: Command) => {
+    .option('--for <add-ons>', 'the add-ons whose Services it serves (loadbalancer, ingress)', 'loadbalancer')
+    .action(async (opts: { for: string }, cmd: Command) => {
+      const users = opts.for.split(',').filter((u): u is AgentUser => (AGENT_USERS as string[]).includes(u));
       const profile = profileOf(cmd, ctx.env);
       const lifecycle = await ctx.lifecycle(profile);
       const entry = await credentials(
         lifecycle.provider,
         await runningControlPlane(lifecycle.provider, profile),
       );
-      await runLoadBalancerAgent(entry, ctx.profiles.dir(profile));
+      await runLoadBalancerAgent(entry, ctx.profiles.dir(profile), users);
       // nothing it opened may keep a stopped agent alive (a watch reconnecting, a socket closing)
       process.exit(0);
     });

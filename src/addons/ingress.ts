@@ -1,0 +1,368 @@
+import { readFileSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type * as k8s from '@kubernetes/client-node';
+import { parseAllDocuments, stringify } from 'yaml';
+import type { KubeconfigEntry } from '../kube/kubeconfig.js';
+import { waitUntil } from '../kube/wait.js';
+import type { LifecycleContext } from '../lifecycle/types.js';
+import { writePrivateFile } from '../private-files.js';
+import { addonBuildDir } from './images.js';
+import { loadBalancerAgent, syncAgent } from './loadbalancer.js';
+import { AGENT_CLASSES } from './loadbalancer-ports.js';
+import { addonDeployment, restrictedContext } from './objects.js';
+import { podTrouble } from './pods.js';
+import type { Addon } from './types.js';
+
+/**
+ * The ingress add-on: minilab's ingress controller (images/addons/ingress, Go's reverse proxy on
+ * client-go's informers; none of the ingress controllers that build from Go alone is served by the
+ * module proxy here) for the Ingress API and the Gateway API (its standard channel's CRDs, from
+ * the sigs.k8s.io/gateway-api module), reached from the host at http://127.0.0.1 and
+ * https://127.0.0.1. The controller's Service is of type LoadBalancer with a class of its own, which
+ * the loadbalancer add-on's agent serves on the host's loopback (the one way to open a host port
+ * while the cluster runs: see loadbalancer.ts) whether or not that add-on is enabled. HTTPS is
+ * served with the certificates Ingresses and Gateways name, and for any other name with one the
+ * controller issues from a CA of its own (kept in a Secret), which minilab writes to the profile's
+ * folder for `curl --cacert`.
+ */
+const NAME = 'ingress';
+const NS = 'ingress-minilab';
+const APP = 'ingress-minilab';
+const LABELS = { 'app.kubernetes.io/name': APP, 'app.kubernetes.io/part-of': 'minilab' };
+/** The IngressClass and GatewayClass it serves (the IngressClass is the cluster's default). */
+export const INGRESS_CLASS = 'minilab';
+const CONTROLLER = 'minilab.io/ingress-controller';
+const GATEWAY_CONTROLLER = 'minilab.io/gateway-controller';
+const CA_SECRET = 'ingress-minilab-ca';
+/** In the profile's folder: the CA of the certificates the controller issues. */
+export const CA_FILE = 'ingress-ca.crt';
+/** In the add-on build: the Gateway API's standard channel CRDs. */
+const CRD_FILE = 'gateway-api-standard.yaml';
+/** On the Gateway API CRDs the add-on applied: how disable finds them. */
+const CRD_LABEL = 'minilab.io/addon';
+const GATEWAY_GROUP = 'gateway.networking.k8s.io';
+/** The ports the controller serves in its pod (it runs as a user that may not bind below 1024). */
+const POD_PORTS = { http: 8080, https: 8443, health: 10254 };
+
+/**
+ * The host's ports: 80 and 443 where this user may listen on them (root, a system that allows it,
+ * a Mac), else 8080 and 8443. Gateway listeners on ports 80 and 443 answer there.
+ */
+export function ingressHostPorts(
+  platform = process.platform,
+  uid = process.getuid?.(),
+  unprivilegedStart = () => Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8')),
+): { http: number; https: number } {
+  let low = platform !== 'linux' || uid === 0;
+  if (!low) {
+    try {
+      low = unprivilegedStart() <= 80;
+    } catch {
+      // no such setting: below 1024 is root's
+    }
+  }
+  return low ? { http: 80, https: 443 } : { http: 8080, https: 8443 };
+}
+
+/** The address a port is reached at, as users type it (no :80 or :443). */
+const hostUrl = (scheme: 'http' | 'https', port: number) =>
+  `${scheme}://127.0.0.1${port === (scheme === 'http' ? 80 : 443) ? '' : `:${port}`}`;
+
+/** The controller's objects: its RBAC, Deployment and Service, the IngressClass and the GatewayClass. */
+export function ingressManifest(image: string, ports = ingressHostPorts()): string {
+  const meta = (name: string, namespaced = true) => ({
+    name,
+    ...(namespaced ? { namespace: NS } : {}),
+    labels: LABELS,
+  });
+  const rbac = 'rbac.authorization.k8s.io';
+  const subjects = [{ kind: 'ServiceAccount', name: APP, namespace: NS }];
+  const read = ['get', 'list', 'watch'];
+  const docs: object[] = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: LABELS } },
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(APP) },
+    {
+      apiVersion: `${rbac}/v1`,
+      kind: 'ClusterRole',
+      metadata: meta(APP, false),
+      rules: [
+        { apiGroups: [''], resources: ['services', 'secrets', 'namespaces'], verbs: read },
+        { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: read },
+        { apiGroups: ['networking.k8s.io'], resources: ['ingresses', 'ingressclasses'], verbs: read },
+        { apiGroups: ['networking.k8s.io'], resources: ['ingresses/status'], verbs: ['update', 'patch'] },
+        {
+          apiGroups: [GATEWAY_GROUP],
+          resources: ['gatewayclasses', 'gateways', 'httproutes', 'referencegrants'],
+          verbs: read,
+        },
+        {
+          apiGroups: [GATEWAY_GROUP],
+          resources: ['gatewayclasses/status', 'gateways/status', 'httproutes/status'],
+          verbs: ['update', 'patch'],
+        },
+        { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+      ],
+    },
+    {
+      apiVersion: `${rbac}/v1`,
+      kind: 'ClusterRoleBinding',
+      metadata: meta(APP, false),
+      roleRef: { apiGroup: rbac, kind: 'ClusterRole', name: APP },
+      subjects,
+    },
+    {
+      // its CA is a Secret it makes in its own namespace
+      apiVersion: `${rbac}/v1`,
+      kind: 'Role',
+      metadata: meta(APP),
+      rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['create', 'get', 'update'] }],
+    },
+    {
+      apiVersion: `${rbac}/v1`,
+      kind: 'RoleBinding',
+      metadata: meta(APP),
+      roleRef: { apiGroup: rbac, kind: 'Role', name: APP },
+      subjects,
+    },
+    addonDeployment(meta(APP), LABELS, {
+      serviceAccountName: APP,
+      containers: [
+        {
+          name: 'controller',
+          image,
+          imagePullPolicy: 'IfNotPresent',
+          args: [
+            `--http-port=${POD_PORTS.http}`,
+            `--https-port=${POD_PORTS.https}`,
+            `--health-port=${POD_PORTS.health}`,
+            `--controller=${CONTROLLER}`,
+            `--gateway-controller=${GATEWAY_CONTROLLER}`,
+            `--ca-secret=${CA_SECRET}`,
+            `--publish-service=${NS}/${APP}`,
+            '--gateway-http-port=80',
+            '--gateway-https-port=443',
+          ],
+          env: [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
+          ports: [
+            { name: 'http', containerPort: POD_PORTS.http, protocol: 'TCP' },
+            { name: 'https', containerPort: POD_PORTS.https, protocol: 'TCP' },
+            { name: 'health', containerPort: POD_PORTS.health, protocol: 'TCP' },
+          ],
+          readinessProbe: {
+            httpGet: { path: '/readyz', port: 'health' },
+            periodSeconds: 1,
+            failureThreshold: 3,
+          },
+          livenessProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 10 },
+          resources: { requests: { cpu: '50m', memory: '32Mi' } },
+          securityContext: restrictedContext(65532),
+        },
+      ],
+    }),
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(APP),
+      spec: {
+        type: 'LoadBalancer',
+        loadBalancerClass: AGENT_CLASSES.ingress,
+        allocateLoadBalancerNodePorts: false,
+        selector: LABELS,
+        ports: [
+          { name: 'http', port: ports.http, targetPort: 'http', protocol: 'TCP', appProtocol: 'http' },
+          { name: 'https', port: ports.https, targetPort: 'https', protocol: 'TCP', appProtocol: 'https' },
+        ],
+      },
+    },
+    {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'IngressClass',
+      metadata: {
+        ...meta(INGRESS_CLASS, false),
+        annotations: { 'ingressclass.kubernetes.io/is-default-class': 'true' },
+      },
+      spec: { controller: CONTROLLER },
+    },
+    {
+      apiVersion: `${GATEWAY_GROUP}/v1`,
+      kind: 'GatewayClass',
+      metadata: meta(INGRESS_CLASS, false),
+      spec: { controllerName: GATEWAY_CONTROLLER, description: "minilab's ingress controller" },
+    },
+  ];
+  return docs.map((d) => stringify(d)).join('---\n');
+}
+
+/** The Gateway API CRDs as the module has them, each labelled as this add-on's. */
+export function labelledCrds(yaml: string): k8s.V1CustomResourceDefinition[] {
+  const docs = parseAllDocuments(yaml)
+    .map((d) => d.toJS() as k8s.V1CustomResourceDefinition | null)
+    .filter((d): d is k8s.V1CustomResourceDefinition => d?.kind === 'CustomResourceDefinition');
+  for (const d of docs) {
+    d.metadata = { ...d.metadata, labels: { ...d.metadata?.labels, [CRD_LABEL]: NAME } };
+  }
+  return docs;
+}
+
+/** Applies the Gateway API CRDs and waits until the API server serves them. */
+async function applyCrds(ctx: LifecycleContext, entry: KubeconfigEntry): Promise<void> {
+  await ctx.reporter.step('Gateway API CRDs', async (progress) => {
+    const dir = await addonBuildDir(ctx.home, progress);
+    const crds = labelledCrds(await readFile(join(dir, CRD_FILE), 'utf8'));
+    // CRDs the user installed (not labelled as the add-on's) are theirs: used, never replaced
+    const theirs = await ctx.kube.withConfig(entry, async (config) => {
+      const k = await import('@kubernetes/client-node');
+      const listed = await config.makeApiClient(k.ApiextensionsV1Api).listCustomResourceDefinition();
+      return new Set(
+        listed.items
+          .filter((c) => c.spec.group === GATEWAY_GROUP && c.metadata?.labels?.[CRD_LABEL] !== NAME)
+          .map((c) => c.metadata?.name ?? ''),
+      );
+    });
+    const ours = crds.filter((d) => !theirs.has(d.metadata?.name ?? ''));
+    if (theirs.size > 0) progress(`keeping the cluster's own ${[...theirs].join(', ')}`);
+    await ctx.kube.apply(entry, ours.map((d) => stringify(d)).join('---\n'));
+    await waitUntil(
+      'the Gateway API CRDs to be served',
+      60_000,
+      () =>
+        ctx.kube.withConfig(entry, async (config) => {
+          const k = await import('@kubernetes/client-node');
+          const api = config.makeApiClient(k.ApiextensionsV1Api);
+          for (const name of crds.map((d) => d.metadata?.name ?? '')) {
+            const crd = await api.readCustomResourceDefinition({ name });
+            const established = crd.status?.conditions?.find((c) => c.type === 'Established');
+            if (established?.status !== 'True') return `${name} is not established yet`;
+          }
+          return true;
+        }),
+      { intervalMs: 200 },
+    );
+  });
+}
+
+/** Deletes the CRDs this add-on applied (and with them every Gateway and route); how many. */
+async function removeCrds(ctx: LifecycleContext, entry: KubeconfigEntry): Promise<number> {
+  return ctx.kube.withConfig(entry, async (config) => {
+    const k = await import('@kubernetes/client-node');
+    const api = config.makeApiClient(k.ApiextensionsV1Api);
+    const crds = await api.listCustomResourceDefinition({ labelSelector: `${CRD_LABEL}=${NAME}` });
+    for (const crd of crds.items) {
+      await api.deleteCustomResourceDefinition({ name: crd.metadata?.name ?? '' }).catch((err: unknown) => {
+        if ((err as { code?: number }).code !== 404) throw err;
+      });
+    }
+    return crds.items.length;
+  });
+}
+
+/**
+ * Working means a user's request gets through: the controller is ready (it has read everything
+ * and built its table), the GatewayClass is accepted, its Service has 127.0.0.1 on both ports, and
+ * the host's port answers through the agent.
+ */
+async function ingressReady(config: k8s.KubeConfig): Promise<true | string> {
+  const k = await import('@kubernetes/client-node');
+  const deployment = await config
+    .makeApiClient(k.AppsV1Api)
+    .readNamespacedDeployment({ name: APP, namespace: NS });
+  if ((deployment.status?.readyReplicas ?? 0) < 1) {
+    const trouble = await podTrouble(config, NS, `app.kubernetes.io/name=${APP}`);
+    return `the controller is not ready yet${trouble ? `: ${trouble}` : ''}`;
+  }
+  const gatewayClass = (await config.makeApiClient(k.CustomObjectsApi).getClusterCustomObject({
+    group: GATEWAY_GROUP,
+    version: 'v1',
+    plural: 'gatewayclasses',
+    name: INGRESS_CLASS,
+  })) as { status?: { conditions?: k8s.V1Condition[] } };
+  if (gatewayClass.status?.conditions?.find((c) => c.type === 'Accepted')?.status !== 'True') {
+    return `GatewayClass ${INGRESS_CLASS} is not accepted yet`;
+  }
+  const service = await config.makeApiClient(k.CoreV1Api).readNamespacedService({ name: APP, namespace: NS });
+  const address = service.status?.loadBalancer?.ingress?.[0];
+  if (!address) return `the Service ${NS}/${APP} has no address yet (the load balancer agent gives it one)`;
+  const failed = (address.ports ?? []).filter((p) => p.error);
+  if (failed.length > 0) {
+    const ports = failed.map((p) => `${p.port}: ${p.error ?? ''}`).join(', ');
+    return `host port(s) not served (${ports}; kubectl -n ${NS} get events says why)`;
+  }
+  const { http } = ingressHostPorts();
+  try {
+    await fetch(`http://127.0.0.1:${http}/`, { signal: AbortSignal.timeout(5000) });
+  } catch (err) {
+    return `${hostUrl('http', http)} does not answer yet (${(err as Error).message})`;
+  }
+  return true;
+}
+
+export const ingress: Addon = {
+  name: NAME,
+  description: 'Ingress and Gateway API (HTTPRoute) on http://127.0.0.1 and https://127.0.0.1',
+  namespace: NS,
+  images: (versions) => [
+    {
+      ref: `minilab/ingress-controller:${versions.ingress}`,
+      binaries: [{ name: 'ingress-controller', path: '/ingress-controller' }],
+      config: { entrypoint: ['/ingress-controller'], user: '65532' },
+    },
+  ],
+  manifest: ([image]) => ingressManifest(image ?? ''),
+  ready: ingressReady,
+  async working(ctx, { profile, entry }) {
+    const ca = await ctx.kube.withConfig(entry, async (config) => {
+      const k = await import('@kubernetes/client-node');
+      const secret = await config
+        .makeApiClient(k.CoreV1Api)
+        .readNamespacedSecret({ name: CA_SECRET, namespace: NS });
+      return Buffer.from(secret.data?.['ca.crt'] ?? '', 'base64');
+    });
+    const file = join(ctx.profiles.dir(profile), CA_FILE);
+    await writePrivateFile(file, ca, 0o644);
+    const { http, https } = ingressHostPorts();
+    const port = (p: number, dflt: number) => (p === dflt ? '' : `:${p}`);
+    return [
+      `Ingress rules and HTTPRoutes answer at ${hostUrl('http', http)} and ${hostUrl('https', https)} (IngressClass and GatewayClass "${INGRESS_CLASS}"; the IngressClass is the default)`,
+      `e.g. curl --resolve app.example:${https}:127.0.0.1 --cacert ${file} https://app.example${port(https, 443)}/ (the CA of its certificates: ${file})`,
+    ];
+  },
+  beside: {
+    async up(ctx, { profile, entry }) {
+      await applyCrds(ctx, entry);
+      await ctx.reporter.step('Starting the load balancer agent', () => syncAgent(ctx, profile));
+      return [];
+    },
+    join: async () => undefined,
+    async status(ctx, profile) {
+      const agent = await loadBalancerAgent(ctx.profiles.dir(profile));
+      const { http, https } = ingressHostPorts();
+      return agent?.users?.includes(NAME)
+        ? `${hostUrl('http', http)}, ${hostUrl('https', https)}`
+        : `not served on the host: its agent does not run (minilab start -p ${profile} starts it)`;
+    },
+    async down(ctx, { profile, entry }) {
+      const stopped = await syncAgent(ctx, profile, NAME);
+      const crds = await removeCrds(ctx, entry);
+      await rm(join(ctx.profiles.dir(profile), CA_FILE), { force: true });
+      // the namespace's objects go before the command returns: enable may follow at once
+      await waitUntil(
+        `namespace ${NS} to be gone`,
+        120_000,
+        () =>
+          ctx.kube.withConfig(entry, async (config) => {
+            const k = await import('@kubernetes/client-node');
+            try {
+              await config.makeApiClient(k.CoreV1Api).readNamespace({ name: NS });
+              return `namespace ${NS} is still terminating`;
+            } catch (err) {
+              if ((err as { code?: number }).code === 404) return true;
+              throw err;
+            }
+          }),
+        { intervalMs: 500 },
+      );
+      return (stopped ? 1 : 0) + crds;
+    },
+  },
+};
