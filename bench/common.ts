@@ -13,11 +13,14 @@ export interface Run {
   stderr: string;
 }
 
-/** Runs the built CLI (dist/src/main.js) with these arguments and environment. */
-export function minilab(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+/**
+ * Runs the built CLI (dist/src/main.js, or another build's given as `cli`) with these arguments
+ * and environment.
+ */
+export function minilab(args: string[], env: NodeJS.ProcessEnv, cli?: string): Promise<Run> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(projectRoot, 'dist/src/main.js'), ...args], {
+    const child = spawn(process.execPath, [cli ?? join(projectRoot, 'dist/src/main.js'), ...args], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -33,8 +36,8 @@ export function minilab(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
 }
 
 /** As minilab(), failing with its stderr when it exits non-zero. */
-export async function must(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  const r = await minilab(args, env);
+export async function must(args: string[], env: NodeJS.ProcessEnv, cli?: string): Promise<Run> {
+  const r = await minilab(args, env, cli);
   if (r.code !== 0) throw new Error(`minilab ${args.join(' ')} failed (${r.code}):\n${r.stderr}`);
   return r;
 }

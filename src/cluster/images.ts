@@ -103,14 +103,35 @@ function metered(
   return Readable.from(chunks(), { objectMode: false });
 }
 
+/** An image to mark as loaded by minilab, with the ID it had in the engine, if it came from one. */
+interface Loaded extends Publication {
+  engineId?: string;
+}
+
 /**
- * Marks images in a node as loaded by minilab, with the engine's image ID where there is one. The
- * references come from the user or from ctr's output: each is one argument, never shell text.
+ * Marks images in a node as loaded by minilab, with the engine's image ID where there is one (all
+ * at once: each is an exec of its own). The references come from the user or from ctr's output:
+ * each is one argument, never shell text.
  */
-async function labelLoaded(node: Node, refs: string[], engineId?: string): Promise<void> {
-  const labels = [`${Labels.loaded}=true`, ...(engineId ? [`${Labels.imageId}=${engineId}`] : [])];
-  for (const ref of refs)
-    await runInNode(node, ['ctr', '-n', 'k8s.io', 'images', 'label', ref, ...labels], `labelling ${ref}`);
+async function labelLoaded(node: Node, images: Loaded[]): Promise<void> {
+  await Promise.all(
+    images.map(({ ref, engineId }) =>
+      runInNode(
+        node,
+        [
+          'ctr',
+          '-n',
+          'k8s.io',
+          'images',
+          'label',
+          ref,
+          `${Labels.loaded}=true`,
+          ...(engineId ? [`${Labels.imageId}=${engineId}`] : []),
+        ],
+        `labelling ${ref}`,
+      ),
+    ),
+  );
 }
 
 /**
@@ -130,12 +151,8 @@ async function mirror(node: Node, images: Publication[]): Promise<Mirrored> {
 }
 
 /** Labels images just imported as loaded by minilab, then makes the node's mirror serve them. */
-async function markLoaded(node: Node, images: Publication[], engineId?: string): Promise<Mirrored> {
-  await labelLoaded(
-    node,
-    images.map((i) => i.ref),
-    engineId,
-  );
+async function markLoaded(node: Node, images: Loaded[]): Promise<Mirrored> {
+  await labelLoaded(node, images);
   return mirror(node, images);
 }
 
@@ -152,127 +169,221 @@ export function importedRefs(out: string): Publication[] {
   }));
 }
 
+/** `ctr images import` of the archive on stdin, into the namespace the kubelet uses. */
+const IMPORT = ['ctr', '-n', 'k8s.io', 'images', 'import', '--local', '-'];
+
 /**
- * Streams an archive into `ctr images import` in the node. When reading the archive fails, that
- * failure is the error (ctr, given a cut archive, fails too, with less to say).
+ * Streams one archive into `ctr images import` in each node at once (one read of it, however many
+ * nodes: the slowest sets the pace) and returns what each imported. When reading the archive
+ * fails, that failure is the error (ctr, given a cut archive, fails too, with less to say).
  */
 async function importStream(
-  node: Node,
+  nodes: Node[],
   source: Readable,
   what: string,
   meter: { total?: number; progress: (d: string) => void } = { progress: () => undefined },
-): Promise<Publication[]> {
+): Promise<Publication[][]> {
   const failed: { error?: Error } = {};
   const input = metered(source, meter.total, meter.progress, failed);
-  let out: string | undefined;
-  let importError: unknown;
-  try {
-    out = await runInNode(
-      node,
-      ['ctr', '-n', 'k8s.io', 'images', 'import', '--local', '-'],
-      `importing ${what} into containerd`,
-      {
-        input,
-        timeoutMs: 30 * 60_000,
-        hint: 'is it an image archive (docker save or OCI layout)? the lines above show what containerd said',
-      },
-    );
-  } catch (err) {
-    importError = err;
-  } finally {
-    // ctr may have stopped before the end: nothing else reads the rest.
-    input.destroy();
-    source.destroy();
-  }
+  // pipe() to several streams waits for the slowest; one that is destroyed is unpiped
+  const copies = nodes.map(() => input.pipe(new PassThrough()));
+  const imports = await Promise.allSettled(
+    nodes.map((node, i) =>
+      runInNode(
+        node,
+        IMPORT,
+        `importing ${what} into containerd${nodes.length > 1 ? ` on ${node.name}` : ''}`,
+        {
+          input: copies[i],
+          timeoutMs: 30 * 60_000,
+          hint: 'is it an image archive (docker save or OCI layout)? the lines above show what containerd said',
+        },
+      ).finally(() => copies[i]!.destroy()),
+    ),
+  );
+  // ctr may have stopped before the end: nothing else reads the rest.
+  input.destroy();
+  source.destroy();
   if (failed.error) {
     throw new MinilabError('environment', `reading ${what} failed: ${failed.error.message}`, {
       cause: failed.error,
       hint: 'nothing was loaded from it; check that it can be read, then load it again',
     });
   }
-  if (out === undefined) throw importError;
-  return importedRefs(out);
+  return imports.map((r) => {
+    if (r.status === 'rejected') throw r.reason;
+    return importedRefs(r.value);
+  });
+}
+
+/** An image to load from the engine: the name asked for, as containerd names it, and the engine's record. */
+interface Wanted {
+  ref: string;
+  name: string;
+  id: string;
+  sizeBytes: number;
 }
 
 /**
- * Streams images from the host's Docker engine into the node's containerd (docker save piped
- * straight into ctr import: no temporary copy on disk). Images already there with the same ID
- * are skipped; several names of one image are loaded once and the others tagged.
+ * The image ID (config digest) of an image containerd imported, read from its manifest (or its
+ * index's first manifest).
  */
-export async function loadImages(
+async function importedId(node: Node, digest: string): Promise<string | undefined> {
+  const doc = JSON.parse(
+    await runInNode(node, ['ctr', '-n', 'k8s.io', 'content', 'get', digest], `reading ${digest}`),
+  ) as { config?: { digest?: string }; manifests?: { digest: string }[] };
+  if (doc.config?.digest) return doc.config.digest;
+  const first = doc.manifests?.[0]?.digest;
+  return first ? importedId(node, first) : undefined;
+}
+
+/**
+ * Names the images just imported as asked and marks them loaded. The engine may name an image
+ * otherwise than asked (podman: localhost/app:dev for app:dev); the name asked for is the one
+ * pods use, so it is given too, found by image ID.
+ */
+async function nameImported(node: Node, sent: Wanted[], imported: Publication[]): Promise<Mirrored> {
+  const byName = new Map(imported.map((i) => [i.ref, i.digest]));
+  const loaded: Loaded[] = [];
+  const unnamed = sent.filter((w) => {
+    const digest = byName.get(w.name);
+    if (digest) loaded.push({ ref: w.name, digest, engineId: w.id });
+    return !digest;
+  });
+  if (unnamed.length > 0) {
+    const others = imported.filter((i) => !sent.some((w) => w.name === i.ref));
+    const ids = await Promise.all(others.map((i) => importedId(node, i.digest)));
+    for (const w of unnamed) {
+      const from = others[ids.indexOf(w.id)];
+      if (!from) {
+        throw new MinilabError('clusterFailed', `containerd imported no image ${w.ref} (${w.id})`, {
+          hint: `the engine's archive of ${w.ref} held no image with its ID; check the image in the engine, then load it again`,
+        });
+      }
+      await runInNode(
+        node,
+        ['ctr', '-n', 'k8s.io', 'images', 'tag', '--local', '--force', from.ref, w.name],
+        `tagging ${from.ref} as ${w.name}`,
+      );
+      loaded.push({ ref: w.name, digest: from.digest, engineId: w.id });
+    }
+  }
+  return markLoaded(node, loaded);
+}
+
+/** A node's part in a load: the images it lacks, and the mirror step of those it has. */
+interface NodePlan {
+  node: Node;
+  send: Wanted[];
+  unchanged: Wanted[];
+  present: ClusterImage[];
+}
+
+/**
+ * Makes the node's mirror serve the images it already has (a cluster made before the mirror may
+ * not serve them yet), reading the mirror's tags only when there are any.
+ */
+async function mirrorUnchanged(plan: NodePlan): Promise<Mirrored> {
+  if (plan.unchanged.length === 0) return { mirrorMs: 0 };
+  const tags = await mirroredTags(plan.node);
+  const stale = plan.unchanged
+    .map((w) => plan.present.find((p) => p.ref === w.name)!)
+    .filter((p) => !mirrorServes(tags, p.ref, p.digest));
+  return stale.length > 0 ? mirror(plan.node, stale) : { mirrorMs: 0 };
+}
+
+/**
+ * Streams images from the host's engine into every node's containerd: one `docker save` of all
+ * the images a node lacks (an image under several names, and layers images share, are in it
+ * once) piped straight into one `ctr import` (no temporary copy on disk), and teed to every node
+ * that lacks the same ones. An image a node has already, with the same ID, is not sent to it;
+ * the decision is made per image and per node before anything is sent. One report per name:
+ * loaded when some node loaded it.
+ */
+export async function loadImagesEverywhere(
+  images: ImageStore,
+  nodes: Node[],
+  refs: string[],
+  progress: (detail: string) => void,
+): Promise<LoadReport[]> {
+  if (nodes.length === 0) return [];
+  const started = performance.now();
+  const names = [...new Set(refs)];
+  const [infos, presents] = await Promise.all([
+    Promise.all(names.map((r) => images.info(r))),
+    Promise.all(nodes.map(clusterImages)),
+  ]);
+  const absent = names.filter((_, i) => !infos[i]);
+  if (absent.length > 0) {
+    throw new MinilabError('notFound', `image "${absent.join('", "')}" is not in the ${images.engine.name}`, {
+      hint: `build or pull it first (${images.engine.cli} images lists what there is); nothing was loaded`,
+    });
+  }
+  const wanted: Wanted[] = names.map((ref, i) => ({
+    ref,
+    name: normalizeRef(ref),
+    id: infos[i]!.id,
+    sizeBytes: infos[i]!.sizeBytes,
+  }));
+  const plans: NodePlan[] = nodes.map((node, i) => {
+    const present = presents[i]!;
+    const has = (w: Wanted) => present.some((p) => p.ref === w.name && p.id === w.id);
+    return { node, present, send: wanted.filter((w) => !has(w)), unchanged: wanted.filter(has) };
+  });
+  // Nodes that lack the same images share one stream out of the engine.
+  const groups = new Map<string, NodePlan[]>();
+  for (const plan of plans.filter((p) => p.send.length > 0)) {
+    const key = plan.send.map((w) => w.ref).join('\n');
+    groups.set(key, [...(groups.get(key) ?? []), plan]);
+  }
+  const done = new Map<NodePlan, { ms: number } & Mirrored>();
+  await Promise.all([
+    ...[...groups.values()].map(async (group) => {
+      const send = group[0]!.send;
+      const what = send.map((w) => w.ref).join(', ');
+      const total = [...new Map(send.map((w) => [w.id, w.sizeBytes])).values()].reduce((a, b) => a + b, 0);
+      const imported = await importStream(
+        group.map((p) => p.node),
+        await images.save(send.map((w) => w.ref)),
+        what,
+        { total, progress },
+      );
+      await Promise.all(
+        group.map(async (plan, i) => {
+          const mirrored = await nameImported(plan.node, send, imported[i]!);
+          done.set(plan, { ms: performance.now() - started, ...mirrored });
+        }),
+      );
+    }),
+    ...plans.map(async (plan) => {
+      const mirrored = await mirrorUnchanged(plan);
+      if (plan.send.length === 0) done.set(plan, { ms: performance.now() - started, ...mirrored });
+    }),
+  ]);
+  return wanted.map((w) => {
+    const loadedBy = plans.filter((p) => p.send.includes(w)).map((p) => done.get(p)!);
+    const status = loadedBy.length > 0 ? 'loaded' : 'unchanged';
+    const reports = loadedBy.length > 0 ? loadedBy : plans.map((p) => done.get(p)!);
+    const notMirrored = reports.find((r) => r.notMirrored)?.notMirrored;
+    return {
+      ref: w.ref,
+      status,
+      sizeBytes: w.sizeBytes,
+      ms: Math.max(...reports.map((r) => r.ms)),
+      mirrorMs: Math.max(...reports.map((r) => r.mirrorMs)),
+      ...(notMirrored ? { notMirrored } : {}),
+    };
+  });
+}
+
+/** As loadImagesEverywhere, into one node. */
+export function loadImages(
   images: ImageStore,
   node: Node,
   refs: string[],
   progress: (ref: string, detail: string) => void,
 ): Promise<LoadReport[]> {
-  const present = await clusterImages(node);
-  // read when an unchanged image is met: a cluster made before the mirror may not have it there
-  let tags: Map<string, string> | undefined;
-  const reports: LoadReport[] = [];
-  // An image loaded under one name: its other names are only tags on the same content.
-  const loadedAs = new Map<string, Publication>();
-  for (const ref of refs) {
-    const info = await images.info(ref);
-    if (!info) {
-      throw new MinilabError('notFound', `image "${ref}" is not in the ${images.engine.name}`, {
-        hint: `build or pull it first (${images.engine.cli} images lists what there is); nothing was loaded${reports.length ? ' after ' + reports.map((r) => r.ref).join(', ') : ''}`,
-      });
-    }
-    const started = performance.now();
-    const wanted = normalizeRef(ref);
-    const same = present.find((p) => p.ref === wanted && p.id === info.id);
-    if (same) {
-      tags ??= await mirroredTags(node);
-      const mirrored = mirrorServes(tags, same.ref, same.digest)
-        ? { mirrorMs: 0 }
-        : await mirror(node, [same]);
-      reports.push({
-        ref,
-        status: 'unchanged',
-        sizeBytes: info.sizeBytes,
-        ms: performance.now() - started,
-        ...mirrored,
-      });
-      continue;
-    }
-    const source = loadedAs.get(info.id);
-    let digest: string;
-    const tag = (from: string) =>
-      runInNode(
-        node,
-        ['ctr', '-n', 'k8s.io', 'images', 'tag', '--local', '--force', from, wanted],
-        `tagging ${from} as ${wanted}`,
-      );
-    if (source) {
-      await tag(source.ref);
-      digest = source.digest;
-    } else {
-      const imported = await importStream(node, await images.save(ref), ref, {
-        total: info.sizeBytes,
-        progress: (d) => progress(ref, d),
-      });
-      const named = imported.find((i) => i.ref === wanted) ?? imported[0];
-      if (!named) {
-        throw new MinilabError('clusterFailed', `containerd imported nothing from ${ref}`, {
-          hint: 'docker save gave an archive with no image in it; check the image (docker image inspect), then load it again',
-        });
-      }
-      // The store may name it otherwise than asked (podman: localhost/app:dev for app:dev): the
-      // name asked for is the one pods use, so it is given too.
-      if (named.ref !== wanted) await tag(named.ref);
-      digest = named.digest;
-      loadedAs.set(info.id, { ref: wanted, digest });
-    }
-    const mirrored = await markLoaded(node, [{ ref: wanted, digest }], info.id);
-    reports.push({
-      ref,
-      status: 'loaded',
-      sizeBytes: info.sizeBytes,
-      ms: performance.now() - started,
-      ...mirrored,
-    });
-  }
-  return reports;
+  return loadImagesEverywhere(images, [node], refs, (d) => progress(refs.join(', '), d));
 }
 
 /** The size of an archive to load, once it is known to be a file this process can read. */
@@ -303,8 +414,8 @@ export async function loadArchive(
 ): Promise<LoadReport> {
   const size = await archiveSize(file);
   const started = performance.now();
-  const imported = await importStream(node, createReadStream(file), file, { total: size, progress });
-  const mirrored = await markLoaded(node, imported);
+  const [imported] = await importStream([node], createReadStream(file), file, { total: size, progress });
+  const mirrored = await markLoaded(node, imported!);
   return { ref: file, status: 'loaded', sizeBytes: size, ms: performance.now() - started, ...mirrored };
 }
 
@@ -384,13 +495,16 @@ export async function copyImage(from: Node, to: Node, image: ClusterImage): Prom
         hint: `load it again: minilab image load ${image.ref}`,
       });
     });
-  const [exportDone, importDone] = await Promise.allSettled([exported, importStream(to, archive, image.ref)]);
+  const [exportDone, importDone] = await Promise.allSettled([
+    exported,
+    importStream([to], archive, image.ref),
+  ]);
   if (exportDone.status === 'rejected') throw exportDone.reason;
   if (importDone.status === 'rejected') throw importDone.reason;
   // as containerd named it here (the same digest as there, unless the export changed it)
-  const copied = importDone.value.find((i) => i.ref === image.ref) ?? {
+  const copied = importDone.value[0]!.find((i) => i.ref === image.ref) ?? {
     ref: image.ref,
     digest: image.digest,
   };
-  await markLoaded(to, [copied], image.engineId);
+  await markLoaded(to, [{ ...copied, ...(image.engineId ? { engineId: image.engineId } : {}) }]);
 }

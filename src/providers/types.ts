@@ -251,8 +251,8 @@ export interface ImageStore {
   /** Imports a root filesystem tar as an image, with Dockerfile-style changes. */
   importRootfs(rootfs: Readable, ref: string, changes: string[]): Promise<void>;
   pull(ref: string, progress?: (detail: string) => void): Promise<void>;
-  /** An image as a docker-save archive stream. */
-  save(ref: string): Promise<Readable>;
+  /** Images as one docker-save archive stream (each image once, however many of its names are given). */
+  save(refs: string | string[]): Promise<Readable>;
   /**
    * Starts a privileged build container from an image (a name left by a crashed build is replaced),
    * with host directories bound into it ("HOST:CONTAINER", an engine on this machine only).

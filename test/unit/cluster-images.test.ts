@@ -10,6 +10,7 @@ import {
   importedRefs,
   loadArchive,
   loadImages,
+  loadImagesEverywhere,
   parseImageList,
   type ClusterImage,
 } from '../../src/cluster/images.js';
@@ -77,17 +78,31 @@ test('images to copy to a new node: loaded ones it lacks (by reference and ID), 
 /**
  * A node whose `ctr images import` behaves as through Docker: it starts reading its input only after
  * a moment (the exec is created first), ends when the input ends, and fails on a cut archive.
+ * `list` is what `ctr images ls` prints; `unpacked` the images the import says it unpacked;
+ * `content` what `ctr content get DIGEST` prints.
  */
-function importingNode(archive: Buffer, { mirror = true } = {}) {
+function importingNode(
+  archive: Buffer,
+  {
+    mirror = true,
+    name = 'cp',
+    list = '',
+    unpacked = [`docker.io/my/app:dev (sha256:${'0a1b'.repeat(16)})`],
+    content = {} as Record<string, string>,
+  } = {},
+) {
   const calls: { cmd: string[]; got?: Buffer }[] = [];
   const node = {
-    name: 'cp',
+    name,
     async exec(cmd: string[], opts: { input?: string | Buffer | Readable } = {}): Promise<ExecResult> {
       const call: { cmd: string[]; got?: Buffer } = { cmd };
       calls.push(call);
+      const ok = (stdout = '') => ({ exitCode: 0, stdout, stderr: '', started: true });
       // a node image from before the mirror has no minilab-mirror: the wrapper exits 3
       if (!mirror && cmd.includes('publish')) return { exitCode: 3, stdout: '', stderr: '', started: true };
-      if (!cmd.includes('import')) return { exitCode: 0, stdout: '', stderr: '', started: true };
+      if (cmd.join(' ').endsWith('images ls')) return ok(list);
+      if (cmd.includes('content')) return ok(content[cmd.at(-1)!]);
+      if (!cmd.includes('import')) return ok();
       await new Promise((r) => setTimeout(r, 20));
       const chunks: Buffer[] = [];
       await new Promise<void>((resolve) => {
@@ -98,12 +113,7 @@ function importingNode(archive: Buffer, { mirror = true } = {}) {
       });
       call.got = Buffer.concat(chunks);
       return call.got.equals(archive)
-        ? {
-            exitCode: 0,
-            stdout: `unpacking docker.io/my/app:dev (sha256:${'0a1b'.repeat(16)})...done\n`,
-            stderr: '',
-            started: true,
-          }
+        ? ok(unpacked.map((u) => `unpacking ${u}...done\n`).join(''))
         : { exitCode: 1, stdout: '', stderr: 'ctr: unexpected EOF', started: true };
     },
   } as unknown as Node;
@@ -216,26 +226,125 @@ test(
   },
 );
 
-test('two names of one image are loaded once: the second is a containerd tag of the first', async () => {
-  const { node, calls } = importingNode(ARCHIVE);
+/** An engine whose images have these IDs; every save is recorded, and streams `archive`. */
+function engine(ids: Record<string, string>, archive = ARCHIVE) {
+  const saves: string[][] = [];
+  const store = {
+    engine: { name: 'Docker engine', cli: 'docker' },
+    info: async (ref: string) => (ids[ref] ? { id: ids[ref], sizeBytes: archive.length } : undefined),
+    save: async (refs: string[]) => (saves.push(refs), Readable.from([archive])),
+  } as unknown as ImageStore;
+  return { store, saves };
+}
+
+const IDS = { 'my/app:dev': 'sha256:e1', 'my/app:latest': 'sha256:e1', 'my/tool:v1': 'sha256:t2' };
+const UNPACKED = [
+  `docker.io/my/app:dev (sha256:${'0a1b'.repeat(16)})`,
+  `docker.io/my/app:latest (sha256:${'0a1b'.repeat(16)})`,
+  `docker.io/my/tool:v1 (sha256:${'0c1d'.repeat(16)})`,
+];
+const imports = <T extends { cmd: string[] }>(calls: T[]) => calls.filter((c) => c.cmd.includes('import'));
+
+test('several images go in one docker save stream and one ctr import; an image under two names is in it once', async () => {
+  const { store, saves } = engine(IDS);
+  const { node, calls } = importingNode(ARCHIVE, { unpacked: UNPACKED });
   const reports = await loadImages(
-    images(() => Readable.from([ARCHIVE])),
+    store,
     node,
-    ['my/app:dev', 'my/app:latest'],
+    ['my/app:dev', 'my/app:latest', 'my/tool:v1'],
     () => undefined,
+  );
+  assert.deepEqual(saves, [['my/app:dev', 'my/app:latest', 'my/tool:v1']], 'one save of every name');
+  assert.equal(imports(calls).length, 1, 'one import');
+  assert.ok(
+    imports(calls)[0]?.cmd.includes('--local'),
+    'ctr import --local: the path that prints what it unpacked',
   );
   assert.deepEqual(
     reports.map((r) => [r.ref, r.status]),
     [
       ['my/app:dev', 'loaded'],
       ['my/app:latest', 'loaded'],
+      ['my/tool:v1', 'loaded'],
     ],
   );
-  const ctr = calls.filter((c) => c.cmd[0] === 'ctr').map((c) => c.cmd[4]);
-  assert.equal(ctr.filter((c) => c === 'import').length, 1, `one import: ${ctr.join(', ')}`);
-  const importCall = calls.find((c) => c.cmd.includes('import'));
-  assert.ok(importCall?.cmd.includes('--local'), 'ctr import --local: the path that prints what it unpacked');
+  assert.equal(
+    calls.filter((c) => c.cmd.includes('tag')).length,
+    0,
+    'containerd named both from the archive',
+  );
+  const labels = calls.filter((c) => c.cmd.includes('label')).map((c) => c.cmd.slice(5));
+  assert.deepEqual(labels.sort(), [
+    ['docker.io/my/app:dev', 'io.minilab.loaded=true', 'io.minilab.image-id=sha256:e1'],
+    ['docker.io/my/app:latest', 'io.minilab.loaded=true', 'io.minilab.image-id=sha256:e1'],
+    ['docker.io/my/tool:v1', 'io.minilab.loaded=true', 'io.minilab.image-id=sha256:t2'],
+  ]);
+  const publish = calls.filter((c) => c.cmd.includes('publish'));
+  assert.equal(publish.length, 1, "one publish to the node's mirror for all of them");
+});
+
+test('an image the node has with the same ID is not sent; one it has with another ID is', async () => {
+  const { store, saves } = engine(IDS);
+  // the node has app:dev as sha256:e1 (LIST) and tool:v1 as sha256:bbb
+  const { node, calls } = importingNode(ARCHIVE, { list: LIST, unpacked: [UNPACKED[2]!] });
+  const reports = await loadImages(store, node, ['my/app:dev', 'my/tool:v1'], () => undefined);
+  assert.deepEqual(saves, [['my/tool:v1']]);
+  assert.deepEqual(
+    reports.map((r) => [r.ref, r.status]),
+    [
+      ['my/app:dev', 'unchanged'],
+      ['my/tool:v1', 'loaded'],
+    ],
+  );
+  const again = importingNode(ARCHIVE, { list: LIST });
+  await loadImages(store, again.node, ['my/app:dev'], () => undefined);
+  assert.equal(saves.length, 1, 'nothing saved when every image is there');
+  assert.equal(imports(again.calls).length, 0);
+  assert.equal(imports(calls).length, 1);
+});
+
+test('nodes lacking the same images share one stream out of the engine; each imports all of it', async () => {
+  const { store, saves } = engine(IDS);
+  const cp = importingNode(ARCHIVE, { unpacked: UNPACKED });
+  const w1 = importingNode(ARCHIVE, { name: 'w1', unpacked: UNPACKED });
+  const reports = await loadImagesEverywhere(
+    store,
+    [cp.node, w1.node],
+    ['my/app:dev', 'my/tool:v1'],
+    () => undefined,
+  );
+  assert.equal(saves.length, 1, 'one docker save');
+  for (const n of [cp, w1])
+    assert.ok(imports(n.calls)[0]?.got?.equals(ARCHIVE), 'every node got the whole archive');
+  assert.deepEqual(
+    reports.map((r) => r.status),
+    ['loaded', 'loaded'],
+  );
+});
+
+test('an image the engine names otherwise (podman: localhost/...) is tagged as asked, found by its ID', async () => {
+  const { store } = engine(IDS);
+  const digest = `sha256:${'0e0f'.repeat(16)}`;
+  const { node, calls } = importingNode(ARCHIVE, {
+    unpacked: [`localhost/my/app:dev (${digest})`],
+    content: { [digest]: JSON.stringify({ config: { digest: 'sha256:e1' } }) },
+  });
+  const [r] = await loadImages(store, node, ['my/app:dev'], () => undefined);
+  assert.equal(r?.status, 'loaded');
   const tag = calls.find((c) => c.cmd.includes('tag'));
   assert.ok(tag?.cmd.includes('--local'), 'ctr tag --local honours --force');
-  assert.deepEqual(tag?.cmd.slice(-2), ['docker.io/my/app:dev', 'docker.io/my/app:latest']);
+  assert.deepEqual(tag?.cmd.slice(-2), ['localhost/my/app:dev', 'docker.io/my/app:dev']);
+});
+
+test('an image missing from the engine fails the load before anything is sent', async () => {
+  const { store, saves } = engine(IDS);
+  const { node } = importingNode(ARCHIVE);
+  await assert.rejects(
+    loadImages(store, node, ['my/app:dev', 'my/gone:v1'], () => undefined),
+    {
+      kind: 'notFound',
+      message: 'image "my/gone:v1" is not in the Docker engine',
+    },
+  );
+  assert.equal(saves.length, 0);
 });

@@ -5,7 +5,7 @@ import {
   clusterImages,
   describeLoad,
   loadArchive,
-  loadImages,
+  loadImagesEverywhere,
   loadOnEveryNode,
   type LoadReport,
 } from '../../cluster/images.js';
@@ -128,15 +128,12 @@ export function registerImage(image: Command, ctx: Context): void {
       for (const n of found.nodes.filter((x) => !x.state.running))
         ctx.reporter.warn(`node ${n.name} is not running: the image is not loaded there`);
       const reports: LoadReport[] = [];
-      for (const ref of refs) {
-        const r = await ctx.reporter.step(`Loading ${ref}`, (progress) =>
-          loadOnEveryNode(
-            nodes,
-            async (n, p) => (await loadImages(provider.images, n, [ref], (_ref, d) => p(d)))[0],
-            progress,
-          ),
+      if (refs.length > 0) {
+        reports.push(
+          ...(await ctx.reporter.step(`Loading ${refs.join(', ')}`, (progress) =>
+            loadImagesEverywhere(provider.images, nodes, refs, progress),
+          )),
         );
-        if (r) reports.push(r);
       }
       if (opts.archive) {
         const file = opts.archive;

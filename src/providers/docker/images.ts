@@ -22,6 +22,11 @@ function splitRef(ref: string): [string, string] {
   return colon > slash ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
 }
 
+/** dockerode's GET /images/get (several images in one archive), which its type definitions lack. */
+interface SavesImages {
+  getImages(opts: { names: string[] }): Promise<NodeJS.ReadableStream>;
+}
+
 /** The Docker engine's image store. */
 export class DockerImages implements ImageStore {
   constructor(
@@ -192,10 +197,16 @@ export class DockerImages implements ImageStore {
     }
   }
 
-  /** Streams an image out of the engine as a docker-save archive. */
-  async save(ref: string): Promise<Readable> {
-    return (await this.client.call('save an image', () =>
-      this.docker.getImage(ref).get(),
+  /**
+   * Streams images out of the engine as one docker-save archive (several names of one image and
+   * layers the images share are in it once).
+   */
+  async save(refs: string | string[]): Promise<Readable> {
+    const names = typeof refs === 'string' ? [refs] : refs;
+    return (await this.client.call(names.length > 1 ? 'save images' : 'save an image', () =>
+      names.length === 1
+        ? this.docker.getImage(names[0]!).get()
+        : (this.docker as unknown as SavesImages).getImages({ names }),
     )) as unknown as Readable;
   }
 

@@ -43,8 +43,8 @@ export class BuildEngineImages implements ImageStore {
   pull(ref: string, progress?: (detail: string) => void): Promise<void> {
     return this.s.then((s) => s.pull(ref, progress));
   }
-  save(ref: string): Promise<Readable> {
-    return this.s.then((s) => s.save(ref));
+  save(refs: string | string[]): Promise<Readable> {
+    return this.s.then((s) => s.save(refs));
   }
   builder(opts: Parameters<ImageStore['builder']>[0]): Promise<ImageBuilder> {
     return this.s.then((s) => s.builder(opts));
