@@ -1,4 +1,4 @@
-import { clusterImages, loadImages, loadOnEveryNode } from '../cluster/images.js';
+import { clusterImages, loadImagesEverywhere } from '../cluster/images.js';
 import { MinilabError, formatMs, plural } from '../errors.js';
 import type { KubeconfigEntry } from '../kube/kubeconfig.js';
 import { waitUntil } from '../kube/wait.js';
@@ -131,13 +131,9 @@ export async function applyAddons(
       if (refs.length > 0) {
         await ctx.reporter.step(
           `Loading ${addon.name}'s images into ${plural(running.length, 'node')}`,
-          (progress) =>
-            loadOnEveryNode(
-              running,
-              async (n, p) =>
-                loaded ? undefined : (await loadImages(ctx.provider.images, n, refs, (_ref, d) => p(d)))[0],
-              progress,
-            ),
+          async (progress) => {
+            if (!loaded) await loadImagesEverywhere(ctx.provider.images, running, refs, progress);
+          },
         );
       }
       const notes = (await addon.beside?.up(ctx, { profile, nodes: running, entry })) ?? [];
