@@ -2,13 +2,17 @@ package controller
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -74,7 +78,7 @@ func runObjects() (*fake.Clientset, *gwfake.Clientset) {
 	return kube, gw
 }
 
-func startController(t *testing.T, kube *fake.Clientset, gw *gwfake.Clientset) *Controller {
+func startController(t *testing.T, kube *fake.Clientset, gw *gwfake.Clientset, tweak ...func(*Controller)) *Controller {
 	t.Helper()
 	ca, err := certs.NewCA("test", time.Now())
 	if err != nil {
@@ -83,6 +87,9 @@ func startController(t *testing.T, kube *fake.Clientset, gw *gwfake.Clientset) *
 	ctl := New(Config{IngressController: ourIngress, GatewayController: ourGateway,
 		PublishService: "ingress-minilab/ingress-minilab", GatewayHTTPPort: 80, GatewayHTTPSPort: 443},
 		kube, gw, &route.Tables{}, certs.NewStore(ca))
+	for _, f := range tweak {
+		f(ctl)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ctl.Run(ctx) }()
@@ -179,6 +186,28 @@ func TestRunWithoutGatewayAPI(t *testing.T) {
 	if got := lookup(ctl.tables.Load().HTTP, "GET", "gw.example", "/"); got != "404" {
 		t.Errorf("gw.example: %s, want 404 (no Gateway API)", got)
 	}
+}
+
+// Gateway API CRDs installed after the start are picked up.
+func TestGatewayAPILater(t *testing.T) {
+	kube, gw := runObjects()
+	kube.Resources = []*metav1.APIResourceList{{GroupVersion: "gateway.networking.k8s.io/v1", APIResources: []metav1.APIResource{
+		{Name: "gatewayclasses"}, {Name: "gateways"}, {Name: "httproutes"}, {Name: "referencegrants"}}}}
+	var installed atomic.Bool
+	kube.Fake.PrependReactor("get", "resource", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if installed.Load() {
+			return false, nil, nil
+		}
+		return true, nil, apierrors.NewNotFound(schema.GroupResource{}, "gateway.networking.k8s.io/v1")
+	})
+	ctl := startController(t, kube, gw, func(c *Controller) { c.gatewayPoll = 50 * time.Millisecond })
+	if got := lookup(ctl.tables.Load().HTTP, "GET", "gw.example", "/"); got != "404" {
+		t.Errorf("gw.example before the CRDs: %s", got)
+	}
+	installed.Store(true)
+	eventually(t, "the HTTPRoute served", func() bool {
+		return lookup(ctl.tables.Load().HTTP, "GET", "gw.example", "/") == "10.0.0.10:80"
+	})
 }
 
 func TestEnsureCA(t *testing.T) {
