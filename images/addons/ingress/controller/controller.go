@@ -64,6 +64,8 @@ type Controller struct {
 
 	kick  chan struct{}
 	ready atomic.Bool
+	// gatewayPoll is how often the Gateway API is looked for while absent.
+	gatewayPoll time.Duration
 
 	status *statusWriter
 
@@ -74,13 +76,14 @@ type Controller struct {
 // New makes a controller; Run starts it.
 func New(cfg Config, kube kubernetes.Interface, gw gwclient.Interface, tables *route.Tables, store *certs.Store) *Controller {
 	c := &Controller{
-		cfg:        cfg,
-		kube:       kube,
-		gw:         gw,
-		tables:     tables,
-		certs:      store,
-		kick:       make(chan struct{}, 1),
-		lastErrors: map[string]bool{},
+		cfg:         cfg,
+		kube:        kube,
+		gw:          gw,
+		tables:      tables,
+		certs:       store,
+		kick:        make(chan struct{}, 1),
+		lastErrors:  map[string]bool{},
+		gatewayPoll: 30 * time.Second,
 	}
 	c.status = newStatusWriter(c)
 	return c
@@ -137,7 +140,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	add(sec.Informer())
 	c.secrets = sec.Lister()
 
-	gwFactory, gwSynced := c.gatewayInformers()
+	gwFactory, gwSynced, installGateway := c.gatewayInformers()
 	factory.Start(ctx.Done())
 	secretFactory.Start(ctx.Done())
 	if gwFactory != nil {
@@ -149,6 +152,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	synced = append(synced, gwSynced...)
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return fmt.Errorf("informers did not sync: %w", ctx.Err())
+	}
+	if installGateway != nil {
+		installGateway()
 	}
 	log.Printf("informers synced")
 	go c.status.run(ctx)
@@ -206,39 +212,43 @@ func (c *Controller) gatewayAPIServed() (bool, string) {
 }
 
 // gatewayInformers sets up the Gateway API informers when the CRDs are there.
-func (c *Controller) gatewayInformers() (gwinformers.SharedInformerFactory, []cache.InformerSynced) {
+func (c *Controller) gatewayInformers() (gwinformers.SharedInformerFactory, []cache.InformerSynced, func()) {
 	ok, why := c.gatewayAPIServed()
 	if !ok {
-		log.Printf("Gateway API not available (%s): serving Ingresses only, checking again every 30s", why)
-		return nil, nil
+		log.Printf("Gateway API not available (%s): serving Ingresses only, checking again every %s", why, c.gatewayPoll)
+		return nil, nil, nil
 	}
 	return c.setupGatewayInformers()
 }
 
-func (c *Controller) setupGatewayInformers() (gwinformers.SharedInformerFactory, []cache.InformerSynced) {
-	f := gwinformers.NewSharedInformerFactory(c.gw, 0)
+// setupGatewayInformers makes the Gateway API informers; install, called
+// once they have synced, hands their listers to the rebuilds (so no rebuild
+// sees half-filled caches).
+func (c *Controller) setupGatewayInformers() (f gwinformers.SharedInformerFactory, synced []cache.InformerSynced, install func()) {
+	f = gwinformers.NewSharedInformerFactory(c.gw, 0)
 	v1 := f.Gateway().V1()
 	h := c.handler()
-	var synced []cache.InformerSynced
 	for _, inf := range []cache.SharedIndexInformer{v1.GatewayClasses().Informer(), v1.Gateways().Informer(), v1.HTTPRoutes().Informer(), v1.ReferenceGrants().Informer()} {
 		if _, err := inf.AddEventHandler(h); err != nil {
 			panic(err)
 		}
 		synced = append(synced, inf.HasSynced)
 	}
-	c.gwMu.Lock()
-	c.gwClasses = v1.GatewayClasses().Lister()
-	c.gateways = v1.Gateways().Lister()
-	c.httpRoutes = v1.HTTPRoutes().Lister()
-	c.referenceGrant = v1.ReferenceGrants().Lister()
-	c.gwMu.Unlock()
+	install = func() {
+		c.gwMu.Lock()
+		c.gwClasses = v1.GatewayClasses().Lister()
+		c.gateways = v1.Gateways().Lister()
+		c.httpRoutes = v1.HTTPRoutes().Lister()
+		c.referenceGrant = v1.ReferenceGrants().Lister()
+		c.gwMu.Unlock()
+	}
 	log.Printf("Gateway API v1 found: watching GatewayClasses, Gateways, HTTPRoutes, ReferenceGrants")
-	return f, synced
+	return f, synced, install
 }
 
 // waitForGatewayAPI starts the Gateway API informers once the CRDs appear.
 func (c *Controller) waitForGatewayAPI(ctx context.Context) {
-	tick := time.NewTicker(30 * time.Second)
+	tick := time.NewTicker(c.gatewayPoll)
 	defer tick.Stop()
 	for {
 		select {
@@ -249,9 +259,11 @@ func (c *Controller) waitForGatewayAPI(ctx context.Context) {
 		if ok, _ := c.gatewayAPIServed(); !ok {
 			continue
 		}
-		f, synced := c.setupGatewayInformers()
+		log.Printf("Gateway API now served")
+		f, synced, install := c.setupGatewayInformers()
 		f.Start(ctx.Done())
 		if cache.WaitForCacheSync(ctx.Done(), synced...) {
+			install()
 			c.trigger()
 		}
 		return

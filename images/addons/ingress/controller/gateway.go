@@ -212,6 +212,7 @@ func (b *build) gatewayListeners(g *gwv1.Gateway) []*listener {
 				li.server = b.table.HTTPS
 			}
 		default:
+			li.status.SupportedKinds = nil // no route kind of ours goes there
 			accepted, acceptReason = false, string(gwv1.ListenerReasonUnsupportedProtocol)
 			acceptMsg = fmt.Sprintf("protocol %s is not supported (HTTP and HTTPS are)", l.Protocol)
 		}
@@ -297,7 +298,7 @@ func (b *build) gatewayStatus(old, want *gwv1.Gateway, ls []*listener) {
 	gen := want.Generation
 	var statuses []gwv1.ListenerStatus
 	valid, invalid := 0, 0
-	for i, li := range ls {
+	for _, li := range ls {
 		li.status.AttachedRoutes = int32(len(li.attached))
 		var prev []metav1.Condition
 		for _, s := range old.Status.Listeners {
@@ -312,7 +313,6 @@ func (b *build) gatewayStatus(old, want *gwv1.Gateway, ls []*listener) {
 		} else {
 			invalid++
 		}
-		_ = i
 	}
 	want.Status.Listeners = statuses
 	want.Status.Addresses = nil
@@ -472,6 +472,18 @@ func (b *build) buildRoute(r *gwv1.HTTPRoute, wantGW map[string]*gwv1.Gateway, l
 		}
 	}
 	if len(results) == 0 {
+		// No longer ours: drop the parents we wrote before.
+		keep := []gwv1.RouteParentStatus{} // "parents" is required: never null
+		for _, p := range r.Status.Parents {
+			if string(p.ControllerName) != b.c.cfg.GatewayController {
+				keep = append(keep, p)
+			}
+		}
+		if len(keep) != len(r.Status.Parents) {
+			want := r.DeepCopy()
+			want.Status.Parents = keep
+			b.plan.routes = append(b.plan.routes, want)
+		}
 		return false
 	}
 
@@ -782,7 +794,7 @@ func (b *build) routeBackend(r *gwv1.HTTPRoute, ref gwv1.BackendObjectReference,
 		return bad(string(gwv1.RouteReasonRefNotPermitted), fmt.Sprintf("no ReferenceGrant in %s lets this route use Service %s", ns, ref.Name))
 	}
 	if port == 0 {
-		return bad(string(gwv1.RouteReasonUnsupportedValue), fmt.Sprintf("backend %s has no port", ref.Name))
+		return bad(string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("backend %s has no port", ref.Name))
 	}
 	addrs, err := b.resolveService(ns, string(ref.Name), port, "")
 	if err != nil {

@@ -131,8 +131,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
 	owner := h.serve(rec, r)
+	status := rec.status
+	if status == 0 && r.Header.Get("Upgrade") != "" {
+		status = http.StatusSwitchingProtocols // the proxy wrote it on the hijacked connection
+	}
 	log.Printf("access %s %s %q %s %s %d %s %s", r.RemoteAddr, r.Method, r.Host, r.URL.RequestURI(), r.Proto,
-		rec.status, time.Since(start).Round(time.Microsecond), owner)
+		status, time.Since(start).Round(time.Microsecond), owner)
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) string {

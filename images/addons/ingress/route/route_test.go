@@ -318,11 +318,11 @@ func TestHeaderFilter(t *testing.T) {
 }
 
 // A table with one HTTP server routing to the given actions by host.
-func serve(t *testing.T, s *Server) *httptest.Server {
+func serve(t *testing.T, s *Server, accessLog ...bool) *httptest.Server {
 	t.Helper()
 	tables := &Tables{}
 	tables.Store(&Table{HTTP: s, HTTPS: NewServer(443)})
-	front := httptest.NewServer(NewHandler(tables, false, false))
+	front := httptest.NewServer(NewHandler(tables, false, len(accessLog) > 0 && accessLog[0]))
 	t.Cleanup(front.Close)
 	return front
 }
@@ -447,8 +447,15 @@ func closedAddr(t *testing.T) string {
 	return a
 }
 
-// An Upgrade (WebSocket-style) request is passed through both ways.
+// An Upgrade (WebSocket-style) request is passed through both ways, with
+// and without the access log's response writer wrapper.
 func TestUpgrade(t *testing.T) {
+	for _, accessLog := range []bool{false, true} {
+		testUpgrade(t, accessLog)
+	}
+}
+
+func testUpgrade(t *testing.T, accessLog bool) {
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "echo" {
 			http.Error(w, "no upgrade", 400)
@@ -471,7 +478,7 @@ func TestUpgrade(t *testing.T) {
 	s.AddIngress("ws.test", &Rule{PathKind: PathPrefix, Path: "/", Action: &Action{Owner: "ws",
 		Backends: []*Backend{{Name: "be", Weight: 1, Addrs: []string{backend.Listener.Addr().String()}}}}})
 	s.Sort()
-	front := serve(t, s)
+	front := serve(t, s, accessLog)
 	u, _ := url.Parse(front.URL)
 	conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
 	if err != nil {
