@@ -194,22 +194,32 @@ export function ingressManifest(image: string, ports = ingressHostPorts()): stri
   return docs.map((d) => stringify(d)).join('---\n');
 }
 
-/** The Gateway API CRDs as the module has them, each labelled as this add-on's. */
-export function labelledCrds(yaml: string): k8s.V1CustomResourceDefinition[] {
+/** A Gateway API object of the standard channel's install: its CRDs, and an admission policy. */
+type GatewayApiObject = k8s.KubernetesObject & { metadata: k8s.V1ObjectMeta };
+
+/**
+ * The Gateway API's standard channel as the module has it, each object labelled as this add-on's:
+ * its CRDs, and the rest (a ValidatingAdmissionPolicy and its binding that refuse older
+ * experimental CRDs over these).
+ */
+export function gatewayApiObjects(yaml: string): { crds: GatewayApiObject[]; others: GatewayApiObject[] } {
   const docs = parseAllDocuments(yaml)
-    .map((d) => d.toJS() as k8s.V1CustomResourceDefinition | null)
-    .filter((d): d is k8s.V1CustomResourceDefinition => d?.kind === 'CustomResourceDefinition');
+    .map((d) => d.toJS() as GatewayApiObject | null)
+    .filter((d): d is GatewayApiObject => typeof d?.kind === 'string');
   for (const d of docs) {
-    d.metadata = { ...d.metadata, labels: { ...d.metadata?.labels, [CRD_LABEL]: NAME } };
+    d.metadata = { ...d.metadata, labels: { ...d.metadata.labels, [CRD_LABEL]: NAME } };
   }
-  return docs;
+  return {
+    crds: docs.filter((d) => d.kind === 'CustomResourceDefinition'),
+    others: docs.filter((d) => d.kind !== 'CustomResourceDefinition'),
+  };
 }
 
 /** Applies the Gateway API CRDs and waits until the API server serves them. */
 async function applyCrds(ctx: LifecycleContext, entry: KubeconfigEntry): Promise<void> {
   await ctx.reporter.step('Gateway API CRDs', async (progress) => {
     const dir = await addonBuildDir(ctx.home, progress);
-    const crds = labelledCrds(await readFile(join(dir, CRD_FILE), 'utf8'));
+    const { crds, others } = gatewayApiObjects(await readFile(join(dir, CRD_FILE), 'utf8'));
     // CRDs the user installed (not labelled as the add-on's) are theirs: used, never replaced
     const theirs = await ctx.kube.withConfig(entry, async (config) => {
       const k = await import('@kubernetes/client-node');
@@ -220,9 +230,11 @@ async function applyCrds(ctx: LifecycleContext, entry: KubeconfigEntry): Promise
           .map((c) => c.metadata?.name ?? ''),
       );
     });
-    const ours = crds.filter((d) => !theirs.has(d.metadata?.name ?? ''));
+    const ours = crds.filter((d) => !theirs.has(d.metadata.name ?? ''));
+    // with CRDs of the user's, their install's admission policy is theirs too
     if (theirs.size > 0) progress(`keeping the cluster's own ${[...theirs].join(', ')}`);
-    await ctx.kube.apply(entry, ours.map((d) => stringify(d)).join('---\n'));
+    const apply = [...ours, ...(theirs.size > 0 ? [] : others)];
+    await ctx.kube.apply(entry, apply.map((d) => stringify(d)).join('---\n'));
     await waitUntil(
       'the Gateway API CRDs to be served',
       60_000,
@@ -230,7 +242,7 @@ async function applyCrds(ctx: LifecycleContext, entry: KubeconfigEntry): Promise
         ctx.kube.withConfig(entry, async (config) => {
           const k = await import('@kubernetes/client-node');
           const api = config.makeApiClient(k.ApiextensionsV1Api);
-          for (const name of crds.map((d) => d.metadata?.name ?? '')) {
+          for (const name of crds.map((d) => d.metadata.name ?? '')) {
             const crd = await api.readCustomResourceDefinition({ name });
             const established = crd.status?.conditions?.find((c) => c.type === 'Established');
             if (established?.status !== 'True') return `${name} is not established yet`;
@@ -242,18 +254,44 @@ async function applyCrds(ctx: LifecycleContext, entry: KubeconfigEntry): Promise
   });
 }
 
-/** Deletes the CRDs this add-on applied (and with them every Gateway and route); how many. */
-async function removeCrds(ctx: LifecycleContext, entry: KubeconfigEntry): Promise<number> {
+/**
+ * Deletes the Gateway API objects this add-on applied (by its label): the CRDs, and with them every
+ * Gateway and route, and the admission policy; how many.
+ */
+async function removeGatewayApi(ctx: LifecycleContext, entry: KubeconfigEntry): Promise<number> {
   return ctx.kube.withConfig(entry, async (config) => {
     const k = await import('@kubernetes/client-node');
-    const api = config.makeApiClient(k.ApiextensionsV1Api);
-    const crds = await api.listCustomResourceDefinition({ labelSelector: `${CRD_LABEL}=${NAME}` });
-    for (const crd of crds.items) {
-      await api.deleteCustomResourceDefinition({ name: crd.metadata?.name ?? '' }).catch((err: unknown) => {
+    const labelSelector = `${CRD_LABEL}=${NAME}`;
+    const crdApi = config.makeApiClient(k.ApiextensionsV1Api);
+    const admission = config.makeApiClient(k.AdmissionregistrationV1Api);
+    const found = await Promise.all([
+      crdApi
+        .listCustomResourceDefinition({ labelSelector })
+        .then((l) =>
+          l.items.map((o) => () => crdApi.deleteCustomResourceDefinition({ name: o.metadata?.name ?? '' })),
+        ),
+      admission
+        .listValidatingAdmissionPolicyBinding({ labelSelector })
+        .then((l) =>
+          l.items.map(
+            (o) => () => admission.deleteValidatingAdmissionPolicyBinding({ name: o.metadata?.name ?? '' }),
+          ),
+        ),
+      admission
+        .listValidatingAdmissionPolicy({ labelSelector })
+        .then((l) =>
+          l.items.map(
+            (o) => () => admission.deleteValidatingAdmissionPolicy({ name: o.metadata?.name ?? '' }),
+          ),
+        ),
+    ]);
+    const deletes = found.flat();
+    for (const remove of deletes) {
+      await remove().catch((err: unknown) => {
         if ((err as { code?: number }).code !== 404) throw err;
       });
     }
-    return crds.items.length;
+    return deletes.length;
   });
 }
 
@@ -343,7 +381,7 @@ export const ingress: Addon = {
     },
     async down(ctx, { profile, entry }) {
       const stopped = await syncAgent(ctx, profile, NAME);
-      const crds = await removeCrds(ctx, entry);
+      const crds = await removeGatewayApi(ctx, entry);
       await rm(join(ctx.profiles.dir(profile), CA_FILE), { force: true });
       // the namespace's objects go before the command returns: enable may follow at once
       await waitUntil(

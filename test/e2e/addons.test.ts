@@ -522,6 +522,13 @@ test('ingress: disable removes the controller, its classes, the Gateway API CRDs
       .readCustomResourceDefinition({ name: 'httproutes.gateway.networking.k8s.io' }),
     (e: { code?: number }) => e.code === 404,
   );
+  await assert.rejects(
+    config
+      .makeApiClient(k8s.AdmissionregistrationV1Api)
+      .readValidatingAdmissionPolicy({ name: 'safe-upgrades.gateway.networking.k8s.io' }),
+    (e: { code?: number }) => e.code === 404,
+    "the Gateway API install's admission policy goes with its CRDs",
+  );
   await assert.rejects(readFile(join(s.home, 'profiles', profile, 'ingress-ca.crt')), /ENOENT/);
   await assert.rejects(viaIngress('http', 'app.example', '/'), 'nothing listens on the ingress port');
   // the agent serves the loadbalancer add-on's Services alone now

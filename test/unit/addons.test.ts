@@ -16,7 +16,7 @@ import { stop } from '../../src/lifecycle/stop.js';
 import { sampleEntry } from '../helpers/kubeconfig.js';
 import { startRequest, withFixture } from '../helpers/lifecycle-fixture.js';
 import { metricsServerManifest } from '../../src/addons/metrics-server.js';
-import { ingressHostPorts, ingressManifest, labelledCrds } from '../../src/addons/ingress.js';
+import { gatewayApiObjects, ingressHostPorts, ingressManifest } from '../../src/addons/ingress.js';
 import { MinilabError } from '../../src/errors.js';
 import { Labels } from '../../src/labels.js';
 import { ProfileStore } from '../../src/profile/store.js';
@@ -387,7 +387,7 @@ test('ingress: host ports 80/443 for root, a Mac, or where unprivileged ports st
   );
 });
 
-test("ingress: the Gateway API CRDs are labelled as the add-on's (how disable finds them), other documents dropped", () => {
+test("ingress: the Gateway API's objects are labelled as the add-on's (how disable finds them), CRDs apart", () => {
   const yaml = `# a comment
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -398,10 +398,10 @@ metadata:
 spec:
   group: gateway.networking.k8s.io
 ---
-apiVersion: v1
-kind: ConfigMap
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
 metadata:
-  name: not-a-crd
+  name: safe-upgrades.gateway.networking.k8s.io
 ---
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -409,15 +409,20 @@ metadata:
   name: httproutes.gateway.networking.k8s.io
   labels:
     a: b
+---
 `;
-  const docs = labelledCrds(yaml);
+  const { crds, others } = gatewayApiObjects(yaml);
   assert.deepEqual(
-    docs.map((d) => d.metadata?.name),
+    crds.map((d) => d.metadata.name),
     ['gateways.gateway.networking.k8s.io', 'httproutes.gateway.networking.k8s.io'],
   );
   assert.deepEqual(
-    docs.map((d) => d.metadata?.labels),
+    crds.map((d) => d.metadata.labels),
     [{ 'minilab.io/addon': 'ingress' }, { a: 'b', 'minilab.io/addon': 'ingress' }],
   );
-  assert.equal(docs[0]?.metadata?.annotations?.['gateway.networking.k8s.io/bundle-version'], 'v1.6.3');
+  assert.equal(crds[0]?.metadata.annotations?.['gateway.networking.k8s.io/bundle-version'], 'v1.6.3');
+  assert.deepEqual(
+    others.map((d) => [d.kind, d.metadata.labels]),
+    [['ValidatingAdmissionPolicy', { 'minilab.io/addon': 'ingress' }]],
+  );
 });
