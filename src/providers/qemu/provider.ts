@@ -47,7 +47,9 @@ import {
   type MachineRecord,
 } from './machine.js';
 import { machineState, QemuNode } from './node.js';
-import { SshConnection, generateKeyPair, publicKeyOf } from './ssh.js';
+
+/** The SSH client (ssh2) loads when a VM is first reached: `status` of a missing profile asks every provider. */
+const sshLibrary = () => import('./ssh.js');
 
 const MiB = 1024 ** 2;
 /** A node VM's memory and CPUs when --memory and --cpus are not given. */
@@ -178,7 +180,7 @@ export class QemuProvider implements Provider {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !create) throw err;
       await privateDir(root);
-      const { privateKey } = generateKeyPair();
+      const { privateKey } = (await sshLibrary()).generateKeyPair();
       await writeFileAtomic(file, privateKey, 0o600);
       return privateKey;
     }
@@ -187,6 +189,7 @@ export class QemuProvider implements Provider {
   private async handle(dir: string, record: MachineRecord): Promise<QemuNode> {
     const privateKey = await this.clientKey(record.profile);
     const hostKey = await readFile(machinePaths(dir).hostKeyPub, 'utf8');
+    const { SshConnection } = await sshLibrary();
     const ssh = new SshConnection({
       host: FORWARD_HOST,
       port: record.sshPort,
@@ -227,7 +230,7 @@ export class QemuProvider implements Provider {
   private async boot(dir: string, record: MachineRecord): Promise<QemuNode> {
     const disk = await this.diskOf(record);
     // the public line the guest authorizes, written where QEMU hands it over (fw_cfg)
-    const publicKey = publicKeyOf(await this.clientKey(record.profile));
+    const publicKey = (await sshLibrary()).publicKeyOf(await this.clientKey(record.profile));
     await writeFileAtomic(authorizedKeysFile(this.vmRoot(record.profile)), publicKey + '\n', 0o644);
     await launch(this.need('qemu'), this.spec(dir, record, disk));
     const node = await this.handle(dir, record);
@@ -292,7 +295,7 @@ export class QemuProvider implements Provider {
       const created: CreatedResource = { kind: 'node', name: node.name };
       journal.record(created);
       const paths = machinePaths(dir);
-      const hostKey = generateKeyPair();
+      const hostKey = (await sshLibrary()).generateKeyPair();
       await writeFileAtomic(paths.hostKey, hostKey.privateKey, 0o600);
       await writeFileAtomic(paths.hostKeyPub, hostKey.publicKey + '\n', 0o644);
       await runTool(
