@@ -348,3 +348,207 @@ test('an image missing from the engine fails the load before anything is sent', 
   );
   assert.equal(saves.length, 0);
 });
+
+/** A node whose import fails (`ctr` exits 1) or never reads its input, the rest as importingNode. */
+function failingNode(name: string, how: 'exit' | 'hang', list = '') {
+  const calls: { cmd: string[] }[] = [];
+  const node = {
+    name,
+    async exec(cmd: string[]): Promise<ExecResult> {
+      calls.push({ cmd });
+      if (cmd.join(' ').endsWith('images ls'))
+        return { exitCode: 0, stdout: list, stderr: '', started: true };
+      if (!cmd.includes('import')) return { exitCode: 0, stdout: '', stderr: '', started: true };
+      if (how === 'hang') return new Promise<never>(() => undefined);
+      return {
+        exitCode: 1,
+        stdout: '',
+        stderr: 'ctr: failed to ingest: no space left on device',
+        started: true,
+      };
+    },
+  } as unknown as Node;
+  return { node, calls };
+}
+
+const labelled = <T extends { cmd: string[] }>(calls: T[]) =>
+  calls.filter((c) => c.cmd.includes('label')).map((c) => c.cmd[5]);
+const published = <T extends { cmd: string[] }>(calls: T[]) => calls.filter((c) => c.cmd.includes('publish'));
+
+test(
+  'one node failing in a shared stream: the other is labelled and published; the error names the node and its reason',
+  { timeout: 10_000 },
+  async () => {
+    const { store, saves } = engine(IDS);
+    const cp = importingNode(ARCHIVE, { unpacked: UNPACKED });
+    const w1 = failingNode('w1', 'exit');
+    await assert.rejects(
+      loadImagesEverywhere(store, [cp.node, w1.node], ['my/app:dev', 'my/tool:v1'], () => undefined),
+      (err: MinilabError) => {
+        assert.equal(err.kind, 'clusterFailed');
+        assert.equal(err.message, 'loading my/app:dev, my/tool:v1 failed on w1 (1 of 2 nodes)');
+        assert.match(
+          err.details[0] ?? '',
+          /^w1: importing my\/app:dev, my\/tool:v1 into containerd on w1 failed \(exit 1\)$/,
+        );
+        assert.ok(
+          err.details.some((d) => /no space left on device/.test(d)),
+          'containerd said why',
+        );
+        assert.match(err.hint ?? '', /the other nodes have the images loaded/);
+        return true;
+      },
+    );
+    assert.equal(saves.length, 1, 'the two nodes shared one stream');
+    assert.deepEqual(labelled(cp.calls).sort(), ['docker.io/my/app:dev', 'docker.io/my/tool:v1']);
+    assert.equal(published(cp.calls).length, 1, 'the node that imported published to its mirror');
+    assert.deepEqual(labelled(w1.calls), []);
+  },
+);
+
+test(
+  'every failed node is reported, each named, also when each is a group of one',
+  { timeout: 10_000 },
+  async () => {
+    const { store, saves } = engine(IDS);
+    // cp has app:dev already, w1 and w2 lack both: two groups, each failing
+    const cp = failingNode('cp', 'exit', LIST);
+    const w1 = failingNode('w1', 'exit');
+    const w2 = importingNode(ARCHIVE, { name: 'w2', unpacked: UNPACKED });
+    await assert.rejects(
+      loadImagesEverywhere(store, [cp.node, w1.node, w2.node], ['my/app:dev', 'my/tool:v1'], () => undefined),
+      (err: MinilabError) => {
+        assert.equal(err.message, 'loading my/app:dev, my/tool:v1 failed on cp, w1 (2 of 3 nodes)');
+        const lines = err.details.filter((d) => !d.startsWith(' '));
+        assert.deepEqual(lines.sort(), [
+          'cp: importing my/tool:v1 into containerd on cp failed (exit 1)',
+          'w1: importing my/app:dev, my/tool:v1 into containerd on w1 failed (exit 1)',
+        ]);
+        return true;
+      },
+    );
+    assert.equal(saves.length, 2, 'one stream per set of images');
+    assert.deepEqual(labelled(w2.calls).sort(), ['docker.io/my/app:dev', 'docker.io/my/tool:v1']);
+  },
+);
+
+test('a name that cannot be placed fails alone: the others are labelled and published', async () => {
+  const ids = { ...IDS, 'my/gone@sha256:77': 'sha256:g7' };
+  const { store } = engine(ids);
+  const { node, calls } = importingNode(ARCHIVE, { unpacked: UNPACKED });
+  await assert.rejects(
+    loadImages(store, node, ['my/app:dev', 'my/gone@sha256:77', 'my/tool:v1'], () => undefined),
+    (err: MinilabError) => {
+      assert.equal(err.message, 'containerd has no image my/gone@sha256:77 (sha256:g7) after the import');
+      assert.match(err.hint ?? '', /load a tag of the image with it/);
+      return true;
+    },
+  );
+  assert.deepEqual(labelled(calls).sort(), ['docker.io/my/app:dev', 'docker.io/my/tool:v1']);
+  assert.equal(published(calls).length, 1);
+});
+
+test('a name by digest of an image loaded under a tag too is tagged from it', async () => {
+  const digestRef = `my/app@sha256:${'ab'.repeat(32)}`;
+  const { store } = engine({ ...IDS, [digestRef]: 'sha256:e1' });
+  const { node, calls } = importingNode(ARCHIVE, { unpacked: [UNPACKED[0]!] });
+  const reports = await loadImages(store, node, ['my/app:dev', digestRef], () => undefined);
+  assert.deepEqual(
+    reports.map((r) => r.status),
+    ['loaded', 'loaded'],
+  );
+  const tag = calls.find((c) => c.cmd.includes('tag'));
+  assert.deepEqual(tag?.cmd.slice(-2), ['docker.io/my/app:dev', `docker.io/${digestRef}`]);
+  assert.equal(
+    calls.filter((c) => c.cmd.includes('content')).length,
+    0,
+    'no manifest read: the ID was known',
+  );
+  assert.equal(reports[0]?.notMirrored, undefined, 'the tag is served by the mirror');
+  assert.match(reports[1]?.notMirrored ?? '', /cannot hold docker\.io\/my\/app@sha256/);
+});
+
+test(
+  'a node whose import stops reading is given up after the stall deadline; the others go on',
+  { timeout: 10_000 },
+  async () => {
+    const { store } = engine(IDS, Buffer.alloc(4 * 1024 * 1024, 3));
+    const big = Buffer.alloc(4 * 1024 * 1024, 3);
+    const cp = importingNode(big, { unpacked: UNPACKED });
+    const w1 = failingNode('w1', 'hang');
+    const started = performance.now();
+    await assert.rejects(
+      loadImagesEverywhere(store, [cp.node, w1.node], ['my/app:dev'], () => undefined, { stallMs: 300 }),
+      (err: MinilabError) => {
+        assert.equal(err.kind, 'timeout');
+        assert.match(
+          err.details[0] ?? '',
+          /^w1: importing my\/app:dev into containerd on w1 stopped: it read nothing for 300ms$/,
+        );
+        return true;
+      },
+    );
+    assert.ok(performance.now() - started < 5000);
+    assert.ok(imports(cp.calls)[0]?.got?.equals(big), 'the node that kept reading got the whole archive');
+    assert.deepEqual(labelled(cp.calls), ['docker.io/my/app:dev']);
+  },
+);
+
+test('progress of streams running at once says whose it is; -o json times are the batch, said so', async () => {
+  const { store } = engine(IDS, Buffer.alloc(2 * 1024 * 1024, 7));
+  const big = Buffer.alloc(2 * 1024 * 1024, 7);
+  const slowly = (node: Node) => {
+    const exec = node.exec.bind(node);
+    // a slow reader: progress is reported every half second
+    return Object.assign(node, {
+      exec: (cmd: string[], o: { input?: Readable }) => {
+        if (!cmd.includes('import') || !o.input) return exec(cmd, o);
+        const slow = new PassThrough();
+        o.input.on('data', (c: Buffer) => {
+          o.input!.pause();
+          slow.write(c);
+          setTimeout(() => o.input!.resume(), 25);
+        });
+        o.input.on('end', () => slow.end());
+        return exec(cmd, { ...o, input: slow });
+      },
+    });
+  };
+  const cp = importingNode(big, { list: LIST, unpacked: [UNPACKED[2]!] });
+  const w1 = importingNode(big, { name: 'w1', unpacked: [UNPACKED[0]!, UNPACKED[2]!] });
+  slowly(cp.node);
+  slowly(w1.node);
+  const lines: string[] = [];
+  const reports = await loadImagesEverywhere(store, [cp.node, w1.node], ['my/app:dev', 'my/tool:v1'], (d) =>
+    lines.push(d),
+  );
+  assert.ok(lines.length > 0);
+  assert.ok(
+    lines.every((l) => /^(cp|w1): \d+\/\d+ MB/.test(l)),
+    `each line names its group: ${lines.join(' | ')}`,
+  );
+  assert.deepEqual(
+    reports.map((r) => [r.status, r.batch]),
+    [
+      ['loaded', 2],
+      ['loaded', 2],
+    ],
+  );
+  assert.equal(reports[0]?.ms, reports[1]?.ms, "one time, the batch's");
+  assert.match(describeLoad(reports[0]!), /^my\/app:dev: loaded \(\d+ MB; \S+ for the 2 names together\)/);
+});
+
+test("a present image's not-mirrored reason reaches its report on a node that imports something else", async () => {
+  const { store } = engine(IDS);
+  // a node image from before the mirror: app:dev present (not in the mirror), tool:v1 sent
+  const list = LIST.replace('sha256:aaa', `sha256:${'0a1b'.repeat(16)}`);
+  const { node } = importingNode(ARCHIVE, { list, unpacked: [UNPACKED[2]!], mirror: false });
+  const reports = await loadImages(store, node, ['my/app:dev', 'my/tool:v1'], () => undefined);
+  assert.deepEqual(
+    reports.map((r) => [r.status, /predates the mirror/.test(r.notMirrored ?? '')]),
+    [
+      ['unchanged', true],
+      ['loaded', true],
+    ],
+  );
+});
