@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
+import { MinilabError } from '../errors.js';
 import type { KubeconfigEntry } from '../kube/kubeconfig.js';
 import { waitUntil } from '../kube/wait.js';
 import type { LifecycleContext } from '../lifecycle/types.js';
@@ -335,6 +337,27 @@ async function ingressReady(config: k8s.KubeConfig): Promise<true | string> {
   return true;
 }
 
+/**
+ * The host ports another program holds (the agent serving them for this add-on already is not
+ * another program): enable fails at once on them, rather than waiting for a port that may not be
+ * freed.
+ */
+async function portsHeld(profileDir: string): Promise<number[]> {
+  if ((await loadBalancerAgent(profileDir))?.users?.includes(NAME)) return [];
+  const { http, https } = ingressHostPorts();
+  const held: number[] = [];
+  for (const port of [http, https]) {
+    const server = createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (free) await new Promise((r) => server.close(r));
+    else held.push(port);
+  }
+  return held;
+}
+
 export const ingress: Addon = {
   name: NAME,
   description: 'Ingress and Gateway API (HTTPRoute) on http://127.0.0.1 and https://127.0.0.1',
@@ -367,6 +390,17 @@ export const ingress: Addon = {
   },
   beside: {
     async up(ctx, { profile, entry }) {
+      const held = await portsHeld(ctx.profiles.dir(profile));
+      if (held.length > 0) {
+        const ports = held.join(' and ');
+        throw new MinilabError(
+          'addon',
+          `port ${ports} on 127.0.0.1 is held by another program: the ingress cannot answer there`,
+          {
+            hint: `free it (ss -ltnp 'sport = :${held[0] ?? ''}' names the program), then: minilab addons enable -p ${profile} ingress`,
+          },
+        );
+      }
       await applyCrds(ctx, entry);
       await ctx.reporter.step('Starting the load balancer agent', () => syncAgent(ctx, profile));
       return [];

@@ -330,6 +330,19 @@ async function applyYaml(yaml: string, dir: string, name: string): Promise<void>
 }
 
 test('ingress: enable answers on the host; an Ingress with host rules answers over HTTP and HTTPS (the CA verifies), its ADDRESS 127.0.0.1', async () => {
+  // a host port another program holds: refused at once (exit 8), served once it is free
+  const holder = createServer();
+  await new Promise<void>((r) => holder.listen(ingressPorts.https, '127.0.0.1', r));
+  try {
+    const held = await s.minilab(['addons', 'enable', '-p', profile, 'ingress'], { timeoutMs: 20 * 60_000 });
+    assert.equal(held.code, 8, held.stderr);
+    assert.match(
+      held.stderr,
+      new RegExp(`port ${ingressPorts.https} on 127\\.0\\.0\\.1 is held by another program`),
+    );
+  } finally {
+    await new Promise((r) => holder.close(r));
+  }
   const on = await s.minilab(['addons', 'enable', '-p', profile, 'ingress'], { timeoutMs: 20 * 60_000 });
   assert.equal(on.code, 0, on.stderr);
   assert.match(on.stdout, /Ingress rules and HTTPRoutes answer at http:\/\/127\.0\.0\.1/);
