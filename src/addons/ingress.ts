@@ -89,7 +89,9 @@ export function ingressManifest(image: string, ports = ingressHostPorts()): stri
       kind: 'ClusterRole',
       metadata: meta(APP, false),
       rules: [
-        { apiGroups: [''], resources: ['services', 'secrets', 'namespaces'], verbs: read },
+        { apiGroups: [''], resources: ['services', 'namespaces'], verbs: read },
+        // TLS Secrets are listed and watched (kubernetes.io/tls only), never read one by one
+        { apiGroups: [''], resources: ['secrets'], verbs: ['list', 'watch'] },
         { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: read },
         { apiGroups: ['networking.k8s.io'], resources: ['ingresses', 'ingressclasses'], verbs: read },
         { apiGroups: ['networking.k8s.io'], resources: ['ingresses/status'], verbs: ['update', 'patch'] },
@@ -103,7 +105,6 @@ export function ingressManifest(image: string, ports = ingressHostPorts()): stri
           resources: ['gatewayclasses/status', 'gateways/status', 'httproutes/status'],
           verbs: ['update', 'patch'],
         },
-        { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
       ],
     },
     {
@@ -118,7 +119,10 @@ export function ingressManifest(image: string, ports = ingressHostPorts()): stri
       apiVersion: `${rbac}/v1`,
       kind: 'Role',
       metadata: meta(APP),
-      rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['create', 'get', 'update'] }],
+      rules: [
+        { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+        { apiGroups: [''], resources: ['secrets'], resourceNames: [CA_SECRET], verbs: ['get', 'update'] },
+      ],
     },
     {
       apiVersion: `${rbac}/v1`,
@@ -144,6 +148,9 @@ export function ingressManifest(image: string, ports = ingressHostPorts()): stri
             `--publish-service=${NS}/${APP}`,
             '--gateway-http-port=80',
             '--gateway-https-port=443',
+            // redirects name the ports the host serves the listeners at
+            `--public-http-port=${ports.http}`,
+            `--public-https-port=${ports.https}`,
           ],
           env: [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
           ports: [
@@ -217,6 +224,17 @@ export function gatewayApiObjects(yaml: string): { crds: GatewayApiObject[]; oth
   };
 }
 
+/**
+ * Whether the add-on applied this object and nobody else changed it since: labelled as the
+ * add-on's, and written by minilab alone (the API server's own status writes aside). One the user
+ * applied over (kubectl apply of another release keeps the label) is theirs: not replaced, not
+ * removed.
+ */
+export function appliedByAddon(o: { metadata?: k8s.V1ObjectMeta }): boolean {
+  if (o.metadata?.labels?.[CRD_LABEL] !== NAME) return false;
+  return (o.metadata.managedFields ?? []).every((f) => f.manager === 'minilab' || f.subresource === 'status');
+}
+
 /** Applies the Gateway API CRDs and waits until the API server serves them. */
 async function applyCrds(ctx: LifecycleContext, entry: KubeconfigEntry): Promise<void> {
   await ctx.reporter.step('Gateway API CRDs', async (progress) => {
@@ -228,7 +246,7 @@ async function applyCrds(ctx: LifecycleContext, entry: KubeconfigEntry): Promise
       const listed = await config.makeApiClient(k.ApiextensionsV1Api).listCustomResourceDefinition();
       return new Set(
         listed.items
-          .filter((c) => c.spec.group === GATEWAY_GROUP && c.metadata?.labels?.[CRD_LABEL] !== NAME)
+          .filter((c) => c.spec.group === GATEWAY_GROUP && !appliedByAddon(c))
           .map((c) => c.metadata?.name ?? ''),
       );
     });
@@ -266,25 +284,30 @@ async function removeGatewayApi(ctx: LifecycleContext, entry: KubeconfigEntry): 
     const labelSelector = `${CRD_LABEL}=${NAME}`;
     const crdApi = config.makeApiClient(k.ApiextensionsV1Api);
     const admission = config.makeApiClient(k.AdmissionregistrationV1Api);
+    // what the user applied over them since is theirs: kept
     const found = await Promise.all([
       crdApi
         .listCustomResourceDefinition({ labelSelector })
         .then((l) =>
-          l.items.map((o) => () => crdApi.deleteCustomResourceDefinition({ name: o.metadata?.name ?? '' })),
+          l.items
+            .filter(appliedByAddon)
+            .map((o) => () => crdApi.deleteCustomResourceDefinition({ name: o.metadata?.name ?? '' })),
         ),
       admission
         .listValidatingAdmissionPolicyBinding({ labelSelector })
         .then((l) =>
-          l.items.map(
-            (o) => () => admission.deleteValidatingAdmissionPolicyBinding({ name: o.metadata?.name ?? '' }),
-          ),
+          l.items
+            .filter(appliedByAddon)
+            .map(
+              (o) => () => admission.deleteValidatingAdmissionPolicyBinding({ name: o.metadata?.name ?? '' }),
+            ),
         ),
       admission
         .listValidatingAdmissionPolicy({ labelSelector })
         .then((l) =>
-          l.items.map(
-            (o) => () => admission.deleteValidatingAdmissionPolicy({ name: o.metadata?.name ?? '' }),
-          ),
+          l.items
+            .filter(appliedByAddon)
+            .map((o) => () => admission.deleteValidatingAdmissionPolicy({ name: o.metadata?.name ?? '' })),
         ),
     ]);
     const deletes = found.flat();
@@ -311,14 +334,21 @@ async function ingressReady(config: k8s.KubeConfig): Promise<true | string> {
     const trouble = await podTrouble(config, NS, `app.kubernetes.io/name=${APP}`);
     return `the controller is not ready yet${trouble ? `: ${trouble}` : ''}`;
   }
-  const gatewayClass = (await config.makeApiClient(k.CustomObjectsApi).getClusterCustomObject({
-    group: GATEWAY_GROUP,
-    version: 'v1',
-    plural: 'gatewayclasses',
-    name: INGRESS_CLASS,
-  })) as { status?: { conditions?: k8s.V1Condition[] } };
-  if (gatewayClass.status?.conditions?.find((c) => c.type === 'Accepted')?.status !== 'True') {
-    return `GatewayClass ${INGRESS_CLASS} is not accepted yet`;
+  // Gateway API CRDs of the user's older than v1 ReferenceGrants are not served (Ingress only)
+  const grants = await config
+    .makeApiClient(k.ApiextensionsV1Api)
+    .readCustomResourceDefinition({ name: `referencegrants.${GATEWAY_GROUP}` })
+    .catch(() => undefined);
+  if (grants?.spec.versions.some((v) => v.name === 'v1' && v.served)) {
+    const gatewayClass = (await config.makeApiClient(k.CustomObjectsApi).getClusterCustomObject({
+      group: GATEWAY_GROUP,
+      version: 'v1',
+      plural: 'gatewayclasses',
+      name: INGRESS_CLASS,
+    })) as { status?: { conditions?: k8s.V1Condition[] } };
+    if (gatewayClass.status?.conditions?.find((c) => c.type === 'Accepted')?.status !== 'True') {
+      return `GatewayClass ${INGRESS_CLASS} is not accepted yet`;
+    }
   }
   const service = await config.makeApiClient(k.CoreV1Api).readNamespacedService({ name: APP, namespace: NS });
   const address = service.status?.loadBalancer?.ingress?.[0];
@@ -425,8 +455,10 @@ export const ingress: Addon = {
           ctx.kube.withConfig(entry, async (config) => {
             const k = await import('@kubernetes/client-node');
             try {
-              await config.makeApiClient(k.CoreV1Api).readNamespace({ name: NS });
-              return `namespace ${NS} is still terminating`;
+              const ns = await config.makeApiClient(k.CoreV1Api).readNamespace({ name: NS });
+              // what holds it (NamespaceContentRemaining, NamespaceFinalizersRemaining, ...)
+              const held = (ns.status?.conditions ?? []).filter((c) => c.status === 'True' && c.message);
+              return `namespace ${NS} is still terminating${held.map((c) => `: ${c.message ?? ''}`).join('')}`;
             } catch (err) {
               if ((err as { code?: number }).code === 404) return true;
               throw err;

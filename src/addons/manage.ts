@@ -211,8 +211,10 @@ export async function disableAddons(
         }),
       );
       (enabled.includes(addon.name) || removed > 0 ? disabled : notEnabled).push(addon.name);
+      // forgotten once removed: the next one's removal sees the profile without it (the load
+      // balancer agent serves the add-ons the profile still lists)
+      await remember(ctx, profile, (list) => list.filter((n) => n !== addon.name));
     }
-    await remember(ctx, profile, (list) => list.filter((n) => !addons.some((a) => a.name === n)));
     return { profile, disabled, notEnabled };
   });
 }

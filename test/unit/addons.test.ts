@@ -16,7 +16,12 @@ import { stop } from '../../src/lifecycle/stop.js';
 import { sampleEntry } from '../helpers/kubeconfig.js';
 import { startRequest, withFixture } from '../helpers/lifecycle-fixture.js';
 import { metricsServerManifest } from '../../src/addons/metrics-server.js';
-import { gatewayApiObjects, ingressHostPorts, ingressManifest } from '../../src/addons/ingress.js';
+import {
+  appliedByAddon,
+  gatewayApiObjects,
+  ingressHostPorts,
+  ingressManifest,
+} from '../../src/addons/ingress.js';
 import { MinilabError } from '../../src/errors.js';
 import { Labels } from '../../src/labels.js';
 import { ProfileStore } from '../../src/profile/store.js';
@@ -424,5 +429,35 @@ metadata:
   assert.deepEqual(
     others.map((d) => [d.kind, d.metadata.labels]),
     [['ValidatingAdmissionPolicy', { 'minilab.io/addon': 'ingress' }]],
+  );
+});
+
+test("ingress: a Gateway API object is the add-on's only while minilab alone wrote it (status aside)", () => {
+  const labels = { 'minilab.io/addon': 'ingress' };
+  const field = (manager: string, subresource?: string) => ({ manager, operation: 'Apply', subresource });
+  assert.equal(appliedByAddon({ metadata: { labels, managedFields: [field('minilab')] } }), true);
+  assert.equal(
+    appliedByAddon({
+      metadata: { labels, managedFields: [field('minilab'), field('kube-apiserver', 'status')] },
+    }),
+    true,
+  );
+  // a kubectl apply over it keeps the label, but makes it the user's
+  assert.equal(
+    appliedByAddon({
+      metadata: { labels, managedFields: [field('minilab'), field('kubectl-client-side-apply')] },
+    }),
+    false,
+  );
+  assert.equal(appliedByAddon({ metadata: { managedFields: [field('minilab')] } }), false, 'no label');
+  const docs = docsOf(ingressManifest('x', { http: 8080, https: 8443 }));
+  const args = (
+    docs.find((d) => d.kind === 'Deployment') as unknown as {
+      spec: { template: { spec: { containers: { args: string[] }[] } } };
+    }
+  ).spec.template.spec.containers[0]?.args;
+  assert.ok(
+    args?.includes('--public-http-port=8080') && args.includes('--public-https-port=8443'),
+    'redirects name the host ports',
   );
 });

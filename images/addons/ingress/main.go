@@ -46,6 +46,8 @@ func main() {
 	publishService := fs.String("publish-service", "", "NAMESPACE/NAME of the Service whose load-balancer addresses go into Ingress and Gateway statuses")
 	gatewayHTTPPort := fs.Int("gateway-http-port", 80, "Gateway listener port served as HTTP")
 	gatewayHTTPSPort := fs.Int("gateway-https-port", 443, "Gateway listener port served as HTTPS")
+	publicHTTPPort := fs.Int("public-http-port", 0, "the port clients reach the HTTP listener at, named in redirects (default: --gateway-http-port)")
+	publicHTTPSPort := fs.Int("public-https-port", 0, "the port clients reach the HTTPS listener at, named in redirects (default: --gateway-https-port)")
 	accessLog := fs.Bool("access-log", false, "log every request")
 	_ = fs.Parse(os.Args[1:])
 	if *showVersion {
@@ -109,6 +111,14 @@ func main() {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 
+	public := map[int]int{}
+	if *publicHTTPPort != 0 {
+		public[*gatewayHTTPPort] = *publicHTTPPort
+	}
+	if *publicHTTPSPort != 0 {
+		public[*gatewayHTTPSPort] = *publicHTTPSPort
+	}
+
 	errc := make(chan error, 4)
 	servers := []*http.Server{
 		{
@@ -118,13 +128,13 @@ func main() {
 		},
 		{
 			Addr:              ":" + strconv.Itoa(*httpPort),
-			Handler:           route.NewHandler(tables, false, *accessLog),
+			Handler:           publicHandler(tables, false, *accessLog, public),
 			ReadHeaderTimeout: 30 * time.Second,
 			IdleTimeout:       120 * time.Second,
 		},
 		{
 			Addr:              ":" + strconv.Itoa(*httpsPort),
-			Handler:           route.NewHandler(tables, true, *accessLog),
+			Handler:           publicHandler(tables, true, *accessLog, public),
 			ReadHeaderTimeout: 30 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			TLSConfig: &tls.Config{
@@ -171,4 +181,11 @@ func main() {
 		_ = s.Shutdown(sctx)
 	}
 	os.Exit(code)
+}
+
+// publicHandler is a route handler whose redirects name the ports clients use.
+func publicHandler(tables *route.Tables, https, accessLog bool, public map[int]int) *route.Handler {
+	h := route.NewHandler(tables, https, accessLog)
+	h.PublicPorts = public
+	return h
 }

@@ -91,7 +91,10 @@ type Redirect struct {
 
 // Location builds the redirect target for req, served on a listener whose
 // Gateway port is listenerPort.
-func (rd *Redirect) Location(req *http.Request, listenerPort int) string {
+//
+// public maps a listener's port to the port clients reach it at (a host
+// that serves listener 80 at 8080): a Location names the port clients use.
+func (rd *Redirect) Location(req *http.Request, listenerPort int, public map[int]int) string {
 	scheme := "http"
 	if req.TLS != nil {
 		scheme = "https"
@@ -110,6 +113,9 @@ func (rd *Redirect) Location(req *http.Request, listenerPort int) string {
 		} else {
 			port = listenerPort
 		}
+	}
+	if p, ok := public[port]; ok {
+		port = p
 	}
 	loc := scheme + "://" + bracketIPv6(host)
 	if port != 0 && port != wellKnownPort(scheme) {

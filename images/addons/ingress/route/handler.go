@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"path"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -30,7 +32,10 @@ type Handler struct {
 	Tables    *Tables
 	HTTPS     bool
 	AccessLog bool
-	proxy     *httputil.ReverseProxy
+	// PublicPorts maps a listener port to the port clients reach it at
+	// (redirects name the latter); a port not in it is its own.
+	PublicPorts map[int]int
+	proxy       *httputil.ReverseProxy
 }
 
 type ctxKey struct{}
@@ -140,6 +145,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) string {
+	cleanPath(r)
 	srv := h.server()
 	a := srv.Lookup(r)
 	if a == nil {
@@ -156,7 +162,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) string {
 		if code == 0 {
 			code = http.StatusFound
 		}
-		http.Redirect(w, r, a.Redirect.Location(r, srv.GatewayPort), code)
+		http.Redirect(w, r, a.Redirect.Location(r, srv.GatewayPort, h.PublicPorts), code)
 		return a.Owner
 	}
 	b := a.Pick(nil)
@@ -188,4 +194,23 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) string {
 	b.RequestHeaders.Apply(out.Header)
 	h.proxy.ServeHTTP(w, out)
 	return a.Owner + " -> " + b.Name
+}
+
+// cleanPath resolves dot-segments and repeated slashes in the request's path
+// (decoded: %2e is a dot), keeping a trailing slash, before any rule sees it:
+// "/public/../private" is matched, and proxied, as "/private", so a backend
+// that cleans paths never serves what the rules did not route to it.
+func cleanPath(r *http.Request) {
+	p := r.URL.Path
+	if p == "" {
+		return
+	}
+	c := path.Clean("/" + p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	if c != p {
+		r.URL.Path = c
+		r.URL.RawPath = ""
+	}
 }

@@ -300,9 +300,54 @@ func TestRedirectLocation(t *testing.T) {
 		if c.tls {
 			r.TLS = &tlsState
 		}
-		if got := c.rd.Location(r, c.lport); got != c.want {
+		if got := c.rd.Location(r, c.lport, nil); got != c.want {
 			t.Errorf("%s: got %s, want %s", c.name, got, c.want)
 		}
+	}
+}
+
+func TestRedirectLocationPublicPorts(t *testing.T) {
+	// a host serving listener 80 at 8080 and 443 at 8443 (a user who may not bind low ports)
+	public := map[int]int{80: 8080, 443: 8443}
+	repl := "/new"
+	cases := []struct {
+		name, target string
+		rd           Redirect
+		want         string
+	}{
+		{"path only: the port the client used", "http://gw.test:8080/old", Redirect{Path: &PathModifier{PrefixReplace: &repl, MatchedPrefix: "/old"}}, "http://gw.test:8080/new"},
+		{"to https: its public port", "http://gw.test:8080/p", Redirect{Scheme: "https"}, "https://gw.test:8443/p"},
+		{"explicit 443: its public port", "http://gw.test:8080/p", Redirect{Scheme: "https", Port: 443}, "https://gw.test:8443/p"},
+		{"a port not served here is kept", "http://gw.test:8080/p", Redirect{Port: 9000}, "http://gw.test:9000/p"},
+	}
+	for _, c := range cases {
+		if got := c.rd.Location(req("GET", c.target), 80, public); got != c.want {
+			t.Errorf("%s: got %s, want %s", c.name, got, c.want)
+		}
+	}
+}
+
+func TestCleanPath(t *testing.T) {
+	cases := map[string]string{
+		"/public/../private": "/private",
+		"/a/./b/":            "/a/b/",
+		"//a//b":             "/a/b",
+		"/a/b/..":            "/a",
+		"/":                  "/",
+		"/plain/path":        "/plain/path",
+	}
+	for in, want := range cases {
+		r := req("GET", "http://h.test"+in)
+		cleanPath(r)
+		if r.URL.Path != want {
+			t.Errorf("cleanPath(%q) = %q, want %q", in, r.URL.Path, want)
+		}
+	}
+	// %2e is a dot once decoded: resolved the same
+	r, _ := http.NewRequest("GET", "http://h.test/public/%2e%2e/private", nil)
+	cleanPath(r)
+	if r.URL.Path != "/private" || r.URL.RawPath != "" {
+		t.Errorf("encoded dots: %q (raw %q)", r.URL.Path, r.URL.RawPath)
 	}
 }
 
