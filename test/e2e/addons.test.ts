@@ -550,11 +550,23 @@ test('ingress: disable removes the controller, its classes, the Gateway API CRDs
   assert.match(again.stdout, /ingress was not enabled in cluster ".*": nothing to do/);
 });
 
-test('loadbalancer: disable ends the agent, closes its ports and takes EXTERNAL-IP back', async () => {
-  const off = await s.minilab(['addons', 'disable', '-p', profile, 'loadbalancer', '-o', 'json']);
+test('loadbalancer and ingress disabled in one command: the agent they shared ends, its ports close, EXTERNAL-IP is taken back', async () => {
+  const on = await s.minilab(['addons', 'enable', '-p', profile, 'ingress']);
+  assert.equal(on.code, 0, on.stderr);
+  const agent = join(s.home, 'profiles', profile, 'loadbalancer.json');
+  const record = JSON.parse(await readFile(agent, 'utf8')) as { pid: number; users: string[] };
+  assert.deepEqual(record.users, ['loadbalancer', 'ingress'], 'one agent serves both');
+  const off = await s.minilab(['addons', 'disable', '-p', profile, 'loadbalancer', 'ingress', '-o', 'json']);
   assert.equal(off.code, 0, off.stderr);
-  assert.deepEqual(JSON.parse(off.stdout), { profile, disabled: ['loadbalancer'], notEnabled: [] });
+  assert.deepEqual(JSON.parse(off.stdout), {
+    profile,
+    disabled: ['loadbalancer', 'ingress'],
+    notEnabled: [],
+  });
+  assert.throws(() => process.kill(record.pid, 0), 'the agent has exited');
+  await assert.rejects(readFile(agent), /ENOENT/, 'and no other agent was started in its place');
   await assert.rejects(fetch(`http://127.0.0.1:${lbPort}/`), 'nothing listens on its port any more');
+  await assert.rejects(viaIngress('http', 'app.example', '/'), 'nor on the ingress port');
   assert.equal(await externalIp('lb-echo'), undefined);
   assert.equal(await externalIp('lb-taken'), undefined);
   const again = await s.minilab(['addons', 'disable', '-p', profile, 'loadbalancer']);
