@@ -235,25 +235,78 @@ export function appliedByAddon(o: { metadata?: k8s.V1ObjectMeta }): boolean {
   return (o.metadata.managedFields ?? []).every((f) => f.manager === 'minilab' || f.subresource === 'status');
 }
 
+/** The Gateway API's objects in a cluster: every CRD of its group, and the admission policy's objects. */
+export interface GatewayApiInCluster {
+  crds: k8s.V1CustomResourceDefinition[];
+  policies: k8s.V1ValidatingAdmissionPolicy[];
+  bindings: k8s.V1ValidatingAdmissionPolicyBinding[];
+}
+
+async function gatewayApiInCluster(config: k8s.KubeConfig): Promise<GatewayApiInCluster> {
+  const k = await import('@kubernetes/client-node');
+  const admission = config.makeApiClient(k.AdmissionregistrationV1Api);
+  // the policy's objects are looked for by the add-on's label; the CRDs all, the user's too
+  const labelSelector = `${CRD_LABEL}=${NAME}`;
+  const [crds, policies, bindings] = await Promise.all([
+    config
+      .makeApiClient(k.ApiextensionsV1Api)
+      .listCustomResourceDefinition()
+      .then((l) => l.items.filter((c) => c.spec.group === GATEWAY_GROUP)),
+    admission.listValidatingAdmissionPolicy({ labelSelector }).then((l) => l.items),
+    admission.listValidatingAdmissionPolicyBinding({ labelSelector }).then((l) => l.items),
+  ]);
+  return { crds, policies, bindings };
+}
+
+const BUNDLE_VERSION = `${GATEWAY_GROUP}/bundle-version`;
+
+/**
+ * What of the Gateway API's objects to apply to a cluster that has `current`: CRDs the user
+ * installed (or applied over ours) are theirs, used and never replaced, and with any of them the
+ * admission policy is theirs too; of ours, only those missing, of another release, or (a CRD) not
+ * established yet: a start does not send the same 1.2 MB again.
+ */
+export function gatewayApiToApply(
+  wanted: { crds: GatewayApiObject[]; others: GatewayApiObject[] },
+  current: GatewayApiInCluster,
+): { apply: GatewayApiObject[]; theirs: string[] } {
+  const theirs = current.crds.filter((c) => !appliedByAddon(c)).map((c) => c.metadata?.name ?? '');
+  const present = new Map<
+    string,
+    { metadata?: k8s.V1ObjectMeta; status?: k8s.V1CustomResourceDefinitionStatus }
+  >([
+    ...current.crds.map((c) => [`CustomResourceDefinition/${c.metadata?.name ?? ''}`, c] as const),
+    ...current.policies.map((o) => [`ValidatingAdmissionPolicy/${o.metadata?.name ?? ''}`, o] as const),
+    ...current.bindings.map(
+      (o) => [`ValidatingAdmissionPolicyBinding/${o.metadata?.name ?? ''}`, o] as const,
+    ),
+  ]);
+  const upToDate = (o: GatewayApiObject) => {
+    const cur = present.get(`${o.kind ?? ''}/${o.metadata.name ?? ''}`);
+    if (!cur || !appliedByAddon(cur)) return false;
+    if (cur.metadata?.annotations?.[BUNDLE_VERSION] !== o.metadata.annotations?.[BUNDLE_VERSION])
+      return false;
+    return (
+      o.kind !== 'CustomResourceDefinition' ||
+      cur.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') === true
+    );
+  };
+  const crds = wanted.crds.filter((d) => !theirs.includes(d.metadata.name ?? ''));
+  const others = theirs.length > 0 ? [] : wanted.others;
+  return { apply: [...crds, ...others].filter((o) => !upToDate(o)), theirs };
+}
+
 /** Applies the Gateway API CRDs and waits until the API server serves them. */
 async function applyCrds(ctx: LifecycleContext, entry: KubeconfigEntry): Promise<void> {
   await ctx.reporter.step('Gateway API CRDs', async (progress) => {
     const dir = await addonBuildDir(ctx.home, progress);
-    const { crds, others } = gatewayApiObjects(await readFile(join(dir, CRD_FILE), 'utf8'));
-    // CRDs the user installed (not labelled as the add-on's) are theirs: used, never replaced
-    const theirs = await ctx.kube.withConfig(entry, async (config) => {
-      const k = await import('@kubernetes/client-node');
-      const listed = await config.makeApiClient(k.ApiextensionsV1Api).listCustomResourceDefinition();
-      return new Set(
-        listed.items
-          .filter((c) => c.spec.group === GATEWAY_GROUP && !appliedByAddon(c))
-          .map((c) => c.metadata?.name ?? ''),
-      );
-    });
-    const ours = crds.filter((d) => !theirs.has(d.metadata.name ?? ''));
-    // with CRDs of the user's, their install's admission policy is theirs too
-    if (theirs.size > 0) progress(`keeping the cluster's own ${[...theirs].join(', ')}`);
-    const apply = [...ours, ...(theirs.size > 0 ? [] : others)];
+    const wanted = gatewayApiObjects(await readFile(join(dir, CRD_FILE), 'utf8'));
+    const { apply, theirs } = gatewayApiToApply(
+      wanted,
+      await ctx.kube.withConfig(entry, gatewayApiInCluster),
+    );
+    if (theirs.length > 0) progress(`keeping the cluster's own ${theirs.join(', ')}`);
+    if (apply.length === 0) return;
     await ctx.kube.apply(entry, apply.map((d) => stringify(d)).join('---\n'));
     await waitUntil(
       'the Gateway API CRDs to be served',
@@ -262,7 +315,7 @@ async function applyCrds(ctx: LifecycleContext, entry: KubeconfigEntry): Promise
         ctx.kube.withConfig(entry, async (config) => {
           const k = await import('@kubernetes/client-node');
           const api = config.makeApiClient(k.ApiextensionsV1Api);
-          for (const name of crds.map((d) => d.metadata.name ?? '')) {
+          for (const name of wanted.crds.map((d) => d.metadata.name ?? '')) {
             const crd = await api.readCustomResourceDefinition({ name });
             const established = crd.status?.conditions?.find((c) => c.type === 'Established');
             if (established?.status !== 'True') return `${name} is not established yet`;
@@ -275,42 +328,27 @@ async function applyCrds(ctx: LifecycleContext, entry: KubeconfigEntry): Promise
 }
 
 /**
- * Deletes the Gateway API objects this add-on applied (by its label): the CRDs, and with them every
- * Gateway and route, and the admission policy; how many.
+ * Deletes the Gateway API objects this add-on applied (and nobody changed since): the CRDs, and
+ * with them every Gateway and route, and the admission policy; how many.
  */
 async function removeGatewayApi(ctx: LifecycleContext, entry: KubeconfigEntry): Promise<number> {
   return ctx.kube.withConfig(entry, async (config) => {
     const k = await import('@kubernetes/client-node');
-    const labelSelector = `${CRD_LABEL}=${NAME}`;
     const crdApi = config.makeApiClient(k.ApiextensionsV1Api);
     const admission = config.makeApiClient(k.AdmissionregistrationV1Api);
+    const { crds, policies, bindings } = await gatewayApiInCluster(config);
     // what the user applied over them since is theirs: kept
-    const found = await Promise.all([
-      crdApi
-        .listCustomResourceDefinition({ labelSelector })
-        .then((l) =>
-          l.items
-            .filter(appliedByAddon)
-            .map((o) => () => crdApi.deleteCustomResourceDefinition({ name: o.metadata?.name ?? '' })),
-        ),
-      admission
-        .listValidatingAdmissionPolicyBinding({ labelSelector })
-        .then((l) =>
-          l.items
-            .filter(appliedByAddon)
-            .map(
-              (o) => () => admission.deleteValidatingAdmissionPolicyBinding({ name: o.metadata?.name ?? '' }),
-            ),
-        ),
-      admission
-        .listValidatingAdmissionPolicy({ labelSelector })
-        .then((l) =>
-          l.items
-            .filter(appliedByAddon)
-            .map((o) => () => admission.deleteValidatingAdmissionPolicy({ name: o.metadata?.name ?? '' })),
-        ),
-    ]);
-    const deletes = found.flat();
+    const deletes = [
+      ...crds
+        .filter(appliedByAddon)
+        .map((o) => () => crdApi.deleteCustomResourceDefinition({ name: o.metadata?.name ?? '' })),
+      ...bindings
+        .filter(appliedByAddon)
+        .map((o) => () => admission.deleteValidatingAdmissionPolicyBinding({ name: o.metadata?.name ?? '' })),
+      ...policies
+        .filter(appliedByAddon)
+        .map((o) => () => admission.deleteValidatingAdmissionPolicy({ name: o.metadata?.name ?? '' })),
+    ];
     for (const remove of deletes) {
       await remove().catch((err: unknown) => {
         if ((err as { code?: number }).code !== 404) throw err;

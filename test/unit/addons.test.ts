@@ -19,8 +19,10 @@ import { metricsServerManifest } from '../../src/addons/metrics-server.js';
 import {
   appliedByAddon,
   gatewayApiObjects,
+  gatewayApiToApply,
   ingressHostPorts,
   ingressManifest,
+  type GatewayApiInCluster,
 } from '../../src/addons/ingress.js';
 import { MinilabError } from '../../src/errors.js';
 import { Labels } from '../../src/labels.js';
@@ -459,5 +461,75 @@ test("ingress: a Gateway API object is the add-on's only while minilab alone wro
   assert.ok(
     args?.includes('--public-http-port=8080') && args.includes('--public-https-port=8443'),
     'redirects name the host ports',
+  );
+});
+
+test("ingress: a start applies only the Gateway API objects missing, of another release or not established; none of the user's", () => {
+  const yaml = (version: string) => `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gateways.gateway.networking.k8s.io
+  annotations: { gateway.networking.k8s.io/bundle-version: ${version} }
+spec: { group: gateway.networking.k8s.io }
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: httproutes.gateway.networking.k8s.io
+  annotations: { gateway.networking.k8s.io/bundle-version: ${version} }
+spec: { group: gateway.networking.k8s.io }
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: safe-upgrades.gateway.networking.k8s.io
+  annotations: { gateway.networking.k8s.io/bundle-version: ${version} }
+`;
+  const wanted = gatewayApiObjects(yaml('v1.6.3'));
+  const ours = {
+    managedFields: [{ manager: 'minilab' }, { manager: 'kube-apiserver', subresource: 'status' }],
+  };
+  const established = { conditions: [{ type: 'Established', status: 'True' }] };
+  const inCluster = (version: string, over: Record<string, object> = {}) => {
+    const { crds, others } = gatewayApiObjects(yaml(version));
+    const withMeta = <T extends { metadata: object }>(o: T) => ({
+      ...o,
+      metadata: { ...o.metadata, ...ours },
+    });
+    return {
+      crds: crds.map((c) => ({ ...withMeta(c), status: established, ...over[c.metadata.name ?? ''] })),
+      policies: others.map(withMeta),
+      bindings: [],
+    } as unknown as GatewayApiInCluster;
+  };
+  const names = (r: { apply: { metadata: { name?: string } }[] }) => r.apply.map((o) => o.metadata.name);
+  const none = { crds: [], policies: [], bindings: [] };
+  assert.equal(gatewayApiToApply(wanted, none).apply.length, 3, 'a new cluster gets all of them');
+  assert.deepEqual(
+    gatewayApiToApply(wanted, inCluster('v1.6.3')),
+    { apply: [], theirs: [] },
+    'a start: nothing again',
+  );
+  assert.equal(gatewayApiToApply(wanted, inCluster('v1.5.0')).apply.length, 3, 'another release: all again');
+  assert.deepEqual(
+    names(
+      gatewayApiToApply(
+        wanted,
+        inCluster('v1.6.3', { 'httproutes.gateway.networking.k8s.io': { status: {} } }),
+      ),
+    ),
+    ['httproutes.gateway.networking.k8s.io'],
+    'a CRD not established yet is applied again',
+  );
+  const theirs = inCluster('v1.6.3', {
+    'gateways.gateway.networking.k8s.io': {
+      metadata: { name: 'gateways.gateway.networking.k8s.io', managedFields: [{ manager: 'kubectl' }] },
+    },
+  });
+  theirs.crds = theirs.crds.filter((c) => c.metadata?.name !== 'httproutes.gateway.networking.k8s.io');
+  assert.deepEqual(
+    { apply: names(gatewayApiToApply(wanted, theirs)), theirs: gatewayApiToApply(wanted, theirs).theirs },
+    { apply: ['httproutes.gateway.networking.k8s.io'], theirs: ['gateways.gateway.networking.k8s.io'] },
+    "the user's CRD is kept, and with it their admission policy",
   );
 });
