@@ -30,12 +30,12 @@ METRICS_SERVER_MODULE=sigs.k8s.io/metrics-server
 # minilab's ingress controller (images/addons/ingress), and the Gateway API
 # release whose CRDs go with it: its go.mod must require the same
 # sigs.k8s.io/gateway-api (v1.7 needs a newer Go than the build machine's).
-INGRESS_VERSION=v0.1.0
+INGRESS_VERSION=v0.1.1
 # The digest of its source (its .go files but the tests, go.mod, go.sum), as
 # test/unit/ingress-controller-go.test.ts computes it: the image is named by
 # the version, and a node keeps an image whose name it has, so a change to the
 # source raises INGRESS_VERSION and sets this again.
-INGRESS_SOURCE_SHA256=fef4bd57496d2197f21950fa62811a1a4f64d188d01e034c0c2eb2fed09fb190
+INGRESS_SOURCE_SHA256=4132cf96d887e3af141e1eb2bc382e64c5e0ee711a7cdfb47345144b001c9634
 GATEWAY_API_VERSION=v1.6.3
 GATEWAY_API_MODULE=sigs.k8s.io/gateway-api
 

@@ -30,17 +30,23 @@ type CA struct {
 	KeyPEM  []byte
 }
 
-func serial() (*big.Int, error) {
-	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+// newKey makes an ECDSA P-256 key and a random 127-bit serial number for
+// the certificate that goes with it.
+func newKey() (*ecdsa.PrivateKey, *big.Int, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	sn, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, nil, err
+	}
+	return key, sn, nil
 }
 
 // NewCA makes a self-signed ECDSA P-256 CA valid for ten years.
 func NewCA(commonName string, now time.Time) (*CA, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	sn, err := serial()
+	key, sn, err := newKey()
 	if err != nil {
 		return nil, err
 	}
@@ -89,11 +95,7 @@ func LoadCA(certPEM, keyPEM []byte) (*CA, error) {
 // Issue makes a leaf certificate for name (a DNS name or an IP address),
 // valid for a year; "" gives one for localhost, 127.0.0.1 and ::1.
 func (ca *CA) Issue(name string, now time.Time) (*tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	sn, err := serial()
+	key, sn, err := newKey()
 	if err != nil {
 		return nil, err
 	}

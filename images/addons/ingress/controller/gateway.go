@@ -662,27 +662,26 @@ func (b *build) routeRules(r *gwv1.HTTPRoute) (rules []*route.Rule, resolved boo
 			if m.Method != nil {
 				rl.Method = string(*m.Method)
 			}
-			for _, h := range m.Headers {
-				sm := route.StringMatch{Name: string(h.Name), Value: h.Value}
-				if h.Type != nil && *h.Type == gwv1.HeaderMatchRegularExpression {
-					re, err := route.CompileRegex(h.Value)
+			// a header or query parameter match; a regular expression that does
+			// not compile makes the rule invalid
+			stringMatch := func(what, name, value string, regex bool) route.StringMatch {
+				sm := route.StringMatch{Name: name, Value: value}
+				if regex {
+					re, err := route.CompileRegex(value)
 					if err != nil && invalidMsg == "" {
-						invalidMsg = fmt.Sprintf("rule %d: header regular expression %q: %v", ri, h.Value, err)
+						invalidMsg = fmt.Sprintf("rule %d: %s regular expression %q: %v", ri, what, value, err)
 					}
 					sm.Regex = re
 				}
-				rl.Headers = append(rl.Headers, sm)
+				return sm
+			}
+			for _, h := range m.Headers {
+				regex := h.Type != nil && *h.Type == gwv1.HeaderMatchRegularExpression
+				rl.Headers = append(rl.Headers, stringMatch("header", string(h.Name), h.Value, regex))
 			}
 			for _, q := range m.QueryParams {
-				sm := route.StringMatch{Name: string(q.Name), Value: q.Value}
-				if q.Type != nil && *q.Type == gwv1.QueryParamMatchRegularExpression {
-					re, err := route.CompileRegex(q.Value)
-					if err != nil && invalidMsg == "" {
-						invalidMsg = fmt.Sprintf("rule %d: query regular expression %q: %v", ri, q.Value, err)
-					}
-					sm.Regex = re
-				}
-				rl.Query = append(rl.Query, sm)
+				regex := q.Type != nil && *q.Type == gwv1.QueryParamMatchRegularExpression
+				rl.Query = append(rl.Query, stringMatch("query", string(q.Name), q.Value, regex))
 			}
 
 			a := &route.Action{Owner: owner, Backends: backends}

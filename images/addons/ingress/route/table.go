@@ -293,43 +293,39 @@ func bucketFor(m map[string]*Bucket, key string) *Bucket {
 	return b
 }
 
-// AddGateway adds a Gateway rule for hostname ("" for any host, "*.x" for a
-// wildcard).
+// AddGateway adds a Gateway rule for hostname ("" or "*" for any host, "*.x"
+// for a wildcard).
 func (s *Server) AddGateway(hostname string, r *Rule) {
 	r.Source = FromGateway
-	hostname = strings.ToLower(hostname)
-	switch {
-	case hostname == "" || hostname == "*":
-		if s.GatewayAny == nil {
-			s.GatewayAny = &Bucket{}
-		}
-		s.GatewayAny.Rules = append(s.GatewayAny.Rules, r)
-	case strings.HasPrefix(hostname, "*."):
-		b := bucketFor(s.GatewayWildcard, hostname[2:])
-		b.Rules = append(b.Rules, r)
-	default:
-		b := bucketFor(s.GatewayExact, hostname)
-		b.Rules = append(b.Rules, r)
+	if hostname == "*" {
+		hostname = ""
 	}
+	addRule(&s.GatewayAny, s.GatewayWildcard, s.GatewayExact, hostname, r)
 }
 
 // AddIngress adds an Ingress rule for host ("" for any host).
 func (s *Server) AddIngress(host string, r *Rule) {
 	r.Source = FromIngress
+	addRule(&s.IngressAny, s.IngressWildcard, s.IngressExact, host, r)
+}
+
+// addRule puts r in the bucket of host: any ("" ), a wildcard ("*.x", kept
+// under "x"), or an exact name (lower case).
+func addRule(anyHost **Bucket, wildcard, exact map[string]*Bucket, host string, r *Rule) {
 	host = strings.ToLower(host)
+	var b *Bucket
 	switch {
 	case host == "":
-		if s.IngressAny == nil {
-			s.IngressAny = &Bucket{}
+		if *anyHost == nil {
+			*anyHost = &Bucket{}
 		}
-		s.IngressAny.Rules = append(s.IngressAny.Rules, r)
+		b = *anyHost
 	case strings.HasPrefix(host, "*."):
-		b := bucketFor(s.IngressWildcard, host[2:])
-		b.Rules = append(b.Rules, r)
+		b = bucketFor(wildcard, host[2:])
 	default:
-		b := bucketFor(s.IngressExact, host)
-		b.Rules = append(b.Rules, r)
+		b = bucketFor(exact, host)
 	}
+	b.Rules = append(b.Rules, r)
 }
 
 // Sort sorts every bucket; call it once all rules are added.
