@@ -291,8 +291,9 @@ go_get_module flannel-cni "$FLANNEL_CNI_MODULE_VERSION" \
   "github.com/containernetworking/plugins@$FLANNEL_CNI_MODULE_VERSION" "$cni_gomod"
 cni_pkg=github.com/containernetworking/plugins/plugins/meta/flannel
 step="checking that containernetworking/plugins@$FLANNEL_CNI_MODULE_VERSION has $cni_pkg"
-got=$(cd "$WORK/flannel-cni" && go list -f '{{.Name}}' "$cni_pkg" 2>&1) ||
-  die "containernetworking/plugins@$FLANNEL_CNI_MODULE_VERSION has no $cni_pkg: $got"
+# stderr apart: with a cold module cache go prints its "go: downloading ..." lines there
+got=$(cd "$WORK/flannel-cni" && go list -f '{{.Name}}' "$cni_pkg" 2>"$WORK/logs/flannel-cni-list.log") ||
+  die "containernetworking/plugins@$FLANNEL_CNI_MODULE_VERSION has no $cni_pkg: $(tail -n 3 "$WORK/logs/flannel-cni-list.log")"
 [ "$got" = main ] || die "$cni_pkg is package '$got', not a command"
 step="building the flannel CNI plugin"
 # Version stamped as the plugins' own build_linux.sh does.
