@@ -3,7 +3,7 @@ import { waitUntil } from '../kube/wait.js';
 import { profileLocked } from '../profile/lock.js';
 import type { Node } from '../providers/types.js';
 import { withProfileLock } from './lock.js';
-import { controlPlane, credentials, etcdQuorum, runningControlPlane } from './nodes.js';
+import { controlPlane, credentials, etcdQuorum, haltNode, runningControlPlane } from './nodes.js';
 import { waitForBoot } from './steps/boot.js';
 import { syncFirewall } from './steps/firewall.js';
 import { READY_TIMEOUT_MS, whileRunning } from './steps/waits.js';
@@ -103,8 +103,7 @@ export async function stopNode(
       }
     }
     await ctx.reporter.step(`Stopping ${name}`, async () => {
-      await node.exec(['systemctl', 'stop', 'kubelet'], { timeoutMs: 15_000 }).catch(() => undefined);
-      await ctx.provider.stopNode(node, 15);
+      await haltNode(ctx.provider, node);
     });
     return { ...result, action: 'stopped' };
   });

@@ -117,3 +117,27 @@ export async function nodeStopped(
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/**
+ * Run in a node before it halts, in one exec. The kubelet stops first, so it restarts nothing
+ * while the node halts. Then kube-apiserver and CoreDNS are killed at once: on SIGTERM neither
+ * ends in time (the API server waits for its clients' watches, 30 s and more, measured; CoreDNS
+ * serves on for its 5 s lameduck), so both were killed at the scopes' 1 s stop timeout anyway,
+ * and etcd with them, still waiting for the API server's streams. With its client gone, etcd
+ * stops cleanly on the halt's SIGTERM in about 60 ms; every other pod keeps its 1 s. Each part
+ * may fail (an older node image without crictl, a worker without an API server): the halt follows.
+ */
+const BEFORE_HALT = [
+  'sh',
+  '-c',
+  `systemctl stop kubelet
+   ids=$(crictl ps -q --label io.kubernetes.pod.namespace=kube-system --name '^(kube-apiserver|coredns)$' 2>/dev/null)
+   [ -z "$ids" ] || crictl stop --timeout 0 $ids >/dev/null 2>&1
+   true`,
+];
+
+/** Stops one running node: the steps above inside it, then the node itself (its systemd halts). */
+export async function haltNode(provider: Provider, node: Node): Promise<void> {
+  await node.exec(BEFORE_HALT, { timeoutMs: 15_000 }).catch(() => undefined);
+  await provider.stopNode(node, 15);
+}

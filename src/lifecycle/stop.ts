@@ -2,7 +2,7 @@ import { profileLocked } from '../profile/lock.js';
 import { stopLoadBalancerAgent } from '../addons/loadbalancer.js';
 import { stopForwards } from '../profile/services.js';
 import { withProfileLock } from './lock.js';
-import { controlPlane } from './nodes.js';
+import { controlPlane, haltNode } from './nodes.js';
 import type { LifecycleContext } from './types.js';
 
 export interface StopResult {
@@ -12,8 +12,8 @@ export interface StopResult {
 }
 
 /**
- * Stops the profile's nodes cleanly: the kubelet first (so it does not restart pods while the
- * node halts), then the node's systemd halts on its stop signal. Every byte of state stays.
+ * Stops the profile's nodes cleanly (haltNode: the kubelet first, so it does not restart pods while
+ * the node halts), then the node's systemd halts on its stop signal. Every byte of state stays.
  */
 export async function stop(ctx: LifecycleContext, profile: string): Promise<StopResult> {
   // A profile with no cluster, that no other command is working on, is refused before anything is written.
@@ -42,10 +42,8 @@ export async function stop(ctx: LifecycleContext, profile: string): Promise<Stop
         continue;
       }
       await ctx.reporter.step(`Stopping ${node.name}`, async () => {
-        if (!services.includes(node)) {
-          await node.exec(['systemctl', 'stop', 'kubelet'], { timeoutMs: 15_000 }).catch(() => undefined);
-        }
-        await ctx.provider.stopNode(node, 15);
+        if (services.includes(node)) await ctx.provider.stopNode(node, 15);
+        else await haltNode(ctx.provider, node);
       });
       result.stopped.push(node.name);
     }

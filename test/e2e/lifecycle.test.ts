@@ -302,6 +302,16 @@ test('a PersistentVolumeClaim binds and keeps its data across stop and start', a
   assert.match(restarted.stdout, /running again/);
   const second = await readKept('read-2', stoppedAt);
   assert.equal(second.log, `kept-${runId}`, 'the file written before the stop is still there');
+  // The stop killed the API server first, so etcd, left without its client, ended cleanly on the
+  // halt's SIGTERM (before, it was killed at the 1 s stop timeout): its log before the restart
+  // ends with its own shutdown.
+  const etcdLog = await engine.exec.run(node, [
+    'sh',
+    '-c',
+    'cd /var/log/pods/kube-system_etcd-*/etcd && tail -n 30 "$(ls -v | tail -n 2 | head -n 1)"',
+  ]);
+  assert.equal(etcdLog.exitCode, 0, etcdLog.stderr);
+  assert.match(etcdLog.stdout, /server has stopped/, 'etcd stopped cleanly');
 });
 
 test("the node's mirror keeps the loaded images across stop and start: an Always pull still runs", async () => {
