@@ -54,8 +54,16 @@ for pair in fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512
   fi
 done
 
-log "installing npm dependencies"
-npm ci --no-audit --no-fund --loglevel=error
+# npm ci empties node_modules and installs it again (12 s here) on every run: skipped when
+# node_modules was installed by this script from the same package-lock.json.
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat node_modules/.minilab-package-lock.sha256 2>/dev/null)" = "$lock_sum" ]; then
+  log "npm dependencies already installed from this package-lock.json"
+else
+  log "installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_sum" > node_modules/.minilab-package-lock.sha256
+fi
 log "building minilab"
 npm run build --silent
 
