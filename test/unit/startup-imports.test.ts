@@ -96,6 +96,18 @@ test('minilab version loads only its own command: no yaml, tar or lock library e
   assert.ok(!loaded.some((u) => u.includes('/dist/src/cli/commands/lifecycle.js')));
 });
 
+test('minilab stop loads no yaml (27 ms): only reading the admin kubeconfig parses it', async () => {
+  const loaded = await modulesLoadedBy(['stop', '-p', 'no-such-profile']);
+  assert.ok(
+    loaded.some((u) => u.endsWith('/dist/src/lifecycle/nodes.js')),
+    'the node functions were loaded',
+  );
+  assert.deepEqual(
+    loaded.filter((u) => u.includes('/node_modules/yaml/')),
+    [],
+  );
+});
+
 test('each command alone: built from its own file, the same command as in the whole program', async () => {
   const ctx = createContext({
     env: {},
