@@ -124,7 +124,7 @@ export async function nodeStopped(
 /**
  * Run in a node before it halts, in one exec. The kubelet stops first, so it restarts nothing
  * while the node halts. Then kube-apiserver and CoreDNS are killed at once: on SIGTERM neither
- * ends in time (the API server waits for its clients' watches, 30 s and more, measured; CoreDNS
+ * ends in time (the API server was still running after 30 s, measured, not traced why; CoreDNS
  * serves on for its 5 s lameduck), so both were killed at the scopes' 1 s stop timeout anyway,
  * and etcd with them, still waiting for the API server's streams. With its client gone, etcd
  * stops cleanly on the halt's SIGTERM in about 60 ms; every other pod keeps its 1 s. By process
