@@ -63,7 +63,7 @@ export async function credentials(
   file = '/etc/kubernetes/admin.conf',
 ): Promise<KubeconfigEntry> {
   const { host, port } = provider.apiEndpoint(found.nodes);
-  // yaml loads here, not with this module: stop and delete, which import it too, never parse (27 ms)
+  // yaml loads here, not with this module: stop and node stop import it and never parse (27 ms)
   const [text, { parse }] = await Promise.all([
     runInNode(found.node, `cat ${file}`, 'reading the admin kubeconfig'),
     import('yaml'),
