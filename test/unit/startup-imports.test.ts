@@ -55,6 +55,10 @@ export async function resolve(specifier, context, next) {
   }
 }
 
+/** The modules of one npm package among those a command loaded. */
+const fromPackage = (loaded: string[], lib: string) =>
+  loaded.filter((u) => u.includes(`/node_modules/${lib}/`));
+
 for (const args of [['version'], ['--help']]) {
   test(`minilab ${args.join(' ')} loads neither the Kubernetes client nor dockerode`, async () => {
     const loaded = await modulesLoadedBy(args);
@@ -63,11 +67,7 @@ for (const args of [['version'], ['--help']]) {
       'the program was loaded',
     );
     for (const lib of HEAVY) {
-      assert.deepEqual(
-        loaded.filter((u) => u.includes(`/node_modules/${lib}/`)),
-        [],
-        `${lib} is loaded only by the commands that use it`,
-      );
+      assert.deepEqual(fromPackage(loaded, lib), [], `${lib} is loaded only by the commands that use it`);
     }
   });
 }
@@ -87,11 +87,7 @@ test('minilab status of a profile that does not exist asks every provider, and l
 test('minilab version loads only its own command: no yaml, tar or lock library either', async () => {
   const loaded = await modulesLoadedBy(['version']);
   for (const lib of ['yaml', 'tar-stream', 'tar-fs', 'proper-lockfile']) {
-    assert.deepEqual(
-      loaded.filter((u) => u.includes(`/node_modules/${lib}/`)),
-      [],
-      lib,
-    );
+    assert.deepEqual(fromPackage(loaded, lib), [], lib);
   }
   assert.ok(!loaded.some((u) => u.includes('/dist/src/cli/commands/lifecycle.js')));
 });
@@ -102,10 +98,7 @@ test('minilab stop loads no yaml (27 ms): only reading the admin kubeconfig pars
     loaded.some((u) => u.endsWith('/dist/src/lifecycle/nodes.js')),
     'the node functions were loaded',
   );
-  assert.deepEqual(
-    loaded.filter((u) => u.includes('/node_modules/yaml/')),
-    [],
-  );
+  assert.deepEqual(fromPackage(loaded, 'yaml'), []);
 });
 
 test('each command alone: built from its own file, the same command as in the whole program', async () => {
