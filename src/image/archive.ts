@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import tarFs from 'tar-fs';
 import tarStream from 'tar-stream';
 import { privateDir } from '../private-files.js';
@@ -13,14 +12,14 @@ type Headers = Partial<tarStream.Header> & { name: string };
 
 /**
  * One layer blob on disk. Uncompressed, its digest is both the blob digest and the diffID;
- * gzipped, `diffId` is the digest of the tar inside.
+ * compressed, `diffId` is the digest of the tar inside.
  */
 export interface Layer {
   path: string;
   digest: string;
   size: number;
   diffId?: string;
-  gzip?: boolean;
+  compression?: 'zstd';
 }
 
 /** Fixed timestamps make layers and configs reproducible, so the same inputs give the same digests. */
@@ -90,12 +89,28 @@ const normalize = <T extends Headers>(h: T): T => ({
 });
 
 /**
- * A gzipped copy of a layer: smaller in the node image, unpacked by containerd on first use. For
- * layers off the start's critical path (decompressing costs CPU when the first pod starts).
+ * A zstd copy of a layer (level 3): about a quarter of a static binary's size (the kube layer: 173
+ * MB to 43 MB). containerd unpacks it in about twice the time of the plain tar (0.41 s against
+ * 0.20 s in a node); gzip's decompression alone takes five times zstd's (1.03 s against 0.20 s,
+ * the command-line tools). Made once: `out` is kept and reused.
  */
-export async function gzipLayer(layer: Layer, out: string): Promise<Layer> {
-  const zipped = await writeLayer(createReadStream(layer.path).pipe(createGzip({ level: 6 })), out);
-  return { ...zipped, diffId: layer.digest, gzip: true };
+let zstdReady: Promise<typeof import('@bokuweb/zstd-wasm')> | undefined;
+/** The zstd module, initialized once per process (a second `init` leaves it unable to allocate). */
+function zstdModule(): Promise<typeof import('@bokuweb/zstd-wasm')> {
+  zstdReady ??= import('@bokuweb/zstd-wasm').then(async (m) => {
+    await m.init();
+    return m;
+  });
+  return zstdReady;
+}
+
+export async function zstdLayer(layer: Layer, out: string): Promise<Layer> {
+  if (existsSync(out))
+    return { path: out, ...(await digestOf(out)), diffId: layer.digest, compression: 'zstd' };
+  const zstd = await zstdModule();
+  const packed = zstd.compress(await readFile(layer.path), 3);
+  const written = await writeLayer(Readable.from([Buffer.from(packed)]), out);
+  return { ...written, diffId: layer.digest, compression: 'zstd' };
 }
 
 const digestCache = new Map<string, { digest: string; size: number }>();
@@ -218,9 +233,7 @@ export function imageArchive(images: ImageSpec[]): Readable {
             size: configJson.length,
           },
           layers: image.layers.map((l) => ({
-            mediaType: l.gzip
-              ? 'application/vnd.oci.image.layer.v1.tar+gzip'
-              : 'application/vnd.oci.image.layer.v1.tar',
+            mediaType: `application/vnd.oci.image.layer.v1.tar${l.compression ? `+${l.compression}` : ''}`,
             digest: l.digest,
             size: l.size,
           })),

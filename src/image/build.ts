@@ -16,7 +16,7 @@ import { privateDir } from '../private-files.js';
 import { projectRoot } from '../version.js';
 import {
   digestOf,
-  gzipLayer,
+  zstdLayer,
   imageArchive,
   layerFromEntries,
   normalizeRef,
@@ -77,6 +77,8 @@ const imagesDir = join(projectRoot, 'images');
  */
 /** Where a node keeps containerd's content store (outside the /var volume; see assembleNode). */
 const CONTENT_DIR = '/opt/minilab/containerd-content';
+/** Where a node keeps the snapshots unpacked at build time (linked from containerd's, in /var). */
+const SNAPSHOT_DIR = '/opt/minilab/containerd-snapshots';
 
 export async function buildNodeImage(
   ctx: BuildContext,
@@ -282,11 +284,14 @@ interface ImageSet {
   specs: ImageSpec[];
   pulled: string[];
   preloaded: { ref: string; sizeBytes: number }[];
+  /** Images unpacked into snapshots at build time (see assembleNode). */
+  unpacked: string[];
 }
 
 async function imageSet(
   specs: ImageSpec[],
   pulled: { ref: string; id: string; sizeBytes: number }[],
+  unpacked: string[] = [],
 ): Promise<ImageSet> {
   const key = await cacheKey({
     values: Object.fromEntries([
@@ -298,13 +303,13 @@ async function imageSet(
     ...specs.map((s) => ({ ref: s.ref, sizeBytes: s.layers.reduce((n, l) => n + l.size, 0) })),
     ...pulled.map((p) => ({ ref: p.ref, sizeBytes: p.sizeBytes })),
   ];
-  return { key, specs, pulled: pulled.map((p) => p.ref), preloaded };
+  return { key, specs, pulled: pulled.map((p) => p.ref), preloaded, unpacked };
 }
 
 /** The storage helper pod's image (a shell and coreutils): our tools layer, whichever the source. */
-const storageHelper = async (c: Components, toolsPath: string): Promise<ImageSpec> => ({
+const storageHelper = (c: Components, tools: Layer): ImageSpec => ({
   ref: storageImages(c).helper,
-  layers: [{ path: toolsPath, ...(await digestOf(toolsPath)) }],
+  layers: [tools],
   config: { cmd: ['/bin/sh'] },
 });
 
@@ -333,7 +338,7 @@ async function componentImages(
     { type: 'host-file', name: 'coredns', path: bin('coredns'), mode: 0o755 },
   ]);
   const pause = await layer('pause', [{ type: 'host-file', name: 'pause', path: bin('pause'), mode: 0o755 }]);
-  const lppTar = await layer('local-path-provisioner', [
+  const lpp = await layer('local-path-provisioner', [
     {
       type: 'host-file',
       name: 'usr/bin/local-path-provisioner',
@@ -341,31 +346,43 @@ async function componentImages(
       mode: 0o755,
     },
   ]);
-  // The storage provisioner starts after the cluster is up: its layer can be gzipped (-28 MB).
-  const lppGz = join(dir, `local-path-provisioner-${lppTar.digest.slice(7, 19)}.tar.gz`);
-  const lpp: Layer = existsSync(lppGz)
-    ? { path: lppGz, ...(await digestOf(lppGz)), diffId: lppTar.digest, gzip: true }
-    : await gzipLayer(lppTar, lppGz);
   const flannel = await layer('flannel', [
     { type: 'host-file', name: 'opt/bin/flanneld', path: bin('flanneld'), mode: 0o755 },
     { type: 'host-file', name: 'opt/bin/install-conf', path: bin('install-conf'), mode: 0o755 },
   ]);
-  const tools: Layer = { path: toolsPath, ...(await digestOf(toolsPath)) };
+  // Every layer goes into the node image zstd-compressed (its blobs: 317 MB plain). The kube
+  // layer's two chains are unpacked at build time (assembleNode), so a start does not decompress
+  // them; the others are unpacked by containerd on first use, as before.
+  const zst = (l: Layer) => zstdLayer(l, join(dir, `${l.digest.slice(7, 23)}.tar.zst`));
+  const z = {
+    kube: await zst(kube),
+    etcd: await zst(etcd),
+    coredns: await zst(coredns),
+    pause: await zst(pause),
+    lpp: await zst(lpp),
+    flannel: await zst(flannel),
+    tools: await zst({ path: toolsPath, ...(await digestOf(toolsPath)) }),
+  };
   const storage = storageImages(c);
   const specs: ImageSpec[] = [
-    { ref: kubeadmImage(c, 'kube-apiserver'), layers: [kube], config: {} },
-    { ref: kubeadmImage(c, 'kube-controller-manager'), layers: [kube], config: {} },
-    { ref: kubeadmImage(c, 'kube-scheduler'), layers: [kube], config: {} },
-    { ref: kubeadmImage(c, 'kube-proxy'), layers: [tools, kube], config: {} },
-    { ref: kubeadmImage(c, 'etcd'), layers: [etcd], config: {} },
-    { ref: kubeadmImage(c, 'coredns'), layers: [coredns], config: { entrypoint: ['/coredns'] } },
-    { ref: kubeadmImage(c, 'pause'), layers: [pause], config: { entrypoint: ['/pause'] } },
-    { ref: storage.provisioner, layers: [tools, lpp], config: { entrypoint: ['local-path-provisioner'] } },
-    await storageHelper(c, toolsPath),
+    { ref: kubeadmImage(c, 'kube-apiserver'), layers: [z.kube], config: {} },
+    { ref: kubeadmImage(c, 'kube-controller-manager'), layers: [z.kube], config: {} },
+    { ref: kubeadmImage(c, 'kube-scheduler'), layers: [z.kube], config: {} },
+    { ref: kubeadmImage(c, 'kube-proxy'), layers: [z.tools, z.kube], config: {} },
+    { ref: kubeadmImage(c, 'etcd'), layers: [z.etcd], config: {} },
+    { ref: kubeadmImage(c, 'coredns'), layers: [z.coredns], config: { entrypoint: ['/coredns'] } },
+    { ref: kubeadmImage(c, 'pause'), layers: [z.pause], config: { entrypoint: ['/pause'] } },
+    {
+      ref: storage.provisioner,
+      layers: [z.tools, z.lpp],
+      config: { entrypoint: ['local-path-provisioner'] },
+    },
+    storageHelper(c, z.tools),
     // iptables (through the tools layer's wrapper) for flannel's masquerading rules.
-    { ref: flannelImage(c), layers: [tools, flannel], config: { entrypoint: ['/opt/bin/flanneld'] } },
+    { ref: flannelImage(c), layers: [z.tools, z.flannel], config: { entrypoint: ['/opt/bin/flanneld'] } },
   ];
-  return imageSet(specs, []);
+  const withKube = specs.filter((s) => s.layers.includes(z.kube)).map((s) => s.ref);
+  return imageSet(specs, [], withKube);
 }
 
 /**
@@ -389,7 +406,7 @@ async function pulledImages(
     if (!info) throw new MinilabError('unexpected', `${ref} is not in the Docker engine after pulling it`);
     pulled.push({ ref, id: info.id, sizeBytes: info.sizeBytes });
   }
-  return imageSet([await storageHelper(c, toolsPath)], pulled);
+  return imageSet([storageHelper(c, { path: toolsPath, ...(await digestOf(toolsPath)) })], pulled);
 }
 
 /** Files of images/node/files, owned by root, as a tar stream for the build container. */
@@ -455,10 +472,25 @@ async function assembleNode(
        cat /tmp/containerd.log >&2; exit 1`,
       'starting containerd',
     );
-    const { specs, pulled } = job.images;
+    const { specs, pulled, unpacked } = job.images;
     const importImages = 'ctr -n k8s.io images import --local --no-unpack --all-platforms - >/dev/null';
     progress(`importing ${specs.length + pulled.length} images`);
-    await sh(importImages, 'importing images into containerd', imageArchive(specs));
+    const unpackNow = specs.filter((s) => unpacked.includes(s.ref));
+    await sh(
+      importImages,
+      'importing images into containerd',
+      imageArchive(specs.filter((s) => !unpackNow.includes(s))),
+    );
+    if (unpackNow.length > 0) {
+      progress(`importing and unpacking ${unpackNow.map((s) => s.ref).join(', ')}`);
+      // The unpacker applies each layer straight into its snapshot's directory (no mount), so
+      // this works on the build container's overlay root; see below for where they are kept.
+      await sh(
+        'ctr -n k8s.io images import --local - >/dev/null',
+        'importing and unpacking images',
+        imageArchive(unpackNow),
+      );
+    }
     for (const ref of pulled) {
       progress(`importing ${ref}`);
       await sh(importImages, `importing ${ref} into containerd`, await ctx.images.save(ref));
@@ -499,6 +531,30 @@ async function assembleNode(
        rm -rf /tmp/* /run/containerd /var/log/*.log`,
       'stopping containerd',
     );
+    if (job.images.unpacked.length > 0)
+      await sh(
+        // Snapshots made here live in the image's own filesystem, linked from /var as the content
+        // store is (the engine copies /var into each new node's volume). They are only ever lower
+        // layers of a pod's overlay mount, which may sit on the node's overlay root; containers'
+        // upper directories are still made in the volume. The kube binary in them is the node's
+        // /usr/local/bin/kube (hard links: the image holds it once).
+        `set -eu
+         snapshots=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots
+         mkdir -p ${SNAPSHOT_DIR}
+         for d in "$snapshots"/*; do
+           [ -d "$d" ] && [ ! -L "$d" ] || continue
+           mv "$d" ${SNAPSHOT_DIR}/
+           ln -s ${SNAPSHOT_DIR}/"\${d##*/}" "$d"
+         done
+         linked=0
+         for f in ${SNAPSHOT_DIR}/*/fs/usr/local/bin/kube; do
+           [ -f "$f" ] && cmp -s "$f" /usr/local/bin/kube || continue
+           ln -f /usr/local/bin/kube "$f"
+           linked=$((linked + 1))
+         done
+         if [ "$linked" -eq 0 ]; then echo "no unpacked snapshot holds /usr/local/bin/kube" >&2; exit 1; fi`,
+        'moving the unpacked snapshots into the image',
+      );
     await builder.commit(job.ref, [
       'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
       'CMD []',

@@ -123,6 +123,31 @@ test('start creates a working cluster and a kubeconfig context on the host', asy
   );
 });
 
+test('the control plane runs from the kube snapshots unpacked when the node image was built: no copy of kube is made at start', async () => {
+  // Each line: how many names /usr/local/bin/kube has; how many mounted overlays have a lower
+  // layer in the image's own snapshots; how many snapshots in the volume hold a kube binary.
+  const script = `stat -c %h /usr/local/bin/kube
+     snapshots=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots
+     n=0
+     for lower in $(grep -o 'lowerdir=[^,]*' /proc/mounts | cut -d= -f2 | tr ':' ' '); do
+       case "$(readlink -f "$lower")" in /opt/minilab/containerd-snapshots/*) n=$((n + 1)) ;; esac
+     done
+     echo "$n"
+     c=0
+     for d in "$snapshots"/*; do
+       [ -L "$d" ] || [ ! -e "$d/fs/usr/local/bin/kube" ] || c=$((c + 1))
+     done
+     echo "$c"`;
+  const r = await s.minilab(['ssh', '-p', profile, '--', 'sh', '-c', script]);
+  assert.equal(r.code, 0, r.stderr);
+  const [links, lowers, copies] = r.stdout.trim().split('\n').map(Number);
+  // the node's binary and the two unpacked chains' (the kube layer alone, and on the tools layer)
+  assert.equal(links, 3, r.stdout);
+  // API server, controller manager, scheduler and kube-proxy at least
+  assert.ok((lowers ?? 0) >= 4, `overlays on the image's snapshots: ${r.stdout}`);
+  assert.equal(copies, 0, r.stdout);
+});
+
 test('start on a running cluster is a no-op that re-syncs the kubeconfig', async () => {
   const before = parse(await readFile(s.kubeconfig, 'utf8')) as object;
   const r = await s.minilab(['start', '-p', profile, '--no-switch-context']);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -135,18 +135,23 @@ test('references are normalized the way containerd stores them', () => {
   assert.equal(normalizeRef('minilab/node:v1.36.5'), 'docker.io/minilab/node:v1.36.5');
 });
 
-test('gzipped layers keep the tar digest as diffID and are marked gzip in the manifest', async () => {
+test('zstd layers keep the tar digest as diffID, unpack to the tar, and are marked zstd in the manifest', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'minilab-archive-'));
   try {
-    const { gzipLayer } = await import('../../src/image/archive.js');
+    const { zstdLayer } = await import('../../src/image/archive.js');
     const plain = await layerFromEntries(
       [{ type: 'file', name: 'bin/x', content: 'x'.repeat(10_000) }],
       join(dir, 'p.tar'),
     );
-    const gz = await gzipLayer(plain, join(dir, 'p.tar.gz'));
+    const gz = await zstdLayer(plain, join(dir, 'p.tar.zst'));
     assert.equal(gz.diffId, plain.digest);
     assert.notEqual(gz.digest, plain.digest);
     assert.ok(gz.size < plain.size);
+    const zstd = await import('@bokuweb/zstd-wasm');
+    await zstd.init();
+    assert.deepEqual(Buffer.from(zstd.decompress(await readFile(gz.path))), await readFile(plain.path));
+    // made once: a second call reads the kept file
+    assert.deepEqual(await zstdLayer(plain, join(dir, 'p.tar.zst')), gz);
     const files = await readTar(imageArchive([{ ref: 'x:1', layers: [gz], config: {} }]));
     const index = JSON.parse(files.get('index.json')!.toString()) as { manifests: { digest: string }[] };
     const manifest = JSON.parse(
@@ -155,7 +160,7 @@ test('gzipped layers keep the tar digest as diffID and are marked gzip in the ma
       config: { digest: string };
       layers: { mediaType: string; digest: string }[];
     };
-    assert.equal(manifest.layers[0]?.mediaType, 'application/vnd.oci.image.layer.v1.tar+gzip');
+    assert.equal(manifest.layers[0]?.mediaType, 'application/vnd.oci.image.layer.v1.tar+zstd');
     assert.equal(manifest.layers[0]?.digest, gz.digest);
     const config = JSON.parse(files.get(`blobs/sha256/${manifest.config.digest.slice(7)}`)!.toString()) as {
       rootfs: { diff_ids: string[] };
