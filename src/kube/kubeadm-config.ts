@@ -42,17 +42,14 @@ export const CRI_SOCKET = 'unix:///run/containerd/containerd.sock';
 export const PATCHES_DIR = '/etc/minilab/patches';
 
 /**
- * A local cluster is small and mostly idle: collecting garbage at half the default heap growth
- * keeps every Go component's resident memory lower for a little CPU.
+ * A local cluster is small and mostly idle: every Go component collects garbage at a quarter of
+ * the default heap growth. The API server, which holds the largest heap, was 24 MiB smaller at 25
+ * than at 50 (161 -> 137 MiB, restarted with each in an idle node); the controller manager,
+ * scheduler, etcd, kube-proxy, CoreDNS and flannel at 25 instead of 50 made an idle node 8 MiB
+ * smaller (378 -> 370 MiB, three each); neither change showed in the start time (the README's
+ * benchmarks).
  */
-export const GO_ENV = [{ name: 'GOGC', value: '50' }];
-
-/**
- * The API server holds the largest heap of all: at a quarter of the default growth it was 24 MiB
- * smaller than at half (161 -> 137 MiB, restarted with each in an idle node), for no start time
- * measured (see the README's benchmarks).
- */
-export const API_SERVER_GO_ENV = [{ name: 'GOGC', value: '25' }];
+export const GO_ENV = [{ name: 'GOGC', value: '25' }];
 
 /**
  * The kubelet and containerd (and its shims, which inherit its environment) run on every node,
@@ -118,7 +115,7 @@ export function kubeadmConfig(s: ClusterShape): string {
         s.nodeIp,
         podGatewayIp(s.podSubnet),
       ],
-      extraEnvs: API_SERVER_GO_ENV,
+      extraEnvs: GO_ENV,
     },
     // The controller manager creates a service account and requests a token for each of its ~40
     // controllers at start; the default client limit of 20 requests per second made that take 5 s.

@@ -73,12 +73,11 @@ test("the node image's kubelet and containerd drop-ins set NODE_AGENT_GOGC", asy
   }
 });
 
-test('control-plane components collect garbage at GOGC=50, the API server at 25 (lower idle memory)', () => {
+test('control-plane components collect garbage at GOGC=25 (lower idle memory)', () => {
   const cluster = docs(shape).ClusterConfiguration;
-  for (const c of [cluster.controllerManager, cluster.scheduler, cluster.etcd.local]) {
-    assert.deepEqual(c.extraEnvs, [{ name: 'GOGC', value: '50' }]);
+  for (const c of [cluster.apiServer, cluster.controllerManager, cluster.scheduler, cluster.etcd.local]) {
+    assert.deepEqual(c.extraEnvs, [{ name: 'GOGC', value: '25' }]);
   }
-  assert.deepEqual(cluster.apiServer.extraEnvs, [{ name: 'GOGC', value: '25' }]);
 });
 
 test('kubelet config: systemd cgroups; cgroup v1 hosts get failCgroupV1: false', () => {
@@ -136,7 +135,7 @@ test('add-on patches: one CoreDNS replica probed every second; GOGC for CoreDNS 
   // ... an address the API server's certificate covers.
   assert.ok(docs(shape).ClusterConfiguration.apiServer.certSANs.includes('10.244.0.1'));
   const proxy = JSON.parse(p['kubeproxydaemonset+strategic.json'] as string);
-  assert.deepEqual(proxy.spec.template.spec.containers[0].env, [{ name: 'GOGC', value: '50' }]);
+  assert.deepEqual(proxy.spec.template.spec.containers[0].env, [{ name: 'GOGC', value: '25' }]);
 });
 
 test('the two kubeadm passes together run every init phase once, except preflight, wait-control-plane and kubelet-finalize', () => {
