@@ -96,7 +96,7 @@ const normalize = <T extends Headers>(h: T): T => ({
  */
 let zstdReady: Promise<typeof import('@bokuweb/zstd-wasm')> | undefined;
 /** The zstd module, initialized once per process (a second `init` leaves it unable to allocate). */
-function zstdModule(): Promise<typeof import('@bokuweb/zstd-wasm')> {
+export function zstdModule(): Promise<typeof import('@bokuweb/zstd-wasm')> {
   zstdReady ??= import('@bokuweb/zstd-wasm').then(async (m) => {
     await m.init();
     return m;
