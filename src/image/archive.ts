@@ -105,12 +105,16 @@ export function zstdModule(): Promise<typeof import('@bokuweb/zstd-wasm')> {
 }
 
 export async function zstdLayer(layer: Layer, out: string): Promise<Layer> {
-  if (existsSync(out))
-    return { path: out, ...(await digestOf(out)), diffId: layer.digest, compression: 'zstd' };
+  if (existsSync(out)) return { ...(await fileLayer(out)), diffId: layer.digest, compression: 'zstd' };
   const zstd = await zstdModule();
   const packed = zstd.compress(await readFile(layer.path), 3);
   const written = await writeLayer(Readable.from([Buffer.from(packed)]), out);
   return { ...written, diffId: layer.digest, compression: 'zstd' };
+}
+
+/** A layer tar made elsewhere (the base image's tools layer, a kept compressed copy), as it is. */
+export async function fileLayer(path: string): Promise<Layer> {
+  return { path, ...(await digestOf(path)) };
 }
 
 const digestCache = new Map<string, { digest: string; size: number }>();

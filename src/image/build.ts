@@ -15,7 +15,7 @@ import type { ImageStore } from '../providers/types.js';
 import { privateDir } from '../private-files.js';
 import { projectRoot } from '../version.js';
 import {
-  digestOf,
+  fileLayer,
   zstdLayer,
   imageArchive,
   layerFromEntries,
@@ -361,7 +361,7 @@ async function componentImages(
     pause: await zst(pause),
     lpp: await zst(lpp),
     flannel: await zst(flannel),
-    tools: await zst({ path: toolsPath, ...(await digestOf(toolsPath)) }),
+    tools: await zst(await fileLayer(toolsPath)),
   };
   const storage = storageImages(c);
   const specs: ImageSpec[] = [
@@ -406,7 +406,7 @@ async function pulledImages(
     if (!info) throw new MinilabError('unexpected', `${ref} is not in the Docker engine after pulling it`);
     pulled.push({ ref, id: info.id, sizeBytes: info.sizeBytes });
   }
-  return imageSet([storageHelper(c, { path: toolsPath, ...(await digestOf(toolsPath)) })], pulled);
+  return imageSet([storageHelper(c, await fileLayer(toolsPath))], pulled);
 }
 
 /** Files of images/node/files, owned by root, as a tar stream for the build container. */
@@ -531,7 +531,7 @@ async function assembleNode(
        rm -rf /tmp/* /run/containerd /var/log/*.log`,
       'stopping containerd',
     );
-    if (job.images.unpacked.length > 0)
+    if (unpackNow.length > 0)
       await sh(
         // Snapshots made here live in the image's own filesystem, linked from /var as the content
         // store is (the engine copies /var into each new node's volume). They are only ever lower

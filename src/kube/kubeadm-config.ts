@@ -47,17 +47,13 @@ export const PATCHES_DIR = '/etc/minilab/patches';
  * than at 50 (161 -> 137 MiB, restarted with each in an idle node); the controller manager,
  * scheduler, etcd, kube-proxy, CoreDNS and flannel at 25 instead of 50 made an idle node 8 MiB
  * smaller (378 -> 370 MiB, three each); neither change showed in the start time (the README's
- * benchmarks).
+ * benchmarks). The kubelet and containerd (and its shims, which inherit its environment) run on
+ * every node, workers included: at 25 an idle worker is about 6 MiB smaller than at 50 (kubelet
+ * 27 -> 23, containerd 15 -> 13 MiB). Pods get it as GO_ENV; the kubelet in its environment file,
+ * and the node image's containerd and kubelet drop-ins say the same (a unit test holds them to it).
  */
-export const GO_ENV = [{ name: 'GOGC', value: '25' }];
-
-/**
- * The kubelet and containerd (and its shims, which inherit its environment) run on every node,
- * workers included: at GOGC=25 an idle worker is about 6 MiB smaller than at 50 (kubelet 27 -> 23,
- * containerd 15 -> 13 MiB). The node image's containerd and kubelet drop-ins say the same (a unit
- * test holds them to this value).
- */
-export const NODE_AGENT_GOGC = '25';
+export const GOGC = '25';
+export const GO_ENV = [{ name: 'GOGC', value: GOGC }];
 
 const args = (o: Record<string, string>) => Object.entries(o).map(([name, value]) => ({ name, value }));
 

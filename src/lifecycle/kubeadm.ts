@@ -2,7 +2,7 @@ import { runInNode } from '../providers/run.js';
 import type { Node } from '../providers/types.js';
 import {
   API_SERVER_PORT,
-  NODE_AGENT_GOGC,
+  GOGC,
   firstNodeCidr,
   bridgeCniConfig,
   kubeadmConfig,
@@ -59,7 +59,7 @@ const KUBELET_CLIENT_PEM = '/var/lib/kubelet/pki/kubelet-client-current.pem';
 const AFTER_ENTRYPOINT = `i=0; while [ "$(cat /proc/1/comm 2>/dev/null)" != systemd ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done`;
 
 /** The kubelet's GOGC, in the environment file its unit reads. */
-const KUBELET_GOGC = `grep -q '^GOGC=' /etc/default/kubelet || echo 'GOGC=${NODE_AGENT_GOGC}' >> /etc/default/kubelet`;
+const KUBELET_GOGC = `grep -q '^GOGC=' /etc/default/kubelet || echo 'GOGC=${GOGC}' >> /etc/default/kubelet`;
 
 /** kubeadm output, each line stamped with the time, kept in the node for `minilab logs --export`. */
 const KUBEADM_LOG = `2>&1 | while IFS= read -r l; do printf "%s %s\n" "$(date +%T.%3N)" "$l"; done | tee -a /var/log/minilab-kubeadm.log`;

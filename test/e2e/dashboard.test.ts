@@ -247,8 +247,8 @@ test('another server on 127.0.0.1 receives no dashboard credential from the logg
       assert.ok(!JSON.stringify(headers).includes(d.token), JSON.stringify(headers));
     }
   } finally {
-    // The dashboard's page is the one in front again: keys typed into its terminal later were lost
-    // after this tab had been opened and closed (the terminal test failed in two runs of two).
+    // The dashboard's page is the one in front again for the tests after this one. (Added when the
+    // terminal test lost keys; that test failed in CI with it too, so it was not the cause.)
     await page.bringToFront();
     // The browser keeps its connections open: close them, or close() waits until it lets go.
     other.closeAllConnections();

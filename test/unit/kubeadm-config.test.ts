@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import {
   KUBEADM_PASSES_SKIP,
-  NODE_AGENT_GOGC,
+  GOGC,
   PATCHES_DIR,
   addonPatches,
   kubeadmPatchesKubeProxy,
@@ -65,11 +65,11 @@ test('kubeadm v1beta4 config: version, endpoint, SANs for the host, no taints', 
   assert.deepEqual(init.nodeRegistration.kubeletExtraArgs[0], { name: 'node-ip', value: '172.18.0.2' });
 });
 
-test("the node image's kubelet and containerd drop-ins set NODE_AGENT_GOGC", async () => {
+test("the node image's kubelet and containerd drop-ins set GOGC", async () => {
   const units = join(projectRoot, 'images', 'node', 'files', 'etc', 'systemd', 'system');
   for (const file of ['containerd.service.d/10-minilab.conf', 'kubelet.service.d/20-minilab.conf']) {
     const text = await readFile(join(units, file), 'utf8');
-    assert.match(text, new RegExp(`^Environment=GOGC=${NODE_AGENT_GOGC}$`, 'm'), file);
+    assert.match(text, new RegExp(`^Environment=GOGC=${GOGC}$`, 'm'), file);
   }
 });
 
