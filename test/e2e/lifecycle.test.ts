@@ -15,7 +15,9 @@ import {
   echoServerArchive,
   kubeClients,
   podResult,
+  runPodOnce,
   sandbox,
+  SERVICE_CLIENT_SPEC,
   waitFor,
 } from '../helpers/cluster.js';
 
@@ -166,7 +168,13 @@ test('a workload from a locally built image is reachable through a Service, by D
   const { core, config } = clients();
   await deployEcho(clients(), echoImage, { name: 'echo', port: 80 });
 
-  const viaService = await runPod('client-svc', ['get', 'http://echo.default.svc.cluster.local/']);
+  const viaService = await runPodOnce(
+    core,
+    'client-svc',
+    echoImage,
+    ['get', 'http://echo.default.svc.cluster.local/'],
+    { spec: SERVICE_CLIENT_SPEC },
+  );
   assert.equal(viaService.phase, 'Succeeded', viaService.log);
   assert.match(viaService.log, /^hello from echo-/);
   const dns = await runPod('client-dns', ['resolve', 'kubernetes.default.svc.cluster.local']);

@@ -14,6 +14,7 @@ import {
   readClaimFile,
   runPodOnce,
   sandbox,
+  SERVICE_CLIENT_SPEC,
   waitFor,
   writeClaimFile,
 } from '../helpers/cluster.js';
@@ -120,7 +121,7 @@ test("image load takes an image from podman's store (named localhost/... there);
     'client-svc',
     echoImage,
     ['get', 'http://echo.default.svc.cluster.local/'],
-    { spec: { nodeName: other } },
+    { spec: { ...SERVICE_CLIENT_SPEC, nodeName: other } },
   );
   assert.equal(viaService.phase, 'Succeeded', `${other} -> ${server?.spec?.nodeName}: ${viaService.log}`);
   assert.match(viaService.log, /^hello from echo-/);

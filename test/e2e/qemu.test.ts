@@ -13,6 +13,7 @@ import {
   readClaimFile,
   runPodOnce,
   sandbox,
+  SERVICE_CLIENT_SPEC,
   waitFor,
   writeClaimFile,
 } from '../helpers/cluster.js';
@@ -145,7 +146,7 @@ test("image load streams an image from Docker's store into the VM; a pod runs it
     'client-svc',
     echoImage,
     ['get', 'http://echo.default.svc.cluster.local/'],
-    { spec: { restartPolicy: 'OnFailure' }, timeoutMs: 240_000 },
+    { spec: SERVICE_CLIENT_SPEC, timeoutMs: 240_000 },
   );
   assert.equal(viaService.phase, 'Succeeded', viaService.log);
   assert.match(viaService.log, /^hello from echo-/);

@@ -148,6 +148,9 @@ export async function runPodOnce(
   return podResult(core, 'default', name, more.timeoutMs);
 }
 
+/** The spec of a client pod that reaches a Service just deployed: it runs again until it answers. */
+export const SERVICE_CLIENT_SPEC: Partial<k8s.V1PodSpec> = { restartPolicy: 'OnFailure' };
+
 /** A pod's logs once it has terminated (for pods that run one command and exit). */
 export async function podResult(core: k8s.CoreV1Api, namespace: string, name: string, timeoutMs = 120_000) {
   const status = await waitFor(`pod ${name} to finish`, timeoutMs, async () => {
@@ -184,7 +187,16 @@ export async function createEchoDeployment(
           metadata: { labels },
           spec: {
             ...podSpec,
-            containers: [{ name: 'echo', image, imagePullPolicy: 'Never', ports: [{ containerPort: 8080 }] }],
+            containers: [
+              {
+                name: 'echo',
+                image,
+                imagePullPolicy: 'Never',
+                ports: [{ containerPort: 8080 }],
+                // Ready once it listens, not once its process starts: a Service sends it nothing before.
+                readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
+              },
+            ],
           },
         },
       },
@@ -192,7 +204,12 @@ export async function createEchoDeployment(
   });
 }
 
-/** Deploys the echo server (one replica, pullPolicy Never) behind a Service and waits until it is available. */
+/**
+ * Deploys the echo server (one replica, pullPolicy Never) behind a Service and waits until it is
+ * available. Each node's kube-proxy writes the Service's endpoint a moment later (until then it
+ * refuses the Service's connections), so a client of the Service retries, as upstream's e2e
+ * reachability checks do: `SERVICE_CLIENT_SPEC`.
+ */
 export async function deployEcho(
   clients: ReturnType<typeof kubeClients>,
   image: string,
