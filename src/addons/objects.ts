@@ -1,10 +1,11 @@
 /**
  * Kubernetes objects the add-ons' manifests share the shape of (as plain objects for `yaml`).
  */
+import { SHIM_GROUP } from '../kube/kubeadm-config.js';
 
 /**
  * A Deployment of an add-on: its pods labelled as its selector, on Linux nodes, no pod down while
- * a new one starts (an update keeps the add-on working).
+ * a new one starts (an update keeps the add-on working), in the shim of the cluster's own pods.
  */
 export function addonDeployment(
   metadata: object,
@@ -19,7 +20,7 @@ export function addonDeployment(
       selector: { matchLabels: labels },
       strategy: { rollingUpdate: { maxUnavailable: 0 } },
       template: {
-        metadata: { labels },
+        metadata: { labels, annotations: SHIM_GROUP },
         spec: { nodeSelector: { 'kubernetes.io/os': 'linux' }, ...pod },
       },
     },

@@ -1,6 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
-import { KUBE_PROXY_PATCH } from './kubeadm-config.js';
+import { KUBE_PROXY_PATCH, SHIM_GROUP } from './kubeadm-config.js';
 
 /**
  * The default StorageClass "standard": rancher's local-path provisioner (as kind ships), with
@@ -69,7 +69,7 @@ export function storageManifest(images: { provisioner: string; helper: string })
         replicas: 1,
         selector: { matchLabels: { app: 'local-path-provisioner' } },
         template: {
-          metadata: { labels: { app: 'local-path-provisioner' } },
+          metadata: { labels: { app: 'local-path-provisioner' }, annotations: SHIM_GROUP },
           spec: {
             serviceAccountName: sa,
             priorityClassName: 'system-node-critical',

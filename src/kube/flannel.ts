@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import { GO_ENV } from './kubeadm-config.js';
+import { GO_ENV, SHIM_GROUP } from './kubeadm-config.js';
 
 /** install-cni's script: wait for flanneld's subnet file, install the CNI config, stay (a container runs on). */
 export const INSTALL_CNI_WHEN_SUBNET_READY = [
@@ -95,7 +95,7 @@ export function flannelManifest(o: FlannelOptions): string {
       spec: {
         selector: { matchLabels: { app: 'flannel' } },
         template: {
-          metadata: { labels: { tier: 'node', app: 'flannel' } },
+          metadata: { labels: { tier: 'node', app: 'flannel' }, annotations: SHIM_GROUP },
           spec: {
             affinity: {
               nodeAffinity: {

@@ -8,6 +8,7 @@ import {
   kubeadmConfig,
   joinConfig,
   addonPatches,
+  staticPodPatches,
   PATCHES_DIR,
   KUBEADM_PASSES_SKIP,
   DEFAULT_POD_SUBNET,
@@ -149,7 +150,9 @@ export async function kubeadmInit(
   const patches = addonPatches(settings.podSubnet, opts.kubernetesVersion, {
     highAvailability: opts.highAvailability !== undefined,
   });
-  for (const [name, text] of Object.entries(patches)) files[`${PATCHES_DIR}/${name}`] = text;
+  for (const [name, text] of Object.entries({ ...patches, ...staticPodPatches() })) {
+    files[`${PATCHES_DIR}/${name}`] = text;
+  }
   // Several control planes: the second pass uploads the certificates the others join with.
   const upload = opts.highAvailability ? ' --upload-certs --skip-certificate-key-print' : '';
   const init = (pass: keyof typeof KUBEADM_PASSES_SKIP) =>
@@ -196,7 +199,13 @@ export async function kubeadmJoin(
   const config = customize(joinConfig({ nodeName: node.name, ...shape }));
   // The Service range for the node's filter of untranslated Service traffic (a worker has no
   // cluster configuration of its own to read it from).
-  const files = { '/etc/minilab/kubeadm.yaml': config, '/etc/minilab/service-cidrs': serviceSubnet };
+  const files: Record<string, string> = {
+    '/etc/minilab/kubeadm.yaml': config,
+    '/etc/minilab/service-cidrs': serviceSubnet,
+  };
+  if (shape.controlPlane) {
+    for (const [name, text] of Object.entries(staticPodPatches())) files[`${PATCHES_DIR}/${name}`] = text;
+  }
   const join = `kubeadm join --config /etc/minilab/kubeadm.yaml --skip-phases=preflight -v=2 ${KUBEADM_LOG}`;
   await runInNode(
     node,

@@ -150,6 +150,34 @@ test('the control plane runs from the kube snapshots unpacked when the node imag
   assert.equal(copies, 0, r.stdout);
 });
 
+/** Each running container in the node: its pod's namespace and name, and its parent process (its shim). */
+async function containerShims(): Promise<{ namespace: string; pod: string; shim: string }[]> {
+  const template =
+    '{{.info.pid}} {{index .status.labels "io.kubernetes.pod.namespace"}} {{index .status.labels "io.kubernetes.pod.name"}}';
+  const script = `for c in $(crictl ps -q); do
+       set -- $(crictl inspect -o go-template --template '${template}' "$c")
+       echo "$2 $3 $(ps -o ppid= -p "$1")"
+     done`;
+  const r = await s.minilab(['ssh', '-p', profile, '--', 'sh', '-c', script]);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [namespace = '', pod = '', shim = ''] = line.trim().split(/\s+/);
+      return { namespace, pod, shim };
+    });
+}
+
+const SYSTEM_NAMESPACES = new Set(['kube-system', 'local-path-storage']);
+
+test("the cluster's own pods share one containerd shim", async () => {
+  const system = (await containerShims()).filter((c) => SYSTEM_NAMESPACES.has(c.namespace));
+  // etcd, API server, controller manager, scheduler, kube-proxy, CoreDNS, the storage provisioner
+  assert.equal(system.length, 7, JSON.stringify(system));
+  assert.equal(new Set(system.map((c) => c.shim)).size, 1, JSON.stringify(system));
+});
+
 test('start on a running cluster is a no-op that re-syncs the kubeconfig', async () => {
   const before = parse(await readFile(s.kubeconfig, 'utf8')) as object;
   const r = await s.minilab(['start', '-p', profile, '--no-switch-context']);
@@ -177,6 +205,11 @@ test('a workload from a locally built image is reachable through a Service, by D
   );
   assert.equal(viaService.phase, 'Succeeded', viaService.log);
   assert.match(viaService.log, /^hello from echo-/);
+  // A workload's pod has a shim of its own, apart from the cluster's.
+  const shims = await containerShims();
+  const echo = shims.find((c) => c.pod.startsWith('echo-'));
+  const systemShims = new Set(shims.filter((c) => SYSTEM_NAMESPACES.has(c.namespace)).map((c) => c.shim));
+  assert.ok(echo && !systemShims.has(echo.shim), JSON.stringify(shims));
   const dns = await runPod('client-dns', ['resolve', 'kubernetes.default.svc.cluster.local']);
   assert.equal(dns.phase, 'Succeeded', dns.log);
   assert.match(dns.log, /^10\.96\.0\.1\b/);

@@ -16,6 +16,7 @@ import { stop } from '../../src/lifecycle/stop.js';
 import { sampleEntry } from '../helpers/kubeconfig.js';
 import { startRequest, withFixture } from '../helpers/lifecycle-fixture.js';
 import { metricsServerManifest } from '../../src/addons/metrics-server.js';
+import { SHIM_GROUP } from '../../src/kube/kubeadm-config.js';
 import {
   appliedByAddon,
   gatewayApiObjects,
@@ -77,7 +78,7 @@ test("metrics-server's manifest: upstream's objects, selectors that match, the i
     spec: {
       selector: { matchLabels: Record<string, string> };
       template: {
-        metadata: { labels: Record<string, string> };
+        metadata: { labels: Record<string, string>; annotations: Record<string, string> };
         spec: { containers: { image: string; args: string[]; ports: { name: string }[] }[] };
       };
     };
@@ -87,6 +88,8 @@ test("metrics-server's manifest: upstream's objects, selectors that match, the i
   };
   assert.deepEqual(deploy.spec.selector.matchLabels, deploy.spec.template.metadata.labels);
   assert.deepEqual(service.spec.selector, deploy.spec.template.metadata.labels);
+  // in the containerd shim of the cluster's own pods
+  assert.deepEqual(deploy.spec.template.metadata.annotations, SHIM_GROUP);
   const container = deploy.spec.template.spec.containers[0];
   assert.equal(container?.image, 'registry.k8s.io/metrics-server/metrics-server:v9.9.9');
   assert.ok(container?.args.includes('--kubelet-insecure-tls'), "kubeadm's kubelets serve self-signed");

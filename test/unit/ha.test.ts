@@ -6,6 +6,7 @@ import {
   kubeadmConfig,
   addonPatches,
   newCertificateKey,
+  PATCHES_DIR,
   type ClusterShape,
 } from '../../src/kube/kubeadm-config.js';
 import { clusterShape, planCluster, withApiServerPort } from '../../src/lifecycle/plan.js';
@@ -80,12 +81,15 @@ test('a control plane joins with the certificate key and its own API endpoint; u
   });
   assert.equal(cp.nodeRegistration.taints, undefined);
   assert.equal(cp.discovery.bootstrapToken.apiServerEndpoint, 'ha-external-load-balancer:6443');
+  // kubeadm join reads the static pods' patches (staticPodPatches) where a control plane joins
+  assert.equal(cp.patches.directory, PATCHES_DIR);
   const bare = parse(
     joinConfig({ ...base, controlPlane: { certificateKey: 'c'.repeat(64), taint: false } }),
   ) as Doc;
   assert.deepEqual(bare.nodeRegistration.taints, []);
   const worker = parse(joinConfig(base)) as Doc;
   assert.equal(worker.controlPlane, undefined);
+  assert.equal(worker.patches, undefined);
   assert.match(newCertificateKey(), /^[0-9a-f]{64}$/);
   assert.notEqual(newCertificateKey(), newCertificateKey());
 });

@@ -7,7 +7,9 @@ import {
   KUBEADM_PASSES_SKIP,
   GOGC,
   PATCHES_DIR,
+  SHIM_GROUP,
   addonPatches,
+  staticPodPatches,
   kubeadmPatchesKubeProxy,
   bridgeCniConfig,
   caCertHash,
@@ -17,6 +19,8 @@ import {
   type ClusterShape,
 } from '../../src/kube/kubeadm-config.js';
 import { writeFilesScript } from '../../src/lifecycle/kubeadm.js';
+import { storageManifest } from '../../src/kube/addons.js';
+import { flannelManifest } from '../../src/kube/flannel.js';
 import { projectRoot } from '../../src/version.js';
 import { FAKE_CA } from '../helpers/fake-provider.js';
 
@@ -234,4 +238,43 @@ test("the CA pin is kubeadm's: sha256 of the certificate's public key info, as o
     caCertHash(FAKE_CA),
     'sha256:c686a4879d48046d2c0a28fde9575bcafc0b95e0e820a3256d0f46068bdbfda7',
   );
+});
+
+test("the cluster's own pods carry one shim group, the annotation the node's containerd passes through to runc's shim", async () => {
+  const toml = await readFile(join(projectRoot, 'images/node/files/etc/containerd/config.toml'), 'utf8');
+  const passed = /^\s*pod_annotations = \['([^']+)'\]$/m.exec(toml)?.[1];
+  assert.equal(passed, 'io.containerd.runc.v2.group');
+  assert.deepEqual(Object.keys(SHIM_GROUP), [passed]);
+
+  const statics = staticPodPatches();
+  assert.deepEqual(Object.keys(statics).sort(), [
+    'etcd+strategic.json',
+    'kube-apiserver+strategic.json',
+    'kube-controller-manager+strategic.json',
+    'kube-scheduler+strategic.json',
+  ]);
+  for (const text of Object.values(statics)) {
+    assert.deepEqual(JSON.parse(text), { metadata: { annotations: SHIM_GROUP } });
+  }
+  const addons = addonPatches('10.244.0.0/16', 'v1.37.2');
+  for (const name of ['corednsdeployment+strategic.json', 'kubeproxydaemonset+strategic.json']) {
+    assert.deepEqual(JSON.parse(addons[name] as string).spec.template.metadata.annotations, SHIM_GROUP, name);
+  }
+  const templates = (yamlText: string) =>
+    parseAllDocuments(yamlText)
+      .map((d) => d.toJS() as { kind: string; spec?: { template?: { metadata?: { annotations?: object } } } })
+      .filter((d) => d.kind === 'Deployment' || d.kind === 'DaemonSet');
+  const workloads = [
+    ...templates(storageManifest({ provisioner: 'p:1', helper: 'h:1' })),
+    ...templates(
+      flannelManifest({
+        image: 'f:1',
+        podSubnet: '10.244.0.0/16',
+        backend: 'host-gw',
+        apiServer: { host: 'demo-control-plane', port: 6443 },
+      }),
+    ),
+  ];
+  assert.equal(workloads.length, 2);
+  for (const w of workloads) assert.deepEqual(w.spec?.template?.metadata?.annotations, SHIM_GROUP);
 });
