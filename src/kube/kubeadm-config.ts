@@ -115,7 +115,7 @@ export function kubeadmConfig(s: ClusterShape): string {
     },
     patches: { directory: PATCHES_DIR },
     ...(ha ? { certificateKey: ha.certificateKey } : {}),
-    // The phases are chosen on kubeadm's command line: see KUBEADM_PASSES.
+    // The phases are chosen on kubeadm's command line: see FIRST_PASS_SKIP.
   };
   const cluster = {
     apiVersion: 'kubeadm.k8s.io/v1beta4',
@@ -306,43 +306,48 @@ export function addonPatches(
 }
 
 /**
- * `kubeadm init` runs in two passes with the API server's /livez awaited in between; each list
- * below is what its pass SKIPS (kubeadm's --skip-phases), so that:
- * - the first runs certificates, kubeconfigs, etcd and API server manifests, kubelet start;
- * - the second runs controller manager and scheduler manifests, then upload-config,
- *   mark-control-plane, bootstrap token, add-ons and the join command.
- * Started together with the API server, the scheduler and controller manager met "forbidden"
- * (RBAC not bootstrapped yet) and their informers backed off for seconds before scheduling the
- * first pod; started after it, they sync at once and do not compete with it for the CPU.
+ * `kubeadm init` runs in three parts (src/lifecycle/kubeadm.ts):
+ * - the first pass, `kubeadm init` skipping FIRST_PASS_SKIP: certificates, kubeconfigs, etcd and
+ *   API server manifests, kubelet start;
+ * - as soon as the API server serves, the phases that only write the cluster's objects
+ *   (OBJECT_PHASES, each `kubeadm init phase` as the super-admin);
+ * - once /livez answers, the controller manager and scheduler manifests (LATE_PHASES), then the
+ *   control-plane label and taint (mark-control-plane).
+ * The API server's /livez waits for its post-start hooks, which bootstrap the RBAC roles and the
+ * system priority classes about 1.5 s after it serves (the priority classes' hook first polls
+ * after a second). Until then the admin's group has no role (cluster-admin is one of those
+ * objects), which is why the object phases run as the super-admin (system:masters, authorized
+ * without RBAC): they go on while the hooks do, where a second `kubeadm init` as the admin had to
+ * wait for /livez. Started together with the API server, the scheduler and controller manager
+ * met "forbidden" (RBAC not bootstrapped yet) and their informers backed off for seconds before
+ * scheduling the first pod; started after /livez, they sync at once.
  * Never run: preflight (the node image is known), wait-control-plane (minilab waits for /livez
  * itself), kubelet-finalize (it only points kubelet.conf at the rotating client certificate, then
- * restarts the kubelet; minilab rewrites the file without the restart).
+ * restarts the kubelet; minilab rewrites the file without the restart), show-join-command
+ * (minilab joins nodes itself).
  */
-export const KUBEADM_PASSES_SKIP = {
-  first: [
-    'preflight',
-    'control-plane/controller-manager',
-    'control-plane/scheduler',
-    'wait-control-plane',
-    'upload-config',
-    'upload-certs',
-    'mark-control-plane',
-    'bootstrap-token',
-    'kubelet-finalize',
-    'addon',
-    'show-join-command',
-  ],
-  second: [
-    'preflight',
-    'certs',
-    'kubeconfig',
-    'etcd',
-    'control-plane/apiserver',
-    'kubelet-start',
-    'wait-control-plane',
-    'kubelet-finalize',
-  ],
-} as const;
+export const FIRST_PASS_SKIP = [
+  'preflight',
+  'control-plane/controller-manager',
+  'control-plane/scheduler',
+  'wait-control-plane',
+  'upload-config',
+  'upload-certs',
+  'mark-control-plane',
+  'bootstrap-token',
+  'kubelet-finalize',
+  'addon',
+  'show-join-command',
+] as const;
+
+/** The phases that write the cluster's objects, in kubeadm's order (upload-certs: several control planes). */
+export const OBJECT_PHASES = ['upload-config all', 'upload-certs', 'bootstrap-token', 'addon all'] as const;
+
+/**
+ * The phases run once /livez answers; then mark-control-plane, which has no kubeconfig flag and
+ * runs as the admin.
+ */
+export const LATE_PHASES = ['control-plane controller-manager', 'control-plane scheduler'] as const;
 
 /** The first /24 of a pod subnet: what the controller manager allocates to the first node. */
 export function firstNodeCidr(podSubnet: string): string {

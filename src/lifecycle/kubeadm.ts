@@ -10,7 +10,9 @@ import {
   addonPatches,
   staticPodPatches,
   PATCHES_DIR,
-  KUBEADM_PASSES_SKIP,
+  FIRST_PASS_SKIP,
+  OBJECT_PHASES,
+  LATE_PHASES,
   DEFAULT_POD_SUBNET,
   DEFAULT_SERVICE_SUBNET,
   type ClusterShape,
@@ -111,8 +113,10 @@ export async function writeNetworkConfig(node: Node, podSubnet = DEFAULT_POD_SUB
 const MIRROR_PODS_AGAIN = 'systemctl restart kubelet';
 
 /**
- * Writes the kubeadm configuration and its add-on patches into the node and runs `kubeadm init`
- * in its two passes (KUBEADM_PASSES_SKIP), calling `apiUp` in between.
+ * Writes the kubeadm configuration and its patches into the node and runs `kubeadm init` in three
+ * parts (FIRST_PASS_SKIP, OBJECT_PHASES, LATE_PHASES): the first pass; then, at once, the object
+ * phases, which wait in the node for the API server to serve, while `apiUp` waits for its /livez;
+ * when both are done, the late phases.
  */
 export async function kubeadmInit(
   node: Node,
@@ -153,34 +157,69 @@ export async function kubeadmInit(
   for (const [name, text] of Object.entries({ ...patches, ...staticPodPatches() })) {
     files[`${PATCHES_DIR}/${name}`] = text;
   }
-  // Several control planes: the second pass uploads the certificates the others join with.
-  const upload = opts.highAvailability ? ' --upload-certs --skip-certificate-key-print' : '';
-  const init = (pass: keyof typeof KUBEADM_PASSES_SKIP) =>
-    `kubeadm init --config /etc/minilab/kubeadm.yaml --skip-phases=${KUBEADM_PASSES_SKIP[pass].join(',')}${pass === 'second' ? upload : ''} --skip-token-print -v=2 ${KUBEADM_LOG}`;
   const failure = { timeoutMs: 300_000, logCommand: 'journalctl -u kubelet --no-pager -n 20' };
   await runInNode(
     node,
     `${writeFilesScript(files)}
 ${KUBELET_GOGC}
-${init('first')}`,
+kubeadm init ${KUBEADM_CONFIG} --skip-phases=${FIRST_PASS_SKIP.join(',')} --skip-token-print -v=2 ${KUBEADM_LOG}`,
     'kubeadm init (first pass: certificates, etcd, API server, kubelet)',
     failure,
   );
-  await apiUp();
+  // Several control planes: upload-certs uploads the certificates the others join with.
+  const objects = OBJECT_PHASES.filter((p) => p !== 'upload-certs' || opts.highAvailability);
+  const flags: Partial<Record<(typeof OBJECT_PHASES)[number], string>> = {
+    'upload-certs': ' --upload-certs --skip-certificate-key-print',
+    'bootstrap-token': ' --skip-token-print',
+  };
+  const objectPhases = runInNode(
+    node,
+    `${UNTIL_SERVING}
+${objects.map((p) => `kubeadm init phase ${p} ${KUBEADM_CONFIG} --kubeconfig ${SUPER_ADMIN_CONF}${flags[p] ?? ''} -v=2 ${KUBEADM_LOG}`).join('\n')}`,
+    'kubeadm init phases (the cluster objects: configuration, bootstrap token, CoreDNS, kube-proxy)',
+    failure,
+  );
   // What kubelet-finalize would do, minus its kubelet restart (made only with several control
   // planes, for MIRROR_PODS_AGAIN): kubelet.conf names the kubelet's rotating client
-  // certificate, for the kubelet's next start.
+  // certificate, for the kubelet's next start. mark-control-plane runs as the admin (it has no
+  // other kubeconfig): kubeadm binds the admin's group to cluster-admin first. This part does not
+  // wait for the object phases: with several control planes the super-admin reaches the API
+  // server through the load balancer, which admits it only once its health check has passed.
   const pem = KUBELET_CLIENT_PEM;
-  await runInNode(
-    node,
-    `${init('second')}
+  const late = async () => {
+    await apiUp();
+    await runInNode(
+      node,
+      `${[...LATE_PHASES, 'mark-control-plane'].map((p) => `kubeadm init phase ${p} ${KUBEADM_CONFIG} -v=2 ${KUBEADM_LOG}`).join('\n')}
 if [ -e ${pem} ]; then
   sed -i -e 's#client-certificate-data: .*#client-certificate: ${pem}#' -e 's#client-key-data: .*#client-key: ${pem}#' /etc/kubernetes/kubelet.conf
 fi${opts.highAvailability ? `\n${MIRROR_PODS_AGAIN}` : ''}`,
-    'kubeadm init (second pass: controller manager, scheduler, add-ons)',
-    failure,
-  );
+      'kubeadm init phases (controller manager, scheduler, control-plane label)',
+      failure,
+    );
+  };
+  await Promise.all([objectPhases, late()]);
 }
+
+/** minilab's kubeadm configuration in the node, as kubeadm's flag. */
+const KUBEADM_CONFIG = '--config /etc/minilab/kubeadm.yaml';
+
+/** The kubeconfig of kubeadm's super-admin (group system:masters), written by the first pass. */
+const SUPER_ADMIN_CONF = '/etc/kubernetes/super-admin.conf';
+
+/**
+ * Waits (at most 2 minutes) until the API server takes the object phases' writes: its port is
+ * open (checked without starting a process), it has made the default ServiceCIDR (kubeadm creates
+ * the kube-dns Service at its fixed address once, and that address is refused until then), and its
+ * system namespaces exist (the objects go into kube-system and kube-public).
+ */
+const UNTIL_SERVING = `i=0
+until (: </dev/tcp/127.0.0.1/${API_SERVER_PORT}) 2>/dev/null \\
+  && kubectl --kubeconfig ${SUPER_ADMIN_CONF} --request-timeout=2s get --raw /livez/poststarthook/start-kubernetes-service-cidr-controller >/dev/null 2>&1 \\
+  && kubectl --kubeconfig ${SUPER_ADMIN_CONF} --request-timeout=2s get namespace kube-system kube-public -o name >/dev/null 2>&1; do
+  i=$((i + 1)); [ $i -lt 1200 ] || { echo 'the API server did not serve within 2 minutes' >&2; exit 1; }
+  sleep 0.1
+done`;
 
 /**
  * A node joins the cluster: `kubeadm join` with the cluster's bootstrap token against the

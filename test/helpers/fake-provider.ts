@@ -89,6 +89,7 @@ function classify(cmd: string[]): string {
     [/touch \/etc\/minilab\/creating/, 'mark-creating'],
     [/10-minilab\.conflist/, 'network-config'],
     [/haproxy -c/, 'configure-lb'],
+    [/start-kubernetes-service-cidr-controller/, 'kubeadm-objects'],
     [/kubeadm init phase upload-certs/, 'upload-certs'],
     [/kubeadm reset/, 'kubeadm-reset'],
     [/kubeadm join.*certificateKey|certificateKey.*kubeadm join/s, 'kubeadm-join-control-plane'],

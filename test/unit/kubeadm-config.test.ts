@@ -4,7 +4,6 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import {
-  KUBEADM_PASSES_SKIP,
   GOGC,
   PATCHES_DIR,
   SHIM_GROUP,
@@ -18,7 +17,8 @@ import {
   newBootstrapToken,
   type ClusterShape,
 } from '../../src/kube/kubeadm-config.js';
-import { writeFilesScript } from '../../src/lifecycle/kubeadm.js';
+import { kubeadmInit, writeFilesScript } from '../../src/lifecycle/kubeadm.js';
+import type { Node } from '../../src/providers/types.js';
 import { storageManifest } from '../../src/kube/addons.js';
 import { flannelManifest } from '../../src/kube/flannel.js';
 import { projectRoot } from '../../src/version.js';
@@ -142,39 +142,70 @@ test('add-on patches: one CoreDNS replica probed every second; GOGC for CoreDNS 
   assert.deepEqual(proxy.spec.template.spec.containers[0].env, [{ name: 'GOGC', value: '25' }]);
 });
 
-test('the two kubeadm passes together run every init phase once, except preflight, wait-control-plane and kubelet-finalize', () => {
-  // kubeadm v1.37's init phases (kubeadm init --help), minus the three never run.
-  const phases = [
-    'certs',
-    'kubeconfig',
-    'etcd',
-    'control-plane/apiserver',
+test('kubeadm init in three parts runs every init phase once, except preflight, wait-control-plane, kubelet-finalize and show-join-command; the objects as the super-admin beside the wait for /livez, the controller manager and scheduler after it', async () => {
+  const scripts: string[] = [];
+  const node = {
+    name: 'dev-control-plane',
+    exec: async (cmd: string[]) => {
+      scripts.push(cmd.join(' '));
+      return { exitCode: 0, stdout: '', stderr: '', started: true };
+    },
+  } as unknown as Node;
+  let beforeLivez = -1;
+  const init = { ...shape, kubernetesVersion: 'v1.37.2' };
+  await kubeadmInit(node, init, async () => {
+    beforeLivez = scripts.length;
+  });
+  // the phases each script runs: the first pass's are those it does not skip
+  const ran = scripts.map((script) => {
+    const skip = /kubeadm init .*--skip-phases=(\S+)/.exec(script)?.[1];
+    if (skip) return PHASES.filter((p) => !skip.split(',').some((s) => p === s || p.startsWith(`${s}/`)));
+    return [...script.matchAll(/kubeadm init phase (\S+)(?: (\S+))?/g)].map(([, phase, sub]) =>
+      sub === undefined || sub === 'all' || sub.startsWith('-') ? phase : `${phase}/${sub}`,
+    );
+  });
+  const expanded = ran.flat().flatMap((p) => PHASES.filter((q) => q === p || q.startsWith(`${p}/`)));
+  const once = PHASES.filter((p) => !['upload-certs', 'show-join-command'].includes(p));
+  assert.deepEqual([...expanded].sort(), [...once].sort(), 'one node: no certificates to upload');
+  assert.equal(beforeLivez, 2, 'the object phases start before /livez is awaited');
+  assert.deepEqual(ran[1], ['upload-config', 'bootstrap-token', 'addon']);
+  assert.ok(scripts[1]?.includes('/livez/poststarthook/start-kubernetes-service-cidr-controller'));
+  for (const line of scripts[1]?.split('\n').filter((l) => l.startsWith('kubeadm')) ?? []) {
+    assert.ok(line.includes('--kubeconfig /etc/kubernetes/super-admin.conf'), line);
+  }
+  assert.deepEqual(ran[2], [
     'control-plane/controller-manager',
     'control-plane/scheduler',
-    'kubelet-start',
-    'upload-config',
-    'upload-certs',
     'mark-control-plane',
-    'bootstrap-token',
-    'addon',
-    'show-join-command',
-  ];
-  const runs = (pass: readonly string[], phase: string) =>
-    !pass.some((skipped) => phase === skipped || phase.startsWith(`${skipped}/`));
-  for (const phase of phases) {
-    const count = [KUBEADM_PASSES_SKIP.first, KUBEADM_PASSES_SKIP.second].filter((p) =>
-      runs(p, phase),
-    ).length;
-    assert.equal(count, 1, phase);
-  }
-  // The API server starts in the first pass, the scheduler and controller manager in the second.
-  assert.ok(runs(KUBEADM_PASSES_SKIP.first, 'control-plane/apiserver'));
-  assert.ok(runs(KUBEADM_PASSES_SKIP.second, 'control-plane/scheduler'));
-  for (const pass of [KUBEADM_PASSES_SKIP.first, KUBEADM_PASSES_SKIP.second]) {
-    for (const never of ['preflight', 'wait-control-plane', 'kubelet-finalize'])
-      assert.ok((pass as readonly string[]).includes(never), never);
-  }
+  ]);
+  assert.ok(ran[0]?.includes('control-plane/apiserver'));
+
+  scripts.length = 0;
+  const ha = { loadBalancer: 'dev-external-load-balancer', certificateKey: 'c'.repeat(64) };
+  await kubeadmInit(node, { ...init, highAvailability: ha }, async () => undefined);
+  assert.ok(
+    scripts[1]?.includes(
+      'kubeadm init phase upload-certs --config /etc/minilab/kubeadm.yaml --kubeconfig /etc/kubernetes/super-admin.conf --upload-certs',
+    ),
+  );
+  assert.match(scripts[2] ?? '', /systemctl restart kubelet/);
 });
+
+/** kubeadm v1.37's init phases (kubeadm init --help), minus the four never run. */
+const PHASES = [
+  'certs',
+  'kubeconfig',
+  'etcd',
+  'control-plane/apiserver',
+  'control-plane/controller-manager',
+  'control-plane/scheduler',
+  'kubelet-start',
+  'upload-config',
+  'upload-certs',
+  'mark-control-plane',
+  'bootstrap-token',
+  'addon',
+];
 
 test('files are written from quoted here-documents: no shell expansion of their content', () => {
   const script = writeFilesScript({ '/etc/x/a.conf': 'value: $HOME `id`\n' });

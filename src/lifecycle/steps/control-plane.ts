@@ -1,3 +1,4 @@
+import { MinilabError } from '../../errors.js';
 import { waitUntil } from '../../kube/wait.js';
 import { newBootstrapToken, newCertificateKey } from '../../kube/kubeadm-config.js';
 import { kubeadmInit } from '../kubeadm.js';
@@ -8,9 +9,9 @@ import { settingsOf } from '../plan.js';
 import { controlPlaneOf, need, nodeLabelsOf, workersOf, type Step } from './state.js';
 
 /**
- * kubeadm init in two passes. Between them minilab waits for the API server's /livez from the
- * host and, in a cluster of one node, starts applying the default StorageClass, which then runs
- * while the second pass does.
+ * kubeadm init in three parts (kubeadmInit). While the second writes the cluster's objects,
+ * minilab waits for the API server's /livez from the host and, in a cluster of one node, starts
+ * applying the default StorageClass, which then runs while the third part does.
  */
 export const controlPlaneStep: Step = {
   title: 'Initializing the control plane (kubeadm init)',
@@ -36,10 +37,14 @@ export const controlPlaneStep: Step = {
       async () => {
         const entry = await credentials(provider, { node, nodes: s.nodes });
         s.entry = entry;
+        // Awaited beside kubeadm's object phases: should those fail, the start's failure ends it.
         await waitUntil(
           'the API server',
           READY_TIMEOUT_MS,
-          () => whileRunning(node, () => kube.health(entry, '/livez')),
+          () => {
+            if (s.cancelled) throw new MinilabError('clusterFailed', 'the start failed');
+            return whileRunning(node, () => kube.health(entry, '/livez'));
+          },
           { intervalMs: 100 },
         );
         // With workers the provisioner goes on once they have joined (see the storage step).

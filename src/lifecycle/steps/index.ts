@@ -23,12 +23,12 @@ export const CREATE_STEPS: readonly Step[] = [
   bootStep, //         boot.ts          systemd and containerd up; "being created" marker
   loadBalancerStep, // load-balancer.ts several control planes: HAProxy told their names
   bridgeNetworkStep, // network.ts      one node: the bridge CNI config, before the kubelet starts
-  controlPlaneStep, // control-plane.ts kubeadm init, two passes; /livez from the host between them
+  controlPlaneStep, // control-plane.ts kubeadm init, three parts; /livez from the host beside the second
   flannelNetworkStep, // network.ts     several nodes: flannel's DaemonSet
   joinStep, //         join.ts          every other node at once, control planes and workers (kubeadm join)
   kubeProxyStep, //    waits.ts         kube-proxy tuning where kubeadm cannot patch it
   waitStep, //         waits.ts         node Ready, pod CIDR, CoreDNS, default service account
-  storageStep, //      storage.ts       default StorageClass (applied meanwhile: after init's first pass, or the joins)
+  storageStep, //      storage.ts       default StorageClass (applied meanwhile: once /livez answers, or after the joins)
   markCompleteStep, // complete.ts      the marker goes: the cluster is whole
   kubeconfigStep, //   kubeconfig.ts    context merged into the user's kubeconfig
   addonsStep, //       addons.ts        --addons and the profile's add-ons built, loaded, applied, working

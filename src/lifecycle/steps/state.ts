@@ -30,7 +30,7 @@ export interface StartState {
   /** The pod CIDR the network config uses for the first node. */
   podCidr?: string;
   entry?: KubeconfigEntry;
-  /** The default StorageClass, applied while kubeadm's second pass runs: settles to its failure, if any. */
+  /** The default StorageClass, applied while kubeadm init's last part runs: settles to its failure, if any. */
   storage?: Promise<unknown>;
   /** Set when the start failed: background work stops. */
   cancelled: boolean;

@@ -10,8 +10,8 @@ import { controlPlaneOf, need, type StartState, type Step } from './state.js';
 /** The default StorageClass (local-path provisioner with the node's own images), by server-side apply. */
 export async function installStorage(s: StartState, node: Node, entry: KubeconfigEntry): Promise<void> {
   const images = storageImages(await nodeComponents(node));
-  // The admin's group gets cluster-admin from kubeadm's second pass, which starts with it: until
-  // then the API answers 403. That, throttling, server errors and dropped connections are waited
+  // The admin's group gets cluster-admin from kubeadm's mark-control-plane (the last part of
+  // init), which starts with it: until then the API answers 403. That, throttling, server errors and dropped connections are waited
   // out; any other answer (a manifest the API server refuses) fails at once.
   await waitUntil(
     'the default StorageClass to be accepted',
@@ -42,8 +42,8 @@ export function startStorage(s: StartState, node: Node, entry: KubeconfigEntry):
 }
 
 /**
- * Waits for the StorageClass, applied while other steps ran: during kubeadm's second pass with one
- * node; with workers, once they have joined (the provisioner prefers a worker and is placed once,
+ * Waits for the StorageClass, applied while other steps ran: during kubeadm init's last part with
+ * one node; with workers, once they have joined (the provisioner prefers a worker and is placed once,
  * so it must see them: the control plane's memory is the one to spare).
  */
 export const storageStep: Step = {
