@@ -179,6 +179,11 @@ test('the profile switcher shows another running cluster without restarting the 
   await switcher.selectOption(other);
   // The view stays (#/): the address differs in its query only.
   await page.waitForURL((url) => url.searchParams.get('profile') === other);
+  // The page asks once it has rendered the switch (after the address changed): going back before
+  // that, as a CI run did, leaves no answer to drop and holds nothing.
+  await waitFor("the other profile's info to be asked for", 10_000, async () =>
+    held > 0 ? true : undefined,
+  );
   await switcher.selectOption(profile);
   await readyNode(node).waitFor({ timeout: 30_000 });
   await new Promise((resolve) => setTimeout(resolve, 3000));
