@@ -115,8 +115,8 @@ const MIRROR_PODS_AGAIN = 'systemctl restart kubelet';
 /**
  * Writes the kubeadm configuration and its patches into the node and runs `kubeadm init` in three
  * parts (FIRST_PASS_SKIP, OBJECT_PHASES, LATE_PHASES): the first pass; then, at once, the object
- * phases, which wait in the node for the API server to serve, while `apiUp` waits for its /livez;
- * when both are done, the late phases.
+ * phases, which wait in the node for the API server to serve, and beside them `apiUp`, which waits
+ * for its /livez, followed by the late phases.
  */
 export async function kubeadmInit(
   node: Node,
@@ -150,21 +150,17 @@ export async function kubeadmInit(
       nodeLabels: opts.nodeLabels,
     }),
   );
-  const files: Record<string, string> = { '/etc/minilab/kubeadm.yaml': config };
   const patches = addonPatches(settings.podSubnet, opts.kubernetesVersion, {
     highAvailability: opts.highAvailability !== undefined,
   });
-  for (const [name, text] of Object.entries({ ...patches, ...staticPodPatches() })) {
-    files[`${PATCHES_DIR}/${name}`] = text;
-  }
-  const failure = { timeoutMs: 300_000, logCommand: 'journalctl -u kubelet --no-pager -n 20' };
+  const files = { [KUBEADM_YAML]: config, ...patchFiles({ ...patches, ...staticPodPatches() }) };
   await runInNode(
     node,
     `${writeFilesScript(files)}
 ${KUBELET_GOGC}
 kubeadm init ${KUBEADM_CONFIG} --skip-phases=${FIRST_PASS_SKIP.join(',')} --skip-token-print -v=2 ${KUBEADM_LOG}`,
     'kubeadm init (first pass: certificates, etcd, API server, kubelet)',
-    failure,
+    KUBEADM_FAILURE,
   );
   // Several control planes: upload-certs uploads the certificates the others join with.
   const objects = OBJECT_PHASES.filter((p) => p !== 'upload-certs' || opts.highAvailability);
@@ -177,7 +173,7 @@ kubeadm init ${KUBEADM_CONFIG} --skip-phases=${FIRST_PASS_SKIP.join(',')} --skip
     `${UNTIL_SERVING}
 ${objects.map((p) => `kubeadm init phase ${p} ${KUBEADM_CONFIG} --kubeconfig ${SUPER_ADMIN_CONF}${flags[p] ?? ''} -v=2 ${KUBEADM_LOG}`).join('\n')}`,
     'kubeadm init phases (the cluster objects: configuration, bootstrap token, CoreDNS, kube-proxy)',
-    failure,
+    KUBEADM_FAILURE,
   );
   // What kubelet-finalize would do, minus its kubelet restart (made only with several control
   // planes, for MIRROR_PODS_AGAIN): kubelet.conf names the kubelet's rotating client
@@ -195,14 +191,23 @@ if [ -e ${pem} ]; then
   sed -i -e 's#client-certificate-data: .*#client-certificate: ${pem}#' -e 's#client-key-data: .*#client-key: ${pem}#' /etc/kubernetes/kubelet.conf
 fi${opts.highAvailability ? `\n${MIRROR_PODS_AGAIN}` : ''}`,
       'kubeadm init phases (controller manager, scheduler, control-plane label)',
-      failure,
+      KUBEADM_FAILURE,
     );
   };
   await Promise.all([objectPhases, late()]);
 }
 
-/** minilab's kubeadm configuration in the node, as kubeadm's flag. */
-const KUBEADM_CONFIG = '--config /etc/minilab/kubeadm.yaml';
+/** minilab's kubeadm configuration in the node, and as kubeadm's flag. */
+const KUBEADM_YAML = '/etc/minilab/kubeadm.yaml';
+const KUBEADM_CONFIG = `--config ${KUBEADM_YAML}`;
+
+/** A kubeadm run's time limit, and the kubelet's log lines its failure shows. */
+const KUBEADM_FAILURE = { timeoutMs: 300_000, logCommand: 'journalctl -u kubelet --no-pager -n 20' };
+
+/** kubeadm patches (file name -> body) as the files of PATCHES_DIR. */
+function patchFiles(patches: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(patches).map(([name, text]) => [`${PATCHES_DIR}/${name}`, text]));
+}
 
 /** The kubeconfig of kubeadm's super-admin (group system:masters), written by the first pass. */
 const SUPER_ADMIN_CONF = '/etc/kubernetes/super-admin.conf';
@@ -239,13 +244,11 @@ export async function kubeadmJoin(
   // The Service range for the node's filter of untranslated Service traffic (a worker has no
   // cluster configuration of its own to read it from).
   const files: Record<string, string> = {
-    '/etc/minilab/kubeadm.yaml': config,
+    [KUBEADM_YAML]: config,
     '/etc/minilab/service-cidrs': serviceSubnet,
+    ...(shape.controlPlane ? patchFiles(staticPodPatches()) : {}),
   };
-  if (shape.controlPlane) {
-    for (const [name, text] of Object.entries(staticPodPatches())) files[`${PATCHES_DIR}/${name}`] = text;
-  }
-  const join = `kubeadm join --config /etc/minilab/kubeadm.yaml --skip-phases=preflight -v=2 ${KUBEADM_LOG}`;
+  const join = `kubeadm join ${KUBEADM_CONFIG} --skip-phases=preflight -v=2 ${KUBEADM_LOG}`;
   await runInNode(
     node,
     `${AFTER_ENTRYPOINT}
@@ -253,7 +256,7 @@ ${writeFilesScript(files)}
 ${KUBELET_GOGC}
 ${shape.controlPlane ? restartKubeletWhenApiReady(shape.nodeIp, join) : join}`,
     `kubeadm join (${node.name})`,
-    { timeoutMs: 300_000, logCommand: 'journalctl -u kubelet --no-pager -n 20' },
+    KUBEADM_FAILURE,
   );
 }
 
