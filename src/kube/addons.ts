@@ -1,10 +1,12 @@
 import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import { KUBE_PROXY_PATCH, SHIM_GROUP } from './kubeadm-config.js';
+import { nodeConfigMapReaders, ROOT_CA_CONFIGMAP } from './node-configmaps.js';
 
 /**
  * The default StorageClass "standard": rancher's local-path provisioner (as kind ships), with
  * volumes under /var/local-path-provisioner on the node's /var volume, bound when a pod is scheduled.
+ * The nodes may read its ConfigMaps before its pod is bound to them (nodeConfigMapReaders).
  */
 export function storageManifest(images: { provisioner: string; helper: string }): string {
   const ns = 'local-path-storage';
@@ -12,6 +14,8 @@ export function storageManifest(images: { provisioner: string; helper: string })
   const docs: object[] = [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: ns } },
+    // Before the Deployment, so that its pod's first mount is not refused (see nodeConfigMapReaders).
+    ...nodeConfigMapReaders(ns, ['local-path-config', ROOT_CA_CONFIGMAP]),
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'Role',

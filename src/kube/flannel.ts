@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
 import { GO_ENV, SHIM_GROUP } from './kubeadm-config.js';
+import { nodeConfigMapReaders, ROOT_CA_CONFIGMAP } from './node-configmaps.js';
 
 /** install-cni's script: wait for flanneld's subnet file, install the CNI config, stay (a container runs on). */
 export const INSTALL_CNI_WHEN_SUBNET_READY = [
@@ -35,7 +36,8 @@ const labels = { 'k8s-app': 'flannel' };
  * the CNI config speaks CNI 0.3.1 (upstream's says 1.0.0; the plugin minilab builds speaks up to
  * 0.4.0); the DaemonSet
  * tolerates every taint (upstream: NoSchedule ones only), so a node tainted NoExecute keeps its
- * pod network; GOGC as for the other components.
+ * pod network; GOGC as for the other components; the nodes may read its ConfigMap before a pod is
+ * bound to them (nodeConfigMapReaders).
  */
 export function flannelManifest(o: FlannelOptions): string {
   const cniConf = {
@@ -53,6 +55,8 @@ export function flannelManifest(o: FlannelOptions): string {
       kind: 'Namespace',
       metadata: { name: NS, labels: { ...labels, 'pod-security.kubernetes.io/enforce': 'privileged' } },
     },
+    // Before the DaemonSet, so that its pods' first mounts are not refused (see nodeConfigMapReaders).
+    ...nodeConfigMapReaders(NS, ['kube-flannel-cfg', ROOT_CA_CONFIGMAP]),
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRole',

@@ -71,6 +71,29 @@ export const SHIM_GROUP: Record<string, string> = { 'io.containerd.runc.v2.group
 const STATIC_PODS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
 
 /**
+ * Where the controller manager and the scheduler keep their serving certificate (`--cert-dir`:
+ * `<component>.crt` and `.key`; their secure port serves /healthz and /metrics on 127.0.0.1).
+ * Without a directory each generates two RSA-2048 keys in memory at every start, before it serves
+ * or starts a controller (Go takes 35-165 ms for the pair here, idle). minilab writes an ECDSA
+ * pair there while the node boots (servingCerts, src/lifecycle/serving-certs.ts); a component
+ * that finds none generates its own there, once.
+ */
+export const SERVING_CERT_DIRS = {
+  'kube-controller-manager': '/var/lib/kube-controller-manager',
+  'kube-scheduler': '/var/lib/kube-scheduler',
+} as const;
+
+function servingCertDir(component: keyof typeof SERVING_CERT_DIRS) {
+  const dir = SERVING_CERT_DIRS[component];
+  return {
+    extraArgs: [{ name: 'cert-dir', value: dir }],
+    extraVolumes: [
+      { name: 'serving-cert', hostPath: dir, mountPath: dir, readOnly: false, pathType: 'DirectoryOrCreate' },
+    ],
+  };
+}
+
+/**
  * kubeadm patches (in PATCHES_DIR) for the control plane's static pod manifests: SHIM_GROUP's
  * annotation, for `kubeadm init` and a control plane's `kubeadm join`.
  */
@@ -140,10 +163,19 @@ export function kubeadmConfig(s: ClusterShape): string {
     // The controller manager creates a service account and requests a token for each of its ~40
     // controllers at start; the default client limit of 20 requests per second made that take 5 s.
     controllerManager: {
-      extraArgs: [...leaderElect, ...args({ 'kube-api-qps': '200', 'kube-api-burst': '400' })],
+      extraArgs: [
+        ...leaderElect,
+        ...args({ 'kube-api-qps': '200', 'kube-api-burst': '400' }),
+        ...servingCertDir('kube-controller-manager').extraArgs,
+      ],
+      extraVolumes: servingCertDir('kube-controller-manager').extraVolumes,
       extraEnvs: GO_ENV,
     },
-    scheduler: { extraArgs: leaderElect, extraEnvs: GO_ENV },
+    scheduler: {
+      extraArgs: [...leaderElect, ...servingCertDir('kube-scheduler').extraArgs],
+      extraVolumes: servingCertDir('kube-scheduler').extraVolumes,
+      extraEnvs: GO_ENV,
+    },
     etcd: { local: { dataDir: '/var/lib/etcd', extraEnvs: GO_ENV } },
   };
   const kubelet: Record<string, unknown> = {

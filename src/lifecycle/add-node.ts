@@ -12,6 +12,7 @@ import { configureLoadBalancer } from './load-balancer.js';
 import { RunJournal } from './journal.js';
 import { clusterSubnets, deleteBootstrapToken, kubeadmJoin } from './kubeadm.js';
 import { withProfileLock } from './lock.js';
+import { servingCerts } from './serving-certs.js';
 import { credentials, evenControlPlanesWarning, runningControlPlane } from './nodes.js';
 import { addedNodeProxyEnv } from './plan.js';
 import { waitForBoot } from './steps/boot.js';
@@ -158,7 +159,10 @@ export async function addNode(
           );
         });
       }
-      const [bootstrapToken, entry, serviceSubnet, certificateKey, sources] = await prepared;
+      const [[bootstrapToken, entry, serviceSubnet, certificateKey, sources]] = await Promise.all([
+        prepared,
+        servingCerts(node),
+      ]);
       const join = async () => {
         joined = node;
         await kubeadmJoin(node, {

@@ -19,6 +19,7 @@ import {
   type JoinShape,
 } from '../kube/kubeadm-config.js';
 import type { Components } from '../image/components.js';
+import { kubeSystemConfigMapReaders } from '../kube/node-configmaps.js';
 
 /**
  * Marks the cluster as being created and finds out whether the node may set nf_conntrack_max
@@ -153,7 +154,11 @@ export async function kubeadmInit(
   const patches = addonPatches(settings.podSubnet, opts.kubernetesVersion, {
     highAvailability: opts.highAvailability !== undefined,
   });
-  const files = { [KUBEADM_YAML]: config, ...patchFiles({ ...patches, ...staticPodPatches() }) };
+  const files = {
+    [KUBEADM_YAML]: config,
+    [NODE_CONFIGMAPS_YAML]: kubeSystemConfigMapReaders(),
+    ...patchFiles({ ...patches, ...staticPodPatches() }),
+  };
   await runInNode(
     node,
     `${writeFilesScript(files)}
@@ -171,8 +176,9 @@ kubeadm init ${KUBEADM_CONFIG} --skip-phases=${FIRST_PASS_SKIP.join(',')} --skip
   const objectPhases = runInNode(
     node,
     `${UNTIL_SERVING}
-${objects.map((p) => `kubeadm init phase ${p} ${KUBEADM_CONFIG} --kubeconfig ${SUPER_ADMIN_CONF}${flags[p] ?? ''} -v=2 ${KUBEADM_LOG}`).join('\n')}`,
-    'kubeadm init phases (the cluster objects: configuration, bootstrap token, CoreDNS, kube-proxy)',
+${objects.map((p) => `kubeadm init phase ${p} ${KUBEADM_CONFIG} --kubeconfig ${SUPER_ADMIN_CONF}${flags[p] ?? ''} -v=2 ${KUBEADM_LOG}`).join('\n')}
+kubectl --kubeconfig ${SUPER_ADMIN_CONF} apply --server-side --field-manager=minilab -f ${NODE_CONFIGMAPS_YAML} ${KUBEADM_LOG}`,
+    "kubeadm init phases (the cluster objects: configuration, bootstrap token, CoreDNS, kube-proxy; the nodes' ConfigMap readers)",
     KUBEADM_FAILURE,
   );
   // What kubelet-finalize would do, minus its kubelet restart (made only with several control
@@ -200,6 +206,13 @@ fi${opts.highAvailability ? `\n${MIRROR_PODS_AGAIN}` : ''}`,
 /** minilab's kubeadm configuration in the node, and as kubeadm's flag. */
 const KUBEADM_YAML = '/etc/minilab/kubeadm.yaml';
 const KUBEADM_CONFIG = `--config ${KUBEADM_YAML}`;
+
+/**
+ * The Role letting nodes read the ConfigMaps of CoreDNS's and kube-proxy's pods (see
+ * nodeConfigMapReaders), applied with the object phases: before the controller manager creates
+ * those pods.
+ */
+const NODE_CONFIGMAPS_YAML = '/etc/minilab/node-configmaps.yaml';
 
 /** A kubeadm run's time limit, and the kubelet's log lines its failure shows. */
 const KUBEADM_FAILURE = { timeoutMs: 300_000, logCommand: 'journalctl -u kubelet --no-pager -n 20' };

@@ -181,6 +181,47 @@ test("the cluster's own pods share one containerd shim", async () => {
   assert.equal(new Set(system.map((c) => c.shim)).size, 1, JSON.stringify(system));
 });
 
+test('the kubelet, controller manager and scheduler serve the ECDSA certificates written while the node booted; none generated its own', async () => {
+  const r = await engine.exec.run(node, [
+    'bash',
+    '-c',
+    `for port in 10250 10257 10259; do
+       echo | openssl s_client -connect 127.0.0.1:$port 2>/dev/null | openssl x509 -noout -pubkey | openssl pkey -pubin -noout -text | head -1
+     done
+     for c in kube-controller-manager kube-scheduler; do crictl logs $(crictl ps -q --name $c) 2>&1 | grep -c 'Generated self-signed cert' || true; done`,
+  ]);
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split('\n'), [
+    'Public-Key: (256 bit)',
+    'Public-Key: (256 bit)',
+    'Public-Key: (256 bit)',
+    '0',
+    '0',
+  ]);
+});
+
+test("nodes may read the cluster's own pods' ConfigMaps before such a pod is bound to them, and no other ConfigMap", async () => {
+  const { config } = clients();
+  const authz = config.makeApiClient(k8s.AuthorizationV1Api);
+  const mayList = async (namespace: string, name: string) =>
+    (
+      await authz.createSubjectAccessReview({
+        body: {
+          spec: {
+            user: 'system:node:no-such-node',
+            groups: ['system:nodes', 'system:authenticated'],
+            resourceAttributes: { namespace, verb: 'list', resource: 'configmaps', name },
+          },
+        },
+      })
+    ).status?.allowed;
+  assert.equal(await mayList('kube-system', 'coredns'), true);
+  assert.equal(await mayList('kube-system', 'kube-root-ca.crt'), true);
+  assert.equal(await mayList('local-path-storage', 'local-path-config'), true);
+  assert.equal(await mayList('kube-system', 'extension-apiserver-authentication'), false);
+  assert.equal(await mayList('default', 'kube-root-ca.crt'), false);
+});
+
 test('start on a running cluster is a no-op that re-syncs the kubeconfig', async () => {
   const before = parse(await readFile(s.kubeconfig, 'utf8')) as object;
   const r = await s.minilab(['start', '-p', profile, '--no-switch-context']);

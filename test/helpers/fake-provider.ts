@@ -87,6 +87,7 @@ function classify(cmd: string[]): string {
   const rules: [RegExp, string][] = [
     [/ctr --timeout 2s version/, 'boot'],
     [/touch \/etc\/minilab\/creating/, 'mark-creating'],
+    [/openssl req -x509/, 'serving-certs'],
     [/10-minilab\.conflist/, 'network-config'],
     [/haproxy -c/, 'configure-lb'],
     [/start-kubernetes-service-cidr-controller/, 'kubeadm-objects'],

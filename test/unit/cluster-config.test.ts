@@ -623,6 +623,7 @@ etcd:
   assert.deepEqual(cluster.controllerManager.extraArgs, [
     { name: 'kube-api-qps', value: '50' },
     { name: 'kube-api-burst', value: '400' },
+    { name: 'cert-dir', value: '/var/lib/kube-controller-manager' },
   ]);
   assert.deepEqual(cluster.etcd.local.extraArgs, [{ name: 'quota-backend-bytes', value: '1000000' }]);
   assert.equal(cluster.etcd.local.dataDir, '/var/lib/etcd', 'maps merge');
@@ -643,6 +644,7 @@ test('a v1beta4 list patch merges by name too; feature gates and patches combine
   );
   assert.deepEqual(d.ClusterConfiguration.scheduler.extraArgs, [
     { name: 'leader-elect', value: 'true' },
+    { name: 'cert-dir', value: '/var/lib/kube-scheduler' },
     { name: 'feature-gates', value: 'A=true' },
     { name: 'v', value: '2' },
   ]);

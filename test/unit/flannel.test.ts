@@ -13,25 +13,37 @@ const docs = (backend: 'host-gw' | 'vxlan', podSubnet?: string) =>
     assert.deepEqual(d.errors, [], 'every document parses');
     return d.toJS() as Doc;
   });
+const ofKind = (d: Doc[], kind: string) => d.find((x) => x.kind === kind);
 
 test('flannel manifest: namespace, RBAC, config and a DaemonSet on every node, as the release ships it', () => {
   const d = docs('host-gw');
   assert.deepEqual(
     d.map((x) => x.kind),
-    ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'ServiceAccount', 'ConfigMap', 'DaemonSet'],
+    [
+      'Namespace',
+      'Role',
+      'RoleBinding',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'ServiceAccount',
+      'ConfigMap',
+      'DaemonSet',
+    ],
   );
   const namespaced = d.filter((x) => !['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(x.kind));
   for (const x of namespaced) assert.equal(x.metadata.namespace, 'kube-flannel', `${x.kind} namespace`);
-  const ds = d[5].spec.template.spec;
+  const ds = ofKind(d, 'DaemonSet').spec.template.spec;
   assert.equal(ds.hostNetwork, true);
   assert.equal(ds.serviceAccountName, 'flannel');
   assert.deepEqual(ds.tolerations, [{ operator: 'Exists' }], 'tolerates every taint (no key, no effect)');
-  assert.deepEqual(d[2].subjects, [{ kind: 'ServiceAccount', name: 'flannel', namespace: 'kube-flannel' }]);
+  assert.deepEqual(ofKind(d, 'ClusterRoleBinding').subjects, [
+    { kind: 'ServiceAccount', name: 'flannel', namespace: 'kube-flannel' },
+  ]);
 });
 
 test('flannel manifest: the given image, preloaded, in every container and nowhere another', () => {
   const text = manifest('vxlan');
-  const ds = docs('vxlan')[5].spec.template.spec;
+  const ds = ofKind(docs('vxlan'), 'DaemonSet').spec.template.spec;
   assert.equal(ds.initContainers, undefined, 'no init container: both start in one pass of the kubelet');
   assert.deepEqual(
     ds.containers.map((c: Doc) => [c.name, c.image, c.imagePullPolicy]),
@@ -45,7 +57,7 @@ test('flannel manifest: the given image, preloaded, in every container and nowhe
 });
 
 test('flannel daemon: kube subnet manager, masquerading, capabilities and mounts as upstream', () => {
-  const ds = docs('host-gw')[5].spec.template.spec;
+  const ds = ofKind(docs('host-gw'), 'DaemonSet').spec.template.spec;
   const [flanneld] = ds.containers;
   assert.deepEqual(flanneld.command, ['/opt/bin/flanneld']);
   assert.deepEqual(flanneld.args.slice(0, 2), ['--ip-masq', '--kube-subnet-mgr']);
@@ -89,7 +101,7 @@ test('flannel daemon: kube subnet manager, masquerading, capabilities and mounts
 
 test('flannel config: the pod subnet and backend; the CNI config delegates to the bridge through the flannel plugin', () => {
   for (const backend of ['host-gw', 'vxlan'] as const) {
-    const cm = docs(backend, '10.99.0.0/16')[4];
+    const cm = ofKind(docs(backend, '10.99.0.0/16'), 'ConfigMap');
     assert.equal(cm.metadata.name, 'kube-flannel-cfg');
     assert.deepEqual(JSON.parse(cm.data['net-conf.json']), {
       Network: '10.99.0.0/16',

@@ -18,6 +18,7 @@ import {
   type ClusterShape,
 } from '../../src/kube/kubeadm-config.js';
 import { kubeadmInit, writeFilesScript } from '../../src/lifecycle/kubeadm.js';
+import { servingCerts } from '../../src/lifecycle/serving-certs.js';
 import type { Node } from '../../src/providers/types.js';
 import { storageManifest } from '../../src/kube/addons.js';
 import { flannelManifest } from '../../src/kube/flannel.js';
@@ -179,6 +180,13 @@ test('kubeadm init in three parts runs every init phase once, except preflight, 
     'mark-control-plane',
   ]);
   assert.ok(ran[0]?.includes('control-plane/apiserver'));
+  // The nodes' ConfigMap readers: written by the first pass, applied with the objects, before
+  // the controller manager (the late part) makes CoreDNS's pod.
+  assert.match(scripts[0] ?? '', /\/etc\/minilab\/node-configmaps\.yaml/);
+  assert.match(
+    scripts[1] ?? '',
+    /kubectl --kubeconfig \/etc\/kubernetes\/super-admin\.conf apply --server-side --field-manager=minilab -f \/etc\/minilab\/node-configmaps\.yaml/,
+  );
 
   scripts.length = 0;
   const ha = { loadBalancer: 'dev-external-load-balancer', certificateKey: 'c'.repeat(64) };
@@ -308,4 +316,47 @@ test("the cluster's own pods carry one shim group, the annotation the node's con
   ];
   assert.equal(workloads.length, 2);
   for (const w of workloads) assert.deepEqual(w.spec?.template?.metadata?.annotations, SHIM_GROUP);
+});
+
+test('the controller manager and the scheduler keep their serving certificate in a directory of the node, mounted writable', () => {
+  const cluster = docs(shape).ClusterConfiguration;
+  for (const [key, dir] of [
+    ['controllerManager', '/var/lib/kube-controller-manager'],
+    ['scheduler', '/var/lib/kube-scheduler'],
+  ] as const) {
+    assert.ok(
+      cluster[key].extraArgs.some((a: Doc) => a.name === 'cert-dir' && a.value === dir),
+      key,
+    );
+    assert.deepEqual(cluster[key].extraVolumes, [
+      { name: 'serving-cert', hostPath: dir, mountPath: dir, readOnly: false, pathType: 'DirectoryOrCreate' },
+    ]);
+  }
+});
+
+test("serving certificates: the kubelet's on every node, the controller manager's and scheduler's on control planes; a pair already there is kept", async () => {
+  const scripts: string[] = [];
+  const fake = (name: string, role: string) =>
+    ({
+      name,
+      role,
+      exec: async (cmd: string[]) => {
+        scripts.push(cmd.join(' '));
+        return { exitCode: 0, stdout: '', stderr: '', started: true };
+      },
+    }) as unknown as Node;
+  await servingCerts(fake('dev-worker', 'worker'));
+  await servingCerts(fake('dev-control-plane', 'control-plane'));
+  const pairs = scripts.map((s) => [...s.matchAll(/-out (\S+)/g)].map((m) => m[1]));
+  assert.deepEqual(pairs, [
+    ['/var/lib/kubelet/pki/kubelet.crt'],
+    [
+      '/var/lib/kubelet/pki/kubelet.crt',
+      '/var/lib/kube-controller-manager/kube-controller-manager.crt',
+      '/var/lib/kube-scheduler/kube-scheduler.crt',
+    ],
+  ]);
+  assert.match(scripts[0] ?? '', /\[ -s \/var\/lib\/kubelet\/pki\/kubelet\.crt \] \|\|/);
+  assert.match(scripts[0] ?? '', /-subj \/CN=dev-worker -addext subjectAltName=DNS:dev-worker/);
+  assert.match(scripts[1] ?? '', /subjectAltName=DNS:localhost,IP:127\.0\.0\.1/);
 });

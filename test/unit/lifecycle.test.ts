@@ -19,6 +19,7 @@ const CREATE_CALLS = [
   'provision',
   `boot ${NODE}`,
   `mark-creating ${NODE}`,
+  `serving-certs ${NODE}`,
   `network-config ${NODE}`,
   `kubeadm-first-pass ${NODE}`,
   `kubeadm-objects ${NODE}`,
@@ -315,6 +316,7 @@ test('a cluster of three nodes: flannel instead of the bridge, workers join afte
       'provision',
       ...[NODE, ...workers].map((n) => `boot ${n}`),
       `mark-creating ${NODE}`,
+      ...[NODE, ...workers].map((n) => `serving-certs ${n}`),
       `kubeadm-first-pass ${NODE}`,
       `kubeadm-objects ${NODE}`,
       `read-admin-conf ${NODE}`,
@@ -433,7 +435,9 @@ test('node add makes, boots and joins the next free worker with a fresh token; n
       `images-ls ${NODE}`,
       'images-ls demo-worker1',
       'provision',
-      // Nothing was loaded into the cluster: nothing to copy, so the join starts while it boots.
+      // Nothing was loaded into the cluster: nothing to copy, so the join starts while it boots
+      // (after its serving certificate).
+      'serving-certs demo-worker2',
       'kubeadm-join demo-worker2',
       'boot demo-worker2',
       `token-delete ${NODE}`,

@@ -1,6 +1,7 @@
 import { runInNode } from '../../providers/run.js';
 import type { Node } from '../../providers/types.js';
 import { markCreating } from '../kubeadm.js';
+import { servingCerts } from '../serving-certs.js';
 import { controlPlaneOf, nodeNoun, type Step } from './state.js';
 
 /**
@@ -29,13 +30,17 @@ export async function waitForBoot(node: Node): Promise<void> {
 
 const BOOT_TITLE = 'Booting the node (systemd, containerd)';
 
-/** A new cluster's nodes boot; meanwhile the control plane is marked as being created. */
+/**
+ * A new cluster's nodes boot; meanwhile the control plane is marked as being created and each
+ * node gets its serving certificates.
+ */
 export const bootStep: Step = {
   title: BOOT_TITLE,
   run: async (s) => {
     const [, probe] = await Promise.all([
       Promise.all(s.nodes.map(waitForBoot)),
       markCreating(controlPlaneOf(s), CREATING_MARKER),
+      Promise.all(s.nodes.map(servingCerts)),
     ]);
     s.conntrackWritable = probe.conntrackWritable;
   },
