@@ -625,7 +625,11 @@ etcd:
     { name: 'kube-api-burst', value: '400' },
     { name: 'cert-dir', value: '/var/lib/kube-controller-manager' },
   ]);
-  assert.deepEqual(cluster.etcd.local.extraArgs, [{ name: 'quota-backend-bytes', value: '1000000' }]);
+  assert.deepEqual(cluster.etcd.local.extraArgs, [
+    { name: 'heartbeat-interval', value: '50' },
+    { name: 'election-timeout', value: '250' },
+    { name: 'quota-backend-bytes', value: '1000000' },
+  ]);
   assert.equal(cluster.etcd.local.dataDir, '/var/lib/etcd', 'maps merge');
   assert.ok(cluster.apiServer.certSANs.includes('my.example.com'));
   assert.ok(cluster.apiServer.certSANs.includes('127.0.0.1'), "certSANs are added to: minilab's names stay");

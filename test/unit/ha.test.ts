@@ -166,3 +166,14 @@ test('HAProxy forwards 6443 to every control plane by name, health-checked every
   assert.match(cfg, /option httpchk GET \/livez/);
   assert.match(cfg, /inter 1s fall 2 rise 1/);
 });
+
+test("etcd: one member elects itself within a 250 ms timeout (50 ms heartbeat); several keep etcd's defaults", () => {
+  assert.deepEqual(docs(shape).ClusterConfiguration.etcd.local.extraArgs, []);
+  assert.deepEqual(
+    docs({ ...shape, highAvailability: undefined }).ClusterConfiguration.etcd.local.extraArgs,
+    [
+      { name: 'heartbeat-interval', value: '50' },
+      { name: 'election-timeout', value: '250' },
+    ],
+  );
+});
