@@ -131,6 +131,8 @@ export function kubeadmConfig(s: ClusterShape): string {
   // One control plane runs one instance of each: no leader election (it costs a 2 s retry when the
   // first attempt meets RBAC not bootstrapped yet). Several elect one, as they must.
   const leaderElect = ha ? [] : [{ name: 'leader-elect', value: 'false' }];
+  const managerCerts = servingCertDir('kube-controller-manager');
+  const schedulerCerts = servingCertDir('kube-scheduler');
   const init = {
     apiVersion: 'kubeadm.k8s.io/v1beta4',
     kind: 'InitConfiguration',
@@ -181,14 +183,14 @@ export function kubeadmConfig(s: ClusterShape): string {
       extraArgs: [
         ...leaderElect,
         ...args({ 'kube-api-qps': '200', 'kube-api-burst': '400' }),
-        ...servingCertDir('kube-controller-manager').extraArgs,
+        ...managerCerts.extraArgs,
       ],
-      extraVolumes: servingCertDir('kube-controller-manager').extraVolumes,
+      extraVolumes: managerCerts.extraVolumes,
       extraEnvs: GO_ENV,
     },
     scheduler: {
-      extraArgs: [...leaderElect, ...servingCertDir('kube-scheduler').extraArgs],
-      extraVolumes: servingCertDir('kube-scheduler').extraVolumes,
+      extraArgs: [...leaderElect, ...schedulerCerts.extraArgs],
+      extraVolumes: schedulerCerts.extraVolumes,
       extraEnvs: GO_ENV,
     },
     etcd: { local: { dataDir: '/var/lib/etcd', extraArgs: ha ? [] : SINGLE_MEMBER_ETCD, extraEnvs: GO_ENV } },

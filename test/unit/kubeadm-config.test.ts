@@ -143,15 +143,21 @@ test('add-on patches: one CoreDNS replica probed every second; GOGC for CoreDNS 
   assert.deepEqual(proxy.spec.template.spec.containers[0].env, [{ name: 'GOGC', value: '25' }]);
 });
 
-test('kubeadm init in three parts runs every init phase once, except preflight, wait-control-plane, kubelet-finalize and show-join-command; the objects as the super-admin beside the wait for /livez, the controller manager and scheduler after it', async () => {
-  const scripts: string[] = [];
-  const node = {
-    name: 'dev-control-plane',
+/** A node whose every exec succeeds and whose scripts are kept, in order, in `scripts`. */
+function recordingNode(scripts: string[], name: string, role = 'control-plane'): Node {
+  return {
+    name,
+    role,
     exec: async (cmd: string[]) => {
       scripts.push(cmd.join(' '));
       return { exitCode: 0, stdout: '', stderr: '', started: true };
     },
   } as unknown as Node;
+}
+
+test('kubeadm init in three parts runs every init phase once, except preflight, wait-control-plane, kubelet-finalize and show-join-command; the objects as the super-admin beside the wait for /livez, the controller manager and scheduler after it', async () => {
+  const scripts: string[] = [];
+  const node = recordingNode(scripts, 'dev-control-plane');
   let beforeLivez = -1;
   const init = { ...shape, kubernetesVersion: 'v1.37.2' };
   await kubeadmInit(node, init, async () => {
@@ -336,17 +342,8 @@ test('the controller manager and the scheduler keep their serving certificate in
 
 test("serving certificates: the kubelet's on every node, the controller manager's and scheduler's on control planes; a pair already there is kept", async () => {
   const scripts: string[] = [];
-  const fake = (name: string, role: string) =>
-    ({
-      name,
-      role,
-      exec: async (cmd: string[]) => {
-        scripts.push(cmd.join(' '));
-        return { exitCode: 0, stdout: '', stderr: '', started: true };
-      },
-    }) as unknown as Node;
-  await servingCerts(fake('dev-worker', 'worker'));
-  await servingCerts(fake('dev-control-plane', 'control-plane'));
+  await servingCerts(recordingNode(scripts, 'dev-worker', 'worker'));
+  await servingCerts(recordingNode(scripts, 'dev-control-plane'));
   const pairs = scripts.map((s) => [...s.matchAll(/-out (\S+)/g)].map((m) => m[1]));
   assert.deepEqual(pairs, [
     ['/var/lib/kubelet/pki/kubelet.crt'],

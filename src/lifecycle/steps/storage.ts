@@ -11,8 +11,9 @@ import { controlPlaneOf, need, type StartState, type Step } from './state.js';
 export async function installStorage(s: StartState, node: Node, entry: KubeconfigEntry): Promise<void> {
   const images = storageImages(await nodeComponents(node));
   // The admin's group gets cluster-admin from kubeadm's mark-control-plane (the last part of
-  // init), which starts with it: until then the API answers 403. That, throttling, server errors and dropped connections are waited
-  // out; any other answer (a manifest the API server refuses) fails at once.
+  // init), which starts with it: until then the API answers 403. That, throttling, server errors
+  // and dropped connections are waited out; any other answer (a manifest the API server refuses)
+  // fails at once.
   await waitUntil(
     'the default StorageClass to be accepted',
     READY_TIMEOUT_MS,
