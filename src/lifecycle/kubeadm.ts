@@ -131,6 +131,8 @@ export async function kubeadmInit(
     highAvailability?: ClusterShape['highAvailability'];
     nodeLabels?: Record<string, string>;
     settings?: ClusterSettings;
+    /** Runs once the object phases are done, while the API server bootstraps RBAC. */
+    afterObjectPhases?: () => Promise<void>;
   },
   apiUp: () => Promise<void>,
 ): Promise<void> {
@@ -180,7 +182,7 @@ ${objects.map((p) => `kubeadm init phase ${p} ${KUBEADM_CONFIG} --kubeconfig ${S
 kubectl --kubeconfig ${SUPER_ADMIN_CONF} apply --server-side --field-manager=minilab -f ${NODE_CONFIGMAPS_YAML} ${KUBEADM_LOG}`,
     "kubeadm init phases (the cluster objects: configuration, bootstrap token, CoreDNS, kube-proxy; the nodes' ConfigMap readers)",
     KUBEADM_FAILURE,
-  );
+  ).then(() => opts.afterObjectPhases?.());
   // What kubelet-finalize would do, minus its kubelet restart (made only with several control
   // planes, for MIRROR_PODS_AGAIN): kubelet.conf names the kubelet's rotating client
   // certificate, for the kubelet's next start. mark-control-plane runs as the admin (it has no

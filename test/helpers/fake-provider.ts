@@ -79,6 +79,12 @@ const COMPONENTS = JSON.stringify({
   kubernetes: 'v1.37.2',
   localPathProvisioner: 'v0.0.31',
   flannel: 'v0.28.10',
+  images: [
+    'images.test/kube-apiserver:v1.37.2',
+    'images.test/kube-proxy:v1.37.2',
+    'images.test/pause:3.10.2',
+    'images.test/coredns/coredns:v1.14.6',
+  ],
 });
 
 /** What a command in a fake node is, by the shape of its script; and what it answers. */
@@ -88,6 +94,7 @@ function classify(cmd: string[]): string {
     [/ctr --timeout 2s version/, 'boot'],
     [/touch \/etc\/minilab\/creating/, 'mark-creating'],
     [/openssl req -x509/, 'serving-certs'],
+    [/images mount --rw=false/, 'unpack-images'],
     [/10-minilab\.conflist/, 'network-config'],
     [/haproxy -c/, 'configure-lb'],
     [/start-kubernetes-service-cidr-controller/, 'kubeadm-objects'],

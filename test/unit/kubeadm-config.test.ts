@@ -340,6 +340,30 @@ test('the controller manager and the scheduler keep their serving certificate in
   }
 });
 
+test('kubeadm init: what runs after the object phases starts once their script has returned, beside the wait for /livez', async () => {
+  const scripts: string[] = [];
+  const node = recordingNode(scripts, 'dev-control-plane');
+  let after = -1;
+  let livezDone = false;
+  await kubeadmInit(
+    node,
+    {
+      ...shape,
+      kubernetesVersion: 'v1.37.2',
+      afterObjectPhases: async () => {
+        after = scripts.length;
+        assert.equal(livezDone, false, 'not after /livez');
+      },
+    },
+    async () => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      livezDone = true;
+    },
+  );
+  assert.equal(after, 2, 'after the first pass and the object phases, before the late phases');
+  assert.match(scripts[1] ?? '', /kubeadm init phase addon/);
+});
+
 test("serving certificates: the kubelet's on every node, the controller manager's and scheduler's on control planes; a pair already there is kept", async () => {
   const scripts: string[] = [];
   await servingCerts(recordingNode(scripts, 'dev-worker', 'worker'));

@@ -21,9 +21,14 @@ const CREATE_CALLS = [
   `mark-creating ${NODE}`,
   `serving-certs ${NODE}`,
   `network-config ${NODE}`,
+  // The images the first pods run: read beside the first pass, pause's unpacked beside it, the
+  // pods' after the object phases (the fake's commands answer at once).
+  `read-components ${NODE}`,
   `kubeadm-first-pass ${NODE}`,
   `kubeadm-objects ${NODE}`,
   `read-admin-conf ${NODE}`,
+  `unpack-images ${NODE}`,
+  `unpack-images ${NODE}`,
   'api health /livez',
   `read-components ${NODE}`,
   `kubeadm-second-pass ${NODE}`,
@@ -35,6 +40,11 @@ const CREATE_CALLS = [
   'api default-service-account',
   `mark-complete ${NODE}`,
 ];
+
+/** The images each unpacking command was given (its arguments after the script's name). */
+function unpacked(argv: { argv: string[] }[]): string[][] {
+  return argv.filter((a) => a.argv.join(' ').includes('images mount --rw=false')).map((a) => a.argv.slice(5));
+}
 
 const CREATE_TITLES = [
   'Preflight checks',
@@ -51,6 +61,14 @@ test('start of a new cluster runs its steps in order and writes the kubeconfig a
   await withFixture(async (f) => {
     const r = await start(f.ctx, request());
     assert.deepEqual(f.world.calls, CREATE_CALLS);
+    assert.deepEqual(unpacked(f.world.argv), [
+      ['images.test/pause:3.10.2'],
+      [
+        'images.test/coredns/coredns:v1.14.6',
+        'images.test/kube-proxy:v1.37.2',
+        'docker.io/rancher/local-path-provisioner:v0.0.31',
+      ],
+    ]);
     assert.deepEqual(
       f.ctx.reporter.timings.map((t) => t.name),
       CREATE_TITLES,
@@ -75,8 +93,9 @@ test('--wait none leaves out the waits; the rest runs in the same order', async 
   });
 });
 
-// Every call a new start makes can fail; each failure names its step and undoes what the run made.
-for (const failAt of CREATE_CALLS) {
+// Every call a new start makes can fail; each failure names its step and undoes what the run made
+// (but the unpacking of images ahead of their pods: below).
+for (const failAt of CREATE_CALLS.filter((c) => !c.startsWith('unpack-images'))) {
   test(`a start failing at "${failAt}" removes what it made, restores the profile, and names the step`, async () => {
     await withFixture(async (f) => {
       // The network exists already (made by someone else): a failed start must leave it.
@@ -109,6 +128,15 @@ for (const failAt of CREATE_CALLS) {
     });
   });
 }
+
+test("a failed unpacking of the first pods' images is not the start's: containerd unpacks them at first use", async () => {
+  await withFixture(async (f) => {
+    f.world.failAt = `unpack-images ${NODE}`;
+    const r = await start(f.ctx, request());
+    assert.equal(r.action, 'created');
+    assert.deepEqual(f.world.calls, CREATE_CALLS);
+  });
+});
 
 test('a start whose kubeconfig write fails keeps the finished cluster, says so (exit 7), and the next start writes it', async () => {
   await withFixture(async (f) => {
@@ -317,9 +345,12 @@ test('a cluster of three nodes: flannel instead of the bridge, workers join afte
       ...[NODE, ...workers].map((n) => `boot ${n}`),
       `mark-creating ${NODE}`,
       ...[NODE, ...workers].map((n) => `serving-certs ${n}`),
+      `read-components ${NODE}`,
       `kubeadm-first-pass ${NODE}`,
       `kubeadm-objects ${NODE}`,
       `read-admin-conf ${NODE}`,
+      `unpack-images ${NODE}`,
+      `unpack-images ${NODE}`,
       'api health /livez',
       `kubeadm-second-pass ${NODE}`,
       `read-components ${NODE}`,
@@ -335,6 +366,11 @@ test('a cluster of three nodes: flannel instead of the bridge, workers join afte
       'api coredns-ready',
       'api default-service-account',
       `mark-complete ${NODE}`,
+    ]);
+    // The provisioner runs on a worker: the control plane does not unpack it.
+    assert.deepEqual(unpacked(f.world.argv), [
+      ['images.test/pause:3.10.2'],
+      ['images.test/coredns/coredns:v1.14.6', 'images.test/kube-proxy:v1.37.2'],
     ]);
     assert.deepEqual(
       f.ctx.reporter.timings.map((t) => t.name),

@@ -1,8 +1,9 @@
 import { MinilabError } from '../../errors.js';
 import { waitUntil } from '../../kube/wait.js';
 import { newBootstrapToken, newCertificateKey } from '../../kube/kubeadm-config.js';
-import { kubeadmInit } from '../kubeadm.js';
+import { kubeadmInit, nodeComponents } from '../kubeadm.js';
 import { credentials } from '../nodes.js';
+import { firstPodImages, unpackImages } from '../unpack.js';
 import { startStorage } from './storage.js';
 import { READY_TIMEOUT_MS, whileRunning } from './waits.js';
 import { settingsOf } from '../plan.js';
@@ -11,7 +12,10 @@ import { controlPlaneOf, need, nodeLabelsOf, workersOf, type Step } from './stat
 /**
  * kubeadm init in three parts (kubeadmInit). While the second writes the cluster's objects,
  * minilab waits for the API server's /livez from the host and, in a cluster of one node, starts
- * applying the default StorageClass, which then runs while the third part does.
+ * applying the default StorageClass, which then runs while the third part does. Beside the first
+ * part the pause image is unpacked (before the kubelet's first sandbox), and the first pods' images
+ * (CoreDNS's first) once the objects are written, while the API server bootstraps RBAC and the
+ * CPUs have time to spare (firstPodImages).
  */
 export const controlPlaneStep: Step = {
   title: 'Initializing the control plane (kubeadm init)',
@@ -21,6 +25,10 @@ export const controlPlaneStep: Step = {
     s.bootstrapToken = newBootstrapToken();
     const lb = s.plan?.loadBalancer;
     if (lb) s.certificateKey = newCertificateKey();
+    const images = nodeComponents(node)
+      .then((c) => firstPodImages(c, { provisioner: workersOf(s).length === 0 }))
+      .catch(() => ({ sandbox: [], pods: [] }));
+    const sandboxes = images.then((i) => unpackImages(node, i.sandbox));
     await kubeadmInit(
       node,
       {
@@ -33,6 +41,10 @@ export const controlPlaneStep: Step = {
         highAvailability: lb && { loadBalancer: lb.name, certificateKey: need(s.certificateKey, 'the key') },
         nodeLabels: nodeLabelsOf(s, node),
         settings: settingsOf(s.req),
+        afterObjectPhases: async () => {
+          await sandboxes;
+          await unpackImages(node, (await images).pods);
+        },
       },
       async () => {
         const entry = await credentials(provider, { node, nodes: s.nodes });

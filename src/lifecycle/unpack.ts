@@ -1,0 +1,55 @@
+import { storageImages, type Components } from '../image/components.js';
+import { runInNode } from '../providers/run.js';
+import type { Node } from '../providers/types.js';
+
+/**
+ * The preloaded images a new cluster's first pods run, in the order they are needed, that the
+ * node image keeps compressed (only the kube layer is unpacked when the image is built; see
+ * src/image/build.ts): pause, which every pod's sandbox runs, before the kubelet starts its first;
+ * then CoreDNS, whose readiness `start` waits for, kube-proxy and, when it runs on this node, the
+ * storage provisioner, which start at the same moment as CoreDNS and would otherwise be decompressed
+ * beside it. From kubeadm's image list.
+ */
+export function firstPodImages(
+  c: Components,
+  opts: { provisioner: boolean },
+): { sandbox: string[]; pods: string[] } {
+  const named = (re: RegExp) => c.images.filter((ref) => re.test(ref));
+  return {
+    sandbox: named(/\/pause:/),
+    pods: [
+      ...named(/\/coredns:/),
+      ...named(/\/kube-proxy:/),
+      ...(opts.provisioner ? [storageImages(c).provisioner] : []),
+    ],
+  };
+}
+
+/**
+ * Unpacks images into containerd's snapshots ahead of their first container, which would
+ * otherwise decompress them on its way to starting (CoreDNS's 14 MiB of zstd into 50 MiB: about
+ * 0.15 s of an idle core, 0.17-0.32 s of its CreateContainer during a start; pause 0.03 s).
+ * `ctr images mount` unpacks an image as containerd's CRI does (same snapshotter, and the image
+ * keeps its snapshots), then the view is unmounted and removed. Only time is at stake: an image
+ * not unpacked here is unpacked at its first use as before, so a failure is not the start's.
+ */
+export async function unpackImages(node: Node, refs: string[]): Promise<void> {
+  if (refs.length === 0) return;
+  await runInNode(
+    node,
+    // The references are the script's arguments, never part of its text.
+    [
+      'bash',
+      '-eu',
+      '-c',
+      `dir=$(mktemp -d /run/minilab-unpack.XXXXXX)
+for ref; do
+  ctr -n k8s.io images mount --rw=false "$ref" "$dir" >/dev/null && ctr -n k8s.io images unmount --rm "$dir" >/dev/null
+done
+rmdir "$dir"`,
+      'unpack',
+      ...refs,
+    ],
+    'unpacking images',
+  ).catch(() => undefined);
+}

@@ -1,0 +1,62 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Components } from '../../src/image/components.js';
+import { firstPodImages, unpackImages } from '../../src/lifecycle/unpack.js';
+import type { Node } from '../../src/providers/types.js';
+
+const components: Components = {
+  kubernetes: 'v1.37.2',
+  etcd: '3.7.0-0',
+  coredns: 'v1.14.6',
+  pause: '3.10.2',
+  localPathProvisioner: 'v0.0.30',
+  images: [
+    'images.test/kube-apiserver:v1.37.2',
+    'images.test/kube-proxy:v1.37.2',
+    'images.test/coredns/coredns:v1.14.6',
+    'images.test/pause:3.10.2',
+    'images.test/etcd:3.7.0-0',
+  ],
+};
+
+test("the first pods' images: pause for the sandboxes; then CoreDNS, kube-proxy and the provisioner when it runs on the node", () => {
+  assert.deepEqual(firstPodImages(components, { provisioner: true }), {
+    sandbox: ['images.test/pause:3.10.2'],
+    pods: [
+      'images.test/coredns/coredns:v1.14.6',
+      'images.test/kube-proxy:v1.37.2',
+      'docker.io/rancher/local-path-provisioner:v0.0.30',
+    ],
+  });
+  assert.deepEqual(firstPodImages(components, { provisioner: false }).pods, [
+    'images.test/coredns/coredns:v1.14.6',
+    'images.test/kube-proxy:v1.37.2',
+  ]);
+});
+
+/** A node that keeps each command it is given and answers with `exitCode`. */
+function node(argv: string[][], exitCode = 0): Node {
+  return {
+    name: 'dev-control-plane',
+    exec: async (cmd: string[]) => {
+      argv.push(cmd);
+      return { exitCode, stdout: '', stderr: 'ctr: failed', started: true };
+    },
+  } as unknown as Node;
+}
+
+test('unpacking: the references are arguments of one command, never its text; nothing is run for none; a failure is not an error', async () => {
+  const argv: string[][] = [];
+  await unpackImages(node(argv), []);
+  assert.deepEqual(argv, []);
+  const refs = ['images.test/coredns/coredns:v1.14.6', 'images.test/kube-proxy:v1.37.2'];
+  await unpackImages(node(argv), refs);
+  assert.equal(argv.length, 1);
+  const [cmd = []] = argv;
+  assert.deepEqual(cmd.slice(-2), refs);
+  assert.match(cmd[3] ?? '', /ctr -n k8s\.io images mount --rw=false "\$ref"/);
+  assert.match(cmd[3] ?? '', /images unmount --rm/);
+  assert.ok(!refs.some((ref) => (cmd[3] ?? '').includes(ref)));
+  await unpackImages(node(argv, 1), refs); // resolves
+  assert.equal(argv.length, 2);
+});
