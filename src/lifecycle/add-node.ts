@@ -13,6 +13,7 @@ import { RunJournal } from './journal.js';
 import { clusterSubnets, deleteBootstrapToken, kubeadmJoin } from './kubeadm.js';
 import { withProfileLock } from './lock.js';
 import { servingCerts } from './serving-certs.js';
+import { unpackForJoin } from './unpack.js';
 import { credentials, evenControlPlanesWarning, runningControlPlane } from './nodes.js';
 import { addedNodeProxyEnv } from './plan.js';
 import { waitForBoot } from './steps/boot.js';
@@ -165,6 +166,7 @@ export async function addNode(
       ]);
       const join = async () => {
         joined = node;
+        const unpacked = unpackForJoin(node);
         await kubeadmJoin(node, {
           serviceSubnet,
           nodeIp: node.state.ip as string,
@@ -175,6 +177,7 @@ export async function addNode(
             ? { certificateKey, taint: found.nodes.some((n) => n.role === 'worker') }
             : undefined,
         });
+        await unpacked;
         if (lb && role === 'control-plane') {
           await configureLoadBalancer(lb, [...controlPlanes.map((n) => n.name), name]);
         }

@@ -1,6 +1,8 @@
-import { storageImages, type Components } from '../image/components.js';
+import { flannelImage, storageImages, type Components } from '../image/components.js';
 import { runInNode } from '../providers/run.js';
 import type { Node } from '../providers/types.js';
+import { nodeComponents } from './kubeadm.js';
+import { waitForBoot } from './steps/boot.js';
 
 /**
  * The preloaded images a new cluster's first pods run, in the order they are needed, that the
@@ -23,6 +25,28 @@ export function firstPodImages(
       ...(opts.provisioner ? [storageImages(c).provisioner] : []),
     ],
   };
+}
+
+/**
+ * What a joining node's first pods run: pause, then flannel's image, whose container writes the
+ * CNI configuration the node's Ready waits for (clusters of several nodes run flannel), and
+ * kube-proxy's.
+ */
+export function joiningNodeImages(c: Components): string[] {
+  const named = (re: RegExp) => c.images.filter((ref) => re.test(ref));
+  return [...named(/\/pause:/), ...(c.flannel ? [flannelImage(c)] : []), ...named(/\/kube-proxy:/)];
+}
+
+/**
+ * A joining node unpacks its first pods' images beside `kubeadm join`, once it has booted: its
+ * kubelet starts them only after the join's TLS bootstrap and the node's registration.
+ */
+export async function unpackForJoin(node: Node): Promise<void> {
+  const refs = await waitForBoot(node)
+    .then(() => nodeComponents(node))
+    .then(joiningNodeImages)
+    .catch(() => []);
+  await unpackImages(node, refs);
 }
 
 /**

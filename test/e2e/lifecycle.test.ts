@@ -18,6 +18,7 @@ import {
   runPodOnce,
   sandbox,
   SERVICE_CLIENT_SPEC,
+  unpackedBeforeFirstUse,
   waitFor,
 } from '../helpers/cluster.js';
 
@@ -181,31 +182,14 @@ test("the cluster's own pods share one containerd shim", async () => {
   assert.equal(new Set(system.map((c) => c.shim)).size, 1, JSON.stringify(system));
 });
 
-test("CoreDNS's image was unpacked before its pod's first sandbox, and the unpacking left no mount or folder behind", async () => {
-  // The snapshot holding CoreDNS's top layer and the CoreDNS pod's first sandbox, each with the
-  // time containerd made it (RFC 3339 with nanoseconds: the same zone, so they sort as text).
-  const r = await engine.exec.run(node, [
-    'bash',
-    '-euo',
-    'pipefail',
-    '-c',
-    `ref=$(ctr -n k8s.io images ls -q | grep '/coredns:' | head -1)
-     top=$(ctr -n k8s.io images usage "$ref" | tail -1 | cut -d' ' -f1)
-     ctr -n k8s.io snapshots info "$top" | grep -o '"Created": *"[^"]*"' | cut -d'"' -f4
-     crictl pods --name coredns -o json | grep -o '"createdAt": *"[0-9]*"' | cut -d'"' -f4 | sort -n | head -1
-     grep -c ' /run/minilab-unpack' /proc/mounts || true
-     (ls -d /run/minilab-unpack.* 2>/dev/null || true) | wc -l`,
-  ]);
-  assert.equal(r.exitCode, 0, r.stderr);
-  const [snapshot = '', sandboxNs = '', mounts, dirs] = r.stdout.trim().split('\n');
-  const unpacked = Date.parse(snapshot);
-  const sandbox = Number(BigInt(sandboxNs) / 1_000_000n);
-  assert.ok(Number.isFinite(unpacked) && sandbox > 0, r.stdout);
+test("CoreDNS's image was unpacked before its pod's first container, and the unpacking left no mount or folder behind", async () => {
+  const r = await unpackedBeforeFirstUse((cmd) => engine.exec.run(node, cmd), '/coredns:', 'coredns');
+  assert.ok(Number.isFinite(r.unpacked) && r.container > 0, r.raw);
   assert.ok(
-    unpacked < sandbox,
-    `unpacked at ${snapshot}, first sandbox at ${new Date(sandbox).toISOString()}`,
+    r.unpacked < r.container,
+    `unpacked at ${new Date(r.unpacked).toISOString()}, first container at ${new Date(r.container).toISOString()}`,
   );
-  assert.deepEqual([mounts, dirs], ['0', '0']);
+  assert.deepEqual(r.leftovers, ['0', '0']);
 });
 
 test('the kubelet, controller manager and scheduler serve the ECDSA certificates written while the node booted; none generated its own', async () => {

@@ -19,6 +19,7 @@ import {
   readClaimFile,
   runPodOnce,
   sandbox,
+  unpackedBeforeFirstUse,
   waitFor,
   waitForReadyNodes,
   writeClaimFile,
@@ -204,6 +205,10 @@ test('node add joins a worker that runs pods; node delete drains and removes it'
     ls.stdout.split('\n').some((l) => l.includes(`minilab-test/echo:${runId}`)),
     `${added}: ${ls.stdout}`,
   );
+  // Beside the join it unpacked its first pods' images: flannel's before flannel's pod used it.
+  const u = await unpackedBeforeFirstUse((cmd) => engine.exec.run(added, cmd), '/flannel:', 'kube-flannel');
+  assert.ok(Number.isFinite(u.unpacked) && u.container > 0 && u.unpacked < u.container, u.raw);
+  assert.deepEqual(u.leftovers, ['0', '0']);
   // The scheduler places a pod there (no nodeName), and it reaches a Service over the pod network.
   const { core } = clients();
   await core.createNamespacedPod({

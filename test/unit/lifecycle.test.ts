@@ -355,7 +355,10 @@ test('a cluster of three nodes: flannel instead of the bridge, workers join afte
       `kubeadm-second-pass ${NODE}`,
       `read-components ${NODE}`,
       'api apply-manifest',
-      ...workers.map((n) => `kubeadm-join ${n}`),
+      // each join beside its node's unpacking of its first pods' images (after a check that it booted)
+      ...workers.flatMap((n) => [`boot ${n}`, `kubeadm-join ${n}`]),
+      ...workers.map((n) => `read-components ${n}`),
+      ...workers.map((n) => `unpack-images ${n}`),
       // The storage provisioner, which prefers a worker, once the workers are there to prefer,
       // applied while the token goes and the nodes turn Ready.
       `read-components ${NODE}`,
@@ -367,10 +370,19 @@ test('a cluster of three nodes: flannel instead of the bridge, workers join afte
       'api default-service-account',
       `mark-complete ${NODE}`,
     ]);
-    // The provisioner runs on a worker: the control plane does not unpack it.
+    // The provisioner runs on a worker: the control plane does not unpack it. The workers unpack
+    // pause, flannel's image (its container writes the CNI configuration Ready waits for) and
+    // kube-proxy's.
+    const joining = [
+      'images.test/pause:3.10.2',
+      'ghcr.io/flannel-io/flannel:v0.28.10',
+      'images.test/kube-proxy:v1.37.2',
+    ];
     assert.deepEqual(unpacked(f.world.argv), [
       ['images.test/pause:3.10.2'],
       ['images.test/coredns/coredns:v1.14.6', 'images.test/kube-proxy:v1.37.2'],
+      joining,
+      joining,
     ]);
     assert.deepEqual(
       f.ctx.reporter.timings.map((t) => t.name),
@@ -474,8 +486,12 @@ test('node add makes, boots and joins the next free worker with a fresh token; n
       // Nothing was loaded into the cluster: nothing to copy, so the join starts while it boots
       // (after its serving certificate).
       'serving-certs demo-worker2',
+      // beside the join, once the node has booted: its first pods' images unpacked
+      'boot demo-worker2',
       'kubeadm-join demo-worker2',
       'boot demo-worker2',
+      'read-components demo-worker2',
+      'unpack-images demo-worker2',
       `token-delete ${NODE}`,
       'api node-ready',
       // Ready, and kube-proxy there has written its rules: a pod placed there reaches Services.

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Components } from '../../src/image/components.js';
-import { firstPodImages, unpackImages } from '../../src/lifecycle/unpack.js';
+import { firstPodImages, joiningNodeImages, unpackImages } from '../../src/lifecycle/unpack.js';
 import type { Node } from '../../src/providers/types.js';
 
 const components: Components = {
@@ -30,6 +30,18 @@ test("the first pods' images: pause for the sandboxes; then CoreDNS, kube-proxy 
   });
   assert.deepEqual(firstPodImages(components, { provisioner: false }).pods, [
     'images.test/coredns/coredns:v1.14.6',
+    'images.test/kube-proxy:v1.37.2',
+  ]);
+});
+
+test("a joining node's first pods' images: pause, flannel's (when the node image has it), kube-proxy's", () => {
+  assert.deepEqual(joiningNodeImages({ ...components, flannel: 'v0.28.10' }), [
+    'images.test/pause:3.10.2',
+    'ghcr.io/flannel-io/flannel:v0.28.10',
+    'images.test/kube-proxy:v1.37.2',
+  ]);
+  assert.deepEqual(joiningNodeImages(components), [
+    'images.test/pause:3.10.2',
     'images.test/kube-proxy:v1.37.2',
   ]);
 });

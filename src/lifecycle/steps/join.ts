@@ -2,6 +2,7 @@ import { API_SERVER_PORT, caCertHash } from '../../kube/kubeadm-config.js';
 import type { Node } from '../../providers/types.js';
 import { deleteBootstrapToken, kubeadmJoin } from '../kubeadm.js';
 import { settingsOf } from '../plan.js';
+import { unpackForJoin } from '../unpack.js';
 import { startStorage } from './storage.js';
 import {
   apiEndpointHost,
@@ -40,8 +41,10 @@ export const joinStep: Step = {
     const hash = caCertHash(need(s.entry, 'the admin credentials').certificateAuthorityData);
     const workers = workersOf(s);
     const settings = settingsOf(s.req);
-    const join = (node: Node, controlPlane?: { certificateKey: string; taint: boolean }) =>
-      kubeadmJoin(node, {
+    // Beside each join, the node unpacks its first pods' images (unpackForJoin).
+    const join = async (node: Node, controlPlane?: { certificateKey: string; taint: boolean }) => {
+      const unpacked = unpackForJoin(node);
+      await kubeadmJoin(node, {
         nodeIp: need(node.state.ip, `the IP of ${node.name}`),
         controlPlaneEndpoint: `${endpointHost}:${API_SERVER_PORT}`,
         bootstrapToken: token,
@@ -51,6 +54,8 @@ export const joinStep: Step = {
         serviceSubnet: settings.serviceSubnet,
         customize: settings.customize,
       });
+      await unpacked;
+    };
     const controlPlanes = otherControlPlanesOf(s);
     const certificateKey = controlPlanes.length > 0 ? need(s.certificateKey, 'the certificate key') : '';
     // Control planes join together too, and their waits overlap. Their etcd members are still
