@@ -166,18 +166,22 @@ export async function addNode(
       ]);
       const join = async () => {
         joined = node;
-        const unpacked = unpackForJoin(node);
-        await kubeadmJoin(node, {
-          serviceSubnet,
-          nodeIp: node.state.ip as string,
-          controlPlaneEndpoint: `${lb?.name ?? cp.name}:${API_SERVER_PORT}`,
-          bootstrapToken,
-          caCertHash: caCertHash(entry.certificateAuthorityData),
-          controlPlane: certificateKey
-            ? { certificateKey, taint: found.nodes.some((n) => n.role === 'worker') }
-            : undefined,
-        });
-        await unpacked;
+        const unpacked = unpackForJoin(node); // never rejects
+        try {
+          await kubeadmJoin(node, {
+            serviceSubnet,
+            nodeIp: node.state.ip as string,
+            controlPlaneEndpoint: `${lb?.name ?? cp.name}:${API_SERVER_PORT}`,
+            bootstrapToken,
+            caCertHash: caCertHash(entry.certificateAuthorityData),
+            controlPlane: certificateKey
+              ? { certificateKey, taint: found.nodes.some((n) => n.role === 'worker') }
+              : undefined,
+          });
+        } finally {
+          // Nothing runs on in a node that a failed join's rollback removes.
+          await unpacked;
+        }
         if (lb && role === 'control-plane') {
           await configureLoadBalancer(lb, [...controlPlanes.map((n) => n.name), name]);
         }

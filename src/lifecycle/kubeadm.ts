@@ -131,7 +131,10 @@ export async function kubeadmInit(
     highAvailability?: ClusterShape['highAvailability'];
     nodeLabels?: Record<string, string>;
     settings?: ClusterSettings;
-    /** Runs once the object phases are done, while the API server bootstraps RBAC. */
+    /**
+     * Runs once the object phases are done, while the API server bootstraps RBAC; kubeadmInit
+     * waits for it, and its failure is the object phases'.
+     */
     afterObjectPhases?: () => Promise<void>;
   },
   apiUp: () => Promise<void>,

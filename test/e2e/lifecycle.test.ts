@@ -182,14 +182,14 @@ test("the cluster's own pods share one containerd shim", async () => {
   assert.equal(new Set(system.map((c) => c.shim)).size, 1, JSON.stringify(system));
 });
 
-test("CoreDNS's image was unpacked before its pod's first container, and the unpacking left no mount or folder behind", async () => {
+test("CoreDNS's image was unpacked before its pod's first sandbox, and the unpacking left no mount or folder behind", async () => {
   const r = await unpackedBeforeFirstUse((cmd) => engine.exec.run(node, cmd), '/coredns:', 'coredns');
-  assert.ok(Number.isFinite(r.unpacked) && r.container > 0, r.raw);
+  assert.ok(Number.isFinite(r.unpacked) && r.sandbox > 0, r.raw);
   assert.ok(
-    r.unpacked < r.container,
-    `unpacked at ${new Date(r.unpacked).toISOString()}, first container at ${new Date(r.container).toISOString()}`,
+    r.unpacked < r.sandbox,
+    `unpacked at ${new Date(r.unpacked).toISOString()}, first sandbox at ${new Date(r.sandbox).toISOString()}`,
   );
-  assert.deepEqual(r.leftovers, ['0', '0']);
+  assert.deepEqual([r.mounts, r.dirs], ['0', '0']);
 });
 
 test('the kubelet, controller manager and scheduler serve the ECDSA certificates written while the node booted; none generated its own', async () => {

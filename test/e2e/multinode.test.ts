@@ -205,10 +205,10 @@ test('node add joins a worker that runs pods; node delete drains and removes it'
     ls.stdout.split('\n').some((l) => l.includes(`minilab-test/echo:${runId}`)),
     `${added}: ${ls.stdout}`,
   );
-  // Beside the join it unpacked its first pods' images: flannel's before flannel's pod used it.
+  // Beside the join it unpacked its first pods' images: flannel's before flannel's pod came.
   const u = await unpackedBeforeFirstUse((cmd) => engine.exec.run(added, cmd), '/flannel:', 'kube-flannel');
-  assert.ok(Number.isFinite(u.unpacked) && u.container > 0 && u.unpacked < u.container, u.raw);
-  assert.deepEqual(u.leftovers, ['0', '0']);
+  assert.ok(Number.isFinite(u.unpacked) && u.sandbox > 0 && u.unpacked < u.sandbox, u.raw);
+  assert.deepEqual([u.mounts, u.dirs], ['0', '0']);
   // The scheduler places a pod there (no nodeName), and it reaches a Service over the pod network.
   const { core } = clients();
   await core.createNamespacedPod({

@@ -307,15 +307,16 @@ export async function readClaimFile(core: k8s.CoreV1Api, node: string, name: str
 
 /**
  * When a node unpacked an image (the time containerd made the snapshot holding its top layer) and
- * when the first container of the pods whose names match `pod` was made (its first use of the
- * image), in ms since the epoch; and how many unpacking mounts and folders
- * (src/lifecycle/unpack.ts) are left in the node.
+ * when the first sandbox of the pods whose names match `pod` was made, in ms since the epoch; and
+ * how many unpacking mounts and folders (src/lifecycle/unpack.ts) are left in the node. A sandbox
+ * comes before its containers, and containerd's CRI would unpack the image only when it creates the
+ * first of them: a snapshot older than the sandbox was made ahead of the pod.
  */
 export async function unpackedBeforeFirstUse(
   exec: (cmd: string[]) => Promise<{ exitCode: number; stdout: string; stderr: string }>,
   image: string,
   pod: string,
-): Promise<{ unpacked: number; container: number; leftovers: string[]; raw: string }> {
+): Promise<{ unpacked: number; sandbox: number; mounts: string; dirs: string; raw: string }> {
   const r = await exec([
     'bash',
     '-euo',
@@ -323,22 +324,22 @@ export async function unpackedBeforeFirstUse(
     '-c',
     `ref=$(ctr -n k8s.io images ls -q | grep -F "$1" | head -1)
      top=$(ctr -n k8s.io images usage "$ref" | tail -1 | cut -d' ' -f1)
-     ctr -n k8s.io snapshots info "$top" | grep -o '"Created": *"[^"]*"' | cut -d'"' -f4
-     for pod in $(crictl pods --name "$2" -q); do
-       crictl ps -a --pod "$pod" -o json | grep -o '"createdAt": *"[0-9]*"' | cut -d'"' -f4
-     done | sort -n | head -1
-     grep -c ' /run/minilab-unpack' /proc/mounts || true
-     (ls -d /run/minilab-unpack.* 2>/dev/null || true) | wc -l`,
+     echo "snapshot=$(ctr -n k8s.io snapshots info "$top" | grep -o '"Created": *"[^"]*"' | cut -d'"' -f4)"
+     echo "sandbox=$(crictl pods --name "$2" -o json | grep -o '"createdAt": *"[0-9]*"' | cut -d'"' -f4 | sort -n | head -1)"
+     echo "mounts=$(grep -c ' /run/minilab-unpack' /proc/mounts || true)"
+     echo "dirs=$( (ls -d /run/minilab-unpack.* 2>/dev/null || true) | wc -l)"`,
     'unpacked',
     image,
     pod,
   ]);
   if (r.exitCode !== 0) throw new Error(`reading ${image}'s snapshot in the node failed: ${r.stderr}`);
-  const [snapshot = '', createdNs = '', ...leftovers] = r.stdout.trim().split('\n');
+  const field = (key: string) => new RegExp(`^${key}=(.*)$`, 'm').exec(r.stdout)?.[1]?.trim() ?? '';
+  const sandboxNs = field('sandbox');
   return {
-    unpacked: Date.parse(snapshot),
-    container: /^\d+$/.test(createdNs) ? Number(BigInt(createdNs) / 1_000_000n) : NaN,
-    leftovers,
+    unpacked: Date.parse(field('snapshot')),
+    sandbox: /^\d+$/.test(sandboxNs) ? Number(BigInt(sandboxNs) / 1_000_000n) : NaN,
+    mounts: field('mounts'),
+    dirs: field('dirs'),
     raw: r.stdout,
   };
 }

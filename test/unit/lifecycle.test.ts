@@ -22,7 +22,8 @@ const CREATE_CALLS = [
   `serving-certs ${NODE}`,
   `network-config ${NODE}`,
   // The images the first pods run: read beside the first pass, pause's unpacked beside it, the
-  // pods' after the object phases (the fake's commands answer at once).
+  // pods' after the object phases (the fake's commands answer at once, so pause's unpacking shows
+  // up only after the first pass's).
   `read-components ${NODE}`,
   `kubeadm-first-pass ${NODE}`,
   `kubeadm-objects ${NODE}`,
@@ -95,7 +96,7 @@ test('--wait none leaves out the waits; the rest runs in the same order', async 
 
 // Every call a new start makes can fail; each failure names its step and undoes what the run made
 // (but the unpacking of images ahead of their pods: below).
-for (const failAt of CREATE_CALLS.filter((c) => !c.startsWith('unpack-images'))) {
+for (const failAt of new Set(CREATE_CALLS.filter((c) => !c.startsWith('unpack-images')))) {
   test(`a start failing at "${failAt}" removes what it made, restores the profile, and names the step`, async () => {
     await withFixture(async (f) => {
       // The network exists already (made by someone else): a failed start must leave it.
@@ -370,17 +371,14 @@ test('a cluster of three nodes: flannel instead of the bridge, workers join afte
       'api default-service-account',
       `mark-complete ${NODE}`,
     ]);
-    // The provisioner runs on a worker: the control plane does not unpack it. The workers unpack
-    // pause, flannel's image (its container writes the CNI configuration Ready waits for) and
-    // kube-proxy's.
-    const joining = [
-      'images.test/pause:3.10.2',
-      'ghcr.io/flannel-io/flannel:v0.28.10',
-      'images.test/kube-proxy:v1.37.2',
-    ];
+    // The provisioner runs on a worker: the control plane does not unpack it, but flannel's image
+    // first (its container writes the CNI configuration the node's Ready waits for). The workers
+    // unpack pause, flannel's image and kube-proxy's.
+    const flannel = 'ghcr.io/flannel-io/flannel:v0.28.10';
+    const joining = ['images.test/pause:3.10.2', flannel, 'images.test/kube-proxy:v1.37.2'];
     assert.deepEqual(unpacked(f.world.argv), [
       ['images.test/pause:3.10.2'],
-      ['images.test/coredns/coredns:v1.14.6', 'images.test/kube-proxy:v1.37.2'],
+      [flannel, 'images.test/coredns/coredns:v1.14.6', 'images.test/kube-proxy:v1.37.2'],
       joining,
       joining,
     ]);

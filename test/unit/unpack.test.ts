@@ -19,8 +19,9 @@ const components: Components = {
   ],
 };
 
-test("the first pods' images: pause for the sandboxes; then CoreDNS, kube-proxy and the provisioner when it runs on the node", () => {
-  assert.deepEqual(firstPodImages(components, { provisioner: true }), {
+test("the first pods' images: pause for the sandboxes; then flannel's with several nodes, CoreDNS, kube-proxy and the provisioner when it runs on the node", () => {
+  const c = { ...components, flannel: 'v0.28.10' };
+  assert.deepEqual(firstPodImages(c, { flannel: false, provisioner: true }), {
     sandbox: ['images.test/pause:3.10.2'],
     pods: [
       'images.test/coredns/coredns:v1.14.6',
@@ -28,7 +29,13 @@ test("the first pods' images: pause for the sandboxes; then CoreDNS, kube-proxy 
       'docker.io/rancher/local-path-provisioner:v0.0.30',
     ],
   });
-  assert.deepEqual(firstPodImages(components, { provisioner: false }).pods, [
+  assert.deepEqual(firstPodImages(c, { flannel: true, provisioner: false }).pods, [
+    'ghcr.io/flannel-io/flannel:v0.28.10',
+    'images.test/coredns/coredns:v1.14.6',
+    'images.test/kube-proxy:v1.37.2',
+  ]);
+  // a node image without flannel (release builds): nothing to unpack for it
+  assert.deepEqual(firstPodImages(components, { flannel: true, provisioner: false }).pods, [
     'images.test/coredns/coredns:v1.14.6',
     'images.test/kube-proxy:v1.37.2',
   ]);
@@ -68,6 +75,8 @@ test('unpacking: the references are arguments of one command, never its text; no
   assert.deepEqual(cmd.slice(-2), refs);
   assert.match(cmd[3] ?? '', /ctr -n k8s\.io images mount --rw=false "\$ref"/);
   assert.match(cmd[3] ?? '', /images unmount --rm/);
+  // the view is unmounted and its folder removed however the script ends
+  assert.match(cmd[3] ?? '', /trap '[^']*unmount --rm "\$dir"[^']*; rmdir "\$dir"' EXIT/);
   assert.ok(!refs.some((ref) => (cmd[3] ?? '').includes(ref)));
   await unpackImages(node(argv, 1), refs); // resolves
   assert.equal(argv.length, 2);

@@ -25,43 +25,51 @@ export const controlPlaneStep: Step = {
     s.bootstrapToken = newBootstrapToken();
     const lb = s.plan?.loadBalancer;
     if (lb) s.certificateKey = newCertificateKey();
-    const images = nodeComponents(node)
-      .then((c) => firstPodImages(c, { provisioner: workersOf(s).length === 0 }))
+    const firstImages = nodeComponents(node)
+      .then((c) => firstPodImages(c, { flannel: s.nodes.length > 1, provisioner: workersOf(s).length === 0 }))
       .catch(() => ({ sandbox: [], pods: [] }));
-    const sandboxes = images.then((i) => unpackImages(node, i.sandbox));
-    await kubeadmInit(
-      node,
-      {
-        kubernetesVersion: s.req.kubernetesVersion,
-        nodeIp: need(node.state.ip, 'the node IP'),
-        cgroupVersion: need(s.preflight, 'the preflight result').info.cgroupVersion,
-        conntrackWritable: need(s.conntrackWritable, 'whether conntrack is writable'),
-        bootstrapToken: s.bootstrapToken,
-        taintControlPlane: workersOf(s).length > 0,
-        highAvailability: lb && { loadBalancer: lb.name, certificateKey: need(s.certificateKey, 'the key') },
-        nodeLabels: nodeLabelsOf(s, node),
-        settings: settingsOf(s.req),
-        afterObjectPhases: async () => {
-          await sandboxes;
-          await unpackImages(node, (await images).pods);
-        },
-      },
-      async () => {
-        const entry = await credentials(provider, { node, nodes: s.nodes });
-        s.entry = entry;
-        // Awaited beside kubeadm's object phases: should those fail, the start's failure ends it.
-        await waitUntil(
-          'the API server',
-          READY_TIMEOUT_MS,
-          () => {
-            if (s.cancelled) throw new MinilabError('clusterFailed', 'the start failed');
-            return whileRunning(node, () => kube.health(entry, '/livez'));
+    // Never rejects; awaited before the step ends, so nothing runs on in a node being removed.
+    const pauseUnpacked = firstImages.then((i) => unpackImages(node, i.sandbox));
+    try {
+      await kubeadmInit(
+        node,
+        {
+          kubernetesVersion: s.req.kubernetesVersion,
+          nodeIp: need(node.state.ip, 'the node IP'),
+          cgroupVersion: need(s.preflight, 'the preflight result').info.cgroupVersion,
+          conntrackWritable: need(s.conntrackWritable, 'whether conntrack is writable'),
+          bootstrapToken: s.bootstrapToken,
+          taintControlPlane: workersOf(s).length > 0,
+          highAvailability: lb && {
+            loadBalancer: lb.name,
+            certificateKey: need(s.certificateKey, 'the key'),
           },
-          { intervalMs: 100 },
-        );
-        // With workers the provisioner goes on once they have joined (see the storage step).
-        if (workersOf(s).length === 0) startStorage(s, node, entry);
-      },
-    );
+          nodeLabels: nodeLabelsOf(s, node),
+          settings: settingsOf(s.req),
+          afterObjectPhases: async () => {
+            await pauseUnpacked;
+            await unpackImages(node, (await firstImages).pods);
+          },
+        },
+        async () => {
+          const entry = await credentials(provider, { node, nodes: s.nodes });
+          s.entry = entry;
+          // Awaited beside kubeadm's object phases: should those fail, the start's failure ends it.
+          await waitUntil(
+            'the API server',
+            READY_TIMEOUT_MS,
+            () => {
+              if (s.cancelled) throw new MinilabError('clusterFailed', 'the start failed');
+              return whileRunning(node, () => kube.health(entry, '/livez'));
+            },
+            { intervalMs: 100 },
+          );
+          // With workers the provisioner goes on once they have joined (see the storage step).
+          if (workersOf(s).length === 0) startStorage(s, node, entry);
+        },
+      );
+    } finally {
+      await pauseUnpacked;
+    }
   },
 };

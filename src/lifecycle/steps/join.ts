@@ -43,18 +43,21 @@ export const joinStep: Step = {
     const settings = settingsOf(s.req);
     // Beside each join, the node unpacks its first pods' images (unpackForJoin).
     const join = async (node: Node, controlPlane?: { certificateKey: string; taint: boolean }) => {
-      const unpacked = unpackForJoin(node);
-      await kubeadmJoin(node, {
-        nodeIp: need(node.state.ip, `the IP of ${node.name}`),
-        controlPlaneEndpoint: `${endpointHost}:${API_SERVER_PORT}`,
-        bootstrapToken: token,
-        caCertHash: hash,
-        controlPlane,
-        nodeLabels: nodeLabelsOf(s, node),
-        serviceSubnet: settings.serviceSubnet,
-        customize: settings.customize,
-      });
-      await unpacked;
+      const unpacked = unpackForJoin(node); // never rejects
+      try {
+        await kubeadmJoin(node, {
+          nodeIp: need(node.state.ip, `the IP of ${node.name}`),
+          controlPlaneEndpoint: `${endpointHost}:${API_SERVER_PORT}`,
+          bootstrapToken: token,
+          caCertHash: hash,
+          controlPlane,
+          nodeLabels: nodeLabelsOf(s, node),
+          serviceSubnet: settings.serviceSubnet,
+          customize: settings.customize,
+        });
+      } finally {
+        await unpacked;
+      }
     };
     const controlPlanes = otherControlPlanesOf(s);
     const certificateKey = controlPlanes.length > 0 ? need(s.certificateKey, 'the certificate key') : '';
