@@ -10,10 +10,10 @@ import { runInNode } from '../providers/run.js';
 import type { Node, NodeRole } from '../providers/types.js';
 import { configureLoadBalancer } from './load-balancer.js';
 import { RunJournal } from './journal.js';
-import { clusterSubnets, deleteBootstrapToken, kubeadmJoin } from './kubeadm.js';
+import { clusterSubnets, deleteBootstrapToken, kubeadmJoin, nodeComponents } from './kubeadm.js';
 import { withProfileLock } from './lock.js';
 import { servingCerts } from './serving-certs.js';
-import { unpackForJoin } from './unpack.js';
+import { joinUnpacking } from './unpack.js';
 import { credentials, evenControlPlanesWarning, runningControlPlane } from './nodes.js';
 import { addedNodeProxyEnv } from './plan.js';
 import { waitForBoot } from './steps/boot.js';
@@ -166,9 +166,10 @@ export async function addNode(
       ]);
       const join = async () => {
         joined = node;
-        const unpacked = unpackForJoin(node); // never rejects
-        try {
-          await kubeadmJoin(node, {
+        // The join starts while the node boots; its images are unpacked once it has.
+        const booted = waitForBoot(node).then(() => nodeComponents(node));
+        await joinUnpacking(node, booted, () =>
+          kubeadmJoin(node, {
             serviceSubnet,
             nodeIp: node.state.ip as string,
             controlPlaneEndpoint: `${lb?.name ?? cp.name}:${API_SERVER_PORT}`,
@@ -177,11 +178,8 @@ export async function addNode(
             controlPlane: certificateKey
               ? { certificateKey, taint: found.nodes.some((n) => n.role === 'worker') }
               : undefined,
-          });
-        } finally {
-          // Nothing runs on in a node that a failed join's rollback removes.
-          await unpacked;
-        }
+          }),
+        );
         if (lb && role === 'control-plane') {
           await configureLoadBalancer(lb, [...controlPlanes.map((n) => n.name), name]);
         }

@@ -1,8 +1,6 @@
 import { flannelImage, storageImages, type Components } from '../image/components.js';
 import { runInNode } from '../providers/run.js';
 import type { Node } from '../providers/types.js';
-import { nodeComponents } from './kubeadm.js';
-import { waitForBoot } from './steps/boot.js';
 
 /** kubeadm's images whose references match `re`. */
 const named = (c: Components, re: RegExp) => c.images.filter((ref) => re.test(ref));
@@ -37,16 +35,23 @@ export function joiningNodeImages(c: Components): string[] {
 }
 
 /**
- * A joining node unpacks its first pods' images beside `kubeadm join`, once it has booted: its
- * kubelet starts them only after the join's TLS bootstrap and the node's registration. Never
- * rejects.
+ * Runs a node's join while the node unpacks its first pods' images (joiningNodeImages): its
+ * kubelet starts them only after the join's TLS bootstrap and the node's registration.
+ * `components` settles once the node can unpack (it has booted). The unpacking never fails the
+ * join, and is over when this returns, so nothing runs on in a node a failed join's rollback
+ * removes.
  */
-export async function unpackForJoin(node: Node): Promise<void> {
-  const refs = await waitForBoot(node)
-    .then(() => nodeComponents(node))
-    .then(joiningNodeImages)
-    .catch(() => []);
-  await unpackImages(node, refs);
+export async function joinUnpacking(
+  node: Node,
+  components: Promise<Components>,
+  join: () => Promise<void>,
+): Promise<void> {
+  const unpacked = components.then(joiningNodeImages, () => []).then((refs) => unpackImages(node, refs));
+  try {
+    await join();
+  } finally {
+    await unpacked;
+  }
 }
 
 /**

@@ -21,9 +21,10 @@ const CREATE_CALLS = [
   `mark-creating ${NODE}`,
   `serving-certs ${NODE}`,
   `network-config ${NODE}`,
-  // The images the first pods run: read beside the first pass, pause's unpacked beside it, the
-  // pods' after the object phases (the fake's commands answer at once, so pause's unpacking shows
-  // up only after the first pass's).
+  // The node image's components, read once for every step that needs them: beside the first pass,
+  // for the images the first pods run. Pause's are unpacked beside it, the pods' after the object
+  // phases (the fake's commands answer at once, so pause's unpacking shows up only after the first
+  // pass's).
   `read-components ${NODE}`,
   `kubeadm-first-pass ${NODE}`,
   `kubeadm-objects ${NODE}`,
@@ -31,9 +32,9 @@ const CREATE_CALLS = [
   `unpack-images ${NODE}`,
   `unpack-images ${NODE}`,
   'api health /livez',
-  `read-components ${NODE}`,
-  `kubeadm-second-pass ${NODE}`,
+  // applied from /livez on, beside the last part (until mark-control-plane it is refused: 403)
   'api apply-storage',
+  `kubeadm-second-pass ${NODE}`,
   'api health /readyz',
   'api node-ready',
   'api pod-cidr',
@@ -96,7 +97,7 @@ test('--wait none leaves out the waits; the rest runs in the same order', async 
 
 // Every call a new start makes can fail; each failure names its step and undoes what the run made
 // (but the unpacking of images ahead of their pods: below).
-for (const failAt of new Set(CREATE_CALLS.filter((c) => !c.startsWith('unpack-images')))) {
+for (const failAt of CREATE_CALLS.filter((c) => !c.startsWith('unpack-images'))) {
   test(`a start failing at "${failAt}" removes what it made, restores the profile, and names the step`, async () => {
     await withFixture(async (f) => {
       // The network exists already (made by someone else): a failed start must leave it.
@@ -354,15 +355,12 @@ test('a cluster of three nodes: flannel instead of the bridge, workers join afte
       `unpack-images ${NODE}`,
       'api health /livez',
       `kubeadm-second-pass ${NODE}`,
-      `read-components ${NODE}`,
       'api apply-manifest',
-      // each join beside its node's unpacking of its first pods' images (after a check that it booted)
-      ...workers.flatMap((n) => [`boot ${n}`, `kubeadm-join ${n}`]),
-      ...workers.map((n) => `read-components ${n}`),
+      // each join beside its node's unpacking of its first pods' images (the components read once)
+      ...workers.map((n) => `kubeadm-join ${n}`),
       ...workers.map((n) => `unpack-images ${n}`),
       // The storage provisioner, which prefers a worker, once the workers are there to prefer,
       // applied while the token goes and the nodes turn Ready.
-      `read-components ${NODE}`,
       `token-delete ${NODE}`,
       'api apply-storage',
       'api health /readyz',

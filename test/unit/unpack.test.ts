@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Components } from '../../src/image/components.js';
-import { firstPodImages, joiningNodeImages, unpackImages } from '../../src/lifecycle/unpack.js';
+import {
+  firstPodImages,
+  joinUnpacking,
+  joiningNodeImages,
+  unpackImages,
+} from '../../src/lifecycle/unpack.js';
 import type { Node } from '../../src/providers/types.js';
 
 const components: Components = {
@@ -80,4 +85,37 @@ test('unpacking: the references are arguments of one command, never its text; no
   assert.ok(!refs.some((ref) => (cmd[3] ?? '').includes(ref)));
   await unpackImages(node(argv, 1), refs); // resolves
   assert.equal(argv.length, 2);
+});
+
+test('a join beside the unpacking: a failed join waits for the unpacking to end; components that cannot be read only skip it', async () => {
+  const argv: string[][] = [];
+  const order: string[] = [];
+  const slow: Node = {
+    name: 'dev-worker',
+    exec: async (cmd: string[]) => {
+      argv.push(cmd);
+      await new Promise((resolve) => setImmediate(resolve));
+      order.push('unpacked');
+      return { exitCode: 0, stdout: '', stderr: '', started: true };
+    },
+  } as unknown as Node;
+  await assert.rejects(
+    joinUnpacking(slow, Promise.resolve({ ...components, flannel: 'v0.28.10' }), async () => {
+      order.push('join failed');
+      throw new Error('join failed');
+    }),
+    /join failed/,
+  );
+  assert.deepEqual(order, ['join failed', 'unpacked'], 'the failure is reported once the unpacking ended');
+  assert.deepEqual(argv[0]?.slice(5), [
+    'images.test/pause:3.10.2',
+    'ghcr.io/flannel-io/flannel:v0.28.10',
+    'images.test/kube-proxy:v1.37.2',
+  ]);
+  let joined = false;
+  await joinUnpacking(node(argv), Promise.reject(new Error('no components.json')), async () => {
+    joined = true;
+  });
+  assert.equal(joined, true);
+  assert.equal(argv.length, 1, 'nothing unpacked without the components');
 });

@@ -1,13 +1,13 @@
 import { MinilabError } from '../../errors.js';
 import { waitUntil } from '../../kube/wait.js';
 import { newBootstrapToken, newCertificateKey } from '../../kube/kubeadm-config.js';
-import { kubeadmInit, nodeComponents } from '../kubeadm.js';
+import { kubeadmInit } from '../kubeadm.js';
 import { credentials } from '../nodes.js';
 import { firstPodImages, unpackImages } from '../unpack.js';
 import { startStorage } from './storage.js';
 import { READY_TIMEOUT_MS, whileRunning } from './waits.js';
 import { settingsOf } from '../plan.js';
-import { controlPlaneOf, need, nodeLabelsOf, workersOf, type Step } from './state.js';
+import { componentsOf, controlPlaneOf, need, nodeLabelsOf, workersOf, type Step } from './state.js';
 
 /**
  * kubeadm init in three parts (kubeadmInit). While the second writes the cluster's objects,
@@ -25,7 +25,7 @@ export const controlPlaneStep: Step = {
     s.bootstrapToken = newBootstrapToken();
     const lb = s.plan?.loadBalancer;
     if (lb) s.certificateKey = newCertificateKey();
-    const firstImages = nodeComponents(node)
+    const firstImages = componentsOf(s)
       .then((c) => firstPodImages(c, { flannel: s.nodes.length > 1, provisioner: workersOf(s).length === 0 }))
       .catch(() => ({ sandbox: [], pods: [] }));
     // Never rejects; awaited before the step ends, so nothing runs on in a node being removed.
@@ -65,7 +65,7 @@ export const controlPlaneStep: Step = {
             { intervalMs: 100 },
           );
           // With workers the provisioner goes on once they have joined (see the storage step).
-          if (workersOf(s).length === 0) startStorage(s, node, entry);
+          if (workersOf(s).length === 0) startStorage(s, entry);
         },
       );
     } finally {

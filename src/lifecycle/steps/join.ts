@@ -2,10 +2,11 @@ import { API_SERVER_PORT, caCertHash } from '../../kube/kubeadm-config.js';
 import type { Node } from '../../providers/types.js';
 import { deleteBootstrapToken, kubeadmJoin } from '../kubeadm.js';
 import { settingsOf } from '../plan.js';
-import { unpackForJoin } from '../unpack.js';
+import { joinUnpacking } from '../unpack.js';
 import { startStorage } from './storage.js';
 import {
   apiEndpointHost,
+  componentsOf,
   controlPlaneOf,
   need,
   nodeLabelsOf,
@@ -41,11 +42,10 @@ export const joinStep: Step = {
     const hash = caCertHash(need(s.entry, 'the admin credentials').certificateAuthorityData);
     const workers = workersOf(s);
     const settings = settingsOf(s.req);
-    // Beside each join, the node unpacks its first pods' images (unpackForJoin).
-    const join = async (node: Node, controlPlane?: { certificateKey: string; taint: boolean }) => {
-      const unpacked = unpackForJoin(node); // never rejects
-      try {
-        await kubeadmJoin(node, {
+    // Beside each join, the node (booted already) unpacks its first pods' images.
+    const join = (node: Node, controlPlane?: { certificateKey: string; taint: boolean }) =>
+      joinUnpacking(node, componentsOf(s), () =>
+        kubeadmJoin(node, {
           nodeIp: need(node.state.ip, `the IP of ${node.name}`),
           controlPlaneEndpoint: `${endpointHost}:${API_SERVER_PORT}`,
           bootstrapToken: token,
@@ -54,11 +54,8 @@ export const joinStep: Step = {
           nodeLabels: nodeLabelsOf(s, node),
           serviceSubnet: settings.serviceSubnet,
           customize: settings.customize,
-        });
-      } finally {
-        await unpacked;
-      }
-    };
+        }),
+      );
     const controlPlanes = otherControlPlanesOf(s);
     const certificateKey = controlPlanes.length > 0 ? need(s.certificateKey, 'the certificate key') : '';
     // Control planes join together too, and their waits overlap. Their etcd members are still
@@ -71,7 +68,7 @@ export const joinStep: Step = {
     ]);
     // The workers are registered: the storage provisioner, which prefers one, goes on now and is
     // applied while the nodes turn Ready (the storage step, after the waits, reports how it went).
-    if (workers.length > 0) startStorage(s, controlPlaneOf(s), need(s.entry, 'the admin credentials'));
+    if (workers.length > 0) startStorage(s, need(s.entry, 'the admin credentials'));
     await deleteBootstrapToken(controlPlaneOf(s), token);
   },
 };

@@ -1,9 +1,9 @@
 import { flannelManifest } from '../../kube/flannel.js';
 import { flannelImage } from '../../image/components.js';
-import { nodeComponents, writeNetworkConfig } from '../kubeadm.js';
+import { writeNetworkConfig } from '../kubeadm.js';
 import { settingsOf } from '../plan.js';
 import { API_SERVER_PORT } from '../../kube/kubeadm-config.js';
-import { apiEndpointHost, controlPlaneOf, need, type Step } from './state.js';
+import { apiEndpointHost, componentsOf, controlPlaneOf, need, type Step } from './state.js';
 
 /**
  * One node: the plain bridge, configured before the kubelet starts, so the node is Ready at once
@@ -26,7 +26,7 @@ export const flannelNetworkStep: Step = {
   title: 'Installing the pod network (flannel)',
   skip: (s) => s.nodes.length === 1,
   run: async (s) => {
-    const image = flannelImage(await nodeComponents(controlPlaneOf(s)));
+    const image = flannelImage(await componentsOf(s));
     await s.ctx.kube.apply(
       need(s.entry, 'the admin credentials'),
       flannelManifest({

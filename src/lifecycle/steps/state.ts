@@ -1,8 +1,10 @@
 import { MinilabError } from '../../errors.js';
+import type { Components } from '../../image/components.js';
 import type { KubeconfigEntry } from '../../kube/kubeconfig.js';
 import type { ProfileConfig } from '../../profile/store.js';
 import type { ClusterPlan, Node } from '../../providers/types.js';
 import type { RunJournal } from '../journal.js';
+import { nodeComponents } from '../kubeadm.js';
 import type { PreflightResult } from '../preflight.js';
 import type { StartRequest } from '../start.js';
 import type { LifecycleContext } from '../types.js';
@@ -32,6 +34,8 @@ export interface StartState {
   entry?: KubeconfigEntry;
   /** The default StorageClass, applied while kubeadm init's last part runs: settles to its failure, if any. */
   storage?: Promise<unknown>;
+  /** The node image's components.json, read once (componentsOf). */
+  components?: Promise<Components>;
   /** Set when the start failed: background work stops. */
   cancelled: boolean;
   kubeconfig?: { path: string; context: string };
@@ -63,6 +67,15 @@ export const controlPlaneOf = (s: StartState): Node =>
     s.nodes.find((n) => n.role === 'control-plane'),
     'the control-plane node',
   );
+
+/**
+ * The versions and images of the node image the cluster's nodes all run, read from the first
+ * control plane once per start and shared by the steps that need them.
+ */
+export function componentsOf(s: StartState): Promise<Components> {
+  s.components ??= nodeComponents(controlPlaneOf(s));
+  return s.components;
+}
 
 /** The cluster's stable API endpoint host: the load balancer's name, or the control plane's. */
 export const apiEndpointHost = (s: StartState): string =>

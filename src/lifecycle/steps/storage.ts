@@ -2,14 +2,12 @@ import { MinilabError } from '../../errors.js';
 import { storageImages } from '../../image/components.js';
 import type { KubeconfigEntry } from '../../kube/kubeconfig.js';
 import { waitUntil } from '../../kube/wait.js';
-import type { Node } from '../../providers/types.js';
-import { nodeComponents } from '../kubeadm.js';
 import { READY_TIMEOUT_MS } from './waits.js';
-import { controlPlaneOf, need, type StartState, type Step } from './state.js';
+import { componentsOf, need, type StartState, type Step } from './state.js';
 
 /** The default StorageClass (local-path provisioner with the node's own images), by server-side apply. */
-export async function installStorage(s: StartState, node: Node, entry: KubeconfigEntry): Promise<void> {
-  const images = storageImages(await nodeComponents(node));
+export async function installStorage(s: StartState, entry: KubeconfigEntry): Promise<void> {
+  const images = storageImages(await componentsOf(s));
   // The admin's group gets cluster-admin from kubeadm's mark-control-plane (the last part of
   // init), which starts with it: until then the API answers 403. That, throttling, server errors
   // and dropped connections are waited out; any other answer (a manifest the API server refuses)
@@ -34,9 +32,9 @@ export async function installStorage(s: StartState, node: Node, entry: Kubeconfi
 }
 
 /** Starts installing the default StorageClass; its failure is kept for the storage step to report. */
-export function startStorage(s: StartState, node: Node, entry: KubeconfigEntry): void {
+export function startStorage(s: StartState, entry: KubeconfigEntry): void {
   // Settled into a value at once: a failure is rethrown by the storage step, never unhandled.
-  s.storage = installStorage(s, node, entry).then(
+  s.storage = installStorage(s, entry).then(
     () => undefined,
     (err: unknown) => err ?? new Error('installing the default StorageClass failed'),
   );
@@ -50,7 +48,7 @@ export function startStorage(s: StartState, node: Node, entry: KubeconfigEntry):
 export const storageStep: Step = {
   title: 'Installing the default StorageClass',
   run: async (s) => {
-    if (!s.storage) startStorage(s, controlPlaneOf(s), need(s.entry, 'the admin credentials'));
+    if (!s.storage) startStorage(s, need(s.entry, 'the admin credentials'));
     const failure = await s.storage;
     if (failure) throw failure;
   },
